@@ -1,0 +1,51 @@
+//! Which source field holds what: number, name, status, id, coordinates, layer.
+//! Read from a TOML file given with `--mapping`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Field mapping for CSV, GeoJSON and GeoPackage imports. Every field is optional.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// Field holding the painted number (kept verbatim, marked as having no check digit
+    /// unless it is a valid citytwin number).
+    pub number: Option<String>,
+    /// Field holding the object's name (stored as attribute `name`).
+    pub name: Option<String>,
+    /// Field holding the status (ok / broken / closed / removed / unknown, English or Ukrainian).
+    pub status: Option<String>,
+    /// Field holding the source's own id; otherwise the line/feature number is used.
+    pub id: Option<String>,
+    /// CSV: longitude / x column and latitude / y column.
+    pub lon: Option<String>,
+    pub lat: Option<String>,
+    /// Field holding the layer name, for files with several layers in one.
+    pub layer: Option<String>,
+    /// Attribute renames: source field → attribute name. Unlisted fields keep their names.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Source fields to leave out.
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// CSV delimiter; auto-detected (`;` or `,` or tab) when absent.
+    pub delimiter: Option<char>,
+}
+
+impl Mapping {
+    pub fn from_file(path: &Path) -> Result<Mapping, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read mapping: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: bad mapping: {e}", path.display()))
+    }
+
+    /// The attribute name a source field is stored under, or None if it is skipped.
+    pub fn attribute_name<'a>(&'a self, field: &'a str) -> Option<&'a str> {
+        if self.skip.iter().any(|s| s == field) {
+            return None;
+        }
+        Some(self.rename.get(field).map(String::as_str).unwrap_or(field))
+    }
+}

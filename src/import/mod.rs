@@ -1,0 +1,231 @@
+//! Importers: one file per format, each turning a file into [`Draft`] objects.
+//!
+//! An importer never writes: it parses the whole file first, so that a fatal error leaves the
+//! store untouched. Records that cannot be used (no or invalid coordinates) are collected as
+//! [`Reject`]s with their line or feature number; `--strict` makes any reject fatal.
+
+pub mod crs;
+pub mod csv;
+pub mod geojson;
+pub mod gpkg;
+pub mod mapping;
+pub mod ofds;
+pub mod osm;
+
+use std::path::{Path, PathBuf};
+
+pub use mapping::Mapping;
+
+use crate::model::{Draft, LayerId, Layers};
+
+/// Input formats `citytwin import` understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Osm,
+    Csv,
+    Geojson,
+    Gpkg,
+    Ofds,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "osm" | "pbf" | "osm.pbf" => Format::Osm,
+            "csv" => Format::Csv,
+            "geojson" | "json" => Format::Geojson,
+            "gpkg" | "geopackage" => Format::Gpkg,
+            "ofds" => Format::Ofds,
+            _ => return None,
+        })
+    }
+
+    /// Guesses the format from a file name (`.pbf`, `.csv`, `.geojson`, `.gpkg`; `.json` is
+    /// OFDS when it holds a `networks` array, else GeoJSON — decided by the caller).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        if name.ends_with(".osm.pbf") || name.ends_with(".pbf") {
+            Some(Format::Osm)
+        } else if name.ends_with(".csv") || name.ends_with(".tsv") {
+            Some(Format::Csv)
+        } else if name.ends_with(".geojson") {
+            Some(Format::Geojson)
+        } else if name.ends_with(".gpkg") {
+            Some(Format::Gpkg)
+        } else if name.ends_with(".ofds.json") {
+            Some(Format::Ofds)
+        } else if name.ends_with(".json") {
+            Some(Format::Geojson)
+        } else {
+            None
+        }
+    }
+}
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Target layer for formats that hold one kind of object (CSV, GeoJSON, GeoPackage).
+    /// OSM and OFDS map to layers themselves; a mapping may name a layer column instead.
+    pub layer: Option<LayerId>,
+    /// Source CRS such as `EPSG:32636`; WGS84 when absent.
+    pub crs: Option<String>,
+    pub mapping: Mapping,
+    /// Any reject is a fatal error.
+    pub strict: bool,
+}
+
+/// A record that could not be imported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reject {
+    pub file: String,
+    /// 1-based line (CSV) or feature index (GeoJSON, GeoPackage, OFDS) or OSM element id.
+    pub line: u64,
+    pub field: String,
+    pub reason: String,
+    /// The raw record, for a person to fix it.
+    pub raw: String,
+}
+
+/// The parsed content of one or more files.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub drafts: Vec<Draft>,
+    pub rejects: Vec<Reject>,
+    /// Records dropped because an identical record was already read (e.g. the same row twice).
+    pub duplicates: usize,
+}
+
+impl Parsed {
+    pub fn extend(&mut self, other: Parsed) {
+        self.drafts.extend(other.drafts);
+        self.rejects.extend(other.rejects);
+        self.duplicates += other.duplicates;
+    }
+}
+
+/// A fatal import error: nothing of the import is written.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A precise problem at a place in the file.
+    #[error("{file}:{line}: field {field:?}: {reason}")]
+    At {
+        file: String,
+        line: u64,
+        field: String,
+        reason: String,
+    },
+    /// A problem with the file as a whole.
+    #[error("{file}: {reason}")]
+    File { file: String, reason: String },
+    #[error(transparent)]
+    Crs(#[from] crs::CrsError),
+    #[error("{0}")]
+    Options(String),
+}
+
+impl ImportError {
+    pub fn at(file: &str, line: u64, field: &str, reason: impl Into<String>) -> Self {
+        ImportError::At {
+            file: file.to_string(),
+            line,
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn file(file: &str, reason: impl Into<String>) -> Self {
+        ImportError::File {
+            file: file.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Reads and parses one file in the given format into drafts and rejects.
+pub fn parse_file(
+    path: &Path,
+    format: Format,
+    layers: &Layers,
+    opts: &Options,
+) -> Result<Parsed, ImportError> {
+    let parsed = match format {
+        Format::Osm => osm::parse(path, layers, opts)?,
+        Format::Csv => csv::parse(path, layers, opts)?,
+        Format::Geojson => geojson::parse(path, layers, opts)?,
+        Format::Gpkg => gpkg::parse(path, layers, opts)?,
+        Format::Ofds => ofds::parse(path, layers, opts)?,
+    };
+    if opts.strict
+        && let Some(r) = parsed.rejects.first()
+    {
+        return Err(ImportError::At {
+            file: r.file.clone(),
+            line: r.line,
+            field: r.field.clone(),
+            reason: format!("{} (--strict: no record may be rejected)", r.reason),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Parses several files of one format as one import; identical records across files
+/// (e.g. the same CSV published twice) are kept once.
+pub fn parse_files(
+    paths: &[PathBuf],
+    format: Format,
+    layers: &Layers,
+    opts: &Options,
+) -> Result<Parsed, ImportError> {
+    let mut all = Parsed::default();
+    for p in paths {
+        all.extend(parse_file(p, format, layers, opts)?);
+    }
+    let before = all.drafts.len();
+    let mut seen = std::collections::HashSet::new();
+    all.drafts.retain(|d| seen.insert(draft_key(d)));
+    all.duplicates += before - all.drafts.len();
+    Ok(all)
+}
+
+/// Content identity of a draft, ignoring the file it came from.
+fn draft_key(d: &Draft) -> String {
+    let mut k = format!("{}|{:?}|{}|", d.layer, d.geometry, d.status.as_str());
+    for (name, v) in &d.attributes {
+        k.push_str(name);
+        k.push('=');
+        k.push_str(&v.as_text());
+        k.push('|');
+    }
+    if let Some(n) = &d.source_number {
+        k.push_str(n);
+    }
+    k
+}
+
+/// Writes rejects as a CSV report (file, line, field, reason, raw).
+pub fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), ImportError> {
+    let io = |e: std::io::Error| ImportError::Io {
+        file: path.display().to_string(),
+        source: e,
+    };
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut w = ::csv::Writer::from_path(path).map_err(|e| ImportError::file(&path.display().to_string(), e.to_string()))?;
+    let werr = |e: ::csv::Error| ImportError::file(&path.display().to_string(), e.to_string());
+    for r in rejects {
+        w.serialize(r).map_err(werr)?;
+    }
+    w.flush().map_err(io)?;
+    Ok(())
+}

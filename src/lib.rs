@@ -1,0 +1,7 @@
+//! citytwin: the digital twin of a city's numbered objects.
+//!
+//! Data flows one way: `import` → `store` → `twin` → features → `http`.
+
+pub mod import;
+pub mod model;
+pub mod numbering;

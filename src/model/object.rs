@@ -1,0 +1,238 @@
+//! One city object and the draft an importer produces before the store gives it an id.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::LayerId;
+use crate::numbering::Number;
+
+/// Stable city-wide object id: assigned by the store, never reused.
+pub type ObjectId = u64;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Condition of an object as last reported.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Broken,
+    Closed,
+    Removed,
+    #[default]
+    Unknown,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Ok,
+        Status::Broken,
+        Status::Closed,
+        Status::Removed,
+        Status::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Broken => "broken",
+            Status::Closed => "closed",
+            Status::Removed => "removed",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    /// Parses a status word in English or Ukrainian (case-insensitive, trimmed).
+    pub fn parse(s: &str) -> Option<Status> {
+        let s = s.trim().to_lowercase();
+        Some(match s.as_str() {
+            "ok" | "operational" | "working" | "open" | "active" | "справний" | "справна"
+            | "працює" | "відкрите" | "відкрито" => Status::Ok,
+            "broken" | "damaged" | "faulty" | "пошкоджений" | "пошкоджена" | "несправний"
+            | "несправна" => Status::Broken,
+            "closed" | "inactive" | "закритий" | "закрите" | "закрито" => Status::Closed,
+            "removed" | "decommissioned" | "демонтований" | "демонтовано" => Status::Removed,
+            "unknown" | "" | "невідомо" => Status::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// A typed attribute value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Value {
+    /// Converts a JSON value; arrays and objects are kept as their JSON text.
+    pub fn from_json(v: &serde_json::Value) -> Option<Value> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::Bool(b) => Some(Value::Bool(*b)),
+            serde_json::Value::Number(n) => Some(match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            }),
+            serde_json::Value::String(s) => Some(Value::Text(s.clone())),
+            other => Some(Value::Text(other.to_string())),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Text(s) => s.clone().into(),
+        }
+    }
+
+    pub fn as_text(&self) -> String {
+        match self {
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Text(s) => s.clone(),
+        }
+    }
+}
+
+/// Typed attributes by name, in a stable order.
+pub type Attributes = BTreeMap<String, Value>;
+
+/// Geometry in WGS84 longitude/latitude degrees.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Geometry {
+    Point([f64; 2]),
+    Line(Vec<[f64; 2]>),
+}
+
+impl Geometry {
+    /// Bounding box `[min_lon, min_lat, max_lon, max_lat]`.
+    pub fn bbox(&self) -> [f64; 4] {
+        match self {
+            Geometry::Point([x, y]) => [*x, *y, *x, *y],
+            Geometry::Line(pts) => pts.iter().fold(
+                [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY],
+                |b, [x, y]| [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)],
+            ),
+        }
+    }
+
+    /// A representative point: the point itself, or the middle vertex of a line.
+    pub fn anchor(&self) -> [f64; 2] {
+        match self {
+            Geometry::Point(p) => *p,
+            Geometry::Line(pts) => pts.get(pts.len() / 2).copied().unwrap_or([0.0, 0.0]),
+        }
+    }
+
+    /// Checks that every coordinate is a finite WGS84 position and a line has ≥ 2 points.
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |[x, y]: [f64; 2]| -> Result<(), String> {
+            if !x.is_finite() || !y.is_finite() {
+                return Err(format!("coordinate ({x}, {y}) is not a finite number"));
+            }
+            if !(-180.0..=180.0).contains(&x) || !(-90.0..=90.0).contains(&y) {
+                return Err(format!(
+                    "coordinate (lon {x}, lat {y}) is outside WGS84 range (lon −180…180, lat −90…90)"
+                ));
+            }
+            Ok(())
+        };
+        match self {
+            Geometry::Point(p) => check(*p),
+            Geometry::Line(pts) => {
+                if pts.len() < 2 {
+                    return Err(format!("a line needs at least 2 points, got {}", pts.len()));
+                }
+                pts.iter().try_for_each(|p| check(*p))
+            }
+        }
+    }
+
+    pub fn to_geojson(&self) -> serde_json::Value {
+        match self {
+            Geometry::Point([x, y]) => serde_json::json!({"type": "Point", "coordinates": [x, y]}),
+            Geometry::Line(pts) => {
+                serde_json::json!({"type": "LineString", "coordinates": pts})
+            }
+        }
+    }
+}
+
+/// Where an object came from: file name and the id it had there (e.g. `node/123`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Source {
+    pub file: Arc<str>,
+    pub id: Box<str>,
+}
+
+/// A city object as held by the twin and the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub id: ObjectId,
+    pub layer: LayerId,
+    pub number: Option<Number>,
+    pub geometry: Geometry,
+    pub status: Status,
+    /// When `status` last changed (ms since epoch).
+    pub status_changed: i64,
+    pub attributes: Attributes,
+    pub source: Source,
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// What an importer produces: an object without id or timestamps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub layer: LayerId,
+    pub geometry: Geometry,
+    pub status: Status,
+    pub attributes: Attributes,
+    pub source: Source,
+    /// A number painted on the object that came with the source (e.g. OSM `ref`), verbatim.
+    pub source_number: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_parses_both_languages() {
+        assert_eq!(Status::parse(" Broken "), Some(Status::Broken));
+        assert_eq!(Status::parse("закрито"), Some(Status::Closed));
+        assert_eq!(Status::parse("weird"), None);
+    }
+
+    #[test]
+    fn geometry_validation() {
+        assert!(Geometry::Point([30.5, 50.4]).validate().is_ok());
+        assert!(Geometry::Point([f64::NAN, 50.4]).validate().is_err());
+        assert!(Geometry::Point([200.0, 50.4]).validate().is_err());
+        assert!(Geometry::Line(vec![[1.0, 1.0]]).validate().is_err());
+        assert_eq!(
+            Geometry::Line(vec![[1.0, 5.0], [3.0, 2.0]]).bbox(),
+            [1.0, 2.0, 3.0, 5.0]
+        );
+    }
+}
