@@ -5,3 +5,5 @@
 pub mod import;
 pub mod model;
 pub mod numbering;
+pub mod store;
+pub mod twin;

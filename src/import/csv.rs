@@ -1,10 +1,1265 @@
-//! Importer for csv files (being written).
+//! CSV importer: one point object per row, coordinates from two columns.
+//!
+//! The delimiter is taken from the mapping or detected from the header line (`;`, `,` or tab,
+//! whichever occurs most often outside quotes). Header names are matched after trimming,
+//! lowercasing and folding Cyrillic letters that look like Latin ones, so a mapping naming
+//! `city` finds a header spelled `сity` with a Cyrillic `с`. The reader reuses one record
+//! buffer and resolves every column's role once, so the per-row work is only what the draft
+//! itself needs.
+//!
+//! This file also holds the helpers the other importers (GeoJSON, OFDS, GeoPackage) share:
+//! name folding, value cleaning and typing, the mapping [`Plan`], CRS resolution, layer lookup
+//! and UTF-8 / JSON reading with positions in errors.
 
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 
-use super::{ImportError, Options, Parsed};
-use crate::model::Layers;
+use super::crs::Crs;
+use super::{ImportError, Mapping, Options, Parsed, Reject};
+use crate::model::{Attributes, Draft, Geometry, GeometryKind, LayerId, Layers, Source, Status, Value};
 
-pub fn parse(path: &Path, _layers: &Layers, _opts: &Options) -> Result<Parsed, ImportError> {
-    Err(ImportError::file(&path.display().to_string(), "format not available yet"))
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The file name (without directories) used in sources and rejects.
+pub(super) fn file_label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Trims and collapses every inner run of whitespace (including no-break spaces, tabs and
+/// newlines) into one space. Borrows when nothing needs to change.
+pub(super) fn clean_text(s: &str) -> Cow<'_, str> {
+    let t = s.trim();
+    let mut prev_ws = false;
+    let dirty = t.chars().any(|c| {
+        let ws = c.is_whitespace();
+        let bad = ws && (prev_ws || c != ' ');
+        prev_ws = ws;
+        bad
+    });
+    if !dirty {
+        return Cow::Borrowed(t);
+    }
+    let mut out = String::with_capacity(t.len());
+    let mut prev_ws = false;
+    for c in t.chars() {
+        if c.is_whitespace() {
+            if !prev_ws {
+                out.push(' ');
+            }
+            prev_ws = true;
+        } else {
+            out.push(c);
+            prev_ws = false;
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_cyrillic(c: char) -> bool {
+    ('\u{0400}'..='\u{04FF}').contains(&c)
+}
+
+/// A field name or word made comparable: cleaned, lowercased, and Cyrillic letters that look
+/// like Latin ones replaced by the Latin letter (`сity` → `city`).
+pub(super) fn fold(s: &str) -> String {
+    clean_text(s)
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'а' => 'a',
+            'с' => 'c',
+            'е' => 'e',
+            'о' => 'o',
+            'р' => 'p',
+            'х' => 'x',
+            'і' => 'i',
+            'у' => 'y',
+            'к' => 'k',
+            'м' => 'm',
+            'т' => 't',
+            'н' => 'h',
+            'в' => 'b',
+            c => c,
+        })
+        .collect()
+}
+
+/// The attribute name for a source field that is not renamed: the cleaned name, except that a
+/// Latin word with look-alike Cyrillic letters in it (`сity`) is stored in its Latin form, so
+/// that files spelled either way give the same attribute.
+pub(super) fn attr_name(field: &str) -> String {
+    let t = clean_text(field);
+    if t.chars().any(|c| c.is_ascii_alphabetic()) && t.chars().any(is_cyrillic) {
+        let f = fold(&t);
+        if !f.chars().any(is_cyrillic) {
+            return f;
+        }
+    }
+    t.into_owned()
+}
+
+/// Types a cleaned, non-empty text value: `true`/`false` → bool, an integer without leading
+/// zeros → int, a decimal with a point → float, anything else stays text. Phone numbers,
+/// postcodes (`01001`) and house numbers with letters stay text.
+pub(super) fn typed(s: &str) -> Value {
+    if s.eq_ignore_ascii_case("true") {
+        return Value::Bool(true);
+    }
+    if s.eq_ignore_ascii_case("false") {
+        return Value::Bool(false);
+    }
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let b = digits.as_bytes();
+    if !b.is_empty() && b[0].is_ascii_digit() {
+        if b.iter().all(u8::is_ascii_digit) {
+            if (b.len() == 1 || b[0] != b'0')
+                && b.len() <= 19
+                && let Ok(i) = s.parse::<i64>()
+            {
+                return Value::Int(i);
+            }
+        } else if let Some(dot) = digits.find('.') {
+            let (int, rest) = (&b[..dot], &b[dot + 1..]);
+            let mantissa_ok = (int.len() == 1 || int[0] != b'0')
+                && int.iter().all(u8::is_ascii_digit)
+                && rest.first().is_some_and(u8::is_ascii_digit);
+            let frac_len = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+            let exp = &rest[frac_len..];
+            let exp_ok = exp.is_empty()
+                || (matches!(exp[0], b'e' | b'E') && {
+                    let e = &exp[1..];
+                    let e = e.strip_prefix(b"-").or_else(|| e.strip_prefix(b"+")).unwrap_or(e);
+                    !e.is_empty() && e.iter().all(u8::is_ascii_digit)
+                });
+            if mantissa_ok
+                && exp_ok
+                && let Ok(f) = s.parse::<f64>()
+                && f.is_finite()
+            {
+                return Value::Float(f);
+            }
+        }
+    }
+    Value::Text(s.to_string())
+}
+
+/// A JSON value as an attribute: strings cleaned (empty → none), numbers and booleans kept,
+/// arrays and objects kept as their JSON text, null → none.
+pub(super) fn json_attr(v: &serde_json::Value) -> Option<Value> {
+    match v {
+        serde_json::Value::String(s) => {
+            let c = clean_text(s);
+            (!c.is_empty()).then(|| Value::Text(c.into_owned()))
+        }
+        other => Value::from_json(other),
+    }
+}
+
+/// A JSON value as plain text (for ids, numbers, names, statuses); none when null or empty.
+pub(super) fn json_text(v: &serde_json::Value) -> Option<String> {
+    let s = match v {
+        serde_json::Value::Null => return None,
+        serde_json::Value::String(s) => clean_text(s).into_owned(),
+        other => other.to_string(),
+    };
+    (!s.is_empty()).then_some(s)
+}
+
+/// What a source field is used for, as decided by the mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Role {
+    Number,
+    Name,
+    Status,
+    Id,
+    Lon,
+    Lat,
+    Layer,
+    Skip,
+    Attr(AttrSpec),
+}
+
+/// How an ordinary field becomes an attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct AttrSpec {
+    /// Attribute name (after `rename`).
+    pub name: String,
+    /// The source field's own attribute name, for values a yes/no field does not recognise.
+    pub own: String,
+    /// Keep as text, do not type.
+    pub text: bool,
+    /// Index into [`Plan::bools`] when the field is a yes/no field.
+    pub bools: Option<usize>,
+}
+
+/// A [`Mapping`] with its field names folded once, ready to classify source fields.
+#[derive(Debug)]
+pub(super) struct Plan<'m> {
+    mapping: &'m Mapping,
+    special: Vec<(Role, &'static str, &'m str, String)>,
+    rename: Vec<(String, &'m str)>,
+    skip: Vec<String>,
+    text: Vec<String>,
+    bools: Vec<(String, Vec<String>, Vec<String>)>,
+}
+
+impl<'m> Plan<'m> {
+    pub fn new(mapping: &'m Mapping) -> Self {
+        let mut special = Vec::new();
+        let fields = [
+            (Role::Number, "number", &mapping.number),
+            (Role::Name, "name", &mapping.name),
+            (Role::Status, "status", &mapping.status),
+            (Role::Id, "id", &mapping.id),
+            (Role::Lon, "lon", &mapping.lon),
+            (Role::Lat, "lat", &mapping.lat),
+            (Role::Layer, "layer", &mapping.layer),
+        ];
+        for (role, key, field) in fields {
+            if let Some(f) = field {
+                special.push((role, key, f.as_str(), fold(f)));
+            }
+        }
+        Plan {
+            mapping,
+            special,
+            rename: mapping.rename.iter().map(|(k, v)| (fold(k), v.as_str())).collect(),
+            skip: mapping.skip.iter().map(|s| fold(s)).collect(),
+            text: mapping.text.iter().map(|s| fold(s)).collect(),
+            bools: mapping
+                .bools
+                .iter()
+                .map(|(k, w)| {
+                    let words = |v: &Vec<String>| v.iter().map(|s| fold(s)).collect();
+                    (fold(k), words(&w.yes), words(&w.no))
+                })
+                .collect(),
+        }
+    }
+
+    pub fn mapping(&self) -> &'m Mapping {
+        self.mapping
+    }
+
+    /// The role of a source field. `with_coords` says whether `lon`/`lat` mean anything for
+    /// this format (CSV); elsewhere such fields are ordinary attributes.
+    pub fn role(&self, field: &str, with_coords: bool) -> Role {
+        let f = fold(field);
+        for (role, _, _, key) in &self.special {
+            if *key == f && (with_coords || !matches!(role, Role::Lon | Role::Lat)) {
+                return role.clone();
+            }
+        }
+        if self.skip.contains(&f) {
+            return Role::Skip;
+        }
+        let own = attr_name(field);
+        let name = self
+            .rename
+            .iter()
+            .find(|(k, _)| *k == f)
+            .map(|(_, to)| to.to_string())
+            .unwrap_or_else(|| own.clone());
+        Role::Attr(AttrSpec {
+            name,
+            own,
+            text: self.text.contains(&f),
+            bools: self.bools.iter().position(|(k, _, _)| *k == f),
+        })
+    }
+
+    /// Mapped special fields (`number`, `name`, …) that none of `fields` matches, as
+    /// `(mapping key, field name)`. `with_coords` as in [`Plan::role`].
+    pub fn missing<'a>(&self, fields: impl Iterator<Item = &'a str> + Clone, with_coords: bool) -> Vec<(&'static str, &'m str)> {
+        let folded: Vec<String> = fields.map(fold).collect();
+        self.special
+            .iter()
+            .filter(|(role, ..)| with_coords || !matches!(role, Role::Lon | Role::Lat))
+            .filter(|(_, _, _, key)| !folded.contains(key))
+            .map(|(_, k, f, _)| (*k, *f))
+            .collect()
+    }
+
+    /// Turns a cleaned, non-empty value of an attribute field into `(name, value)`.
+    pub fn attr_value(&self, spec: &AttrSpec, value: &str) -> (String, Value) {
+        if let Some(i) = spec.bools {
+            let (_, yes, no) = &self.bools[i];
+            let w = fold(value);
+            if yes.contains(&w) {
+                return (spec.name.clone(), Value::Bool(true));
+            }
+            if no.contains(&w) {
+                return (spec.name.clone(), Value::Bool(false));
+            }
+            return (spec.own.clone(), Value::Text(value.to_string()));
+        }
+        let v = if spec.text {
+            Value::Text(value.to_string())
+        } else {
+            typed(value)
+        };
+        (spec.name.clone(), v)
+    }
+}
+
+/// The error for a mapping naming fields the file does not have.
+pub(super) fn missing_fields_error(
+    file: &str,
+    what: &str,
+    missing: &[(&str, &str)],
+    existing: &[String],
+) -> ImportError {
+    let names: Vec<String> = missing.iter().map(|(k, f)| format!("{f:?} (mapping `{k}`)")).collect();
+    ImportError::file(
+        file,
+        format!(
+            "the mapping names {what} {} that the file does not have; {what}s in the file: {}",
+            names.join(", "),
+            existing.join(", ")
+        ),
+    )
+}
+
+/// Finds a layer by name (trimmed, case-insensitive); an unknown name is a fatal error.
+pub(super) fn layer_named(
+    layers: &Layers,
+    name: &str,
+    file: &str,
+    line: u64,
+    field: &str,
+) -> Result<LayerId, ImportError> {
+    let n = name.trim().to_lowercase();
+    layers.by_name(&n).ok_or_else(|| {
+        let known: Vec<&str> = layers.defs().iter().map(|d| d.name.as_str()).collect();
+        ImportError::at(
+            file,
+            line,
+            field,
+            format!("unknown layer {:?}; known: {}", name.trim(), known.join(", ")),
+        )
+    })
+}
+
+/// Why a geometry does not fit a layer, if it does not.
+pub(super) fn kind_mismatch(layers: &Layers, layer: LayerId, g: &Geometry) -> Option<String> {
+    let def = layers.get(layer)?;
+    let (want, got) = match (def.geometry, g) {
+        (GeometryKind::Point, Geometry::Point(_)) | (GeometryKind::Line, Geometry::Line(_)) => return None,
+        (GeometryKind::Point, Geometry::Line(_)) => ("points", "a line"),
+        (GeometryKind::Line, Geometry::Point(_)) => ("lines", "a point"),
+    };
+    Some(format!("layer {} holds {want}, the record has {got}", def.name))
+}
+
+/// The fatal error for a file from which nothing could be imported.
+pub(super) fn nothing_importable(file: &str, rejects: &[Reject]) -> ImportError {
+    match rejects.first() {
+        None => ImportError::file(file, "no records to import: the file holds no data"),
+        Some(r) => ImportError::file(
+            file,
+            format!(
+                "no importable records: all {} records were rejected; the first, at {} {}, field {:?}: {}",
+                rejects.len(),
+                if r.line > 0 { "line/feature" } else { "record" },
+                r.line,
+                r.field,
+                r.reason
+            ),
+        ),
+    }
+}
+
+/// Normalises a CRS name: `urn:ogc:def:crs:EPSG::32636`, `http://www.opengis.net/def/crs/EPSG/0/32636`
+/// and `epsg:32636` all become `EPSG:32636`; the OGC CRS84 names become `OGC:CRS84`.
+pub(super) fn normalize_crs(code: &str) -> String {
+    let t = code.trim();
+    let up = t.to_ascii_uppercase();
+    let parts: Vec<&str> = if let Some(rest) = up.strip_prefix("URN:OGC:DEF:CRS:") {
+        rest.split(':').collect()
+    } else if let Some(rest) = up
+        .strip_prefix("HTTP://WWW.OPENGIS.NET/DEF/CRS/")
+        .or_else(|| up.strip_prefix("HTTPS://WWW.OPENGIS.NET/DEF/CRS/"))
+    {
+        rest.split('/').collect()
+    } else {
+        return match up.split_once(':') {
+            Some((auth, num)) if !auth.is_empty() => format!("{}:{}", auth.trim(), num.trim()),
+            _ if up.chars().all(|c| c.is_ascii_digit()) && !up.is_empty() => format!("EPSG:{up}"),
+            _ => t.to_string(),
+        };
+    };
+    match (parts.first(), parts.last()) {
+        (Some(auth), Some(last)) if !last.is_empty() => format!("{auth}:{last}"),
+        _ => t.to_string(),
+    }
+}
+
+/// Whether a normalised CRS name means WGS84 longitude/latitude.
+pub(super) fn is_wgs84(normalized: &str) -> bool {
+    matches!(
+        normalized.to_ascii_uppercase().as_str(),
+        "EPSG:4326" | "EPSG:4979" | "OGC:CRS84" | "OGC:CRS84H" | "CRS84" | "WGS84" | "WGS 84"
+    )
+}
+
+/// Picks the source CRS from `--crs` and the CRS a file declares. With `conflict_fatal`, a
+/// declared CRS that differs from `--crs` is a fatal error; otherwise `--crs` wins.
+/// Returns None for WGS84 (no transform needed); an unknown CRS is fatal.
+pub(super) fn pick_crs(
+    file: &str,
+    cli: Option<&str>,
+    declared: Option<&str>,
+    conflict_fatal: bool,
+) -> Result<Option<Crs>, ImportError> {
+    let cli_n = cli.map(normalize_crs);
+    let decl_n = declared.map(normalize_crs);
+    if conflict_fatal
+        && let (Some(c), Some(d)) = (&cli_n, &decl_n)
+        && !c.eq_ignore_ascii_case(d)
+        && !(is_wgs84(c) && is_wgs84(d))
+    {
+        return Err(ImportError::file(
+            file,
+            format!(
+                "--crs {} conflicts with the CRS the file declares ({}); drop --crs or fix the file",
+                cli.unwrap_or_default(),
+                declared.unwrap_or_default()
+            ),
+        ));
+    }
+    match cli_n.or(decl_n) {
+        Some(code) if !is_wgs84(&code) => Ok(Some(Crs::from_code(&code)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Reads a whole file as UTF-8 (a leading BOM is dropped); invalid UTF-8 is fatal with its line.
+pub(super) fn read_utf8(path: &Path) -> Result<String, ImportError> {
+    let shown = path.display().to_string();
+    let mut bytes = std::fs::read(path).map_err(|e| ImportError::Io {
+        file: shown.clone(),
+        source: e,
+    })?;
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let b = e.as_bytes();
+        let line = 1 + b[..at].iter().filter(|&&c| c == b'\n').count();
+        let col = at - b[..at].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1) + 1;
+        ImportError::file(
+            &shown,
+            format!("line {line}, byte {col} of the line: not valid UTF-8; save the file as UTF-8"),
+        )
+    })
+}
+
+/// The fatal error for malformed JSON, with serde_json's line and column.
+pub(super) fn json_error(file: &str, e: &serde_json::Error) -> ImportError {
+    let msg = e.to_string();
+    let msg = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
+    ImportError::file(
+        file,
+        format!("malformed JSON at line {}, column {}: {msg}", e.line(), e.column()),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+// ---------------------------------------------------------------------------------------------
+
+/// Column names that are taken as coordinates when the mapping does not name them.
+const LON_NAMES: [&str; 5] = ["lon", "lng", "long", "longitude", "x"];
+const LAT_NAMES: [&str; 3] = ["lat", "latitude", "y"];
+
+/// Picks the delimiter that occurs most often outside quotes in the header line
+/// (ties: `;`, then tab, then `,`).
+fn detect_delimiter(line: &[u8]) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b';' if !quoted => counts[0] += 1,
+            b'\t' if !quoted => counts[1] += 1,
+            b',' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let cands = [b';', b'\t', b','];
+    let mut best = 2;
+    for i in [1, 0] {
+        if counts[i] >= counts[best] {
+            best = i;
+        }
+    }
+    cands[best]
+}
+
+/// Why a coordinate cell could not be read.
+#[derive(Debug, PartialEq)]
+enum CoordError {
+    Empty,
+    NotNumber,
+    NotFinite,
+    TwoNumbers,
+}
+
+fn parse_number(t: &str) -> Option<f64> {
+    if t.contains(',') && !t.contains('.') {
+        t.replacen(',', ".", 1).parse().ok()
+    } else {
+        t.parse().ok()
+    }
+}
+
+/// Whether a cell holds exactly two numbers (e.g. `50.4368 30.4606`).
+fn two_numbers(t: &str) -> bool {
+    let mut parts = t
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|p| !p.is_empty());
+    let ok = |p: Option<&str>| p.and_then(|p| p.parse::<f64>().ok()).is_some_and(f64::is_finite);
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// Reads one coordinate: trimmed, decimal comma accepted, must be finite.
+fn parse_coord(s: &str) -> Result<f64, CoordError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(CoordError::Empty);
+    }
+    match parse_number(t) {
+        Some(v) if v.is_finite() => Ok(v),
+        Some(_) => Err(CoordError::NotFinite),
+        None if two_numbers(t) => Err(CoordError::TwoNumbers),
+        None => Err(CoordError::NotNumber),
+    }
+}
+
+fn is_number_cell(s: &str) -> bool {
+    parse_coord(s).is_ok()
+}
+
+/// A hint when the coordinates seem to sit in other columns than the header says.
+fn shift_hint(rec: &csv::StringRecord, headers: &[String], lat: usize, lon: usize) -> Option<String> {
+    let cell = |i: usize| rec.get(i).unwrap_or("");
+    let (lo, hi) = (lat.min(lon), lat.max(lon));
+    for i in lo.saturating_sub(2)..=hi + 2 {
+        if i != lat && i < rec.len() && two_numbers(cell(i).trim()) {
+            return Some(format!(
+                "column {:?} holds two numbers ({:?}); the columns look shifted",
+                headers.get(i).map_or("?", String::as_str),
+                cell(i).trim()
+            ));
+        }
+    }
+    // Real coordinates have decimals; requiring them keeps ids and counts from looking shifted.
+    let coordinate_like = |i: usize| {
+        let c = cell(i).trim();
+        is_number_cell(c) && (c.contains('.') || c.contains(','))
+    };
+    let numbers_at = |a: Option<usize>, b: Option<usize>| match (a, b) {
+        (Some(a), Some(b)) => coordinate_like(a) && coordinate_like(b),
+        _ => false,
+    };
+    if numbers_at(lat.checked_sub(1), lon.checked_sub(1)) {
+        return Some(format!(
+            "the coordinates seem to be one column to the left (\"{}\", \"{}\"); the columns look shifted",
+            cell(lat - 1).trim(),
+            cell(lon - 1).trim()
+        ));
+    }
+    if numbers_at(Some(lat + 1), Some(lon + 1)) {
+        return Some(format!(
+            "the coordinates seem to be one column to the right (\"{}\", \"{}\"); the columns look shifted",
+            cell(lat + 1).trim(),
+            cell(lon + 1).trim()
+        ));
+    }
+    None
+}
+
+/// What went wrong with one row.
+enum RowError {
+    Reject(String, String),
+    Fatal(ImportError),
+}
+
+fn reject(field: &str, reason: impl Into<String>) -> RowError {
+    RowError::Reject(field.to_string(), reason.into())
+}
+
+/// Per-file state resolved once from the header and the mapping.
+struct Columns<'m> {
+    headers: Vec<String>,
+    lon: usize,
+    lat: usize,
+    number: Option<usize>,
+    name: Option<usize>,
+    status: Option<usize>,
+    id: Option<usize>,
+    layer: Option<usize>,
+    attrs: Vec<(usize, AttrSpec)>,
+    plan: Plan<'m>,
+}
+
+fn csv_error(file: &str, e: csv::Error) -> ImportError {
+    let line = e.position().map(|p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => ImportError::Io {
+            file: file.to_string(),
+            source,
+        },
+        csv::ErrorKind::Utf8 { err, .. } => ImportError::file(
+            file,
+            format!(
+                "line {}, field {}: not valid UTF-8; save the file as UTF-8",
+                line.unwrap_or(0),
+                err.field() + 1
+            ),
+        ),
+        other => ImportError::file(file, format!("cannot read CSV: {other:?}")),
+    }
+}
+
+pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, ImportError> {
+    let shown = path.display().to_string();
+    let label = file_label(path);
+    let source_file: Arc<str> = Arc::from(label.as_str());
+    let io = |e: std::io::Error| ImportError::Io {
+        file: shown.clone(),
+        source: e,
+    };
+    let mut input = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+    if input.fill_buf().map_err(io)?.starts_with(b"\xEF\xBB\xBF") {
+        input.consume(3);
+    }
+    let mut first = Vec::new();
+    input.read_until(b'\n', &mut first).map_err(io)?;
+    let delimiter = match opts.mapping.delimiter {
+        Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' => c as u8,
+        Some(c) => {
+            return Err(ImportError::Options(format!(
+                "mapping: delimiter {c:?} must be one ASCII character other than a quote or newline"
+            )));
+        }
+        None => detect_delimiter(&first),
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::Cursor::new(first).chain(input));
+
+    let mut rec = csv::StringRecord::new();
+    if !rdr.read_record(&mut rec).map_err(|e| csv_error(&shown, e))? {
+        return Err(ImportError::file(&shown, "empty file: no header line"));
+    }
+    let cols = columns(&rec, &shown, layers, opts)?;
+
+    let fixed_layer = match (cols.layer, opts.layer) {
+        (None, None) => {
+            return Err(ImportError::file(
+                &shown,
+                "no layer: give --layer, or map a layer column in the mapping (`layer = \"…\"`)",
+            ));
+        }
+        (None, Some(l)) => Some(l),
+        (Some(_), _) => None,
+    };
+    let crs = pick_crs(&shown, opts.crs.as_deref(), None, false)?;
+    let delim = (delimiter as char).to_string();
+
+    let mut out = Parsed::default();
+    let mut layer_cache: Vec<(String, LayerId)> = Vec::new();
+    let mut status_cache: Vec<(String, Status)> = Vec::new();
+    let ncols = cols.headers.len();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(&shown, e)),
+        }
+        let line = rec.position().map_or(0, |p| p.line());
+        if rec.as_slice().trim().is_empty() {
+            continue; // a blank row (only delimiters): nothing to import, nothing to fix
+        }
+        let mut row = Row {
+            rec: &rec,
+            cols: &cols,
+            layers,
+            file: &shown,
+            line,
+            layer_cache: &mut layer_cache,
+            status_cache: &mut status_cache,
+        };
+        let result = if rec.len() < ncols
+            || (rec.len() > ncols && rec.iter().skip(ncols).any(|f| !f.trim().is_empty()))
+        {
+            Err(reject(
+                "row",
+                format!("the row has {} fields, the header has {ncols}", rec.len()),
+            ))
+        } else {
+            row.draft(fixed_layer, opts.layer, crs.as_ref(), &source_file)
+        };
+        match result {
+            Ok(d) => out.drafts.push(d),
+            Err(RowError::Fatal(e)) => return Err(e),
+            Err(RowError::Reject(field, reason)) => out.rejects.push(Reject {
+                file: label.clone(),
+                line,
+                field,
+                reason,
+                raw: rec.iter().collect::<Vec<_>>().join(&delim),
+            }),
+        }
+    }
+    if out.drafts.is_empty() {
+        return Err(nothing_importable(&shown, &out.rejects));
+    }
+    Ok(out)
+}
+
+/// Resolves every column's role from the header row.
+fn columns<'m>(
+    rec: &csv::StringRecord,
+    file: &str,
+    layers: &Layers,
+    opts: &'m Options,
+) -> Result<Columns<'m>, ImportError> {
+    let _ = layers;
+    let headers: Vec<String> = rec
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let c = clean_text(h);
+            if c.is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                c.into_owned()
+            }
+        })
+        .collect();
+    let plan = Plan::new(&opts.mapping);
+    let missing = plan.missing(headers.iter().map(String::as_str), true);
+    if !missing.is_empty() {
+        return Err(missing_fields_error(file, "column", &missing, &headers));
+    }
+    let mut cols = Columns {
+        lon: usize::MAX,
+        lat: usize::MAX,
+        number: None,
+        name: None,
+        status: None,
+        id: None,
+        layer: None,
+        attrs: Vec::new(),
+        headers,
+        plan,
+    };
+    let mut roles: Vec<Role> = cols.headers.iter().map(|h| cols.plan.role(h, true)).collect();
+    // Auto-detect coordinate columns the mapping does not name.
+    for (role, names) in [(Role::Lon, &LON_NAMES[..]), (Role::Lat, &LAT_NAMES[..])] {
+        if !roles.contains(&role) {
+            let found = names.iter().find_map(|n| {
+                cols.headers
+                    .iter()
+                    .position(|h| fold(h) == *n)
+                    .filter(|&i| matches!(roles[i], Role::Attr(_)))
+            });
+            if let Some(i) = found {
+                roles[i] = role;
+            }
+        }
+    }
+    for (i, role) in roles.into_iter().enumerate() {
+        let slot = match role {
+            Role::Lon if cols.lon == usize::MAX => {
+                cols.lon = i;
+                continue;
+            }
+            Role::Lat if cols.lat == usize::MAX => {
+                cols.lat = i;
+                continue;
+            }
+            Role::Number => &mut cols.number,
+            Role::Name => &mut cols.name,
+            Role::Status => &mut cols.status,
+            Role::Id => &mut cols.id,
+            Role::Layer => &mut cols.layer,
+            Role::Attr(spec) => {
+                cols.attrs.push((i, spec));
+                continue;
+            }
+            Role::Skip | Role::Lon | Role::Lat => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(i);
+        }
+    }
+    if cols.lon == usize::MAX || cols.lat == usize::MAX {
+        let which = match (cols.lon == usize::MAX, cols.lat == usize::MAX) {
+            (true, true) => "longitude and latitude columns",
+            (true, false) => "a longitude column",
+            _ => "a latitude column",
+        };
+        return Err(ImportError::file(
+            file,
+            format!(
+                "no {which}: map `lon` and `lat` in the mapping, or name the columns lon/lng/longitude/x \
+                 and lat/latitude/y; columns in the file: {}",
+                cols.headers.join(", ")
+            ),
+        ));
+    }
+    Ok(cols)
+}
+
+/// One data row being turned into a draft.
+struct Row<'a, 'm> {
+    rec: &'a csv::StringRecord,
+    cols: &'a Columns<'m>,
+    layers: &'a Layers,
+    file: &'a str,
+    line: u64,
+    layer_cache: &'a mut Vec<(String, LayerId)>,
+    status_cache: &'a mut Vec<(String, Status)>,
+}
+
+impl Row<'_, '_> {
+    fn cell(&self, i: usize) -> &str {
+        self.rec.get(i).unwrap_or("")
+    }
+
+    fn header(&self, i: usize) -> &str {
+        &self.cols.headers[i]
+    }
+
+    fn layer(&mut self, fixed: Option<LayerId>, fallback: Option<LayerId>) -> Result<LayerId, RowError> {
+        if let Some(l) = fixed {
+            return Ok(l);
+        }
+        let Some(i) = self.cols.layer else {
+            return Err(reject("layer", "no layer"));
+        };
+        let v = self.rec.get(i).unwrap_or("").trim();
+        if v.is_empty() {
+            return fallback.ok_or_else(|| {
+                reject(self.header(i), "the layer is empty (give --layer for rows without one)")
+            });
+        }
+        if let Some((_, l)) = self.layer_cache.iter().find(|(n, _)| n == v) {
+            return Ok(*l);
+        }
+        let l = layer_named(self.layers, v, self.file, self.line, self.header(i)).map_err(RowError::Fatal)?;
+        self.layer_cache.push((v.to_string(), l));
+        Ok(l)
+    }
+
+    fn coordinate(&self, i: usize, is_lat: bool) -> Result<f64, RowError> {
+        let raw = self.cell(i);
+        let err = match parse_coord(raw) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let col = self.header(i);
+        let what = if is_lat { "latitude" } else { "longitude" };
+        let t = raw.trim();
+        let mut reason = match err {
+            CoordError::Empty => format!("no {what}: the cell is empty"),
+            CoordError::NotFinite => format!("{what} is not a finite number: {t:?}"),
+            CoordError::TwoNumbers => format!(
+                "the {what} cell holds two numbers ({t:?}) where one is expected; the columns look \
+                 shifted, the row is not imported (fix it in the source)"
+            ),
+            CoordError::NotNumber => format!("{what} is not a number: {t:?}"),
+        };
+        if matches!(err, CoordError::NotNumber | CoordError::Empty)
+            && let Some(hint) = shift_hint(self.rec, &self.cols.headers, self.cols.lat, self.cols.lon)
+        {
+            reason.push_str("; ");
+            reason.push_str(&hint);
+            reason.push_str(", the row is not imported (fix it in the source)");
+        }
+        Err(reject(col, reason))
+    }
+
+    fn point(&self, crs: Option<&Crs>) -> Result<Geometry, RowError> {
+        let (lat_i, lon_i) = (self.cols.lat, self.cols.lon);
+        let lat = self.coordinate(lat_i, true);
+        let lon = self.coordinate(lon_i, false);
+        let (lat, lon) = (lat?, lon?);
+        let p = match crs {
+            None => {
+                if !(-90.0..=90.0).contains(&lat) {
+                    return Err(reject(
+                        self.header(lat_i),
+                        format!("latitude out of range (−90…90): {lat} (longitude {lon}; swapped?)"),
+                    ));
+                }
+                if !(-180.0..=180.0).contains(&lon) {
+                    return Err(reject(
+                        self.header(lon_i),
+                        format!("longitude out of range (−180…180): {lon}"),
+                    ));
+                }
+                [lon, lat]
+            }
+            Some(c) => c.to_wgs84(lon, lat).map_err(|e| {
+                reject(&format!("{},{}", self.header(lon_i), self.header(lat_i)), e.to_string())
+            })?,
+        };
+        let g = Geometry::Point(p);
+        g.validate()
+            .map_err(|e| reject(&format!("{},{}", self.header(lon_i), self.header(lat_i)), e))?;
+        Ok(g)
+    }
+
+    fn status(&mut self, i: usize) -> Result<Status, RowError> {
+        let v = self.rec.get(i).unwrap_or("").trim();
+        if v.is_empty() {
+            return Ok(Status::Unknown);
+        }
+        if let Some((_, s)) = self.status_cache.iter().find(|(n, _)| n == v) {
+            return Ok(*s);
+        }
+        let s = Status::parse(v).ok_or_else(|| {
+            reject(
+                &self.cols.headers[i],
+                format!(
+                    "unknown status {v:?}; expected ok, broken, closed, removed or unknown \
+                     (English or Ukrainian)"
+                ),
+            )
+        })?;
+        if self.status_cache.len() < 64 {
+            self.status_cache.push((v.to_string(), s));
+        }
+        Ok(s)
+    }
+
+    fn draft(
+        &mut self,
+        fixed_layer: Option<LayerId>,
+        fallback: Option<LayerId>,
+        crs: Option<&Crs>,
+        source_file: &Arc<str>,
+    ) -> Result<Draft, RowError> {
+        let layer = self.layer(fixed_layer, fallback)?;
+        let geometry = self.point(crs)?;
+        if let Some(why) = kind_mismatch(self.layers, layer, &geometry) {
+            return Err(reject("geometry", why));
+        }
+        let status = match self.cols.status {
+            Some(i) => self.status(i)?,
+            None => Status::Unknown,
+        };
+        let text = |i: Option<usize>| {
+            i.map(|i| clean_text(self.cell(i)))
+                .filter(|c| !c.is_empty())
+                .map(Cow::into_owned)
+        };
+        let source_number = text(self.cols.number);
+        let id = match text(self.cols.id) {
+            Some(id) => id.into_boxed_str(),
+            None => format!("line:{}", self.line).into_boxed_str(),
+        };
+        let mut attributes = Attributes::new();
+        if let Some(name) = text(self.cols.name) {
+            attributes.insert("name".to_string(), Value::Text(name));
+        }
+        for (i, spec) in &self.cols.attrs {
+            let raw = self.cell(*i);
+            if raw.is_empty() {
+                continue;
+            }
+            let v = clean_text(raw);
+            if v.is_empty() {
+                continue;
+            }
+            let (k, v) = self.cols.plan.attr_value(spec, &v);
+            attributes.insert(k, v);
+        }
+        Ok(Draft {
+            layer,
+            geometry,
+            status,
+            attributes,
+            source: Source {
+                file: source_file.clone(),
+                id,
+            },
+            source_number,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::{Format, parse_files};
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(name)
+    }
+
+    fn opts(layers: &Layers, layer: &str, mapping: Mapping) -> Options {
+        Options {
+            layer: layers.by_name(layer),
+            crs: None,
+            mapping,
+            strict: false,
+        }
+    }
+
+    /// The mapping recommended for the Kyiv shelter lists (kept in sync with the report).
+    pub(crate) const KYIV_MAPPING: &str = r#"
+lat = "latitude"
+lon = "longitude"
+skip = []
+text = ["address_number", "phone"]
+
+[rename]
+ramp = "accessible"
+
+[bools.ramp]
+true = ["В наявності"]
+false = ["Відсутній"]
+"#;
+
+    #[test]
+    fn folding_and_typing() {
+        assert_eq!(fold(" \u{0441}ity "), "city");
+        assert_eq!(attr_name("\u{0441}ity"), "city");
+        assert_eq!(attr_name("Адреса"), "Адреса");
+        assert_eq!(clean_text("  a \u{a0}\t b  "), "a b");
+        assert!(matches!(clean_text("a b"), Cow::Borrowed("a b")));
+        assert_eq!(typed("42"), Value::Int(42));
+        assert_eq!(typed("-7"), Value::Int(-7));
+        assert_eq!(typed("01001"), Value::Text("01001".into()));
+        assert_eq!(typed("2.5"), Value::Float(2.5));
+        assert_eq!(typed("1.5e3"), Value::Float(1500.0));
+        assert_eq!(typed("TRUE"), Value::Bool(true));
+        assert_eq!(typed("13-А"), Value::Text("13-А".into()));
+        assert_eq!(typed("242-23-53"), Value::Text("242-23-53".into()));
+        assert_eq!(typed("inf"), Value::Text("inf".into()));
+        assert_eq!(typed("99999999999999999999"), Value::Text("99999999999999999999".into()));
+        assert_eq!(detect_delimiter(b"a;b;c"), b';');
+        assert_eq!(detect_delimiter(b"\"a;b\",c,d"), b',');
+        assert_eq!(detect_delimiter(b"a\tb\tc,d"), b'\t');
+        assert_eq!(parse_coord(" 50,4507 "), Ok(50.4507));
+        assert_eq!(parse_coord("NaN"), Err(CoordError::NotFinite));
+        assert_eq!(parse_coord("50.43 30.46"), Err(CoordError::TwoNumbers));
+        assert_eq!(normalize_crs("urn:ogc:def:crs:EPSG::32636"), "EPSG:32636");
+        assert_eq!(normalize_crs("http://www.opengis.net/def/crs/OGC/1.3/CRS84"), "OGC:CRS84");
+        assert_eq!(normalize_crs("epsg:4326"), "EPSG:4326");
+        assert!(is_wgs84(&normalize_crs("urn:ogc:def:crs:OGC:1.3:CRS84")));
+    }
+
+    #[test]
+    fn kyiv_shelters() {
+        let layers = Layers::default_city();
+        let mapping: Mapping = toml::from_str(KYIV_MAPPING).unwrap();
+        let o = opts(&layers, "shelters", mapping);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/shelters/kyiv");
+        let paths: Vec<PathBuf> = (0..10).map(|i| dir.join(format!("{i}.csv"))).collect();
+
+        // Each file on its own: rows in = drafts + rejects.
+        let mut rows = 0;
+        for p in &paths {
+            let one = parse(p, &layers, &o).unwrap();
+            rows += one.drafts.len() + one.rejects.len();
+        }
+        assert_eq!(rows, 3696);
+
+        let all = parse_files(&paths, Format::Csv, &layers, &o).unwrap();
+        let summary: Vec<String> = all
+            .rejects
+            .iter()
+            .map(|r| format!("{}:{} {} | {}", r.file, r.line, r.field, r.reason))
+            .collect();
+        assert_eq!(all.rejects.len(), 30, "{summary:#?}");
+        assert_eq!(all.duplicates, 344);
+        assert_eq!(all.drafts.len(), 3696 - 30 - 344);
+        assert!(all.rejects.iter().all(|r| r.line > 1 && !r.reason.is_empty()));
+        assert!(all.rejects.iter().all(|r| r.reason.contains("shifted")), "{summary:#?}");
+
+        let find = |file: &str, line: u64| {
+            all.rejects
+                .iter()
+                .find(|r| r.file == file && r.line == line)
+                .unwrap_or_else(|| panic!("no reject at {file}:{line}"))
+        };
+        let r = find("8.csv", 156);
+        assert_eq!(r.field, "latitude");
+        assert!(r.reason.contains("two numbers") && r.reason.contains("50.4368717916023 30.4606578708912"));
+        assert!(r.raw.starts_with("м.Київ;Солом'янський; вул. Єреванська;"));
+        let r = find("0.csv", 302);
+        assert_eq!(r.field, "longitude");
+        assert!(r.reason.contains("one column to the left"), "{}", r.reason);
+        let r = find("8.csv", 372);
+        assert_eq!(r.field, "latitude");
+        assert!(r.reason.contains("one column to the right"), "{}", r.reason);
+        let r = find("8.csv", 286);
+        assert!(r.reason.contains("\"address_number\" holds two numbers"), "{}", r.reason);
+
+        // Files 0 (Cyrillic "с" in `сity`) and 1 (Latin `city`) give the same attribute name.
+        let first = &all.drafts[0];
+        assert_eq!(&*first.source.file, "0.csv");
+        assert_eq!(&*first.source.id, "line:2");
+        assert_eq!(first.attributes.get("city"), Some(&Value::Text("м. Київ".into())));
+        assert_eq!(first.attributes.get("address"), Some(&Value::Text("вул. Ахматової Анни".into())));
+        assert_eq!(first.attributes.get("address_number"), Some(&Value::Text("13".into())));
+        assert_eq!(first.attributes.get("accessible"), Some(&Value::Bool(false)));
+        assert_eq!(first.geometry, Geometry::Point([30.635, 50.40747]));
+        assert!(all.drafts.iter().all(|d| !d.attributes.contains_key("\u{0441}ity")));
+        assert!(all.drafts.iter().any(|d| &*d.source.file == "1.csv" && d.attributes.contains_key("city")));
+        let accessible = all
+            .drafts
+            .iter()
+            .filter(|d| d.attributes.get("accessible") == Some(&Value::Bool(true)))
+            .count();
+        assert_eq!(accessible, 438);
+        // The one unrecognised ramp value (a phone number) stays text under `ramp`.
+        let odd: Vec<_> = all.drafts.iter().filter_map(|d| d.attributes.get("ramp")).collect();
+        assert_eq!(odd, vec![&Value::Text("230-95-69".into())]);
+        // No-break spaces and doubled spaces are cleaned.
+        assert!(all.drafts.iter().all(|d| d.attributes.values().all(|v| match v {
+            Value::Text(t) => t.trim() == t && !t.contains("  ") && !t.contains('\u{a0}'),
+            _ => true,
+        })));
+        assert!(all.drafts.iter().all(|d| d.layer == layers.by_name("shelters").unwrap()));
+        assert!(all.drafts.iter().all(|d| d.geometry.validate().is_ok()));
+    }
+
+    #[test]
+    fn comma_bom_decimal_comma() {
+        let layers = Layers::default_city();
+        let mapping = Mapping {
+            number: Some("Номер".into()),
+            name: Some("Назва".into()),
+            status: Some("Стан".into()),
+            ..Mapping::default()
+        };
+        let p = parse(&fixture("comma_bom.csv"), &layers, &opts(&layers, "poles", mapping)).unwrap();
+        assert_eq!(p.drafts.len(), 2, "{:?}", p.rejects);
+        let d = &p.drafts[0];
+        assert_eq!(d.geometry, Geometry::Point([30.5234, 50.4507]));
+        assert_eq!(d.source_number.as_deref(), Some("ОП-1"));
+        assert_eq!(d.status, Status::Broken);
+        assert_eq!(d.attributes.get("name"), Some(&Value::Text("Опора біля школи".into())));
+        assert_eq!(d.attributes.get("height"), Some(&Value::Float(9.5)));
+        assert_eq!(d.attributes.get("lamps"), Some(&Value::Int(2)));
+        assert_eq!(p.drafts[1].status, Status::Unknown);
+        assert_eq!(p.drafts[1].source_number, None);
+        assert_eq!(p.rejects.len(), 1);
+        assert_eq!(p.rejects[0].line, 4);
+        assert_eq!(p.rejects[0].field, "Стан");
+    }
+
+    #[test]
+    fn missing_coordinate_column_is_fatal() {
+        let layers = Layers::default_city();
+        let e = parse(&fixture("no_coords.csv"), &layers, &opts(&layers, "poles", Mapping::default()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no longitude and latitude columns") && e.contains("name, address, height"), "{e}");
+        let mapping = Mapping {
+            lat: Some("широта".into()),
+            lon: Some("довгота".into()),
+            ..Mapping::default()
+        };
+        let e = parse(&fixture("no_coords.csv"), &layers, &opts(&layers, "poles", mapping))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"широта\"") && e.contains("\"довгота\"") && e.contains("name, address, height"), "{e}");
+    }
+
+    #[test]
+    fn nan_inf_and_ranges_are_rejected() {
+        let layers = Layers::default_city();
+        let p = parse(&fixture("bad_coords.csv"), &layers, &opts(&layers, "trees", Mapping::default())).unwrap();
+        assert_eq!(p.drafts.len(), 2);
+        let got: Vec<(u64, &str, &str)> = p
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.field.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(got.len(), 7, "{got:#?}");
+        assert!(got[0].0 == 3 && got[0].1 == "lon" && got[0].2.contains("not a finite number"));
+        assert!(got[1].0 == 4 && got[1].1 == "lat" && got[1].2.contains("not a finite number"));
+        assert!(got[2].0 == 5 && got[2].1 == "lat" && got[2].2.starts_with("latitude out of range"));
+        assert!(got[3].0 == 6 && got[3].1 == "lon" && got[3].2.starts_with("longitude out of range"));
+        assert!(got[4].0 == 7 && got[4].1 == "lat" && got[4].2.contains("empty"));
+        assert!(got[5].0 == 8 && got[5].1 == "row" && got[5].2.contains("3 fields, the header has 4"));
+        assert!(got[6].0 == 10 && got[6].1 == "lon" && got[6].2.contains("not a number"));
+        assert_eq!(p.rejects[0].raw, "1;inf;50.1;oak");
+    }
+
+    #[test]
+    fn multi_layer_file() {
+        let layers = Layers::default_city();
+        let mapping = Mapping {
+            layer: Some("layer".into()),
+            number: Some("number".into()),
+            name: Some("name".into()),
+            status: Some("status".into()),
+            ..Mapping::default()
+        };
+        let o = Options {
+            layer: None,
+            crs: None,
+            mapping: mapping.clone(),
+            strict: false,
+        };
+        let p = parse(&fixture("multi_layer.csv"), &layers, &o).unwrap();
+        assert_eq!(p.drafts.len(), 3);
+        assert_eq!(p.drafts[0].layer, layers.by_name("poles").unwrap());
+        assert_eq!(p.drafts[1].layer, layers.by_name("cameras").unwrap());
+        assert_eq!(p.drafts[2].attributes.get("lit"), Some(&Value::Bool(true)));
+        assert_eq!(p.rejects.len(), 2);
+        assert_eq!((p.rejects[0].line, p.rejects[0].field.as_str()), (4, "geometry"));
+        assert_eq!((p.rejects[1].line, p.rejects[1].field.as_str()), (5, "layer"));
+        let only_layer = Options {
+            mapping: Mapping {
+                layer: Some("layer".into()),
+                ..Mapping::default()
+            },
+            ..o.clone()
+        };
+        let e = parse(&fixture("unknown_layer.csv"), &layers, &only_layer).unwrap_err().to_string();
+        assert!(e.contains(":3:") && e.contains("unknown layer \"lamps\"; known: poles, manholes"), "{e}");
+        let e = parse(&fixture("multi_layer.csv"), &layers, &Options { mapping: Mapping::default(), ..o })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no layer"), "{e}");
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let layers = Layers::default_city();
+        let e = parse(&fixture("latin1.csv"), &layers, &opts(&layers, "poles", Mapping::default()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn only_rejects_is_fatal() {
+        let layers = Layers::default_city();
+        let e = parse(&fixture("all_bad.csv"), &layers, &opts(&layers, "poles", Mapping::default()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("all 2 records were rejected") && e.contains("not a number"), "{e}");
+    }
 }

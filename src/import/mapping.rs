@@ -32,6 +32,30 @@ pub struct Mapping {
     pub skip: Vec<String>,
     /// CSV delimiter; auto-detected (`;` or `,` or tab) when absent.
     pub delimiter: Option<char>,
+    /// GeoPackage: the feature table to read. Default: the table named like the target layer,
+    /// else the only feature table.
+    pub table: Option<String>,
+    /// CSV: fields kept as text instead of being typed as numbers or booleans
+    /// (house numbers, phone numbers, postcodes: `13` next to `13-А`).
+    #[serde(default)]
+    pub text: Vec<String>,
+    /// Fields whose words mean yes or no, e.g.
+    /// `[bools.ramp] true = ["В наявності"]  false = ["Відсутній"]`.
+    /// A recognised value (compared trimmed and case-insensitively) becomes a boolean stored
+    /// under the field's attribute name (after `rename`); any other value is kept as text under
+    /// the source field's own name, so the boolean attribute never holds text.
+    #[serde(default)]
+    pub bools: BTreeMap<String, BoolWords>,
+}
+
+/// The words of a yes/no field, see [`Mapping::bools`].
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BoolWords {
+    #[serde(rename = "true", default)]
+    pub yes: Vec<String>,
+    #[serde(rename = "false", default)]
+    pub no: Vec<String>,
 }
 
 impl Mapping {

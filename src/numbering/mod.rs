@@ -1,6 +1,216 @@
-//! Painted numbers (being written).
+//! Painted numbers: the scheme, its Damm check digit, the confusability test and the assigner.
+//!
+//! A number is a layer code, a serial of `width` digits unique city-wide across all layers, and
+//! a Damm check digit: `ОП-104273-5` (Latin: `OP-104273-5`, the same number). The digits alone
+//! identify an object. Numbers that came with a source (e.g. an OSM `ref`) are kept verbatim
+//! and have no check digit.
+
+mod assign;
+mod confusable;
+pub mod damm;
+
+pub use assign::{AssignError, Assigner};
+pub use confusable::{confusable, for_each_confusable_codeword};
+
+use crate::model::{LayerDef, LayerId, Layers};
+
+/// Smallest and largest serial widths supported.
+pub const MIN_WIDTH: u8 = 4;
+pub const MAX_WIDTH: u8 = 8;
+
+/// A painted number as held on an object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Number {
+    /// A citytwin number: serial plus Damm check digit; the layer code comes from the layer.
     Scheme { serial: u32, check: u8 },
+    /// A number that came with the source, verbatim, with no check digit.
     Source(Box<str>),
+}
+
+impl Number {
+    /// A scheme number for `serial`, with its check digit.
+    pub fn scheme(serial: u32, width: u8) -> Number {
+        let digits = serial_digits(serial, width);
+        Number::Scheme {
+            serial,
+            check: damm::check_digit(&digits),
+        }
+    }
+
+    pub fn has_check_digit(&self) -> bool {
+        matches!(self, Number::Scheme { .. })
+    }
+
+    /// The number as painted, in Ukrainian letters: `ОП-104273-5`.
+    pub fn display(&self, layer: &LayerDef, width: u8) -> String {
+        self.render(&layer.code, width)
+    }
+
+    /// The Latin transliteration: `OP-104273-5`.
+    pub fn latin(&self, layer: &LayerDef, width: u8) -> String {
+        self.render(&layer.latin, width)
+    }
+
+    fn render(&self, code: &str, width: u8) -> String {
+        match self {
+            Number::Scheme { serial, check } => {
+                format!("{code}-{serial:0w$}-{check}", w = width as usize)
+            }
+            Number::Source(s) => s.to_string(),
+        }
+    }
+
+    /// The digit string a caller reads (serial + check digit, or the source number's digits).
+    pub fn digits(&self, width: u8) -> Vec<u8> {
+        match self {
+            Number::Scheme { serial, check } => {
+                let mut d = serial_digits(*serial, width);
+                d.push(*check);
+                d
+            }
+            Number::Source(s) => s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect(),
+        }
+    }
+}
+
+/// The `width` decimal digits of `serial`, most significant first.
+pub fn serial_digits(serial: u32, width: u8) -> Vec<u8> {
+    let mut out = vec![0u8; width as usize];
+    let mut n = serial;
+    for d in out.iter_mut().rev() {
+        *d = (n % 10) as u8;
+        n /= 10;
+    }
+    out
+}
+
+/// Largest serial (exclusive) for a width: 10^width.
+pub fn serial_space(width: u8) -> u32 {
+    10u32.pow(width as u32)
+}
+
+/// Maps Cyrillic letters that look like Latin ones to the Latin letter, after uppercasing.
+pub fn fold_homoglyph(c: char) -> char {
+    match c {
+        'А' => 'A',
+        'В' => 'B',
+        'Е' => 'E',
+        'К' => 'K',
+        'М' => 'M',
+        'Н' => 'H',
+        'О' => 'O',
+        'Р' => 'P',
+        'С' => 'C',
+        'Т' => 'T',
+        'Х' => 'X',
+        'І' => 'I',
+        'У' => 'Y',
+        other => other,
+    }
+}
+
+/// A number as written by a person, split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The letters before the digits, uppercased (either script), possibly empty.
+    pub code: String,
+    /// The digits after the code, separators removed.
+    pub digits: Vec<u8>,
+    /// The whole input uppercased with separators removed and look-alike Cyrillic letters
+    /// folded to Latin: the key under which source numbers are found.
+    pub key: String,
+}
+
+/// Splits a written number: drops `№`, spaces, dashes, dots, slashes and underscores.
+pub fn split_written(input: &str) -> Written {
+    let cleaned: String = input
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '№' | '-' | '–' | '—' | '.' | '/' | '_' | '#') && !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect();
+    let code: String = cleaned.chars().take_while(|c| c.is_alphabetic()).collect();
+    let rest = &cleaned[code.len()..];
+    let digits = if rest.bytes().all(|b| b.is_ascii_digit()) {
+        rest.bytes().map(|b| b - b'0').collect()
+    } else {
+        Vec::new()
+    };
+    let key = source_key(&cleaned);
+    Written { code, digits, key }
+}
+
+/// The lookup key of a source number: uppercased, separators removed, homoglyphs folded.
+pub fn source_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .map(fold_homoglyph)
+        .collect()
+}
+
+/// Finds the layer whose code (either script) matches `code`, comparing after folding
+/// look-alike letters, so `ОП`, `OП` and `op` all name poles.
+pub fn layer_by_code(layers: &Layers, code: &str) -> Option<LayerId> {
+    if let Some(id) = layers.by_code(code) {
+        return Some(id);
+    }
+    let folded = source_key(code);
+    layers.ids().find(|&id| {
+        let d = layers.def(id);
+        d.numbered && (source_key(&d.code) == folded || source_key(&d.latin) == folded)
+    })
+}
+
+/// Reads a valid scheme serial out of a written number: `width + 1` digits whose Damm check
+/// holds. Returns the serial.
+pub fn scheme_serial(digits: &[u8], width: u8) -> Option<u32> {
+    if digits.len() != width as usize + 1 || !damm::is_valid(digits) {
+        return None;
+    }
+    Some(
+        digits[..width as usize]
+            .iter()
+            .fold(0u32, |n, &d| n * 10 + d as u32),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_in_both_scripts() {
+        let layers = Layers::default_city();
+        let poles = layers.def(layers.by_name("poles").unwrap());
+        let n = Number::scheme(104273, 6);
+        let shown = n.display(poles, 6);
+        assert!(shown.starts_with("ОП-104273-"), "{shown}");
+        assert_eq!(n.latin(poles, 6), shown.replace("ОП", "OP"));
+        assert!(damm::is_valid(&n.digits(6)));
+        assert!(Number::scheme(42, 6).display(poles, 6).starts_with("ОП-000042-"));
+    }
+
+    #[test]
+    fn written_numbers_split_and_fold() {
+        let w = split_written(" № оп 104273-5 ");
+        assert_eq!(w.code, "ОП");
+        assert_eq!(w.digits, vec![1, 0, 4, 2, 7, 3, 5]);
+        let layers = Layers::default_city();
+        assert_eq!(layer_by_code(&layers, &w.code), layers.by_name("poles"));
+        // Latin O with Cyrillic П
+        assert_eq!(layer_by_code(&layers, "OП"), layers.by_name("poles"));
+        assert_eq!(source_key("ab-12/3"), source_key("АВ 123"));
+    }
+
+    #[test]
+    fn scheme_serial_needs_valid_check_digit() {
+        let n = Number::scheme(104273, 6);
+        let d = n.digits(6);
+        assert_eq!(scheme_serial(&d, 6), Some(104273));
+        let mut bad = d.clone();
+        bad[6] = (bad[6] + 1) % 10;
+        assert_eq!(scheme_serial(&bad, 6), None);
+        assert_eq!(scheme_serial(&d[..6], 6), None);
+    }
 }

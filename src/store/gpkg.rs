@@ -1,0 +1,744 @@
+//! The embedded store: an OGC GeoPackage 1.3 file on SQLite.
+//!
+//! One feature table per layer (readable by QGIS and GDAL), plus citytwin's own tables:
+//! `citytwin_numbers` (every serial ever given, retired ones kept), `citytwin_history`
+//! (every change: who, when, old → new) and `citytwin_settings`.
+//!
+//! Durability: WAL journal with `synchronous=FULL`, so a committed transaction has been
+//! fsynced before `commit` returns — it survives `kill -9` and power loss alike. Writes are rare
+//! next to reads (the twin answers reads from memory), so the fsync per commit costs nothing
+//! that matters.
+
+use std::path::{Path, PathBuf};
+
+use geozero::wkb::GpkgWkb;
+use geozero::{CoordDimensions, ToGeo, ToWkb};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Batch, Change, HistoryEntry, SerialRecord, Store, StoreError, format_ms, parse_ms};
+use crate::model::{
+    Attributes, Geometry, GeometryKind, LayerDef, Layers, Object, ObjectId, Source, Status, Value,
+};
+use crate::numbering::Number;
+
+/// GeoPackage `application_id` ("GPKG") and `user_version` for version 1.3.0.
+const APPLICATION_ID: i32 = 0x4750_4B47;
+const USER_VERSION: i32 = 10300;
+/// citytwin's own schema version, kept in `citytwin_settings`.
+const SCHEMA_VERSION: &str = "1";
+
+/// The GeoPackage store.
+pub struct GpkgStore {
+    conn: Connection,
+    path: PathBuf,
+    layers: Layers,
+    width: u8,
+    next_id: ObjectId,
+}
+
+impl GpkgStore {
+    /// Opens the store at `path`, creating it (with `layers` and serial `width`) if absent.
+    /// An existing store keeps its serial width; layers named in `layers` but missing from the
+    /// file get their tables created.
+    pub fn open(path: &Path, layers: &Layers, width: u8) -> Result<GpkgStore, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Invalid {
+                path: shown.clone(),
+                reason: format!("cannot create folder {}: {e}", dir.display()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| sql(&shown, e))?;
+        let mut store = GpkgStore {
+            conn,
+            path: path.to_path_buf(),
+            layers: layers.clone(),
+            width,
+            next_id: 1,
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn init(&mut self) -> Result<(), StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(e)?;
+        self.conn.pragma_update(None, "synchronous", "FULL").map_err(e)?;
+        self.conn.pragma_update(None, "foreign_keys", "ON").map_err(e)?;
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(e)?;
+        let app: i32 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .map_err(e)?;
+        let has_tables: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type='table'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(e)?;
+        if has_tables > 0 && app != APPLICATION_ID {
+            return Err(StoreError::Invalid {
+                path: p,
+                reason: "not a GeoPackage (application_id is not GPKG)".into(),
+            });
+        }
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute_batch(SCHEMA).map_err(|err| sql(&p, err))?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(|err| sql(&p, err))?;
+        tx.pragma_update(None, "user_version", USER_VERSION)
+            .map_err(|err| sql(&p, err))?;
+        let get = |k: &str| -> Result<Option<String>, StoreError> {
+            tx.query_row(
+                "SELECT value FROM citytwin_settings WHERE key = ?1",
+                [k],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|err| sql(&p, err))
+        };
+        match get("serial_width")? {
+            Some(w) => {
+                self.width = w.parse().map_err(|_| StoreError::Invalid {
+                    path: p.clone(),
+                    reason: format!("setting serial_width is {w:?}, not a number"),
+                })?
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO citytwin_settings(key, value) VALUES ('serial_width', ?1), \
+                     ('schema_version', ?2), ('next_id', '1')",
+                    params![self.width.to_string(), SCHEMA_VERSION],
+                )
+                .map_err(|err| sql(&p, err))?;
+            }
+        }
+        self.next_id = get("next_id")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        for def in self.layers.defs() {
+            create_layer_table(&tx, def).map_err(|err| sql(&p, err))?;
+        }
+        tx.commit().map_err(|err| sql(&p, err))?;
+        Ok(())
+    }
+
+    fn row_to_object(
+        &self,
+        layer: u16,
+        row: &rusqlite::Row<'_>,
+        times: &mut TimeCache,
+    ) -> Result<Object, StoreError> {
+        let def = self.layers.def(layer);
+        let fid: i64 = row.get(0).map_err(|e| sql(&self.shown(), e))?;
+        let bad = |reason: String| StoreError::BadRow {
+            path: self.shown(),
+            layer: def.name.clone(),
+            fid,
+            reason,
+        };
+        let blob: Vec<u8> = row.get(1).map_err(|e| bad(e.to_string()))?;
+        let geometry = decode_geometry(&blob).map_err(bad)?;
+        let serial: Option<i64> = row.get(2).map_err(|e| bad(e.to_string()))?;
+        let number_text: Option<String> = row.get(3).map_err(|e| bad(e.to_string()))?;
+        let number = match (serial, number_text) {
+            (Some(s), _) => Some(Number::scheme(s as u32, self.width)),
+            (None, Some(t)) if !t.is_empty() => Some(Number::Source(t.into())),
+            _ => None,
+        };
+        let status_text: String = row.get(4).map_err(|e| bad(e.to_string()))?;
+        let status = Status::parse(&status_text)
+            .ok_or_else(|| bad(format!("unknown status {status_text:?}")))?;
+        let attrs_text: Option<String> = row.get(6).map_err(|e| bad(e.to_string()))?;
+        let attributes = match attrs_text.as_deref() {
+            None | Some("") | Some("{}") => Attributes::new(),
+            Some(t) => parse_attributes(t).map_err(bad)?,
+        };
+        let source_file: Option<String> = row.get(7).map_err(|e| bad(e.to_string()))?;
+        let source_id: Option<String> = row.get(8).map_err(|e| bad(e.to_string()))?;
+        Ok(Object {
+            id: fid as ObjectId,
+            layer,
+            number,
+            geometry,
+            status,
+            status_changed: times.get(row, 5),
+            attributes,
+            source: Source {
+                file: times.intern(source_file.unwrap_or_default()),
+                id: source_id.unwrap_or_default().into(),
+            },
+            created: times.get(row, 9),
+            updated: times.get(row, 10),
+        })
+    }
+}
+
+/// Repeated timestamps and file names (an import writes thousands of identical ones) are
+/// parsed and allocated once.
+#[derive(Default)]
+struct TimeCache {
+    last: Vec<(String, i64)>,
+    files: Vec<std::sync::Arc<str>>,
+}
+
+impl TimeCache {
+    fn get(&mut self, row: &rusqlite::Row<'_>, col: usize) -> i64 {
+        let Ok(Some(text)) = row.get_ref(col).map(|v| v.as_str_or_null().ok().flatten()) else {
+            return 0;
+        };
+        if let Some((_, ms)) = self.last.iter().find(|(t, _)| t == text) {
+            return *ms;
+        }
+        let ms = parse_ms(text).unwrap_or(0);
+        if self.last.len() >= 8 {
+            self.last.remove(0);
+        }
+        self.last.push((text.to_string(), ms));
+        ms
+    }
+
+    fn intern(&mut self, name: String) -> std::sync::Arc<str> {
+        if let Some(f) = self.files.iter().find(|f| ***f == *name) {
+            return f.clone();
+        }
+        let f: std::sync::Arc<str> = name.into();
+        if self.files.len() < 64 {
+            self.files.push(f.clone());
+        }
+        f
+    }
+}
+
+fn sql(path: &str, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_string(),
+        source,
+    }
+}
+
+/// The GeoPackage core tables and citytwin's own.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+  srs_name TEXT NOT NULL,
+  srs_id INTEGER NOT NULL PRIMARY KEY,
+  organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL,
+  definition TEXT NOT NULL,
+  description TEXT
+);
+INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES
+ ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', 'undefined cartesian coordinate reference system'),
+ ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', 'undefined geographic coordinate reference system'),
+ ('WGS 84 geodetic', 4326, 'EPSG', 4326,
+  'GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\",SPHEROID[\"WGS 84\",6378137,298.257223563,AUTHORITY[\"EPSG\",\"7030\"]],AUTHORITY[\"EPSG\",\"6326\"]],PRIMEM[\"Greenwich\",0,AUTHORITY[\"EPSG\",\"8901\"]],UNIT[\"degree\",0.0174532925199433,AUTHORITY[\"EPSG\",\"9122\"]],AXIS[\"Latitude\",NORTH],AXIS[\"Longitude\",EAST],AUTHORITY[\"EPSG\",\"4326\"]]',
+  'longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid');
+CREATE TABLE IF NOT EXISTS gpkg_contents (
+  table_name TEXT NOT NULL PRIMARY KEY,
+  data_type TEXT NOT NULL,
+  identifier TEXT UNIQUE,
+  description TEXT DEFAULT '',
+  last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE,
+  srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id)
+);
+CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
+  table_name TEXT NOT NULL,
+  column_name TEXT NOT NULL,
+  geometry_type_name TEXT NOT NULL,
+  srs_id INTEGER NOT NULL,
+  z TINYINT NOT NULL,
+  m TINYINT NOT NULL,
+  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+  CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id)
+);
+CREATE TABLE IF NOT EXISTS citytwin_settings (
+  key TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS citytwin_numbers (
+  serial INTEGER NOT NULL PRIMARY KEY,
+  layer TEXT NOT NULL,
+  object_id INTEGER NOT NULL,
+  assigned DATETIME NOT NULL,
+  retired DATETIME
+);
+CREATE TABLE IF NOT EXISTS citytwin_history (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at DATETIME NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  layer TEXT,
+  object_id INTEGER,
+  number TEXT,
+  old TEXT,
+  new TEXT
+);
+CREATE INDEX IF NOT EXISTS citytwin_history_object ON citytwin_history(object_id);
+";
+
+const COLUMNS: &str =
+    "fid, geom, serial, number, status, status_changed, attributes, source_file, source_id, created, updated";
+
+fn create_layer_table(tx: &rusqlite::Transaction<'_>, def: &LayerDef) -> rusqlite::Result<()> {
+    let exists: i64 = tx.query_row(
+        "SELECT count(*) FROM gpkg_contents WHERE table_name = ?1",
+        [&def.name],
+        |r| r.get(0),
+    )?;
+    if exists > 0 {
+        return Ok(());
+    }
+    // Layer names are validated as [a-z0-9_] in `Layers::new`, so quoting is enough.
+    tx.execute_batch(&format!(
+        "CREATE TABLE \"{name}\" (
+           fid INTEGER PRIMARY KEY,
+           geom {gtype} NOT NULL,
+           serial INTEGER UNIQUE,
+           number TEXT,
+           check_digit BOOLEAN NOT NULL DEFAULT 0,
+           status TEXT NOT NULL DEFAULT 'unknown',
+           status_changed DATETIME,
+           attributes TEXT,
+           source_file TEXT,
+           source_id TEXT,
+           created DATETIME NOT NULL,
+           updated DATETIME NOT NULL
+         );",
+        name = def.name,
+        gtype = def.geometry.ogc_name(),
+    ))?;
+    tx.execute(
+        "INSERT INTO gpkg_contents(table_name, data_type, identifier, description, srs_id) \
+         VALUES (?1, 'features', ?1, ?2, 4326)",
+        params![def.name, format!("{} / {}", def.title_en, def.title_uk)],
+    )?;
+    tx.execute(
+        "INSERT INTO gpkg_geometry_columns VALUES (?1, 'geom', ?2, 4326, 0, 0)",
+        params![def.name, def.geometry.ogc_name()],
+    )?;
+    Ok(())
+}
+
+/// Encodes a geometry as a GeoPackage geometry blob (with envelope for lines).
+pub fn encode_geometry(g: &Geometry) -> Result<Vec<u8>, String> {
+    let geo: geo_types::Geometry<f64> = match g {
+        Geometry::Point([x, y]) => geo_types::Point::new(*x, *y).into(),
+        Geometry::Line(pts) => {
+            geo_types::LineString::from(pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())
+                .into()
+        }
+    };
+    let envelope = match g {
+        Geometry::Point(_) => Vec::new(),
+        Geometry::Line(_) => {
+            let b = g.bbox();
+            vec![b[0], b[2], b[1], b[3]]
+        }
+    };
+    geo.to_gpkg_wkb(CoordDimensions::xy(), Some(4326), envelope)
+        .map_err(|e| e.to_string())
+}
+
+/// Decodes a GeoPackage geometry blob into a point or line.
+pub fn decode_geometry(blob: &[u8]) -> Result<Geometry, String> {
+    let geo = GpkgWkb(blob.to_vec())
+        .to_geo()
+        .map_err(|e| format!("bad geometry blob: {e}"))?;
+    match geo {
+        geo_types::Geometry::Point(p) => Ok(Geometry::Point([p.x(), p.y()])),
+        geo_types::Geometry::LineString(l) => {
+            Ok(Geometry::Line(l.coords().map(|c| [c.x, c.y]).collect()))
+        }
+        other => Err(format!("unexpected geometry type {other:?}")),
+    }
+}
+
+/// Attributes as a JSON object text.
+pub fn attributes_json(a: &Attributes) -> String {
+    let map: serde_json::Map<String, serde_json::Value> =
+        a.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn parse_attributes(t: &str) -> Result<Attributes, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(t).map_err(|e| format!("attributes are not JSON: {e}"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| "attributes are not a JSON object".to_string())?;
+    Ok(obj
+        .iter()
+        .filter_map(|(k, v)| Value::from_json(v).map(|v| (k.clone(), v)))
+        .collect())
+}
+
+/// An object's state as JSON, for the history.
+pub fn object_json(o: &Object, layers: &Layers, width: u8) -> serde_json::Value {
+    let def = layers.def(o.layer);
+    serde_json::json!({
+        "id": o.id,
+        "layer": def.name,
+        "number": o.number.as_ref().map(|n| n.display(def, width)),
+        "geometry": o.geometry.to_geojson(),
+        "status": o.status.as_str(),
+        "status_changed": format_ms(o.status_changed),
+        "attributes": serde_json::from_str::<serde_json::Value>(&attributes_json(&o.attributes)).unwrap_or_default(),
+        "source": {"file": &*o.source.file, "id": &*o.source.id},
+    })
+}
+
+impl Store for GpkgStore {
+    fn layers(&self) -> &Layers {
+        &self.layers
+    }
+
+    fn serial_width(&self) -> u8 {
+        self.width
+    }
+
+    fn load(&mut self, each: &mut dyn FnMut(Object)) -> Result<(), StoreError> {
+        let p = self.shown();
+        let mut times = TimeCache::default();
+        for layer in self.layers.ids() {
+            let name = &self.layers.def(layer).name;
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT {COLUMNS} FROM \"{name}\" ORDER BY fid"))
+                .map_err(|e| sql(&p, e))?;
+            let mut rows = stmt.query([]).map_err(|e| sql(&p, e))?;
+            while let Some(row) = rows.next().map_err(|e| sql(&p, e))? {
+                each(self.row_to_object(layer, row, &mut times)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError> {
+        let p = self.shown();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT serial, object_id, retired IS NOT NULL FROM citytwin_numbers")
+            .map_err(|e| sql(&p, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(SerialRecord {
+                    serial: r.get::<_, i64>(0)? as u32,
+                    object_id: r.get::<_, i64>(1)? as u64,
+                    retired: r.get(2)?,
+                })
+            })
+            .map_err(|e| sql(&p, e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
+    }
+
+    fn reserve_ids(&mut self, n: u64) -> Result<ObjectId, StoreError> {
+        let first = self.next_id;
+        self.next_id += n;
+        let p = self.shown();
+        self.conn
+            .execute(
+                "UPDATE citytwin_settings SET value = ?1 WHERE key = 'next_id'",
+                [self.next_id.to_string()],
+            )
+            .map_err(|e| sql(&p, e))?;
+        Ok(first)
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        let now = format_ms(crate::model::now_ms());
+        let width = self.width;
+        let layers = &self.layers;
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut inserts: Vec<rusqlite::Statement<'_>> = Vec::new();
+            let mut deletes: Vec<rusqlite::Statement<'_>> = Vec::new();
+            for def in layers.defs() {
+                inserts.push(
+                    tx.prepare(&format!(
+                        "INSERT OR REPLACE INTO \"{}\" (fid, geom, serial, number, check_digit, status, \
+                         status_changed, attributes, source_file, source_id, created, updated) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        def.name
+                    ))
+                    .map_err(|err| sql(&p, err))?,
+                );
+                deletes.push(
+                    tx.prepare(&format!("DELETE FROM \"{}\" WHERE fid = ?1", def.name))
+                        .map_err(|err| sql(&p, err))?,
+                );
+            }
+            let mut number_insert = tx
+                .prepare(
+                    "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT(serial) DO UPDATE SET \
+                     layer = excluded.layer, object_id = excluded.object_id, retired = NULL \
+                     WHERE citytwin_numbers.object_id = excluded.object_id",
+                )
+                .map_err(|err| sql(&p, err))?;
+            let mut number_retire = tx
+                .prepare("UPDATE citytwin_numbers SET retired = ?2 WHERE serial = ?1")
+                .map_err(|err| sql(&p, err))?;
+            let mut history = tx
+                .prepare(
+                    "INSERT INTO citytwin_history(at, actor, action, layer, object_id, number, old, new) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(|err| sql(&p, err))?;
+            let mut times: Vec<(i64, String)> = Vec::new();
+            let mut fmt = |ms: i64| -> String {
+                if let Some((_, s)) = times.iter().find(|(m, _)| *m == ms) {
+                    return s.clone();
+                }
+                let s = format_ms(ms);
+                if times.len() > 8 {
+                    times.remove(0);
+                }
+                times.push((ms, s.clone()));
+                s
+            };
+            let mut first_id = u64::MAX;
+            let mut last_id = 0;
+            let mut counts = [0u64; 3];
+            for change in &batch.changes {
+                let o = change.object();
+                first_id = first_id.min(o.id);
+                last_id = last_id.max(o.id);
+                let def = layers.get(o.layer).ok_or_else(|| StoreError::Invalid {
+                    path: p.clone(),
+                    reason: format!("object {} names layer #{} which does not exist", o.id, o.layer),
+                })?;
+                let bad = |reason: String| StoreError::BadRow {
+                    path: p.clone(),
+                    layer: def.name.clone(),
+                    fid: o.id as i64,
+                    reason,
+                };
+                let row_err = |err: rusqlite::Error| bad(err.to_string());
+                let shown_number = o.number.as_ref().map(|n| n.display(def, width));
+                match change {
+                    Change::Create(_) | Change::Update { .. } => {
+                        counts[if matches!(change, Change::Create(_)) { 0 } else { 1 }] += 1;
+                        let kind_ok = matches!(
+                            (&o.geometry, def.geometry),
+                            (Geometry::Point(_), GeometryKind::Point)
+                                | (Geometry::Line(_), GeometryKind::Line)
+                        );
+                        if !kind_ok {
+                            return Err(bad(format!(
+                                "geometry does not fit layer geometry {}",
+                                def.geometry.ogc_name()
+                            )));
+                        }
+                        o.geometry.validate().map_err(bad)?;
+                        let blob = encode_geometry(&o.geometry).map_err(bad)?;
+                        let serial = match &o.number {
+                            Some(Number::Scheme { serial, .. }) => Some(*serial as i64),
+                            _ => None,
+                        };
+                        let attrs = if o.attributes.is_empty() {
+                            None
+                        } else {
+                            Some(attributes_json(&o.attributes))
+                        };
+                        if let Change::Update { old, .. } = change
+                            && old.layer != o.layer
+                        {
+                            deletes[old.layer as usize]
+                                .execute([old.id as i64])
+                                .map_err(row_err)?;
+                        }
+                        inserts[o.layer as usize]
+                            .execute(params![
+                                o.id as i64,
+                                blob,
+                                serial,
+                                shown_number,
+                                o.number.as_ref().is_some_and(Number::has_check_digit),
+                                o.status.as_str(),
+                                fmt(o.status_changed),
+                                attrs,
+                                &*o.source.file,
+                                &*o.source.id,
+                                fmt(o.created),
+                                fmt(o.updated),
+                            ])
+                            .map_err(row_err)?;
+                        if let Some(s) = serial {
+                            let n = number_insert
+                                .execute(params![s, def.name, o.id as i64, now])
+                                .map_err(row_err)?;
+                            if n == 0 {
+                                return Err(bad(format!(
+                                    "serial {s} was already given to another object; numbers are never reused"
+                                )));
+                            }
+                        }
+                        if let Change::Update { old, .. } = change
+                            && let Some(Number::Scheme { serial: was, .. }) = &old.number
+                            && serial != Some(*was as i64)
+                        {
+                            number_retire
+                                .execute(params![*was as i64, now])
+                                .map_err(row_err)?;
+                        }
+                    }
+                    Change::Delete(_) => {
+                        counts[2] += 1;
+                        deletes[o.layer as usize]
+                            .execute([o.id as i64])
+                            .map_err(row_err)?;
+                        if let Some(Number::Scheme { serial, .. }) = &o.number {
+                            number_retire
+                                .execute(params![*serial as i64, now])
+                                .map_err(row_err)?;
+                        }
+                    }
+                }
+                let (old, new) = match change {
+                    Change::Create(o) if batch.history_per_create => {
+                        (None, Some(object_json(o, layers, width)))
+                    }
+                    Change::Create(_) => continue,
+                    Change::Update { old, new } => (
+                        Some(object_json(old, layers, width)),
+                        Some(object_json(new, layers, width)),
+                    ),
+                    Change::Delete(o) => (Some(object_json(o, layers, width)), None),
+                };
+                history
+                    .execute(params![
+                        now,
+                        batch.actor,
+                        batch.action,
+                        def.name,
+                        o.id as i64,
+                        shown_number,
+                        old.map(|v| v.to_string()),
+                        new.map(|v| v.to_string()),
+                    ])
+                    .map_err(row_err)?;
+            }
+            // One summary row per batch: what, how many, which ids.
+            let mut summary = batch.summary.clone();
+            if let Some(m) = summary.as_object_mut() {
+                m.insert("created".into(), counts[0].into());
+                m.insert("updated".into(), counts[1].into());
+                m.insert("deleted".into(), counts[2].into());
+                if first_id <= last_id {
+                    m.insert("ids".into(), serde_json::json!([first_id, last_id]));
+                }
+            }
+            if !batch.changes.is_empty() && (!batch.history_per_create || batch.changes.len() > 1) {
+                history
+                    .execute(params![
+                        now,
+                        batch.actor,
+                        batch.action,
+                        Option::<String>::None,
+                        Option::<i64>::None,
+                        Option::<String>::None,
+                        Option::<String>::None,
+                        summary.to_string(),
+                    ])
+                    .map_err(|err| sql(&p, err))?;
+            }
+            // Keep gpkg_contents' extent and last_change current for GIS tools.
+            let touched: std::collections::BTreeSet<u16> =
+                batch.changes.iter().map(|c| c.object().layer).collect();
+            for l in touched {
+                let name = &layers.def(l).name;
+                tx.execute(
+                    "UPDATE gpkg_contents SET last_change = ?2 WHERE table_name = ?1",
+                    params![name, now],
+                )
+                .map_err(|err| sql(&p, err))?;
+            }
+        }
+        tx.execute(
+            "UPDATE citytwin_settings SET value = ?1 WHERE key = 'next_id' AND CAST(value AS INTEGER) < ?1",
+            [self.next_id as i64],
+        )
+        .map_err(|err| sql(&p, err))?;
+        tx.commit().map_err(|err| sql(&p, err))?;
+        Ok(())
+    }
+
+    fn history(
+        &mut self,
+        object: Option<ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let p = self.shown();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, at, actor, action, layer, object_id, number, old, new FROM citytwin_history \
+                 WHERE ?1 IS NULL OR object_id = ?1 ORDER BY seq DESC LIMIT ?2",
+            )
+            .map_err(|e| sql(&p, e))?;
+        let rows = stmt
+            .query_map(params![object.map(|o| o as i64), limit as i64], |r| {
+                let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+                Ok(HistoryEntry {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    layer: r.get(4)?,
+                    object_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                    number: r.get(6)?,
+                    old: json(r.get(7)?),
+                    new: json(r.get(8)?),
+                })
+            })
+            .map_err(|e| sql(&p, e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
+    }
+
+    fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        let p = self.shown();
+        self.conn
+            .query_row(
+                "SELECT value FROM citytwin_settings WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql(&p, e))
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        let p = self.shown();
+        self.conn
+            .execute(
+                "INSERT INTO citytwin_settings(key, value) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map_err(|e| sql(&p, e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! The store: where objects live on disk. Writes are transactions; every change is kept in a
+//! history table. The embedded default is a GeoPackage file ([`gpkg::GpkgStore`]).
+
+pub mod gpkg;
+mod time;
+
+pub use time::{format_ms, parse_ms};
+
+use crate::model::{Layers, Object, ObjectId};
+
+/// A store error, with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("store {path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("store {path}: layer {layer:?} object {fid}: {reason}")]
+    BadRow {
+        path: String,
+        layer: String,
+        fid: i64,
+        reason: String,
+    },
+}
+
+/// One change to one object.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Create(Object),
+    Update { old: Object, new: Object },
+    Delete(Object),
+}
+
+impl Change {
+    pub fn object(&self) -> &Object {
+        match self {
+            Change::Create(o) | Change::Delete(o) | Change::Update { new: o, .. } => o,
+        }
+    }
+}
+
+/// Changes written in one transaction, by one actor.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Who made the change (a user, a token name, `import`, `cli`).
+    pub actor: String,
+    /// What kind of change: `import`, `edit`, `number`, `delete`, `seed`.
+    pub action: String,
+    /// A summary kept in the history (e.g. the imported file, counts, rejects).
+    pub summary: serde_json::Value,
+    pub changes: Vec<Change>,
+    /// Keep one history row per created object. Bulk imports record creations in the batch's
+    /// summary row instead (which names the id range), so a 10M-object import stays fast; updates
+    /// and deletes always get a row each with old and new state.
+    pub history_per_create: bool,
+}
+
+/// A row of the change history.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    /// RFC 3339 time of the change.
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub layer: Option<String>,
+    pub object_id: Option<u64>,
+    pub number: Option<String>,
+    #[schema(value_type = Object)]
+    pub old: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub new: Option<serde_json::Value>,
+}
+
+/// A serial ever given out, and whether it is retired.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SerialRecord {
+    pub serial: u32,
+    pub object_id: ObjectId,
+    pub retired: bool,
+}
+
+/// What every store can do. The twin loads from it at start and writes through it.
+pub trait Store: Send {
+    fn layers(&self) -> &Layers;
+    /// Digits in a serial, fixed when the store was created.
+    fn serial_width(&self) -> u8;
+    /// Reads every object of every layer.
+    fn load(&mut self, each: &mut dyn FnMut(Object)) -> Result<(), StoreError>;
+    /// Every serial ever given out (active and retired).
+    fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError>;
+    /// Reserves `n` fresh object ids (never reused, even if the batch using them fails).
+    fn reserve_ids(&mut self, n: u64) -> Result<ObjectId, StoreError>;
+    /// Writes a batch in one transaction: all of it or nothing. Returns once it is durable.
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+    /// History, newest first; `object` narrows to one object.
+    fn history(
+        &mut self,
+        object: Option<ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+    fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+}

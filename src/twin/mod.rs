@@ -1,0 +1,316 @@
+//! The live city in memory: every object by id, an R-tree per layer, the number → object map
+//! and a data version per layer. Features read it; only the registry writes it, after the store.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+
+use crate::model::{Geometry, LayerId, Layers, Object, ObjectId};
+use crate::numbering::{self, Number};
+
+type PointEntry = GeomWithData<[f64; 2], ObjectId>;
+type LineEntry = GeomWithData<Rectangle<[f64; 2]>, ObjectId>;
+
+/// The spatial index of one layer.
+enum LayerTree {
+    Points(RTree<PointEntry>),
+    Lines(RTree<LineEntry>),
+}
+
+impl LayerTree {
+    fn entry_rect(o: &Object) -> Rectangle<[f64; 2]> {
+        let b = o.geometry.bbox();
+        Rectangle::from_corners([b[0], b[1]], [b[2], b[3]])
+    }
+
+    fn insert(&mut self, o: &Object) {
+        match self {
+            LayerTree::Points(t) => t.insert(PointEntry::new(o.geometry.anchor(), o.id)),
+            LayerTree::Lines(t) => t.insert(LineEntry::new(Self::entry_rect(o), o.id)),
+        }
+    }
+
+    fn remove(&mut self, o: &Object) {
+        match self {
+            LayerTree::Points(t) => {
+                t.remove(&PointEntry::new(o.geometry.anchor(), o.id));
+            }
+            LayerTree::Lines(t) => {
+                t.remove(&LineEntry::new(Self::entry_rect(o), o.id));
+            }
+        }
+    }
+
+    fn query(&self, bbox: [f64; 4], out: &mut Vec<ObjectId>) {
+        let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
+        match self {
+            LayerTree::Points(t) => out.extend(t.locate_in_envelope(env).map(|e| e.data)),
+            LayerTree::Lines(t) => {
+                out.extend(t.locate_in_envelope_intersecting(env).map(|e| e.data))
+            }
+        }
+    }
+
+    fn bbox(&self) -> Option<[f64; 4]> {
+        let env = match self {
+            LayerTree::Points(t) if t.size() > 0 => t.root().envelope(),
+            LayerTree::Lines(t) if t.size() > 0 => t.root().envelope(),
+            _ => return None,
+        };
+        Some([env.lower()[0], env.lower()[1], env.upper()[0], env.upper()[1]])
+    }
+}
+
+use rstar::RTreeObject as _;
+
+/// The twin.
+pub struct Twin {
+    layers: Layers,
+    width: u8,
+    objects: HashMap<ObjectId, Object>,
+    /// Ids per layer in id order, for stable paging.
+    ids: Vec<BTreeSet<ObjectId>>,
+    trees: Vec<LayerTree>,
+    /// Serial → object id (0 = none): a dense table, 10^width entries.
+    serials: Vec<ObjectId>,
+    /// Source numbers (no check digit) by lookup key.
+    source_numbers: HashMap<String, Vec<ObjectId>>,
+    /// Bumped on every change to a layer.
+    versions: Vec<u64>,
+}
+
+impl Twin {
+    /// Builds the twin from every object at once (R-trees bulk-loaded).
+    pub fn build(layers: Layers, width: u8, objects: Vec<Object>) -> Twin {
+        let n = layers.len();
+        let mut points: Vec<Vec<PointEntry>> = vec![Vec::new(); n];
+        let mut lines: Vec<Vec<LineEntry>> = vec![Vec::new(); n];
+        let mut ids: Vec<Vec<ObjectId>> = vec![Vec::new(); n];
+        let mut twin = Twin {
+            width,
+            objects: HashMap::with_capacity(objects.len()),
+            ids: Vec::new(),
+            trees: Vec::new(),
+            serials: vec![0; numbering::serial_space(width) as usize],
+            source_numbers: HashMap::new(),
+            versions: vec![1; n],
+            layers,
+        };
+        for o in objects {
+            let l = o.layer as usize;
+            match &o.geometry {
+                Geometry::Point(p) => points[l].push(PointEntry::new(*p, o.id)),
+                Geometry::Line(_) => lines[l].push(LineEntry::new(LayerTree::entry_rect(&o), o.id)),
+            }
+            ids[l].push(o.id);
+            twin.index_number(&o);
+            twin.objects.insert(o.id, o);
+        }
+        for (l, (p, li)) in points.into_iter().zip(lines).enumerate() {
+            let kind = twin.layers.def(l as LayerId).geometry;
+            twin.trees.push(match kind {
+                crate::model::GeometryKind::Point => LayerTree::Points(RTree::bulk_load(p)),
+                crate::model::GeometryKind::Line => LayerTree::Lines(RTree::bulk_load(li)),
+            });
+        }
+        twin.ids = ids.into_iter().map(BTreeSet::from_iter).collect();
+        twin
+    }
+
+    fn index_number(&mut self, o: &Object) {
+        match &o.number {
+            Some(Number::Scheme { serial, .. }) => {
+                if let Some(slot) = self.serials.get_mut(*serial as usize) {
+                    *slot = o.id;
+                }
+            }
+            Some(Number::Source(s)) => self
+                .source_numbers
+                .entry(numbering::source_key(s))
+                .or_default()
+                .push(o.id),
+            None => {}
+        }
+    }
+
+    fn unindex_number(&mut self, o: &Object) {
+        match &o.number {
+            Some(Number::Scheme { serial, .. }) => {
+                if let Some(slot) = self.serials.get_mut(*serial as usize)
+                    && *slot == o.id
+                {
+                    *slot = 0;
+                }
+            }
+            Some(Number::Source(s)) => {
+                let key = numbering::source_key(s);
+                if let Some(v) = self.source_numbers.get_mut(&key) {
+                    v.retain(|id| *id != o.id);
+                    if v.is_empty() {
+                        self.source_numbers.remove(&key);
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    pub fn layers(&self) -> &Layers {
+        &self.layers
+    }
+
+    pub fn serial_width(&self) -> u8 {
+        self.width
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    pub fn get(&self, id: ObjectId) -> Option<&Object> {
+        self.objects.get(&id)
+    }
+
+    pub fn objects(&self) -> impl Iterator<Item = &Object> {
+        self.objects.values()
+    }
+
+    /// The object holding a scheme serial.
+    pub fn by_serial(&self, serial: u32) -> Option<&Object> {
+        match self.serials.get(serial as usize) {
+            Some(&id) if id != 0 => self.objects.get(&id),
+            _ => None,
+        }
+    }
+
+    /// Objects whose source number has this lookup key.
+    pub fn by_source_number(&self, key: &str) -> Vec<&Object> {
+        self.source_numbers
+            .get(key)
+            .map(|ids| ids.iter().filter_map(|id| self.objects.get(id)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Finds objects by a number as written (Cyrillic or Latin code, with or without
+    /// separators). A code that names another layer than the serial's object is no match.
+    pub fn find_number(&self, written: &str) -> Vec<&Object> {
+        let w = numbering::split_written(written);
+        if let Some(serial) = numbering::scheme_serial(&w.digits, self.width)
+            && let Some(o) = self.by_serial(serial)
+        {
+            let code_ok = w.code.is_empty()
+                || numbering::layer_by_code(&self.layers, &w.code) == Some(o.layer);
+            if code_ok {
+                return vec![o];
+            }
+        }
+        self.by_source_number(&w.key)
+    }
+
+    /// Ids of objects of `layer` whose geometry meets `bbox` (`[min_lon, min_lat, max_lon, max_lat]`).
+    pub fn query(&self, layer: LayerId, bbox: [f64; 4]) -> Vec<ObjectId> {
+        let mut out = Vec::new();
+        if let Some(t) = self.trees.get(layer as usize) {
+            t.query(bbox, &mut out);
+        }
+        out
+    }
+
+    /// Ids of `layer` in id order, starting after `after`.
+    pub fn ids_after(&self, layer: LayerId, after: ObjectId) -> impl Iterator<Item = ObjectId> + '_ {
+        self.ids[layer as usize]
+            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .copied()
+    }
+
+    pub fn count(&self, layer: LayerId) -> usize {
+        self.ids.get(layer as usize).map_or(0, BTreeSet::len)
+    }
+
+    pub fn bbox(&self, layer: LayerId) -> Option<[f64; 4]> {
+        self.trees.get(layer as usize).and_then(LayerTree::bbox)
+    }
+
+    pub fn version(&self, layer: LayerId) -> u64 {
+        self.versions.get(layer as usize).copied().unwrap_or(0)
+    }
+
+    /// Adds or replaces an object.
+    pub fn upsert(&mut self, o: Object) {
+        if let Some(old) = self.objects.remove(&o.id) {
+            self.detach(&old);
+        }
+        let l = o.layer as usize;
+        self.trees[l].insert(&o);
+        self.ids[l].insert(o.id);
+        self.index_number(&o);
+        self.versions[l] += 1;
+        self.objects.insert(o.id, o);
+    }
+
+    /// Removes an object; returns it.
+    pub fn remove(&mut self, id: ObjectId) -> Option<Object> {
+        let old = self.objects.remove(&id)?;
+        self.detach(&old);
+        Some(old)
+    }
+
+    fn detach(&mut self, old: &Object) {
+        let l = old.layer as usize;
+        self.trees[l].remove(old);
+        self.ids[l].remove(&old.id);
+        self.unindex_number(old);
+        self.versions[l] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Source, Status};
+
+    fn obj(id: u64, layer: LayerId, p: [f64; 2], serial: u32) -> Object {
+        Object {
+            id,
+            layer,
+            number: Some(Number::scheme(serial, 6)),
+            geometry: Geometry::Point(p),
+            status: Status::Ok,
+            status_changed: 0,
+            attributes: Default::default(),
+            source: Source::default(),
+            created: 0,
+            updated: 0,
+        }
+    }
+
+    #[test]
+    fn index_follows_edits() {
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let mut t = Twin::build(
+            layers.clone(),
+            6,
+            vec![obj(1, poles, [30.0, 50.0], 104273), obj(2, poles, [30.1, 50.1], 200000)],
+        );
+        assert_eq!(t.count(poles), 2);
+        let shown = t.get(1).unwrap().number.as_ref().unwrap().display(layers.def(poles), 6);
+        assert_eq!(t.find_number(&shown).len(), 1);
+        assert_eq!(t.find_number(&shown.replace("ОП", "op")).len(), 1);
+        // Wrong layer code: no match.
+        assert!(t.find_number(&shown.replace("ОП", "ЛК")).is_empty());
+        assert_eq!(t.query(poles, [29.9, 49.9, 30.05, 50.05]), vec![1]);
+        let v = t.version(poles);
+        t.upsert(obj(1, poles, [31.0, 51.0], 104273));
+        assert!(t.query(poles, [29.9, 49.9, 30.05, 50.05]).is_empty());
+        assert!(t.version(poles) > v);
+        t.remove(2);
+        assert!(t.by_serial(200000).is_none());
+        assert_eq!(t.ids_after(poles, 0).collect::<Vec<_>>(), vec![1]);
+    }
+}
