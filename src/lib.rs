@@ -2,8 +2,14 @@
 //!
 //! Data flows one way: `import` → `store` → `twin` → features → `http`.
 
+pub mod config;
+pub mod export;
+pub mod generate;
+pub mod http;
 pub mod import;
 pub mod model;
 pub mod numbering;
+pub mod registry;
+pub mod seed;
 pub mod store;
 pub mod twin;

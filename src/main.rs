@@ -1,1 +1,281 @@
-fn main() {}
+//! The `citytwin` command: parse the command line, call the library, print.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use citytwin::config::Config;
+use citytwin::import::{self, Mapping};
+use citytwin::registry::Registry;
+use citytwin::store::gpkg::GpkgStore;
+
+#[derive(Parser)]
+#[command(name = "citytwin", version, about = "Digital twin of a city's numbered objects")]
+struct Cli {
+    /// Configuration file (TOML); `CITYTWIN_*` environment variables override it.
+    #[arg(long, global = true, env = "CITYTWIN_CONFIG")]
+    config: Option<PathBuf>,
+    /// The GeoPackage store (default data/citytwin.gpkg).
+    #[arg(long, global = true)]
+    store: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (seeds an empty store with the demo city first).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+        /// Seed file for an empty store; `none` to start empty.
+        #[arg(long)]
+        seed: Option<PathBuf>,
+    },
+    /// Import objects from files (all or nothing).
+    Import {
+        /// Files to import (several files of one format are one import).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Target layer (CSV, GeoJSON, GeoPackage without a layer field).
+        #[arg(long)]
+        layer: Option<String>,
+        /// osm, csv, geojson, gpkg or ofds; guessed from the file name when absent.
+        #[arg(long)]
+        format: Option<String>,
+        /// Source CRS, e.g. EPSG:32636; WGS84 when absent.
+        #[arg(long)]
+        crs: Option<String>,
+        /// Mapping file (TOML) naming the number, name, status, id, lon/lat fields; `citytwin`
+        /// for citytwin's own exports.
+        #[arg(long)]
+        mapping: Option<String>,
+        /// Rejects report (CSV); default: `<store folder>/rejects/<first file>.rejects.csv`.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Fail when any record would be rejected.
+        #[arg(long)]
+        strict: bool,
+        /// Do not number new objects (run `citytwin number` later).
+        #[arg(long)]
+        no_number: bool,
+    },
+    /// Export a layer.
+    Export {
+        #[arg(long)]
+        layer: String,
+        /// geojson, csv or gpkg.
+        #[arg(long, default_value = "geojson")]
+        format: String,
+        /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Give numbers to objects of numbered layers that have none.
+    Number,
+    /// Write a synthetic numbered city (CSV) for benchmarks.
+    Generate {
+        /// How many objects.
+        #[arg(long)]
+        objects: u64,
+        /// Output CSV file.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Serial width (digits); 6 holds up to ~1M numbers, use 7 for 10M.
+        #[arg(long)]
+        width: Option<u8>,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CITYTWIN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(s) = cli.store {
+        config.store = s;
+    }
+    match cli.command {
+        Command::Serve { bind, seed } => {
+            if let Some(b) = bind {
+                config.bind = b;
+            }
+            if let Some(s) = seed {
+                config.seed = if s.as_os_str() == "none" { PathBuf::new() } else { s };
+            }
+            serve(config)
+        }
+        Command::Import { files, layer, format, crs, mapping, rejects, strict, no_number } => {
+            let registry = open(&config)?;
+            let layers = registry.twin().layers().clone();
+            let format = match format {
+                Some(f) => import::Format::parse(&f).with_context(|| format!("unknown format {f:?}; use osm, csv, geojson, gpkg or ofds"))?,
+                None => guess_format(&files[0])?,
+            };
+            let layer = match layer {
+                Some(name) => Some(layers.by_name(&name).with_context(|| {
+                    let known: Vec<&str> = layers.defs().iter().map(|d| d.name.as_str()).collect();
+                    format!("unknown layer {name:?}; known: {}", known.join(", "))
+                })?),
+                None => None,
+            };
+            let mapping = match mapping.as_deref() {
+                None => Mapping::default(),
+                Some("citytwin") => Mapping::citytwin(),
+                Some(p) => Mapping::from_file(Path::new(p)).map_err(anyhow::Error::msg)?,
+            };
+            let opts = import::Options { layer, crs, mapping, strict };
+            let started = std::time::Instant::now();
+            let progress = spinner(&format!("reading {} file(s)", files.len()));
+            let parsed = import::parse_files(&files, format, &layers, &opts)?;
+            progress.finish_and_clear();
+            let rejects_path = rejects.unwrap_or_else(|| {
+                let dir = config.store.parent().unwrap_or(Path::new(".")).join("rejects");
+                let name = files[0].file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+                dir.join(format!("{name}.rejects.csv"))
+            });
+            let rejected = parsed.rejects.clone();
+            let read = parsed.drafts.len();
+            let summary = serde_json::json!({
+                "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                "format": format,
+            });
+            let progress = spinner(&format!("writing {read} objects"));
+            let report = registry.import(parsed, "cli", summary, !no_number)?;
+            progress.finish_and_clear();
+            if !rejected.is_empty() {
+                import::write_rejects(&rejects_path, &rejected)?;
+                eprintln!("{} record(s) rejected: see {}", rejected.len(), rejects_path.display());
+            }
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "imported {read} records in {secs:.2} s ({:.0} records/s)",
+                read as f64 / secs.max(1e-9)
+            );
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Export { layer, format, out } => {
+            let registry = open(&config)?;
+            let twin = registry.twin();
+            let l = twin.layers().by_name(&layer).with_context(|| format!("unknown layer {layer:?}"))?;
+            let f = citytwin::export::Format::parse(&format)
+                .with_context(|| format!("unknown export format {format:?}; use geojson, csv or gpkg"))?;
+            let objects: Vec<_> = twin.ids_after(l, 0).filter_map(|id| twin.get(id)).collect();
+            citytwin::export::write(&out, f, &objects, twin.layers(), twin.serial_width())?;
+            eprintln!("exported {} objects of {layer} to {}", objects.len(), out.display());
+            Ok(())
+        }
+        Command::Number => {
+            let registry = open(&config)?;
+            let n = registry.number_missing("cli")?;
+            println!("{n} object(s) numbered");
+            Ok(())
+        }
+        Command::Generate { objects, out, width, seed } => {
+            let width = width.unwrap_or(if objects > 800_000 { 7 } else { config.serial_width });
+            let started = std::time::Instant::now();
+            let stats = citytwin::generate::write_csv(&out, objects, width, seed)?;
+            eprintln!(
+                "wrote {} objects to {} in {:.1} s ({} numbers confusable with a neighbour)",
+                stats.objects,
+                out.display(),
+                started.elapsed().as_secs_f64(),
+                stats.fallbacks
+            );
+            Ok(())
+        }
+    }
+}
+
+fn guess_format(path: &Path) -> Result<import::Format> {
+    let f = import::Format::from_path(path)
+        .with_context(|| format!("{}: cannot tell the format from the name; pass --format", path.display()))?;
+    // OFDS network packages are JSON with a `networks` array.
+    if f == import::Format::Geojson {
+        let head = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let start = String::from_utf8_lossy(&head[..head.len().min(4096)]).to_string();
+        if start.contains("\"networks\"") {
+            return Ok(import::Format::Ofds);
+        }
+    }
+    Ok(f)
+}
+
+fn spinner(msg: &str) -> indicatif::ProgressBar {
+    // indicatif draws nothing when stderr is not a terminal.
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+fn open(config: &Config) -> Result<Registry> {
+    let layers = config.layers()?;
+    let store = GpkgStore::open(&config.store, &layers, config.serial_width)?;
+    Ok(Registry::open(Box::new(store), config.confusable_radius_m)?)
+}
+
+fn serve(config: Config) -> Result<()> {
+    let started = std::time::Instant::now();
+    let registry = open(&config)?;
+    if !config.seed.as_os_str().is_empty() && registry.twin().is_empty() {
+        if !config.seed.exists() {
+            bail!("seed file {} not found (use --seed none to start empty)", config.seed.display());
+        }
+        tracing::info!(seed = %config.seed.display(), "empty store: seeding the demo city");
+        let report = citytwin::seed::seed_if_empty(&registry, &config.seed)?;
+        if let Some(r) = report {
+            tracing::info!(created = r.created, numbered = r.numbered, rejected = r.rejected, "seeded");
+        }
+    }
+    let objects = registry.twin().len();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, objects, ready_in_ms = started.elapsed().as_millis() as u64, "citytwin listening");
+        // Tests and scripts read this line to learn the port when binding to :0.
+        println!("listening on http://{addr}");
+        let state = citytwin::http::AppState {
+            registry: Arc::new(registry),
+            config: Arc::new(config),
+        };
+        citytwin::http::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -313,6 +313,7 @@ impl<'m> Plan<'m> {
 pub(super) fn missing_fields_error(
     file: &str,
     what: &str,
+    plural: &str,
     missing: &[(&str, &str)],
     existing: &[String],
 ) -> ImportError {
@@ -320,7 +321,7 @@ pub(super) fn missing_fields_error(
     ImportError::file(
         file,
         format!(
-            "the mapping names {what} {} that the file does not have; {what}s in the file: {}",
+            "the mapping names {what} {} that the file does not have; {plural} in the file: {}",
             names.join(", "),
             existing.join(", ")
         ),
@@ -752,7 +753,7 @@ fn columns<'m>(
     let plan = Plan::new(&opts.mapping);
     let missing = plan.missing(headers.iter().map(String::as_str), true);
     if !missing.is_empty() {
-        return Err(missing_fields_error(file, "column", &missing, &headers));
+        return Err(missing_fields_error(file, "column", "columns", &missing, &headers));
     }
     let mut cols = Columns {
         lon: usize::MAX,

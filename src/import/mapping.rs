@@ -32,6 +32,9 @@ pub struct Mapping {
     pub skip: Vec<String>,
     /// CSV delimiter; auto-detected (`;` or `,` or tab) when absent.
     pub delimiter: Option<char>,
+    /// Field holding a JSON object of typed attributes (citytwin's own exports), merged into
+    /// the attributes.
+    pub attributes: Option<String>,
     /// GeoPackage: the feature table to read. Default: the table named like the target layer,
     /// else the only feature table.
     pub table: Option<String>,
@@ -71,5 +74,27 @@ impl Mapping {
             return None;
         }
         Some(self.rename.get(field).map(String::as_str).unwrap_or(field))
+    }
+}
+
+impl Mapping {
+    /// The mapping that reads citytwin's own GeoJSON and CSV exports back losslessly.
+    pub fn citytwin() -> Mapping {
+        Mapping {
+            number: Some("number".into()),
+            status: Some("status".into()),
+            layer: Some("layer".into()),
+            id: Some("source_id".into()),
+            lon: Some("lon".into()),
+            lat: Some("lat".into()),
+            attributes: Some("attributes".into()),
+            skip: [
+                "id", "number_latin", "check_digit", "status_changed", "created", "updated",
+                "source", "source_file", "wkt",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Mapping::default()
+        }
     }
 }

@@ -1,0 +1,95 @@
+//! The HTTP API (axum). Handlers parse the request, call one library function and shape the
+//! answer; errors become JSON in one place ([`error::ApiError`]). Every route is registered
+//! through the OpenAPI router, so `/openapi.json` cannot miss one.
+
+pub mod error;
+mod objects;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::Serialize;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::Config;
+use crate::registry::Registry;
+use error::ApiError;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub config: Arc<Config>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "citytwin", description = "Digital twin of a city's numbered objects: registry, vector tiles, emergency resolver."),
+    tags((name = "registry", description = "Layers and numbered objects"), (name = "service", description = "Health and API description"))
+)]
+struct ApiDoc;
+
+/// Health of the service.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` when the registry answers.
+    pub status: String,
+    pub objects: usize,
+    pub layers: usize,
+    pub version: String,
+}
+
+/// Liveness and size of the twin.
+#[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, body = Health)))]
+async fn health(State(app): State<AppState>) -> Json<Health> {
+    let twin = app.registry.twin();
+    Json(Health {
+        status: "ok".into(),
+        objects: twin.len(),
+        layers: twin.layers().len(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// The router with every route, and the OpenAPI document describing them.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(objects::layers))
+        .routes(routes!(objects::object))
+        .routes(routes!(objects::list))
+        .split_for_parts();
+    let api = Arc::new(api);
+    router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { Json(api.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route; see /openapi.json")
+        })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

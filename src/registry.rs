@@ -1,0 +1,379 @@
+//! The registry: the store and the twin kept together. Every write goes to the store first
+//! (one transaction), then to the twin, so the twin never shows what the store does not hold.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+use crate::import::Parsed;
+use crate::model::{Draft, LayerId, Object, ObjectId, now_ms};
+use crate::numbering::{self, AssignError, Assigner, Number};
+use crate::store::{Batch, Change, Store, StoreError};
+use crate::twin::Twin;
+
+/// A registry error.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Assign(#[from] AssignError),
+    #[error("{file}: record {id}: number {number:?} is already held by object {holder}; numbers are unique and never reused")]
+    NumberTaken {
+        file: String,
+        id: String,
+        number: String,
+        holder: ObjectId,
+    },
+    #[error("{file}: record {id}: number {number:?} was retired; numbers are never reused")]
+    NumberRetired { file: String, id: String, number: String },
+    #[error("nothing to import: {0}")]
+    Empty(String),
+    #[error("the store is not available: a previous write failed badly ({0})")]
+    Poisoned(String),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub numbered: usize,
+    pub rejected: usize,
+    pub duplicates: usize,
+    /// Objects per layer name after the import.
+    pub per_layer: Vec<(String, usize)>,
+}
+
+/// The store and the twin.
+pub struct Registry {
+    store: Mutex<Box<dyn Store>>,
+    twin: RwLock<Twin>,
+    radius_m: f64,
+}
+
+impl Registry {
+    /// Loads every object of the store into a new twin.
+    pub fn open(mut store: Box<dyn Store>, radius_m: f64) -> Result<Registry, RegistryError> {
+        let mut objects = Vec::new();
+        store.load(&mut |o| objects.push(o))?;
+        let twin = Twin::build(store.layers().clone(), store.serial_width(), objects);
+        Ok(Registry {
+            store: Mutex::new(store),
+            twin: RwLock::new(twin),
+            radius_m,
+        })
+    }
+
+    /// Reads the twin. Never held across a write.
+    pub fn twin(&self) -> RwLockReadGuard<'_, Twin> {
+        // A panic while holding the lock cannot leave the twin half-changed (writes replace
+        // whole objects), so a poisoned lock is still safe to read.
+        self.twin.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a closure on the store (history, settings).
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+        let mut s = self.lock_store();
+        f(s.as_mut())
+    }
+
+    /// Writes a batch to the store, then applies it to the twin.
+    pub fn commit(&self, batch: Batch) -> Result<(), RegistryError> {
+        let mut store = self.lock_store();
+        store.commit(&batch)?;
+        self.apply(batch.changes);
+        Ok(())
+    }
+
+    /// Imports parsed drafts: objects already imported from the same file with the same source
+    /// id are updated in place (keeping id and number), others are created; then objects of
+    /// numbered layers that have no number get one. All in one transaction.
+    pub fn import(
+        &self,
+        parsed: Parsed,
+        actor: &str,
+        summary: serde_json::Value,
+        auto_number: bool,
+    ) -> Result<ImportReport, RegistryError> {
+        let mut report = ImportReport {
+            rejected: parsed.rejects.len(),
+            duplicates: parsed.duplicates,
+            ..Default::default()
+        };
+        if parsed.drafts.is_empty() {
+            return Err(RegistryError::Empty(match parsed.rejects.first() {
+                Some(r) => format!(
+                    "all {} records were rejected; first: {}:{} {}: {}",
+                    parsed.rejects.len(),
+                    r.file,
+                    r.line,
+                    r.field,
+                    r.reason
+                ),
+                None => "the input holds no objects".into(),
+            }));
+        }
+        let mut store = self.lock_store();
+        let retired: HashSet<u32> = store
+            .serials()?
+            .into_iter()
+            .filter(|s| s.retired)
+            .map(|s| s.serial)
+            .collect();
+        let twin = self.twin();
+        let width = twin.serial_width();
+        let layers = twin.layers().clone();
+        // Existing objects from the same files, by (layer, file, source id).
+        let files: HashSet<&str> = parsed.drafts.iter().map(|d| &*d.source.file).collect();
+        let existing: HashMap<(LayerId, &str, &str), ObjectId> = twin
+            .objects()
+            .filter(|o| files.contains(&*o.source.file))
+            .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id))
+            .collect();
+        let new_count = parsed
+            .drafts
+            .iter()
+            .filter(|d| !existing.contains_key(&(d.layer, &*d.source.file, &*d.source.id)))
+            .count() as u64;
+        let mut next_id = store.reserve_ids(new_count)?;
+        let now = now_ms();
+        let mut used_in_batch: HashSet<u32> = HashSet::new();
+        let mut changes = Vec::with_capacity(parsed.drafts.len());
+        for d in parsed.drafts.iter() {
+            let number = match &d.source_number {
+                Some(s) => Some(self.source_number(d, s, &layers, width, &twin, &retired, &mut used_in_batch)?),
+                None => None,
+            };
+            match existing.get(&(d.layer, &*d.source.file, &*d.source.id)) {
+                Some(&id) => {
+                    let Some(old) = twin.get(id) else { continue };
+                    let mut new = draft_object(d, id, now);
+                    new.number = old.number.clone().or(number);
+                    new.created = old.created;
+                    new.status_changed = if new.status == old.status { old.status_changed } else { now };
+                    let same = new.geometry == old.geometry
+                        && new.attributes == old.attributes
+                        && new.status == old.status
+                        && new.number == old.number;
+                    if same {
+                        report.unchanged += 1;
+                    } else {
+                        report.updated += 1;
+                        changes.push(Change::Update { old: old.clone(), new });
+                    }
+                }
+                None => {
+                    let mut o = draft_object(d, next_id, now);
+                    next_id += 1;
+                    o.number = number;
+                    report.created += 1;
+                    changes.push(Change::Create(o));
+                }
+            }
+        }
+        if auto_number {
+            let needs: Vec<usize> = changes
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    let o = c.object();
+                    o.number.is_none() && layers.def(o.layer).numbered
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if !needs.is_empty() {
+                let mut assigner = self.assigner(&mut **store, &twin, width)?;
+                for c in &changes {
+                    note_number(&mut assigner, c.object(), width);
+                }
+                for i in needs {
+                    let o = match &mut changes[i] {
+                        Change::Create(o) | Change::Update { new: o, .. } => o,
+                        Change::Delete(_) => continue,
+                    };
+                    let serial = assigner.assign(o.geometry.anchor())?;
+                    o.number = Some(Number::scheme(serial, width));
+                    report.numbered += 1;
+                }
+            }
+        }
+        drop(twin);
+        let mut summary = summary;
+        if let Some(m) = summary.as_object_mut() {
+            m.insert("rejected".into(), report.rejected.into());
+            m.insert("duplicates".into(), report.duplicates.into());
+            m.insert("numbered".into(), report.numbered.into());
+        }
+        let batch = Batch {
+            actor: actor.to_string(),
+            action: "import".into(),
+            summary,
+            changes,
+            history_per_create: false,
+        };
+        store.commit(&batch)?;
+        // Still holding the store: twin updates follow commits in the same order.
+        self.apply(batch.changes);
+        drop(store);
+        let twin = self.twin();
+        report.per_layer = layers
+            .ids()
+            .map(|l| (layers.def(l).name.clone(), twin.count(l)))
+            .collect();
+        Ok(report)
+    }
+
+    /// Applies committed changes to the twin; many changes rebuild it in one bulk load.
+    fn apply(&self, changes: Vec<Change>) {
+        let mut twin = self.twin.write().unwrap_or_else(|p| p.into_inner());
+        if changes.len() > 50_000 && changes.len() > twin.len() / 4 {
+            let mut all: HashMap<ObjectId, Object> = twin.objects().map(|o| (o.id, o.clone())).collect();
+            for c in changes {
+                match c {
+                    Change::Create(o) | Change::Update { new: o, .. } => {
+                        all.insert(o.id, o);
+                    }
+                    Change::Delete(o) => {
+                        all.remove(&o.id);
+                    }
+                }
+            }
+            let layers = twin.layers().clone();
+            let width = twin.serial_width();
+            *twin = Twin::build(layers, width, all.into_values().collect());
+        } else {
+            for c in changes {
+                match c {
+                    Change::Create(o) | Change::Update { new: o, .. } => twin.upsert(o),
+                    Change::Delete(o) => {
+                        twin.remove(o.id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns a number that came with a record into a scheme number (when it is a valid citytwin
+    /// number of the record's layer) or keeps it verbatim as a source number.
+    #[allow(clippy::too_many_arguments)]
+    fn source_number(
+        &self,
+        d: &Draft,
+        text: &str,
+        layers: &crate::model::Layers,
+        width: u8,
+        twin: &Twin,
+        retired: &HashSet<u32>,
+        used: &mut HashSet<u32>,
+    ) -> Result<Number, RegistryError> {
+        let w = numbering::split_written(text);
+        let serial = numbering::scheme_serial(&w.digits, width).filter(|_| {
+            !w.code.is_empty() && numbering::layer_by_code(layers, &w.code) == Some(d.layer)
+        });
+        let Some(serial) = serial else {
+            return Ok(Number::Source(text.into()));
+        };
+        let err_ctx = || (d.source.file.to_string(), d.source.id.to_string(), text.to_string());
+        if let Some(holder) = twin.by_serial(serial)
+            && !(holder.source.file == d.source.file && holder.source.id == d.source.id && holder.layer == d.layer)
+        {
+            let (file, id, number) = err_ctx();
+            return Err(RegistryError::NumberTaken { file, id, number, holder: holder.id });
+        }
+        if retired.contains(&serial) {
+            let (file, id, number) = err_ctx();
+            return Err(RegistryError::NumberRetired { file, id, number });
+        }
+        if !used.insert(serial) {
+            let (file, id, number) = err_ctx();
+            return Err(RegistryError::NumberTaken { file, id, number, holder: 0 });
+        }
+        Ok(Number::scheme(serial, width))
+    }
+
+    /// An assigner that knows every serial ever given and every number in the twin.
+    fn assigner(&self, store: &mut dyn Store, twin: &Twin, width: u8) -> Result<Assigner, RegistryError> {
+        let mut a = Assigner::new(width, self.radius_m, true)?;
+        for rec in store.serials()? {
+            if rec.retired {
+                a.retire(rec.serial);
+            } else {
+                let at = twin.get(rec.object_id).map(|o| o.geometry.anchor()).unwrap_or([f64::INFINITY; 2]);
+                if at[0].is_finite() {
+                    a.take(rec.serial, at);
+                } else {
+                    a.retire(rec.serial);
+                }
+            }
+        }
+        for o in twin.objects() {
+            note_number(&mut a, o, width);
+        }
+        Ok(a)
+    }
+
+    /// Gives numbers to every object of a numbered layer that has none.
+    pub fn number_missing(&self, actor: &str) -> Result<usize, RegistryError> {
+        let mut store = self.lock_store();
+        let twin = self.twin();
+        let width = twin.serial_width();
+        let mut todo: Vec<&Object> = twin
+            .objects()
+            .filter(|o| o.number.is_none() && twin.layers().def(o.layer).numbered)
+            .collect();
+        if todo.is_empty() {
+            return Ok(0);
+        }
+        todo.sort_by_key(|o| o.id);
+        let mut a = self.assigner(&mut **store, &twin, width)?;
+        let now = now_ms();
+        let mut changes = Vec::with_capacity(todo.len());
+        for o in todo {
+            let serial = a.assign(o.geometry.anchor())?;
+            let mut new = o.clone();
+            new.number = Some(Number::scheme(serial, width));
+            new.updated = now;
+            changes.push(Change::Update { old: o.clone(), new });
+        }
+        drop(twin);
+        let n = changes.len();
+        let batch = Batch {
+            actor: actor.into(),
+            action: "number".into(),
+            summary: serde_json::json!({"numbered": n}),
+            changes,
+            history_per_create: false,
+        };
+        store.commit(&batch)?;
+        self.apply(batch.changes);
+        Ok(n)
+    }
+}
+
+fn note_number(a: &mut Assigner, o: &Object, width: u8) {
+    match &o.number {
+        Some(Number::Scheme { serial, .. }) => a.take(*serial, o.geometry.anchor()),
+        Some(n @ Number::Source(_)) => a.take_source(n.digits(width), o.geometry.anchor()),
+        None => {}
+    }
+}
+
+fn draft_object(d: &Draft, id: ObjectId, now: i64) -> Object {
+    Object {
+        id,
+        layer: d.layer,
+        number: None,
+        geometry: d.geometry.clone(),
+        status: d.status,
+        status_changed: now,
+        attributes: d.attributes.clone(),
+        source: d.source.clone(),
+        created: now,
+        updated: now,
+    }
+}
