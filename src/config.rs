@@ -29,6 +29,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest `limit` on object listings.
     pub max_page: usize,
+    /// Accept writes over HTTP (`POST`/`PATCH`/`DELETE /objects`). Off by default until access
+    /// control exists; turn on with `allow_writes = true` or `CITYTWIN_ALLOW_WRITES=true`.
+    pub allow_writes: bool,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             layers: None,
             max_body_bytes: 1 << 20,
             max_page: 1000,
+            allow_writes: false,
         }
     }
 }

@@ -75,6 +75,8 @@ enum Command {
     },
     /// Give numbers to objects of numbered layers that have none.
     Number,
+    /// Print the layers with counts and extents (JSON).
+    Layers,
     /// Write a synthetic numbered city (CSV) for benchmarks.
     Generate {
         /// How many objects.
@@ -131,6 +133,8 @@ fn main() -> Result<()> {
             };
             let mapping = match mapping.as_deref() {
                 None => Mapping::default(),
+                // citytwin's GeoPackages are recognised by their columns, no mapping needed.
+                Some("citytwin") if format == import::Format::Gpkg => Mapping::default(),
                 Some("citytwin") => Mapping::citytwin(),
                 Some(p) => Mapping::from_file(Path::new(p)).map_err(anyhow::Error::msg)?,
             };
@@ -174,6 +178,11 @@ fn main() -> Result<()> {
             let objects: Vec<_> = twin.ids_after(l, 0).filter_map(|id| twin.get(id)).collect();
             citytwin::export::write(&out, f, &objects, twin.layers(), twin.serial_width())?;
             eprintln!("exported {} objects of {layer} to {}", objects.len(), out.display());
+            Ok(())
+        }
+        Command::Layers => {
+            let registry = open(&config)?;
+            println!("{}", serde_json::to_string_pretty(&registry.twin().layer_infos())?);
             Ok(())
         }
         Command::Number => {

@@ -28,6 +28,8 @@ pub enum RegistryError {
     NumberRetired { file: String, id: String, number: String },
     #[error("nothing to import: {0}")]
     Empty(String),
+    #[error("object {0} does not exist (any more)")]
+    Gone(ObjectId),
     #[error("the store is not available: a previous write failed badly ({0})")]
     Poisoned(String),
 }
@@ -50,6 +52,23 @@ pub struct Registry {
     store: Mutex<Box<dyn Store>>,
     twin: RwLock<Twin>,
     radius_m: f64,
+    /// Built on the first numbering and kept up to date by every commit; used under the
+    /// store lock only.
+    assigner: Mutex<Option<Assigner>>,
+}
+
+/// A change to one object's status and attributes (`PATCH /objects/{number}`).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Patch {
+    /// New status: ok, broken, closed, removed, unknown.
+    pub status: Option<crate::model::Status>,
+    /// Attributes to set; a null value removes the attribute.
+    #[schema(value_type = Object)]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// New position or route (GeoJSON geometry of the layer's kind).
+    #[schema(value_type = Object)]
+    pub geometry: Option<crate::model::Geometry>,
 }
 
 impl Registry {
@@ -62,6 +81,7 @@ impl Registry {
             store: Mutex::new(store),
             twin: RwLock::new(twin),
             radius_m,
+            assigner: Mutex::new(None),
         })
     }
 
@@ -88,6 +108,143 @@ impl Registry {
         store.commit(&batch)?;
         self.apply(batch.changes);
         Ok(())
+    }
+
+    /// Keeps the cached assigner in step with committed changes (call under the store lock).
+    fn follow_numbers(&self, changes: &[Change]) {
+        let mut cached = self.assigner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(a) = cached.as_mut() else { return };
+        let width = self.twin().serial_width();
+        for c in changes {
+            match c {
+                Change::Create(o) | Change::Update { new: o, .. } => note_number(a, o, width),
+                Change::Delete(o) => {
+                    if let Some(Number::Scheme { serial, .. }) = &o.number {
+                        a.retire(*serial);
+                    }
+                }
+            }
+            if let Change::Update { old, new } = c
+                && let Some(Number::Scheme { serial, .. }) = &old.number
+                && old.number != new.number
+            {
+                a.retire(*serial);
+            }
+        }
+    }
+
+    /// Runs `f` with the cached assigner, building it first if needed (under the store lock).
+    fn with_assigner<T>(
+        &self,
+        store: &mut dyn Store,
+        f: impl FnOnce(&mut Assigner) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut cached = self.assigner.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.is_none() {
+            let twin = self.twin();
+            *cached = Some(self.assigner(store, &twin, twin.serial_width())?);
+        }
+        match cached.as_mut() {
+            Some(a) => f(a),
+            None => Err(RegistryError::Poisoned("assigner missing".into())),
+        }
+    }
+
+    /// Creates one object from a draft, numbering it when its layer is numbered.
+    pub fn create(&self, draft: Draft, actor: &str) -> Result<Object, RegistryError> {
+        let mut store = self.lock_store();
+        let (width, numbered) = {
+            let twin = self.twin();
+            (twin.serial_width(), twin.layers().def(draft.layer).numbered)
+        };
+        let id = store.reserve_ids(1)?;
+        let mut o = draft_object(&draft, id, now_ms());
+        if let Some(text) = &draft.source_number {
+            let retired: HashSet<u32> = store.serials()?.into_iter().filter(|s| s.retired).map(|s| s.serial).collect();
+            let twin = self.twin();
+            let layers = twin.layers().clone();
+            o.number = Some(self.source_number(&draft, text, &layers, width, &twin, &retired, &mut HashSet::new())?);
+        } else if numbered {
+            let at = o.geometry.anchor();
+            let serial = self.with_assigner(&mut **store, |a| Ok(a.assign(at)?))?;
+            o.number = Some(Number::scheme(serial, width));
+        }
+        let batch = Batch {
+            actor: actor.into(),
+            action: "create".into(),
+            summary: serde_json::json!({}),
+            changes: vec![Change::Create(o.clone())],
+            history_per_create: true,
+        };
+        if let Err(e) = store.commit(&batch) {
+            // The assigner already noted the serial; forget it so state matches the store.
+            *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return Err(e.into());
+        }
+        self.follow_numbers(&batch.changes);
+        self.apply(batch.changes);
+        Ok(o)
+    }
+
+    /// Changes status, attributes or geometry of one object.
+    pub fn update(&self, id: ObjectId, patch: Patch, actor: &str) -> Result<Object, RegistryError> {
+        let mut store = self.lock_store();
+        let old = self.twin().get(id).cloned().ok_or(RegistryError::Gone(id))?;
+        let mut new = old.clone();
+        let now = now_ms();
+        if let Some(st) = patch.status
+            && st != old.status
+        {
+            new.status = st;
+            new.status_changed = now;
+        }
+        if let Some(attrs) = patch.attributes {
+            for (k, v) in attrs {
+                match crate::model::Value::from_json(&v) {
+                    Some(v) => {
+                        new.attributes.insert(k, v);
+                    }
+                    None => {
+                        new.attributes.remove(&k);
+                    }
+                }
+            }
+        }
+        if let Some(g) = patch.geometry {
+            new.geometry = g;
+        }
+        if new == old {
+            return Ok(old);
+        }
+        new.updated = now;
+        let batch = Batch {
+            actor: actor.into(),
+            action: "edit".into(),
+            summary: serde_json::json!({}),
+            changes: vec![Change::Update { old, new: new.clone() }],
+            history_per_create: true,
+        };
+        store.commit(&batch)?;
+        self.follow_numbers(&batch.changes);
+        self.apply(batch.changes);
+        Ok(new)
+    }
+
+    /// Deletes one object; its number is retired, never to be given again.
+    pub fn delete(&self, id: ObjectId, actor: &str) -> Result<Object, RegistryError> {
+        let mut store = self.lock_store();
+        let old = self.twin().get(id).cloned().ok_or(RegistryError::Gone(id))?;
+        let batch = Batch {
+            actor: actor.into(),
+            action: "delete".into(),
+            summary: serde_json::json!({}),
+            changes: vec![Change::Delete(old.clone())],
+            history_per_create: true,
+        };
+        store.commit(&batch)?;
+        self.follow_numbers(&batch.changes);
+        self.apply(batch.changes);
+        Ok(old)
     }
 
     /// Imports parsed drafts: objects already imported from the same file with the same source
@@ -218,6 +375,7 @@ impl Registry {
         };
         store.commit(&batch)?;
         // Still holding the store: twin updates follow commits in the same order.
+        *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.apply(batch.changes);
         drop(store);
         let twin = self.twin();
@@ -350,6 +508,7 @@ impl Registry {
             history_per_create: false,
         };
         store.commit(&batch)?;
+        *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.apply(batch.changes);
         Ok(n)
     }

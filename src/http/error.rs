@@ -1,7 +1,6 @@
 //! Every error leaves as JSON: `{"status": 400, "code": "bad_bbox", "error": "…", "field": "bbox"}`.
 
-use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -68,7 +67,7 @@ impl IntoResponse for ApiError {
             error: self.message,
             field: self.field,
         };
-        (self.status, Json(body)).into_response()
+        (self.status, axum::Json(body)).into_response()
     }
 }
 
@@ -83,6 +82,36 @@ impl From<PathRejection> for ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_path", format!("path: {}", r.body_text()))
     }
 }
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let status = r.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_body" };
+        ApiError::new(status, code, format!("request body: {}", r.body_text()))
+    }
+}
+
+impl From<crate::registry::RegistryError> for ApiError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        use crate::registry::RegistryError as R;
+        match &e {
+            R::Gone(_) => ApiError::not_found(e.to_string()),
+            R::NumberTaken { .. } | R::NumberRetired { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "number_taken", e.to_string())
+            }
+            R::Assign(_) => ApiError::new(StatusCode::CONFLICT, "no_number", e.to_string()),
+            R::Empty(_) => ApiError::bad("body", e.to_string()),
+            R::Store(_) | R::Poisoned(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
+            }
+        }
+    }
+}
+
+/// A JSON request body whose rejection (bad JSON, wrong type, too large) is a JSON error.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Body<T>(pub T);
 
 /// `Query` whose rejection is a JSON error.
 #[derive(axum::extract::FromRequestParts)]

@@ -63,8 +63,8 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(objects::layers))
-        .routes(routes!(objects::object))
-        .routes(routes!(objects::list))
+        .routes(routes!(objects::object, objects::patch, objects::delete))
+        .routes(routes!(objects::list, objects::create))
         .split_for_parts();
     let api = Arc::new(api);
     router
@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route; see /openapi.json")
         })
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

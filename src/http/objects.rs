@@ -10,53 +10,13 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, Path, Query};
 use crate::export::feature;
 use crate::model::{GeometryKind, LayerId};
-
-/// One layer as listed by `GET /layers`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct LayerInfo {
-    pub name: String,
-    /// Objects in the layer.
-    pub count: usize,
-    pub geometry: GeometryKind,
-    /// `[min_lon, min_lat, max_lon, max_lat]`, null when the layer is empty.
-    pub bbox: Option<[f64; 4]>,
-    /// Painted layer code in Ukrainian letters and its Latin transliteration (empty when the
-    /// layer is not numbered).
-    pub code: String,
-    pub code_latin: String,
-    pub numbered: bool,
-    pub title_uk: String,
-    pub title_en: String,
-    /// Data version: changes whenever an object of the layer changes.
-    pub version: u64,
-}
+use crate::twin::LayerInfo;
 
 /// The layers with counts, geometry type and extent.
 #[utoipa::path(get, path = "/layers", tag = "registry",
     responses((status = 200, description = "Every layer", body = [LayerInfo])))]
 pub async fn layers(State(app): State<AppState>) -> Json<Vec<LayerInfo>> {
-    let twin = app.registry.twin();
-    let layers = twin.layers();
-    Json(
-        layers
-            .ids()
-            .map(|l| {
-                let d = layers.def(l);
-                LayerInfo {
-                    name: d.name.clone(),
-                    count: twin.count(l),
-                    geometry: d.geometry,
-                    bbox: twin.bbox(l),
-                    code: d.code.clone(),
-                    code_latin: d.latin.clone(),
-                    numbered: d.numbered,
-                    title_uk: d.title_uk.clone(),
-                    title_en: d.title_en.clone(),
-                    version: twin.version(l),
-                }
-            })
-            .collect(),
-    )
+    Json(app.registry.twin().layer_infos())
 }
 
 /// One object by its painted number, as a GeoJSON Feature. The number may be written in
@@ -193,4 +153,143 @@ pub fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
         return Err(ApiError::bad("bbox", "min must not exceed max (min_lon,min_lat,max_lon,max_lat)"));
     }
     Ok(v)
+}
+
+fn writes_allowed(app: &AppState) -> Result<(), ApiError> {
+    if app.config.allow_writes {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "writes_disabled",
+            "writes are turned off on this server (setting allow_writes)",
+        ))
+    }
+}
+
+/// The id of the one object a number names, or a JSON error.
+fn id_of(app: &AppState, number: &str) -> Result<u64, ApiError> {
+    let twin = app.registry.twin();
+    match twin.find_number(number.trim()).as_slice() {
+        [o] => Ok(o.id),
+        [] => Err(ApiError::not_found(format!("no object has number {:?}", number.trim()))),
+        _ => Err(ApiError::new(StatusCode::CONFLICT, "ambiguous", format!("several objects carry {:?}", number.trim()))),
+    }
+}
+
+/// Runs a blocking registry write off the async workers and shapes the object as a Feature.
+async fn write_feature(
+    app: &AppState,
+    f: impl FnOnce(&crate::registry::Registry) -> Result<crate::model::Object, crate::registry::RegistryError> + Send + 'static,
+) -> Result<Json_, ApiError> {
+    let registry = app.registry.clone();
+    let o = tokio::task::spawn_blocking(move || f(&registry))
+        .await
+        .map_err(|e| ApiError::internal(format!("write task failed: {e}")))??;
+    let twin = app.registry.twin();
+    Ok(feature(&o, twin.layers(), twin.serial_width()))
+}
+
+/// Changes an object's status, attributes or geometry. Acknowledged only once durable.
+#[utoipa::path(patch, path = "/objects/{number}", tag = "registry",
+    params(("number" = String, Path, description = "Painted number")),
+    request_body = crate::registry::Patch,
+    responses(
+        (status = 200, description = "The object as changed (GeoJSON Feature)", body = Object),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 403, description = "Writes are turned off", body = ErrorBody),
+        (status = 404, description = "No such number", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+    ))]
+pub async fn patch(
+    State(app): State<AppState>,
+    Path(number): Path<String>,
+    super::error::Body(patch): super::error::Body<crate::registry::Patch>,
+) -> Result<Json<Json_>, ApiError> {
+    writes_allowed(&app)?;
+    let id = id_of(&app, &number)?;
+    if let Some(g) = &patch.geometry {
+        let twin = app.registry.twin();
+        let want = twin.layers().def(twin.get(id).map_or(0, |o| o.layer)).geometry;
+        let fits = matches!((g, want), (crate::model::Geometry::Point(_), GeometryKind::Point) | (crate::model::Geometry::Line(_), GeometryKind::Line));
+        if !fits {
+            return Err(ApiError::bad("geometry", format!("this layer holds {} geometries", want.ogc_name())));
+        }
+    }
+    Ok(Json(write_feature(&app, move |r| r.update(id, patch, "http")).await?))
+}
+
+/// Body of `POST /objects`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewObject {
+    pub layer: String,
+    /// GeoJSON Point or LineString in WGS84.
+    #[schema(value_type = Object)]
+    pub geometry: crate::model::Geometry,
+    pub status: Option<crate::model::Status>,
+    #[schema(value_type = Object)]
+    pub attributes: Option<serde_json::Map<String, Json_>>,
+    /// A number already painted on the object; a new one is given when absent.
+    pub number: Option<String>,
+}
+
+/// Creates an object; it gets a number unless it brings one.
+#[utoipa::path(post, path = "/objects", tag = "registry", request_body = NewObject,
+    responses(
+        (status = 201, description = "The new object (GeoJSON Feature)", body = Object),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 403, description = "Writes are turned off", body = ErrorBody),
+        (status = 409, description = "The number is taken or retired", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(app): State<AppState>,
+    super::error::Body(body): super::error::Body<NewObject>,
+) -> Result<(StatusCode, Json<Json_>), ApiError> {
+    writes_allowed(&app)?;
+    let layer = {
+        let twin = app.registry.twin();
+        let layers = twin.layers();
+        let l = layers
+            .by_name(&body.layer)
+            .ok_or_else(|| ApiError::bad("layer", format!("unknown layer {:?}", body.layer)))?;
+        let want = layers.def(l).geometry;
+        let fits = matches!((&body.geometry, want), (crate::model::Geometry::Point(_), GeometryKind::Point) | (crate::model::Geometry::Line(_), GeometryKind::Line));
+        if !fits {
+            return Err(ApiError::bad("geometry", format!("layer {} holds {} geometries", body.layer, want.ogc_name())));
+        }
+        l
+    };
+    let draft = crate::model::Draft {
+        layer,
+        geometry: body.geometry,
+        status: body.status.unwrap_or_default(),
+        attributes: body
+            .attributes
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, v)| crate::model::Value::from_json(v).map(|v| (k.clone(), v)))
+            .collect(),
+        source: crate::model::Source { file: "http".into(), id: String::new().into() },
+        source_number: body.number,
+    };
+    let f = write_feature(&app, move |r| r.create(draft, "http")).await?;
+    Ok((StatusCode::CREATED, Json(f)))
+}
+
+/// Deletes an object. Its number is retired and never given again.
+#[utoipa::path(delete, path = "/objects/{number}", tag = "registry",
+    params(("number" = String, Path, description = "Painted number")),
+    responses(
+        (status = 200, description = "The deleted object (GeoJSON Feature)", body = Object),
+        (status = 403, description = "Writes are turned off", body = ErrorBody),
+        (status = 404, description = "No such number", body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Json<Json_>, ApiError> {
+    writes_allowed(&app)?;
+    let id = id_of(&app, &number)?;
+    Ok(Json(write_feature(&app, move |r| r.delete(id, "http")).await?))
 }

@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use super::crs::Crs;
 use super::{ImportError, Mapping, Options, Parsed, Reject};
-use crate::model::{Attributes, Draft, Geometry, GeometryKind, LayerId, Layers, Source, Status, Value};
+use crate::model::{
+    Attributes, Draft, Geometry, GeometryKind, LayerId, Layers, Source, Status, Value,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -135,7 +137,10 @@ pub(super) fn typed(s: &str) -> Value {
             let exp_ok = exp.is_empty()
                 || (matches!(exp[0], b'e' | b'E') && {
                     let e = &exp[1..];
-                    let e = e.strip_prefix(b"-").or_else(|| e.strip_prefix(b"+")).unwrap_or(e);
+                    let e = e
+                        .strip_prefix(b"-")
+                        .or_else(|| e.strip_prefix(b"+"))
+                        .unwrap_or(e);
                     !e.is_empty() && e.iter().all(u8::is_ascii_digit)
                 });
             if mantissa_ok
@@ -172,6 +177,36 @@ pub(super) fn json_text(v: &serde_json::Value) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// Merges a JSON object of typed attributes (given as an object or as its JSON text) into
+/// `attrs`; attributes already there are kept, so explicit fields win. Values are taken as
+/// they are (not cleaned), so that citytwin's exports read back exactly.
+pub(super) fn merge_json_attributes(
+    attrs: &mut Attributes,
+    v: &serde_json::Value,
+) -> Result<(), String> {
+    let parsed;
+    let map = match v {
+        serde_json::Value::Null => return Ok(()),
+        serde_json::Value::Object(m) => m,
+        serde_json::Value::String(t) if t.trim().is_empty() => return Ok(()),
+        serde_json::Value::String(t) => {
+            parsed = serde_json::from_str::<serde_json::Value>(t)
+                .map_err(|e| format!("not a JSON object of attributes ({e}): {t:?}"))?;
+            match &parsed {
+                serde_json::Value::Object(m) => m,
+                _ => return Err(format!("not a JSON object of attributes: {t:?}")),
+            }
+        }
+        other => return Err(format!("not a JSON object of attributes: {other}")),
+    };
+    for (k, v) in map {
+        if let Some(v) = Value::from_json(v) {
+            attrs.entry(k.clone()).or_insert(v);
+        }
+    }
+    Ok(())
+}
+
 /// What a source field is used for, as decided by the mapping.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Role {
@@ -182,6 +217,8 @@ pub(super) enum Role {
     Lon,
     Lat,
     Layer,
+    /// A JSON object of typed attributes (citytwin's own exports), merged into the attributes.
+    Attributes,
     Skip,
     Attr(AttrSpec),
 }
@@ -221,6 +258,7 @@ impl<'m> Plan<'m> {
             (Role::Lon, "lon", &mapping.lon),
             (Role::Lat, "lat", &mapping.lat),
             (Role::Layer, "layer", &mapping.layer),
+            (Role::Attributes, "attributes", &mapping.attributes),
         ];
         for (role, key, field) in fields {
             if let Some(f) = field {
@@ -230,7 +268,11 @@ impl<'m> Plan<'m> {
         Plan {
             mapping,
             special,
-            rename: mapping.rename.iter().map(|(k, v)| (fold(k), v.as_str())).collect(),
+            rename: mapping
+                .rename
+                .iter()
+                .map(|(k, v)| (fold(k), v.as_str()))
+                .collect(),
             skip: mapping.skip.iter().map(|s| fold(s)).collect(),
             text: mapping.text.iter().map(|s| fold(s)).collect(),
             bools: mapping
@@ -277,7 +319,11 @@ impl<'m> Plan<'m> {
 
     /// Mapped special fields (`number`, `name`, …) that none of `fields` matches, as
     /// `(mapping key, field name)`. `with_coords` as in [`Plan::role`].
-    pub fn missing<'a>(&self, fields: impl Iterator<Item = &'a str> + Clone, with_coords: bool) -> Vec<(&'static str, &'m str)> {
+    pub fn missing<'a>(
+        &self,
+        fields: impl Iterator<Item = &'a str> + Clone,
+        with_coords: bool,
+    ) -> Vec<(&'static str, &'m str)> {
         let folded: Vec<String> = fields.map(fold).collect();
         self.special
             .iter()
@@ -317,7 +363,10 @@ pub(super) fn missing_fields_error(
     missing: &[(&str, &str)],
     existing: &[String],
 ) -> ImportError {
-    let names: Vec<String> = missing.iter().map(|(k, f)| format!("{f:?} (mapping `{k}`)")).collect();
+    let names: Vec<String> = missing
+        .iter()
+        .map(|(k, f)| format!("{f:?} (mapping `{k}`)"))
+        .collect();
     ImportError::file(
         file,
         format!(
@@ -343,7 +392,11 @@ pub(super) fn layer_named(
             file,
             line,
             field,
-            format!("unknown layer {:?}; known: {}", name.trim(), known.join(", ")),
+            format!(
+                "unknown layer {:?}; known: {}",
+                name.trim(),
+                known.join(", ")
+            ),
         )
     })
 }
@@ -352,11 +405,16 @@ pub(super) fn layer_named(
 pub(super) fn kind_mismatch(layers: &Layers, layer: LayerId, g: &Geometry) -> Option<String> {
     let def = layers.get(layer)?;
     let (want, got) = match (def.geometry, g) {
-        (GeometryKind::Point, Geometry::Point(_)) | (GeometryKind::Line, Geometry::Line(_)) => return None,
+        (GeometryKind::Point, Geometry::Point(_)) | (GeometryKind::Line, Geometry::Line(_)) => {
+            return None;
+        }
         (GeometryKind::Point, Geometry::Line(_)) => ("points", "a line"),
         (GeometryKind::Line, Geometry::Point(_)) => ("lines", "a point"),
     };
-    Some(format!("layer {} holds {want}, the record has {got}", def.name))
+    Some(format!(
+        "layer {} holds {want}, the record has {got}",
+        def.name
+    ))
 }
 
 /// The fatal error for a file from which nothing could be imported.
@@ -455,7 +513,12 @@ pub(super) fn read_utf8(path: &Path) -> Result<String, ImportError> {
         let at = e.utf8_error().valid_up_to();
         let b = e.as_bytes();
         let line = 1 + b[..at].iter().filter(|&&c| c == b'\n').count();
-        let col = at - b[..at].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1) + 1;
+        let col = at
+            - b[..at]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
         ImportError::file(
             &shown,
             format!("line {line}, byte {col} of the line: not valid UTF-8; save the file as UTF-8"),
@@ -469,7 +532,11 @@ pub(super) fn json_error(file: &str, e: &serde_json::Error) -> ImportError {
     let msg = msg.rfind(" at line ").map_or(msg.as_str(), |i| &msg[..i]);
     ImportError::file(
         file,
-        format!("malformed JSON at line {}, column {}: {msg}", e.line(), e.column()),
+        format!(
+            "malformed JSON at line {}, column {}: {msg}",
+            e.line(),
+            e.column()
+        ),
     )
 }
 
@@ -527,7 +594,10 @@ fn two_numbers(t: &str) -> bool {
     let mut parts = t
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter(|p| !p.is_empty());
-    let ok = |p: Option<&str>| p.and_then(|p| p.parse::<f64>().ok()).is_some_and(f64::is_finite);
+    let ok = |p: Option<&str>| {
+        p.and_then(|p| p.parse::<f64>().ok())
+            .is_some_and(f64::is_finite)
+    };
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 
@@ -550,7 +620,12 @@ fn is_number_cell(s: &str) -> bool {
 }
 
 /// A hint when the coordinates seem to sit in other columns than the header says.
-fn shift_hint(rec: &csv::StringRecord, headers: &[String], lat: usize, lon: usize) -> Option<String> {
+fn shift_hint(
+    rec: &csv::StringRecord,
+    headers: &[String],
+    lat: usize,
+    lon: usize,
+) -> Option<String> {
     let cell = |i: usize| rec.get(i).unwrap_or("");
     let (lo, hi) = (lat.min(lon), lat.max(lon));
     for i in lo.saturating_sub(2)..=hi + 2 {
@@ -608,6 +683,7 @@ struct Columns<'m> {
     status: Option<usize>,
     id: Option<usize>,
     layer: Option<usize>,
+    json_attrs: Option<usize>,
     attrs: Vec<(usize, AttrSpec)>,
     plan: Plan<'m>,
 }
@@ -661,7 +737,10 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         .from_reader(std::io::Cursor::new(first).chain(input));
 
     let mut rec = csv::StringRecord::new();
-    if !rdr.read_record(&mut rec).map_err(|e| csv_error(&shown, e))? {
+    if !rdr
+        .read_record(&mut rec)
+        .map_err(|e| csv_error(&shown, e))?
+    {
         return Err(ImportError::file(&shown, "empty file: no header line"));
     }
     let cols = columns(&rec, &shown, layers, opts)?;
@@ -753,7 +832,9 @@ fn columns<'m>(
     let plan = Plan::new(&opts.mapping);
     let missing = plan.missing(headers.iter().map(String::as_str), true);
     if !missing.is_empty() {
-        return Err(missing_fields_error(file, "column", "columns", &missing, &headers));
+        return Err(missing_fields_error(
+            file, "column", "columns", &missing, &headers,
+        ));
     }
     let mut cols = Columns {
         lon: usize::MAX,
@@ -763,11 +844,16 @@ fn columns<'m>(
         status: None,
         id: None,
         layer: None,
+        json_attrs: None,
         attrs: Vec::new(),
         headers,
         plan,
     };
-    let mut roles: Vec<Role> = cols.headers.iter().map(|h| cols.plan.role(h, true)).collect();
+    let mut roles: Vec<Role> = cols
+        .headers
+        .iter()
+        .map(|h| cols.plan.role(h, true))
+        .collect();
     // Auto-detect coordinate columns the mapping does not name.
     for (role, names) in [(Role::Lon, &LON_NAMES[..]), (Role::Lat, &LAT_NAMES[..])] {
         if !roles.contains(&role) {
@@ -797,6 +883,7 @@ fn columns<'m>(
             Role::Status => &mut cols.status,
             Role::Id => &mut cols.id,
             Role::Layer => &mut cols.layer,
+            Role::Attributes => &mut cols.json_attrs,
             Role::Attr(spec) => {
                 cols.attrs.push((i, spec));
                 continue;
@@ -845,7 +932,11 @@ impl Row<'_, '_> {
         &self.cols.headers[i]
     }
 
-    fn layer(&mut self, fixed: Option<LayerId>, fallback: Option<LayerId>) -> Result<LayerId, RowError> {
+    fn layer(
+        &mut self,
+        fixed: Option<LayerId>,
+        fallback: Option<LayerId>,
+    ) -> Result<LayerId, RowError> {
         if let Some(l) = fixed {
             return Ok(l);
         }
@@ -855,13 +946,17 @@ impl Row<'_, '_> {
         let v = self.rec.get(i).unwrap_or("").trim();
         if v.is_empty() {
             return fallback.ok_or_else(|| {
-                reject(self.header(i), "the layer is empty (give --layer for rows without one)")
+                reject(
+                    self.header(i),
+                    "the layer is empty (give --layer for rows without one)",
+                )
             });
         }
         if let Some((_, l)) = self.layer_cache.iter().find(|(n, _)| n == v) {
             return Ok(*l);
         }
-        let l = layer_named(self.layers, v, self.file, self.line, self.header(i)).map_err(RowError::Fatal)?;
+        let l = layer_named(self.layers, v, self.file, self.line, self.header(i))
+            .map_err(RowError::Fatal)?;
         self.layer_cache.push((v.to_string(), l));
         Ok(l)
     }
@@ -885,7 +980,8 @@ impl Row<'_, '_> {
             CoordError::NotNumber => format!("{what} is not a number: {t:?}"),
         };
         if matches!(err, CoordError::NotNumber | CoordError::Empty)
-            && let Some(hint) = shift_hint(self.rec, &self.cols.headers, self.cols.lat, self.cols.lon)
+            && let Some(hint) =
+                shift_hint(self.rec, &self.cols.headers, self.cols.lat, self.cols.lon)
         {
             reason.push_str("; ");
             reason.push_str(&hint);
@@ -904,7 +1000,9 @@ impl Row<'_, '_> {
                 if !(-90.0..=90.0).contains(&lat) {
                     return Err(reject(
                         self.header(lat_i),
-                        format!("latitude out of range (−90…90): {lat} (longitude {lon}; swapped?)"),
+                        format!(
+                            "latitude out of range (−90…90): {lat} (longitude {lon}; swapped?)"
+                        ),
                     ));
                 }
                 if !(-180.0..=180.0).contains(&lon) {
@@ -916,7 +1014,10 @@ impl Row<'_, '_> {
                 [lon, lat]
             }
             Some(c) => c.to_wgs84(lon, lat).map_err(|e| {
-                reject(&format!("{},{}", self.header(lon_i), self.header(lat_i)), e.to_string())
+                reject(
+                    &format!("{},{}", self.header(lon_i), self.header(lat_i)),
+                    e.to_string(),
+                )
             })?,
         };
         let g = Geometry::Point(p);
@@ -990,6 +1091,10 @@ impl Row<'_, '_> {
             let (k, v) = self.cols.plan.attr_value(spec, &v);
             attributes.insert(k, v);
         }
+        if let Some(i) = self.cols.json_attrs {
+            let raw = serde_json::Value::String(self.cell(i).to_string());
+            merge_json_attributes(&mut attributes, &raw).map_err(|e| reject(self.header(i), e))?;
+        }
         Ok(Draft {
             layer,
             geometry,
@@ -1011,7 +1116,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/import")
+            .join(name)
     }
 
     fn opts(layers: &Layers, layer: &str, mapping: Mapping) -> Options {
@@ -1054,7 +1161,10 @@ false = ["Відсутній"]
         assert_eq!(typed("13-А"), Value::Text("13-А".into()));
         assert_eq!(typed("242-23-53"), Value::Text("242-23-53".into()));
         assert_eq!(typed("inf"), Value::Text("inf".into()));
-        assert_eq!(typed("99999999999999999999"), Value::Text("99999999999999999999".into()));
+        assert_eq!(
+            typed("99999999999999999999"),
+            Value::Text("99999999999999999999".into())
+        );
         assert_eq!(detect_delimiter(b"a;b;c"), b';');
         assert_eq!(detect_delimiter(b"\"a;b\",c,d"), b',');
         assert_eq!(detect_delimiter(b"a\tb\tc,d"), b'\t');
@@ -1062,7 +1172,10 @@ false = ["Відсутній"]
         assert_eq!(parse_coord("NaN"), Err(CoordError::NotFinite));
         assert_eq!(parse_coord("50.43 30.46"), Err(CoordError::TwoNumbers));
         assert_eq!(normalize_crs("urn:ogc:def:crs:EPSG::32636"), "EPSG:32636");
-        assert_eq!(normalize_crs("http://www.opengis.net/def/crs/OGC/1.3/CRS84"), "OGC:CRS84");
+        assert_eq!(
+            normalize_crs("http://www.opengis.net/def/crs/OGC/1.3/CRS84"),
+            "OGC:CRS84"
+        );
         assert_eq!(normalize_crs("epsg:4326"), "EPSG:4326");
         assert!(is_wgs84(&normalize_crs("urn:ogc:def:crs:OGC:1.3:CRS84")));
     }
@@ -1092,8 +1205,15 @@ false = ["Відсутній"]
         assert_eq!(all.rejects.len(), 30, "{summary:#?}");
         assert_eq!(all.duplicates, 344);
         assert_eq!(all.drafts.len(), 3696 - 30 - 344);
-        assert!(all.rejects.iter().all(|r| r.line > 1 && !r.reason.is_empty()));
-        assert!(all.rejects.iter().all(|r| r.reason.contains("shifted")), "{summary:#?}");
+        assert!(
+            all.rejects
+                .iter()
+                .all(|r| r.line > 1 && !r.reason.is_empty())
+        );
+        assert!(
+            all.rejects.iter().all(|r| r.reason.contains("shifted")),
+            "{summary:#?}"
+        );
 
         let find = |file: &str, line: u64| {
             all.rejects
@@ -1103,7 +1223,10 @@ false = ["Відсутній"]
         };
         let r = find("8.csv", 156);
         assert_eq!(r.field, "latitude");
-        assert!(r.reason.contains("two numbers") && r.reason.contains("50.4368717916023 30.4606578708912"));
+        assert!(
+            r.reason.contains("two numbers")
+                && r.reason.contains("50.4368717916023 30.4606578708912")
+        );
         assert!(r.raw.starts_with("м.Київ;Солом'янський; вул. Єреванська;"));
         let r = find("0.csv", 302);
         assert_eq!(r.field, "longitude");
@@ -1112,19 +1235,43 @@ false = ["Відсутній"]
         assert_eq!(r.field, "latitude");
         assert!(r.reason.contains("one column to the right"), "{}", r.reason);
         let r = find("8.csv", 286);
-        assert!(r.reason.contains("\"address_number\" holds two numbers"), "{}", r.reason);
+        assert!(
+            r.reason.contains("\"address_number\" holds two numbers"),
+            "{}",
+            r.reason
+        );
 
         // Files 0 (Cyrillic "с" in `сity`) and 1 (Latin `city`) give the same attribute name.
         let first = &all.drafts[0];
         assert_eq!(&*first.source.file, "0.csv");
         assert_eq!(&*first.source.id, "line:2");
-        assert_eq!(first.attributes.get("city"), Some(&Value::Text("м. Київ".into())));
-        assert_eq!(first.attributes.get("address"), Some(&Value::Text("вул. Ахматової Анни".into())));
-        assert_eq!(first.attributes.get("address_number"), Some(&Value::Text("13".into())));
-        assert_eq!(first.attributes.get("accessible"), Some(&Value::Bool(false)));
+        assert_eq!(
+            first.attributes.get("city"),
+            Some(&Value::Text("м. Київ".into()))
+        );
+        assert_eq!(
+            first.attributes.get("address"),
+            Some(&Value::Text("вул. Ахматової Анни".into()))
+        );
+        assert_eq!(
+            first.attributes.get("address_number"),
+            Some(&Value::Text("13".into()))
+        );
+        assert_eq!(
+            first.attributes.get("accessible"),
+            Some(&Value::Bool(false))
+        );
         assert_eq!(first.geometry, Geometry::Point([30.635, 50.40747]));
-        assert!(all.drafts.iter().all(|d| !d.attributes.contains_key("\u{0441}ity")));
-        assert!(all.drafts.iter().any(|d| &*d.source.file == "1.csv" && d.attributes.contains_key("city")));
+        assert!(
+            all.drafts
+                .iter()
+                .all(|d| !d.attributes.contains_key("\u{0441}ity"))
+        );
+        assert!(
+            all.drafts
+                .iter()
+                .any(|d| &*d.source.file == "1.csv" && d.attributes.contains_key("city"))
+        );
         let accessible = all
             .drafts
             .iter()
@@ -1132,14 +1279,26 @@ false = ["Відсутній"]
             .count();
         assert_eq!(accessible, 438);
         // The one unrecognised ramp value (a phone number) stays text under `ramp`.
-        let odd: Vec<_> = all.drafts.iter().filter_map(|d| d.attributes.get("ramp")).collect();
+        let odd: Vec<_> = all
+            .drafts
+            .iter()
+            .filter_map(|d| d.attributes.get("ramp"))
+            .collect();
         assert_eq!(odd, vec![&Value::Text("230-95-69".into())]);
         // No-break spaces and doubled spaces are cleaned.
-        assert!(all.drafts.iter().all(|d| d.attributes.values().all(|v| match v {
-            Value::Text(t) => t.trim() == t && !t.contains("  ") && !t.contains('\u{a0}'),
-            _ => true,
-        })));
-        assert!(all.drafts.iter().all(|d| d.layer == layers.by_name("shelters").unwrap()));
+        assert!(
+            all.drafts
+                .iter()
+                .all(|d| d.attributes.values().all(|v| match v {
+                    Value::Text(t) => t.trim() == t && !t.contains("  ") && !t.contains('\u{a0}'),
+                    _ => true,
+                }))
+        );
+        assert!(
+            all.drafts
+                .iter()
+                .all(|d| d.layer == layers.by_name("shelters").unwrap())
+        );
         assert!(all.drafts.iter().all(|d| d.geometry.validate().is_ok()));
     }
 
@@ -1152,13 +1311,21 @@ false = ["Відсутній"]
             status: Some("Стан".into()),
             ..Mapping::default()
         };
-        let p = parse(&fixture("comma_bom.csv"), &layers, &opts(&layers, "poles", mapping)).unwrap();
+        let p = parse(
+            &fixture("comma_bom.csv"),
+            &layers,
+            &opts(&layers, "poles", mapping),
+        )
+        .unwrap();
         assert_eq!(p.drafts.len(), 2, "{:?}", p.rejects);
         let d = &p.drafts[0];
         assert_eq!(d.geometry, Geometry::Point([30.5234, 50.4507]));
         assert_eq!(d.source_number.as_deref(), Some("ОП-1"));
         assert_eq!(d.status, Status::Broken);
-        assert_eq!(d.attributes.get("name"), Some(&Value::Text("Опора біля школи".into())));
+        assert_eq!(
+            d.attributes.get("name"),
+            Some(&Value::Text("Опора біля школи".into()))
+        );
         assert_eq!(d.attributes.get("height"), Some(&Value::Float(9.5)));
         assert_eq!(d.attributes.get("lamps"), Some(&Value::Int(2)));
         assert_eq!(p.drafts[1].status, Status::Unknown);
@@ -1171,25 +1338,46 @@ false = ["Відсутній"]
     #[test]
     fn missing_coordinate_column_is_fatal() {
         let layers = Layers::default_city();
-        let e = parse(&fixture("no_coords.csv"), &layers, &opts(&layers, "poles", Mapping::default()))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("no longitude and latitude columns") && e.contains("name, address, height"), "{e}");
+        let e = parse(
+            &fixture("no_coords.csv"),
+            &layers,
+            &opts(&layers, "poles", Mapping::default()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("no longitude and latitude columns") && e.contains("name, address, height"),
+            "{e}"
+        );
         let mapping = Mapping {
             lat: Some("широта".into()),
             lon: Some("довгота".into()),
             ..Mapping::default()
         };
-        let e = parse(&fixture("no_coords.csv"), &layers, &opts(&layers, "poles", mapping))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("\"широта\"") && e.contains("\"довгота\"") && e.contains("name, address, height"), "{e}");
+        let e = parse(
+            &fixture("no_coords.csv"),
+            &layers,
+            &opts(&layers, "poles", mapping),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("\"широта\"")
+                && e.contains("\"довгота\"")
+                && e.contains("name, address, height"),
+            "{e}"
+        );
     }
 
     #[test]
     fn nan_inf_and_ranges_are_rejected() {
         let layers = Layers::default_city();
-        let p = parse(&fixture("bad_coords.csv"), &layers, &opts(&layers, "trees", Mapping::default())).unwrap();
+        let p = parse(
+            &fixture("bad_coords.csv"),
+            &layers,
+            &opts(&layers, "trees", Mapping::default()),
+        )
+        .unwrap();
         assert_eq!(p.drafts.len(), 2);
         let got: Vec<(u64, &str, &str)> = p
             .rejects
@@ -1199,10 +1387,16 @@ false = ["Відсутній"]
         assert_eq!(got.len(), 7, "{got:#?}");
         assert!(got[0].0 == 3 && got[0].1 == "lon" && got[0].2.contains("not a finite number"));
         assert!(got[1].0 == 4 && got[1].1 == "lat" && got[1].2.contains("not a finite number"));
-        assert!(got[2].0 == 5 && got[2].1 == "lat" && got[2].2.starts_with("latitude out of range"));
-        assert!(got[3].0 == 6 && got[3].1 == "lon" && got[3].2.starts_with("longitude out of range"));
+        assert!(
+            got[2].0 == 5 && got[2].1 == "lat" && got[2].2.starts_with("latitude out of range")
+        );
+        assert!(
+            got[3].0 == 6 && got[3].1 == "lon" && got[3].2.starts_with("longitude out of range")
+        );
         assert!(got[4].0 == 7 && got[4].1 == "lat" && got[4].2.contains("empty"));
-        assert!(got[5].0 == 8 && got[5].1 == "row" && got[5].2.contains("3 fields, the header has 4"));
+        assert!(
+            got[5].0 == 8 && got[5].1 == "row" && got[5].2.contains("3 fields, the header has 4")
+        );
         assert!(got[6].0 == 10 && got[6].1 == "lon" && got[6].2.contains("not a number"));
         assert_eq!(p.rejects[0].raw, "1;inf;50.1;oak");
     }
@@ -1229,8 +1423,14 @@ false = ["Відсутній"]
         assert_eq!(p.drafts[1].layer, layers.by_name("cameras").unwrap());
         assert_eq!(p.drafts[2].attributes.get("lit"), Some(&Value::Bool(true)));
         assert_eq!(p.rejects.len(), 2);
-        assert_eq!((p.rejects[0].line, p.rejects[0].field.as_str()), (4, "geometry"));
-        assert_eq!((p.rejects[1].line, p.rejects[1].field.as_str()), (5, "layer"));
+        assert_eq!(
+            (p.rejects[0].line, p.rejects[0].field.as_str()),
+            (4, "geometry")
+        );
+        assert_eq!(
+            (p.rejects[1].line, p.rejects[1].field.as_str()),
+            (5, "layer")
+        );
         let only_layer = Options {
             mapping: Mapping {
                 layer: Some("layer".into()),
@@ -1238,29 +1438,85 @@ false = ["Відсутній"]
             },
             ..o.clone()
         };
-        let e = parse(&fixture("unknown_layer.csv"), &layers, &only_layer).unwrap_err().to_string();
-        assert!(e.contains(":3:") && e.contains("unknown layer \"lamps\"; known: poles, manholes"), "{e}");
-        let e = parse(&fixture("multi_layer.csv"), &layers, &Options { mapping: Mapping::default(), ..o })
+        let e = parse(&fixture("unknown_layer.csv"), &layers, &only_layer)
             .unwrap_err()
             .to_string();
+        assert!(
+            e.contains(":3:") && e.contains("unknown layer \"lamps\"; known: poles, manholes"),
+            "{e}"
+        );
+        let e = parse(
+            &fixture("multi_layer.csv"),
+            &layers,
+            &Options {
+                mapping: Mapping::default(),
+                ..o
+            },
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no layer"), "{e}");
     }
 
     #[test]
     fn invalid_utf8_names_the_line() {
         let layers = Layers::default_city();
-        let e = parse(&fixture("latin1.csv"), &layers, &opts(&layers, "poles", Mapping::default()))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            &fixture("latin1.csv"),
+            &layers,
+            &opts(&layers, "poles", Mapping::default()),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 3") && e.contains("UTF-8"), "{e}");
     }
 
     #[test]
     fn only_rejects_is_fatal() {
         let layers = Layers::default_city();
-        let e = parse(&fixture("all_bad.csv"), &layers, &opts(&layers, "poles", Mapping::default()))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("all 2 records were rejected") && e.contains("not a number"), "{e}");
+        let e = parse(
+            &fixture("all_bad.csv"),
+            &layers,
+            &opts(&layers, "poles", Mapping::default()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("all 2 records were rejected") && e.contains("not a number"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn citytwin_csv_export_reads_back() {
+        let layers = Layers::default_city();
+        let o = Options {
+            layer: None,
+            crs: None,
+            mapping: Mapping::citytwin(),
+            strict: false,
+        };
+        let p = parse(&fixture("citytwin_export.csv"), &layers, &o).unwrap();
+        assert_eq!(p.drafts.len(), 2, "{:?}", p.rejects);
+        let d = &p.drafts[0];
+        assert_eq!(d.layer, layers.by_name("poles").unwrap());
+        assert_eq!(d.geometry, Geometry::Point([30.5234, 50.4501]));
+        assert_eq!(d.source_number.as_deref(), Some("ОП-000017-3"));
+        assert_eq!(d.status, Status::Broken);
+        assert_eq!(&*d.source.id, "node/123");
+        let mut want = Attributes::new();
+        want.insert("height".into(), Value::Float(9.5));
+        want.insert("lamps".into(), Value::Int(2));
+        want.insert("lit".into(), Value::Bool(true));
+        want.insert("material".into(), Value::Text("сталь  оцинкована".into()));
+        assert_eq!(d.attributes, want);
+        assert!(p.drafts[1].attributes.is_empty());
+        // A CSV row only carries a point: a line layer's row is rejected, not bent into a point.
+        assert_eq!(p.rejects.len(), 1);
+        assert_eq!(
+            (p.rejects[0].line, p.rejects[0].field.as_str()),
+            (3, "geometry")
+        );
+        assert!(p.rejects[0].reason.contains("layer streets holds lines"));
     }
 }

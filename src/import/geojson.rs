@@ -18,8 +18,9 @@ use serde_json::Value as Json;
 
 use super::crs::Crs;
 use super::csv::{
-    Plan, Role, clean_text, file_label, json_attr, json_error, json_text, kind_mismatch, layer_named,
-    missing_fields_error, nothing_importable, pick_crs, read_utf8,
+    Plan, Role, clean_text, file_label, json_attr, json_error, json_text, kind_mismatch,
+    layer_named, merge_json_attributes, missing_fields_error, nothing_importable, pick_crs,
+    read_utf8,
 };
 use super::{ImportError, Options, Parsed, Reject};
 use crate::model::{Attributes, Draft, Geometry, LayerId, Layers, Source, Status, Value};
@@ -28,7 +29,9 @@ use crate::model::{Attributes, Draft, Geometry, LayerId, Layers, Source, Status,
 /// Record separators (RS, U+001E) are treated as whitespace.
 pub(super) fn parse_json_values(text: &str, file: &str) -> Result<Vec<Json>, ImportError> {
     let read = |t: &str| -> Result<Vec<Json>, serde_json::Error> {
-        serde_json::Deserializer::from_str(t).into_iter::<Json>().collect()
+        serde_json::Deserializer::from_str(t)
+            .into_iter::<Json>()
+            .collect()
     };
     let text: std::borrow::Cow<str> = if text.contains('\u{1e}') {
         text.replace('\u{1e}', " ").into()
@@ -102,7 +105,7 @@ pub(super) fn declared_crs(v: &Json, file: &str) -> Result<Option<String>, Impor
     if let Some(name) = props.get("name").and_then(Json::as_str) {
         return Ok(Some(name.to_string()));
     }
-    if let Some(code) = props.get("code").and_then(|c| json_text(c)) {
+    if let Some(code) = props.get("code").and_then(json_text) {
         return Ok(Some(format!("EPSG:{code}")));
     }
     Err(ImportError::file(
@@ -120,18 +123,19 @@ fn geom_err(reason: impl Into<String>) -> GeomError {
 
 /// One position `[x, y, (z…)]`, transformed to WGS84.
 fn position(v: &Json, crs: Option<&Crs>) -> Result<[f64; 2], GeomError> {
-    let arr = v
-        .as_array()
-        .filter(|a| a.len() >= 2)
-        .ok_or_else(|| geom_err(format!("a position must be an array of 2 or 3 numbers, got {v}")))?;
+    let arr = v.as_array().filter(|a| a.len() >= 2).ok_or_else(|| {
+        geom_err(format!(
+            "a position must be an array of 2 or 3 numbers, got {v}"
+        ))
+    })?;
     let num = |c: &Json| -> Result<f64, GeomError> {
         match c {
             Json::Number(n) => n
                 .as_f64()
                 .ok_or_else(|| geom_err(format!("coordinate {n} is not a number"))),
-            Json::String(s) if s.parse::<f64>().is_ok_and(f64::is_infinite) => Err(geom_err(format!(
-                "coordinate {s} is out of range (too large for a number)"
-            ))),
+            Json::String(s) if s.parse::<f64>().is_ok_and(f64::is_infinite) => Err(geom_err(
+                format!("coordinate {s} is out of range (too large for a number)"),
+            )),
             other => Err(geom_err(format!("coordinate {other} is not a number"))),
         }
     };
@@ -147,7 +151,9 @@ fn line(v: &Json, crs: Option<&Crs>) -> Result<Geometry, GeomError> {
         .as_array()
         .ok_or_else(|| geom_err("LineString coordinates must be an array of positions"))?;
     Ok(Geometry::Line(
-        pts.iter().map(|p| position(p, crs)).collect::<Result<_, _>>()?,
+        pts.iter()
+            .map(|p| position(p, crs))
+            .collect::<Result<_, _>>()?,
     ))
 }
 
@@ -179,7 +185,11 @@ pub(super) fn geometry(g: Option<&Json>, crs: Option<&Crs>) -> Result<Geometry, 
                 return Err(geom_err(format!(
                     "{kind} with {} parts cannot be imported: only a single {} is accepted",
                     parts.len(),
-                    if kind == "MultiPoint" { "point" } else { "line" }
+                    if kind == "MultiPoint" {
+                        "point"
+                    } else {
+                        "line"
+                    }
                 )));
             }
             if kind == "MultiPoint" {
@@ -226,9 +236,12 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         let kind = doc.get("type").and_then(Json::as_str).unwrap_or("");
         match kind {
             "FeatureCollection" => {
-                let fs = doc.get("features").and_then(Json::as_array).ok_or_else(|| {
-                    ImportError::file(&shown, "a FeatureCollection without a `features` array")
-                })?;
+                let fs = doc
+                    .get("features")
+                    .and_then(Json::as_array)
+                    .ok_or_else(|| {
+                        ImportError::file(&shown, "a FeatureCollection without a `features` array")
+                    })?;
                 features.extend(fs.iter());
             }
             "Feature" => features.push(doc),
@@ -245,7 +258,9 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
                 };
                 return Err(ImportError::file(
                     &shown,
-                    format!("not GeoJSON: expected a FeatureCollection or Features, got {got}{hint}"),
+                    format!(
+                        "not GeoJSON: expected a FeatureCollection or Features, got {got}{hint}"
+                    ),
                 ));
             }
         }
@@ -266,7 +281,13 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
     let missing = plan.missing(seen.iter().copied(), false);
     if !missing.is_empty() {
         let existing: Vec<String> = seen.iter().map(|s| s.to_string()).collect();
-        return Err(missing_fields_error(&shown, "property", "properties", &missing, &existing));
+        return Err(missing_fields_error(
+            &shown,
+            "property",
+            "properties",
+            &missing,
+            &existing,
+        ));
     }
     if opts.mapping.layer.is_none() && opts.layer.is_none() {
         return Err(ImportError::file(
@@ -350,6 +371,7 @@ impl<'j> Feature<'_, 'j> {
         let mut id = None;
         let mut attributes = Attributes::new();
         let mut status_err = None;
+        let mut json_attrs = None;
         for (k, v) in props {
             let role = self
                 .roles
@@ -388,6 +410,7 @@ impl<'j> Feature<'_, 'j> {
                         attributes.insert("name".into(), Value::Text(name));
                     }
                 }
+                Role::Attributes => json_attrs = Some((k, v)),
                 Role::Skip | Role::Lon | Role::Lat => {}
                 Role::Attr(spec) => {
                     if spec.bools.is_some() || spec.text {
@@ -405,17 +428,27 @@ impl<'j> Feature<'_, 'j> {
             Some(l) => l,
             None => {
                 return Err(FeatureError::Reject(
-                    self.opts.mapping.layer.clone().unwrap_or_else(|| "layer".into()),
-                    "no layer: the layer property is empty (give --layer for features without one)".into(),
+                    self.opts
+                        .mapping
+                        .layer
+                        .clone()
+                        .unwrap_or_else(|| "layer".into()),
+                    "no layer: the layer property is empty (give --layer for features without one)"
+                        .into(),
                 ));
             }
         };
-        let geometry = geometry(self.json.get("geometry"), crs).map_err(|(f, r)| FeatureError::Reject(f, r))?;
+        let geometry = geometry(self.json.get("geometry"), crs)
+            .map_err(|(f, r)| FeatureError::Reject(f, r))?;
         if let Some(why) = kind_mismatch(self.layers, layer, &geometry) {
             return Err(FeatureError::Reject("geometry".into(), why));
         }
         if let Some((field, reason)) = status_err {
             return Err(FeatureError::Reject(field, reason));
+        }
+        if let Some((k, v)) = json_attrs {
+            merge_json_attributes(&mut attributes, v)
+                .map_err(|e| FeatureError::Reject(k.clone(), e))?;
         }
         let id = id
             .or_else(|| self.json.get("id").and_then(json_text))
@@ -447,7 +480,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/import")
+            .join(name)
     }
 
     fn opts(layers: &Layers, layer: Option<&str>, mapping: Mapping) -> Options {
@@ -477,7 +512,12 @@ skip = ["junk"]
     #[test]
     fn good_file_with_odd_property_names() {
         let layers = Layers::default_city();
-        let p = parse(&fixture("poles_odd.geojson"), &layers, &opts(&layers, Some("poles"), odd_mapping())).unwrap();
+        let p = parse(
+            &fixture("poles_odd.geojson"),
+            &layers,
+            &opts(&layers, Some("poles"), odd_mapping()),
+        )
+        .unwrap();
         assert_eq!(p.drafts.len(), 3, "{:?}", p.rejects);
         let d = &p.drafts[0];
         assert_eq!(d.geometry, Geometry::Point([30.5234, 50.4501]));
@@ -485,11 +525,17 @@ skip = ["junk"]
         assert_eq!(d.status, Status::Broken);
         assert_eq!(&*d.source.id, "A-1");
         assert_eq!(&*d.source.file, "poles_odd.geojson");
-        assert_eq!(d.attributes.get("name"), Some(&Value::Text("Опора на розі".into())));
+        assert_eq!(
+            d.attributes.get("name"),
+            Some(&Value::Text("Опора на розі".into()))
+        );
         assert_eq!(d.attributes.get("height_m"), Some(&Value::Float(9.5)));
         assert_eq!(d.attributes.get("lamps"), Some(&Value::Int(2)));
         assert_eq!(d.attributes.get("lit"), Some(&Value::Bool(true)));
-        assert_eq!(d.attributes.get("tags"), Some(&Value::Text("[\"a\",\"b\"]".into())));
+        assert_eq!(
+            d.attributes.get("tags"),
+            Some(&Value::Text("[\"a\",\"b\"]".into()))
+        );
         assert!(!d.attributes.contains_key("junk"));
         assert!(!d.attributes.contains_key("empty"));
         assert!(!d.attributes.contains_key("nothing"));
@@ -505,10 +551,18 @@ skip = ["junk"]
     #[test]
     fn bad_features_are_rejected() {
         let layers = Layers::default_city();
-        let p = parse(&fixture("bad_features.geojson"), &layers, &opts(&layers, Some("poles"), Mapping {
-            status: Some("status".into()),
-            ..Mapping::default()
-        }))
+        let p = parse(
+            &fixture("bad_features.geojson"),
+            &layers,
+            &opts(
+                &layers,
+                Some("poles"),
+                Mapping {
+                    status: Some("status".into()),
+                    ..Mapping::default()
+                },
+            ),
+        )
         .unwrap();
         assert_eq!(p.drafts.len(), 1);
         let got: Vec<(u64, &str, &str)> = p
@@ -531,9 +585,13 @@ skip = ["junk"]
     #[test]
     fn bad_json_is_fatal_with_line_and_column() {
         let layers = Layers::default_city();
-        let e = parse(&fixture("broken.geojson"), &layers, &opts(&layers, Some("poles"), Mapping::default()))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            &fixture("broken.geojson"),
+            &layers,
+            &opts(&layers, Some("poles"), Mapping::default()),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("malformed JSON at line 4, column"), "{e}");
     }
 
@@ -544,7 +602,12 @@ skip = ["junk"]
             layer: Some("kind".into()),
             ..Mapping::default()
         };
-        let p = parse(&fixture("sequence.geojsonl"), &layers, &opts(&layers, None, mapping.clone())).unwrap();
+        let p = parse(
+            &fixture("sequence.geojsonl"),
+            &layers,
+            &opts(&layers, None, mapping.clone()),
+        )
+        .unwrap();
         assert_eq!(p.drafts.len(), 2);
         assert_eq!(p.drafts[0].layer, layers.by_name("cameras").unwrap());
         assert_eq!(p.drafts[1].layer, layers.by_name("streets").unwrap());
@@ -554,31 +617,65 @@ skip = ["junk"]
         // A declared CRS that differs from --crs is fatal.
         let mut o = opts(&layers, Some("poles"), Mapping::default());
         o.crs = Some("EPSG:3857".into());
-        let e = parse(&fixture("crs_32636.geojson"), &layers, &o).unwrap_err().to_string();
+        let e = parse(&fixture("crs_32636.geojson"), &layers, &o)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("conflicts") && e.contains("EPSG::32636"), "{e}");
         // The same CRS written differently is not a conflict.
         o.crs = Some("epsg:32636".into());
-        assert!(pick_crs("f", o.crs.as_deref(), Some("urn:ogc:def:crs:EPSG::32636"), true).is_ok());
+        assert!(
+            pick_crs(
+                "f",
+                o.crs.as_deref(),
+                Some("urn:ogc:def:crs:EPSG::32636"),
+                true
+            )
+            .is_ok()
+        );
         // Without --crs the declared UTM zone 36N is used.
-        let p = parse(&fixture("crs_32636.geojson"), &layers, &opts(&layers, Some("poles"), Mapping::default())).unwrap();
+        let p = parse(
+            &fixture("crs_32636.geojson"),
+            &layers,
+            &opts(&layers, Some("poles"), Mapping::default()),
+        )
+        .unwrap();
         let [lon, lat] = p.drafts[0].geometry.anchor();
-        assert!((lon - 30.5234).abs() < 1e-5 && (lat - 50.4501).abs() < 1e-5, "{lon} {lat}");
+        assert!(
+            (lon - 30.5234).abs() < 1e-5 && (lat - 50.4501).abs() < 1e-5,
+            "{lon} {lat}"
+        );
         // CRS84 declared: no transform.
-        let p = parse(&fixture("crs84.geojson"), &layers, &opts(&layers, Some("poles"), Mapping::default())).unwrap();
+        let p = parse(
+            &fixture("crs84.geojson"),
+            &layers,
+            &opts(&layers, Some("poles"), Mapping::default()),
+        )
+        .unwrap();
         assert_eq!(p.drafts[0].geometry, Geometry::Point([30.5, 50.4]));
 
-        let e = parse(&fixture("sequence.geojsonl"), &layers, &opts(&layers, None, Mapping::default()))
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            &fixture("sequence.geojsonl"),
+            &layers,
+            &opts(&layers, None, Mapping::default()),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no layer"), "{e}");
         let bad = Mapping {
             number: Some("nope".into()),
             ..mapping
         };
-        let e = parse(&fixture("sequence.geojsonl"), &layers, &opts(&layers, None, bad))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("\"nope\"") && e.contains("properties in the file: kind, name"), "{e}");
+        let e = parse(
+            &fixture("sequence.geojsonl"),
+            &layers,
+            &opts(&layers, None, bad),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("\"nope\"") && e.contains("properties in the file: kind, name"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -586,6 +683,37 @@ skip = ["junk"]
         assert_eq!(
             quote_huge_numbers(r#"{"a":[1e400,-2.5E+999,3],"s":"1e400 \" 9e999"}"#),
             r#"{"a":["1e400","-2.5E+999",3],"s":"1e400 \" 9e999"}"#
+        );
+    }
+
+    #[test]
+    fn citytwin_geojson_export_reads_back() {
+        let layers = Layers::default_city();
+        let p = parse(
+            &fixture("citytwin_export.geojson"),
+            &layers,
+            &opts(&layers, None, Mapping::citytwin()),
+        )
+        .unwrap();
+        assert_eq!(p.drafts.len(), 2, "{:?}", p.rejects);
+        let d = &p.drafts[0];
+        assert_eq!(d.layer, layers.by_name("poles").unwrap());
+        assert_eq!(d.source_number.as_deref(), Some("ОП-000017-3"));
+        assert_eq!(d.status, Status::Broken);
+        assert_eq!(&*d.source.id, "node/123");
+        let mut want = Attributes::new();
+        want.insert("height".into(), Value::Float(9.5));
+        want.insert("lamps".into(), Value::Int(2));
+        want.insert("lit".into(), Value::Bool(true));
+        want.insert("material".into(), Value::Text("сталь  оцинкована".into()));
+        assert_eq!(d.attributes, want);
+        let s = &p.drafts[1];
+        assert_eq!(s.layer, layers.by_name("streets").unwrap());
+        assert_eq!(s.source_number, None);
+        assert_eq!(s.geometry, Geometry::Line(vec![[30.5, 50.4], [30.6, 50.5]]));
+        assert_eq!(
+            s.attributes.get("name"),
+            Some(&Value::Text("Хрещатик".into()))
         );
     }
 }

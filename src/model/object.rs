@@ -117,8 +117,9 @@ impl Value {
 /// Typed attributes by name, in a stable order.
 pub type Attributes = BTreeMap<String, Value>;
 
-/// Geometry in WGS84 longitude/latitude degrees.
-#[derive(Debug, Clone, PartialEq)]
+/// Geometry in WGS84 longitude/latitude degrees. Deserialises from a GeoJSON geometry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "serde_json::Value")]
 pub enum Geometry {
     Point([f64; 2]),
     Line(Vec<[f64; 2]>),
@@ -168,6 +169,31 @@ impl Geometry {
         }
     }
 
+    /// Reads a GeoJSON Point or LineString and validates it.
+    pub fn from_geojson(v: &serde_json::Value) -> Result<Geometry, String> {
+        let kind = v.get("type").and_then(|t| t.as_str()).ok_or("geometry needs a \"type\"")?;
+        let coords = v.get("coordinates").ok_or("geometry needs \"coordinates\"")?;
+        let pos = |c: &serde_json::Value| -> Result<[f64; 2], String> {
+            let a = c.as_array().filter(|a| a.len() >= 2).ok_or("a position is [lon, lat]")?;
+            let n = |x: &serde_json::Value| x.as_f64().ok_or_else(|| format!("{x} is not a number"));
+            Ok([n(&a[0])?, n(&a[1])?])
+        };
+        let g = match kind {
+            "Point" => Geometry::Point(pos(coords)?),
+            "LineString" => Geometry::Line(
+                coords
+                    .as_array()
+                    .ok_or("LineString coordinates are a list of positions")?
+                    .iter()
+                    .map(pos)
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => return Err(format!("geometry type {other:?} is not supported (Point or LineString)")),
+        };
+        g.validate()?;
+        Ok(g)
+    }
+
     pub fn to_geojson(&self) -> serde_json::Value {
         match self {
             Geometry::Point([x, y]) => serde_json::json!({"type": "Point", "coordinates": [x, y]}),
@@ -175,6 +201,13 @@ impl Geometry {
                 serde_json::json!({"type": "LineString", "coordinates": pts})
             }
         }
+    }
+}
+
+impl TryFrom<serde_json::Value> for Geometry {
+    type Error = String;
+    fn try_from(v: serde_json::Value) -> Result<Self, String> {
+        Geometry::from_geojson(&v)
     }
 }
 

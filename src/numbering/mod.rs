@@ -9,7 +9,7 @@ mod assign;
 mod confusable;
 pub mod damm;
 
-pub use assign::{AssignError, Assigner};
+pub use assign::{AssignError, Assigner, distance_m as assign_distance_m};
 pub use confusable::{confusable, for_each_confusable_codeword};
 
 use crate::model::{LayerDef, LayerId, Layers};

@@ -64,6 +64,26 @@ impl LayerTree {
 
 use rstar::RTreeObject as _;
 
+/// One layer as listed by `GET /layers` and `citytwin layers`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LayerInfo {
+    pub name: String,
+    /// Objects in the layer.
+    pub count: usize,
+    pub geometry: crate::model::GeometryKind,
+    /// `[min_lon, min_lat, max_lon, max_lat]`, null when the layer is empty.
+    pub bbox: Option<[f64; 4]>,
+    /// Painted layer code in Ukrainian letters and its Latin transliteration (empty when the
+    /// layer is not numbered).
+    pub code: String,
+    pub code_latin: String,
+    pub numbered: bool,
+    pub title_uk: String,
+    pub title_en: String,
+    /// Data version: changes whenever an object of the layer changes.
+    pub version: u64,
+}
+
 /// The twin.
 pub struct Twin {
     layers: Layers,
@@ -234,6 +254,28 @@ impl Twin {
 
     pub fn bbox(&self, layer: LayerId) -> Option<[f64; 4]> {
         self.trees.get(layer as usize).and_then(LayerTree::bbox)
+    }
+
+    /// Every layer with its count, extent and version.
+    pub fn layer_infos(&self) -> Vec<LayerInfo> {
+        self.layers
+            .ids()
+            .map(|l| {
+                let d = self.layers.def(l);
+                LayerInfo {
+                    name: d.name.clone(),
+                    count: self.count(l),
+                    geometry: d.geometry,
+                    bbox: self.bbox(l),
+                    code: d.code.clone(),
+                    code_latin: d.latin.clone(),
+                    numbered: d.numbered,
+                    title_uk: d.title_uk.clone(),
+                    title_en: d.title_en.clone(),
+                    version: self.version(l),
+                }
+            })
+            .collect()
     }
 
     pub fn version(&self, layer: LayerId) -> u64 {

@@ -1,0 +1,189 @@
+//! Test harness: starts the real `citytwin` binary on 127.0.0.1 and talks HTTP to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_citytwin");
+
+/// A file of the repository's `data/` or `seeds/` folder.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs the CLI with a store; returns its output.
+pub fn cli(store: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env("CITYTWIN_LOG", "warn")
+        .env_remove("CITYTWIN_CONFIG")
+        .output()
+        .expect("run citytwin")
+}
+
+/// Runs the CLI and insists it succeeds; returns stdout.
+pub fn cli_ok(store: &Path, args: &[&str]) -> String {
+    let out = cli(store, args);
+    assert!(
+        out.status.success(),
+        "citytwin {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Layer name → count, from `citytwin layers`.
+pub fn counts(store: &Path) -> std::collections::BTreeMap<String, u64> {
+    let v: Value = serde_json::from_str(&cli_ok(store, &["layers"])).expect("layers JSON");
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_string(),
+                l["count"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub store: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Starts `citytwin serve` on a free port with the given store and seed (`none` for none).
+    pub fn start(store: &Path, seed: &str, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--store")
+            .arg(store)
+            .args(["serve", "--bind", "127.0.0.1:0", "--seed", seed])
+            .env("CITYTWIN_LOG", "warn")
+            .env_remove("CITYTWIN_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn citytwin serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(180))
+            .expect("server did not report its address within 180 s");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Server {
+            child,
+            base,
+            store: store.to_path_buf(),
+            agent,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn answer(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+        let mut resp = resp.expect("HTTP request");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        Self::answer(self.agent.get(self.url(path)).call())
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        Self::answer(self.agent.patch(self.url(path)).send_json(body))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        Self::answer(self.agent.post(self.url(path)).send_json(body))
+    }
+
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        Self::answer(self.agent.delete(self.url(path)).call())
+    }
+
+    /// `kill -9`: no chance to flush or shut down.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Graceful stop (SIGTERM) and wait.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Percent-encodes a path segment (numbers are often Cyrillic).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Whether an outside tool is on PATH; prints a loud SKIPPED line when not.
+pub fn have_tool(tool: &str, why: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        eprintln!(
+            "\n*** SKIPPED: {why}: `{tool}` is not installed (CI installs it via .ci/run) ***\n"
+        );
+    }
+    found
+}
