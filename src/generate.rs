@@ -12,8 +12,10 @@ use crate::numbering::{AssignError, Assigner, Number};
 
 /// Centre of the synthetic city (Zaporizhzhia, Sobornyi avenue).
 const CENTRE: [f64; 2] = [35.1396, 47.8388];
-/// Objects per square kilometre: a dense city centre.
-const DENSITY_PER_KM2: f64 = 20_000.0;
+/// Numbered objects per square kilometre: a dense city (Zaporizhzhia has ~330 km² and a few
+/// hundred thousand such objects). Denser than ~4,000/km² cannot keep numbers unconfusable within
+/// 1 km with 7-digit serials.
+const DENSITY_PER_KM2: f64 = 3_000.0;
 /// Distance between parallel streets, metres.
 const BLOCK_M: f64 = 120.0;
 

@@ -29,8 +29,10 @@ const FREE: [f32; 2] = [f32::NAN, f32::NAN];
 const RETIRED: [f32; 2] = [f32::INFINITY, f32::INFINITY];
 
 /// How many candidates one object may refuse before the assigner gives up (strict) or takes
-/// the least crowded one it saw (lenient).
+/// the first one it saw (lenient).
 const MAX_TRIES: usize = 4_000;
+/// How many refused serials an object tries before fresh ones.
+const POOL_TRIES: usize = 4;
 
 /// The serial assigner. Build it with every serial already used, then call [`Assigner::assign`].
 pub struct Assigner {
@@ -101,37 +103,40 @@ impl Assigner {
     /// Gives a serial to an object at `lon_lat` and records it.
     pub fn assign(&mut self, lon_lat: [f64; 2]) -> Result<u32, AssignError> {
         let here = [lon_lat[0] as f32, lon_lat[1] as f32];
-        let mut best: Option<(usize, u32)> = None;
+        let mut fallback: Option<u32> = None;
         let mut tries = 0usize;
-        // Refused serials first: they were refused near somebody else.
-        let from_pool = self.pool.len().min(64);
+        // A few refused serials first: they were refused near somebody else, usually far away.
+        // Once the permutation is used up, the pool is all that is left: try it all.
+        let from_pool = if self.cursor < serial_space(self.width) as u64 {
+            self.pool.len().min(POOL_TRIES)
+        } else {
+            self.pool.len().min(MAX_TRIES)
+        };
         for _ in 0..from_pool {
             let Some(s) = self.pool.pop_front() else { break };
             if !self.is_free(s) {
                 continue;
             }
             tries += 1;
-            let conflicts = self.conflicts(s, here);
-            if conflicts == 0 {
+            if !self.conflicts(s, here) {
                 self.pos[s as usize] = here;
                 return Ok(s);
             }
-            best = keep_best(best, conflicts, s);
+            fallback.get_or_insert(s);
             self.pool.push_back(s);
         }
         while tries < MAX_TRIES {
             let Some(s) = self.next_fresh() else { break };
             tries += 1;
-            let conflicts = self.conflicts(s, here);
-            if conflicts == 0 {
+            if !self.conflicts(s, here) {
                 self.pos[s as usize] = here;
                 return Ok(s);
             }
-            best = keep_best(best, conflicts, s);
+            fallback.get_or_insert(s);
             self.pool.push_back(s);
         }
-        match best {
-            Some((_, s)) if !self.strict => {
+        match fallback {
+            Some(s) if !self.strict => {
                 self.fallbacks += 1;
                 self.pos[s as usize] = here;
                 Ok(s)
@@ -164,34 +169,21 @@ impl Assigner {
         None
     }
 
-    /// How many objects within the radius hold a number confusable with `serial`.
-    fn conflicts(&self, serial: u32, here: [f32; 2]) -> usize {
+    /// Whether an object within the radius holds a number confusable with `serial`.
+    fn conflicts(&self, serial: u32, here: [f32; 2]) -> bool {
         let w = self.width as usize;
         let mut code = serial_digits(serial, self.width);
         code.push(damm::check_digit(&code));
-        let mut n = 0;
+        let mut hit = false;
         for_each_confusable_codeword(&code, |c| {
             let other = c[..w].iter().fold(0u32, |acc, &d| acc * 10 + d as u32);
             let p = self.pos[other as usize];
-            if p[0].is_finite() && distance_m(here, p) < self.radius_m {
-                n += 1;
-            }
+            hit = p[0].is_finite() && distance_m(here, p) < self.radius_m;
+            !hit
         });
-        for (digits, p) in &self.source_codes {
-            if (super::confusable(digits, &code) || *digits == code)
-                && distance_m(here, *p) < self.radius_m
-            {
-                n += 1;
-            }
-        }
-        n
-    }
-}
-
-fn keep_best(best: Option<(usize, u32)>, conflicts: usize, s: u32) -> Option<(usize, u32)> {
-    match best {
-        Some((c, _)) if c <= conflicts => best,
-        _ => Some((conflicts, s)),
+        hit || self.source_codes.iter().any(|(digits, p)| {
+            (super::confusable(digits, &code) || *digits == code) && distance_m(here, *p) < self.radius_m
+        })
     }
 }
 

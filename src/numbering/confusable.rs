@@ -38,8 +38,9 @@ fn first_swap(a: &[u8], b: &[u8], diff: &[usize]) -> Option<usize> {
 }
 
 /// Every valid codeword (digits + Damm check digit, same length as `code`) confusable with
-/// `code`. Calls `f` once per distinct codeword; about `9·C(L,2) + L·(L−1)` calls for length L.
-pub fn for_each_confusable_codeword(code: &[u8], mut f: impl FnMut(&[u8])) {
+/// `code`. Calls `f` once per distinct codeword (about `9·C(L,2) + L·(L−1)` calls for length L)
+/// until `f` returns `false`.
+pub fn for_each_confusable_codeword(code: &[u8], mut f: impl FnMut(&[u8]) -> bool) {
     let len = code.len();
     let mut buf = [0u8; 16];
     if len > buf.len() {
@@ -59,7 +60,9 @@ pub fn for_each_confusable_codeword(code: &[u8], mut f: impl FnMut(&[u8])) {
                 c[i] = d;
                 let dj = damm::solve(c, j);
                 c[j] = dj;
-                f(c);
+                if !f(c) {
+                    return;
+                }
             }
         }
     }
@@ -85,8 +88,8 @@ pub fn for_each_confusable_codeword(code: &[u8], mut f: impl FnMut(&[u8])) {
                     n += 1;
                 }
             }
-            if n == 3 && first_swap(code, c, &diff) == Some(i) {
-                f(c);
+            if n == 3 && first_swap(code, c, &diff) == Some(i) && !f(c) {
+                return;
             }
         }
     }
@@ -125,6 +128,7 @@ mod tests {
             assert!(damm::is_valid(c));
             assert!(confusable(c, &code), "{c:?} listed but not confusable");
             assert!(listed.insert(c.to_vec()), "{c:?} listed twice");
+            true
         });
         let mut brute = std::collections::BTreeSet::new();
         for n in 0..10_000u32 {

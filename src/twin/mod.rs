@@ -62,7 +62,6 @@ impl LayerTree {
     }
 }
 
-use rstar::RTreeObject as _;
 
 /// One layer as listed by `GET /layers` and `citytwin layers`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
