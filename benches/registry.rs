@@ -1,0 +1,114 @@
+//! Registry benchmarks: import throughput and cold start, each against a peer measured in the
+//! same run — the floor of the same work done with bare SQLite (no parsing rules, no numbering
+//! checks, no twin).
+//!
+//! Run: `cargo bench --bench registry` (the 10M-object figures come from
+//! `benches/registry-10m.sh`).
+
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+use citytwin::import::{self, Format, Mapping, Options};
+use citytwin::model::Layers;
+use citytwin::registry::Registry;
+use citytwin::store::gpkg::{GpkgStore, encode_geometry};
+
+const N: u64 = 100_000;
+
+fn mapping() -> Mapping {
+    Mapping::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/synthetic-city.toml"))
+        .expect("synthetic mapping")
+}
+
+fn citytwin_import(csv: &Path, store: &Path) {
+    let layers = Layers::default_city();
+    let opts = Options { layer: None, crs: None, mapping: mapping(), strict: true };
+    let parsed = import::parse_files(&[csv.to_path_buf()], Format::Csv, &layers, &opts).expect("parse");
+    let gpkg = GpkgStore::open(store, &layers, 6).expect("store");
+    let registry = Registry::open(Box::new(gpkg), 1000.0).expect("registry");
+    registry.import(parsed, "bench", serde_json::json!({}), true).expect("import");
+}
+
+/// The floor: read the CSV with the csv crate and insert rows into one SQLite table with a
+/// prepared statement in one transaction.
+fn sqlite_floor(csv_path: &Path, db: &Path) {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL").expect("sync");
+    conn.execute_batch("CREATE TABLE t (fid INTEGER PRIMARY KEY, geom BLOB, layer TEXT, number TEXT, name TEXT, status TEXT)")
+        .expect("create");
+    let mut rdr = csv::Reader::from_path(csv_path).expect("csv");
+    let tx = conn.unchecked_transaction().expect("tx");
+    {
+        let mut st = tx.prepare("INSERT INTO t (geom, layer, number, name, status) VALUES (?1, ?2, ?3, ?4, ?5)").expect("prep");
+        let mut rec = csv::StringRecord::new();
+        while rdr.read_record(&mut rec).expect("read") {
+            let lon: f64 = rec[2].parse().expect("lon");
+            let lat: f64 = rec[3].parse().expect("lat");
+            let blob = encode_geometry(&citytwin::model::Geometry::Point([lon, lat])).expect("blob");
+            st.execute(rusqlite::params![blob, &rec[0], &rec[1], &rec[4], &rec[5]]).expect("insert");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+fn benches(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let csv = dir.path().join("city.csv");
+    citytwin::generate::write_csv(&csv, N, 6, 1).expect("generate");
+
+    let mut g = c.benchmark_group("import_100k");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N));
+    let mut k = 0;
+    g.bench_function("citytwin", |b| {
+        b.iter(|| {
+            k += 1;
+            citytwin_import(&csv, &dir.path().join(format!("c{k}.gpkg")));
+        })
+    });
+    g.bench_function("sqlite_floor", |b| {
+        b.iter(|| {
+            k += 1;
+            sqlite_floor(&csv, &dir.path().join(format!("f{k}.db")));
+        })
+    });
+    g.finish();
+
+    // Cold start: open a store of N objects into a serving twin, against scanning and decoding
+    // the same rows with bare SQLite.
+    let store = dir.path().join("cold.gpkg");
+    citytwin_import(&csv, &store);
+    let floor_db = dir.path().join("cold.db");
+    sqlite_floor(&csv, &floor_db);
+    let mut g = c.benchmark_group("cold_start_100k");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N));
+    g.bench_function("citytwin", |b| {
+        b.iter(|| {
+            let gpkg = GpkgStore::open(&store, &Layers::default_city(), 6).expect("store");
+            let r = Registry::open(Box::new(gpkg), 1000.0).expect("registry");
+            assert_eq!(r.twin().len() as u64, N);
+        })
+    });
+    g.bench_function("sqlite_scan", |b| {
+        b.iter(|| {
+            let conn = rusqlite::Connection::open(&floor_db).expect("open");
+            let mut st = conn.prepare("SELECT fid, geom, layer, number, name, status FROM t").expect("prep");
+            let mut rows = st.query([]).expect("query");
+            let mut n = 0u64;
+            while let Some(r) = rows.next().expect("row") {
+                let blob: Vec<u8> = r.get(1).expect("blob");
+                let _ = citytwin::store::gpkg::decode_geometry(&blob).expect("geom");
+                let _: String = r.get(3).expect("number");
+                n += 1;
+            }
+            assert_eq!(n, N);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(registry, benches);
+criterion_main!(registry);
