@@ -23,31 +23,47 @@ fn mapping() -> Mapping {
 
 fn citytwin_import(csv: &Path, store: &Path) {
     let layers = Layers::default_city();
-    let opts = Options { layer: None, crs: None, mapping: mapping(), strict: true };
-    let parsed = import::parse_files(&[csv.to_path_buf()], Format::Csv, &layers, &opts).expect("parse");
+    let opts = Options {
+        layer: None,
+        crs: None,
+        mapping: mapping(),
+        strict: true,
+    };
+    let parsed =
+        import::parse_files(&[csv.to_path_buf()], Format::Csv, &layers, &opts).expect("parse");
     let gpkg = GpkgStore::open(store, &layers, 6).expect("store");
     let registry = Registry::open(Box::new(gpkg), 1000.0).expect("registry");
-    registry.import(parsed, "bench", serde_json::json!({}), true).expect("import");
+    registry
+        .import(parsed, "bench", serde_json::json!({}), true)
+        .expect("import");
 }
 
 /// The floor: read the CSV with the csv crate and insert rows into one SQLite table with a
 /// prepared statement in one transaction.
 fn sqlite_floor(csv_path: &Path, db: &Path) {
     let conn = rusqlite::Connection::open(db).expect("open");
-    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    conn.pragma_update(None, "synchronous", "FULL").expect("sync");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("sync");
     conn.execute_batch("CREATE TABLE t (fid INTEGER PRIMARY KEY, geom BLOB, layer TEXT, number TEXT, name TEXT, status TEXT)")
         .expect("create");
     let mut rdr = csv::Reader::from_path(csv_path).expect("csv");
     let tx = conn.unchecked_transaction().expect("tx");
     {
-        let mut st = tx.prepare("INSERT INTO t (geom, layer, number, name, status) VALUES (?1, ?2, ?3, ?4, ?5)").expect("prep");
+        let mut st = tx
+            .prepare(
+                "INSERT INTO t (geom, layer, number, name, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .expect("prep");
         let mut rec = csv::StringRecord::new();
         while rdr.read_record(&mut rec).expect("read") {
             let lon: f64 = rec[2].parse().expect("lon");
             let lat: f64 = rec[3].parse().expect("lat");
-            let blob = encode_geometry(&citytwin::model::Geometry::Point([lon, lat])).expect("blob");
-            st.execute(rusqlite::params![blob, &rec[0], &rec[1], &rec[4], &rec[5]]).expect("insert");
+            let blob =
+                encode_geometry(&citytwin::model::Geometry::Point([lon, lat])).expect("blob");
+            st.execute(rusqlite::params![blob, &rec[0], &rec[1], &rec[4], &rec[5]])
+                .expect("insert");
         }
     }
     tx.commit().expect("commit");
@@ -95,7 +111,9 @@ fn benches(c: &mut Criterion) {
     g.bench_function("sqlite_scan", |b| {
         b.iter(|| {
             let conn = rusqlite::Connection::open(&floor_db).expect("open");
-            let mut st = conn.prepare("SELECT fid, geom, layer, number, name, status FROM t").expect("prep");
+            let mut st = conn
+                .prepare("SELECT fid, geom, layer, number, name, status FROM t")
+                .expect("prep");
             let mut rows = st.query([]).expect("query");
             let mut n = 0u64;
             while let Some(r) = rows.next().expect("row") {

@@ -81,7 +81,8 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(crate::numbering::MIN_WIDTH..=crate::numbering::MAX_WIDTH).contains(&self.serial_width) {
+        if !(crate::numbering::MIN_WIDTH..=crate::numbering::MAX_WIDTH).contains(&self.serial_width)
+        {
             return Err(ConfigError::Invalid(format!(
                 "serial_width {} is outside {}..={}",
                 self.serial_width,
@@ -104,7 +105,9 @@ impl Config {
     pub fn layers(&self) -> Result<Layers, ConfigError> {
         match &self.layers {
             None => Ok(Layers::default_city()),
-            Some(defs) => Layers::new(defs.clone()).map_err(|e| ConfigError::Invalid(e.to_string())),
+            Some(defs) => {
+                Layers::new(defs.clone()).map_err(|e| ConfigError::Invalid(e.to_string()))
+            }
         }
     }
 }
@@ -122,9 +125,17 @@ mod tests {
         assert_eq!(c.bind.port(), 9999);
         assert_eq!(c.serial_width, 7);
         std::fs::write(&f, "serial_width = 2\n").unwrap();
-        assert!(Config::load(Some(&f)).unwrap_err().to_string().contains("serial_width"));
+        assert!(
+            Config::load(Some(&f))
+                .unwrap_err()
+                .to_string()
+                .contains("serial_width")
+        );
         std::fs::write(&f, "nonsense = 1\n").unwrap();
         assert!(Config::load(Some(&f)).is_err());
-        assert!(matches!(Config::load(Some(&dir.path().join("no.toml"))), Err(ConfigError::Missing(_))));
+        assert!(matches!(
+            Config::load(Some(&dir.path().join("no.toml"))),
+            Err(ConfigError::Missing(_))
+        ));
     }
 }

@@ -70,7 +70,11 @@ impl Rng {
 }
 
 /// Calls `each(layer_name, lon, lat, street_index, district)` for `n` objects.
-fn city(n: u64, seed: u64, mut each: impl FnMut(&'static str, [f64; 2], u64, u32) -> Result<(), GenerateError>) -> Result<(), GenerateError> {
+fn city(
+    n: u64,
+    seed: u64,
+    mut each: impl FnMut(&'static str, [f64; 2], u64, u32) -> Result<(), GenerateError>,
+) -> Result<(), GenerateError> {
     let area_km2 = (n as f64 / DENSITY_PER_KM2).max(0.01);
     let side_m = area_km2.sqrt() * 1000.0;
     let streets = (side_m / BLOCK_M).ceil().max(1.0) as u64 + 1;
@@ -90,7 +94,11 @@ fn city(n: u64, seed: u64, mut each: impl FnMut(&'static str, [f64; 2], u64, u32
             }
             let along = k as f64 * spacing - side_m / 2.0 + rng.unit() * spacing * 0.5;
             let across = offset + (rng.unit() - 0.5) * 12.0;
-            let (x, y) = if horizontal { (along, across) } else { (across, along) };
+            let (x, y) = if horizontal {
+                (along, across)
+            } else {
+                (across, along)
+            };
             let lon = CENTRE[0] + x / m_per_deg_lon;
             let lat = CENTRE[1] + y / m_per_deg_lat;
             let pick = (rng.next() % 1000) as u32;
@@ -111,7 +119,9 @@ fn city(n: u64, seed: u64, mut each: impl FnMut(&'static str, [f64; 2], u64, u32
         }
     }
     if made < n {
-        return Err(GenerateError::Bad(format!("grid held only {made} of {n} objects")));
+        return Err(GenerateError::Bad(format!(
+            "grid held only {made} of {n} objects"
+        )));
     }
     Ok(())
 }
@@ -135,7 +145,9 @@ pub fn write_csv(path: &Path, n: u64, width: u8, seed: u64) -> Result<Stats, Gen
     let file = std::fs::File::create(path).map_err(io)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     writeln!(w, "layer,number,lon,lat,name,status,district").map_err(io)?;
-    let statuses = ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "broken", "closed", "unknown"];
+    let statuses = [
+        "ok", "ok", "ok", "ok", "ok", "ok", "ok", "broken", "closed", "unknown",
+    ];
     let mut count = 0u64;
     city(n, seed, |layer, p, street, district| {
         let def = layers
@@ -177,8 +189,11 @@ mod tests {
         let text = std::fs::read_to_string(&a).unwrap();
         assert_eq!(text, std::fs::read_to_string(&b).unwrap());
         assert_eq!(text.lines().count(), 2001);
-        let numbers: std::collections::HashSet<&str> =
-            text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+        let numbers: std::collections::HashSet<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap())
+            .collect();
         assert_eq!(numbers.len(), 2000);
     }
 }

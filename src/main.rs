@@ -4,14 +4,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
 use citytwin::config::Config;
 use citytwin::import::{self, Mapping};
 use citytwin::registry::Registry;
 use citytwin::store::gpkg::GpkgStore;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "citytwin", version, about = "Digital twin of a city's numbered objects")]
+#[command(
+    name = "citytwin",
+    version,
+    about = "Digital twin of a city's numbered objects"
+)]
 struct Cli {
     /// Configuration file (TOML); `CITYTWIN_*` environment variables override it.
     #[arg(long, global = true, env = "CITYTWIN_CONFIG")]
@@ -113,15 +117,30 @@ fn main() -> Result<()> {
                 config.bind = b;
             }
             if let Some(s) = seed {
-                config.seed = if s.as_os_str() == "none" { PathBuf::new() } else { s };
+                config.seed = if s.as_os_str() == "none" {
+                    PathBuf::new()
+                } else {
+                    s
+                };
             }
             serve(config)
         }
-        Command::Import { files, layer, format, crs, mapping, rejects, strict, no_number } => {
+        Command::Import {
+            files,
+            layer,
+            format,
+            crs,
+            mapping,
+            rejects,
+            strict,
+            no_number,
+        } => {
             let registry = open(&config)?;
             let layers = registry.twin().layers().clone();
             let format = match format {
-                Some(f) => import::Format::parse(&f).with_context(|| format!("unknown format {f:?}; use osm, csv, geojson, gpkg or ofds"))?,
+                Some(f) => import::Format::parse(&f).with_context(|| {
+                    format!("unknown format {f:?}; use osm, csv, geojson, gpkg or ofds")
+                })?,
                 None => guess_format(&files[0])?,
             };
             let layer = match layer {
@@ -138,14 +157,26 @@ fn main() -> Result<()> {
                 Some("citytwin") => Mapping::citytwin(),
                 Some(p) => Mapping::from_file(Path::new(p)).map_err(anyhow::Error::msg)?,
             };
-            let opts = import::Options { layer, crs, mapping, strict };
+            let opts = import::Options {
+                layer,
+                crs,
+                mapping,
+                strict,
+            };
             let started = std::time::Instant::now();
             let progress = spinner(&format!("reading {} file(s)", files.len()));
             let parsed = import::parse_files(&files, format, &layers, &opts)?;
             progress.finish_and_clear();
             let rejects_path = rejects.unwrap_or_else(|| {
-                let dir = config.store.parent().unwrap_or(Path::new(".")).join("rejects");
-                let name = files[0].file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+                let dir = config
+                    .store
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("rejects");
+                let name = files[0]
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 dir.join(format!("{name}.rejects.csv"))
             });
             let rejected = parsed.rejects.clone();
@@ -159,7 +190,11 @@ fn main() -> Result<()> {
             progress.finish_and_clear();
             if !rejected.is_empty() {
                 import::write_rejects(&rejects_path, &rejected)?;
-                eprintln!("{} record(s) rejected: see {}", rejected.len(), rejects_path.display());
+                eprintln!(
+                    "{} record(s) rejected: see {}",
+                    rejected.len(),
+                    rejects_path.display()
+                );
             }
             let secs = started.elapsed().as_secs_f64();
             eprintln!(
@@ -172,17 +207,28 @@ fn main() -> Result<()> {
         Command::Export { layer, format, out } => {
             let registry = open(&config)?;
             let twin = registry.twin();
-            let l = twin.layers().by_name(&layer).with_context(|| format!("unknown layer {layer:?}"))?;
-            let f = citytwin::export::Format::parse(&format)
-                .with_context(|| format!("unknown export format {format:?}; use geojson, csv or gpkg"))?;
+            let l = twin
+                .layers()
+                .by_name(&layer)
+                .with_context(|| format!("unknown layer {layer:?}"))?;
+            let f = citytwin::export::Format::parse(&format).with_context(|| {
+                format!("unknown export format {format:?}; use geojson, csv or gpkg")
+            })?;
             let objects: Vec<_> = twin.ids_after(l, 0).filter_map(|id| twin.get(id)).collect();
             citytwin::export::write(&out, f, &objects, twin.layers(), twin.serial_width())?;
-            eprintln!("exported {} objects of {layer} to {}", objects.len(), out.display());
+            eprintln!(
+                "exported {} objects of {layer} to {}",
+                objects.len(),
+                out.display()
+            );
             Ok(())
         }
         Command::Layers => {
             let registry = open(&config)?;
-            println!("{}", serde_json::to_string_pretty(&registry.twin().layer_infos())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&registry.twin().layer_infos())?
+            );
             Ok(())
         }
         Command::Number => {
@@ -191,8 +237,17 @@ fn main() -> Result<()> {
             println!("{n} object(s) numbered");
             Ok(())
         }
-        Command::Generate { objects, out, width, seed } => {
-            let width = width.unwrap_or(if objects > 800_000 { 7 } else { config.serial_width });
+        Command::Generate {
+            objects,
+            out,
+            width,
+            seed,
+        } => {
+            let width = width.unwrap_or(if objects > 800_000 {
+                7
+            } else {
+                config.serial_width
+            });
             let started = std::time::Instant::now();
             let stats = citytwin::generate::write_csv(&out, objects, width, seed)?;
             eprintln!(
@@ -208,11 +263,16 @@ fn main() -> Result<()> {
 }
 
 fn guess_format(path: &Path) -> Result<import::Format> {
-    let f = import::Format::from_path(path)
-        .with_context(|| format!("{}: cannot tell the format from the name; pass --format", path.display()))?;
+    let f = import::Format::from_path(path).with_context(|| {
+        format!(
+            "{}: cannot tell the format from the name; pass --format",
+            path.display()
+        )
+    })?;
     // OFDS network packages are JSON with a `networks` array.
     if f == import::Format::Geojson {
-        let head = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let head =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
         let start = String::from_utf8_lossy(&head[..head.len().min(4096)]).to_string();
         if start.contains("\"networks\"") {
             return Ok(import::Format::Ofds);
@@ -240,12 +300,20 @@ fn serve(config: Config) -> Result<()> {
     let registry = open(&config)?;
     if !config.seed.as_os_str().is_empty() && registry.twin().is_empty() {
         if !config.seed.exists() {
-            bail!("seed file {} not found (use --seed none to start empty)", config.seed.display());
+            bail!(
+                "seed file {} not found (use --seed none to start empty)",
+                config.seed.display()
+            );
         }
         tracing::info!(seed = %config.seed.display(), "empty store: seeding the demo city");
         let report = citytwin::seed::seed_if_empty(&registry, &config.seed)?;
         if let Some(r) = report {
-            tracing::info!(created = r.created, numbered = r.numbered, rejected = r.rejected, "seeded");
+            tracing::info!(
+                created = r.created,
+                numbered = r.numbered,
+                rejected = r.rejected,
+                "seeded"
+            );
         }
     }
     let objects = registry.twin().len();

@@ -17,7 +17,9 @@ pub enum RegistryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Assign(#[from] AssignError),
-    #[error("{file}: record {id}: number {number:?} is already held by object {holder}; numbers are unique and never reused")]
+    #[error(
+        "{file}: record {id}: number {number:?} is already held by object {holder}; numbers are unique and never reused"
+    )]
     NumberTaken {
         file: String,
         id: String,
@@ -25,7 +27,11 @@ pub enum RegistryError {
         holder: ObjectId,
     },
     #[error("{file}: record {id}: number {number:?} was retired; numbers are never reused")]
-    NumberRetired { file: String, id: String, number: String },
+    NumberRetired {
+        file: String,
+        id: String,
+        number: String,
+    },
     #[error("nothing to import: {0}")]
     Empty(String),
     #[error("object {0} does not exist (any more)")]
@@ -160,10 +166,23 @@ impl Registry {
         let id = store.reserve_ids(1)?;
         let mut o = draft_object(&draft, id, now_ms());
         if let Some(text) = &draft.source_number {
-            let retired: HashSet<u32> = store.serials()?.into_iter().filter(|s| s.retired).map(|s| s.serial).collect();
+            let retired: HashSet<u32> = store
+                .serials()?
+                .into_iter()
+                .filter(|s| s.retired)
+                .map(|s| s.serial)
+                .collect();
             let twin = self.twin();
             let layers = twin.layers().clone();
-            o.number = Some(self.source_number(&draft, text, &layers, width, &twin, &retired, &mut HashSet::new())?);
+            o.number = Some(self.source_number(
+                &draft,
+                text,
+                &layers,
+                width,
+                &twin,
+                &retired,
+                &mut HashSet::new(),
+            )?);
         } else if numbered {
             let at = o.geometry.anchor();
             let serial = self.with_assigner(&mut **store, |a| Ok(a.assign(at)?))?;
@@ -189,7 +208,11 @@ impl Registry {
     /// Changes status, attributes or geometry of one object.
     pub fn update(&self, id: ObjectId, patch: Patch, actor: &str) -> Result<Object, RegistryError> {
         let mut store = self.lock_store();
-        let old = self.twin().get(id).cloned().ok_or(RegistryError::Gone(id))?;
+        let old = self
+            .twin()
+            .get(id)
+            .cloned()
+            .ok_or(RegistryError::Gone(id))?;
         let mut new = old.clone();
         let now = now_ms();
         if let Some(st) = patch.status
@@ -221,7 +244,10 @@ impl Registry {
             actor: actor.into(),
             action: "edit".into(),
             summary: serde_json::json!({}),
-            changes: vec![Change::Update { old, new: new.clone() }],
+            changes: vec![Change::Update {
+                old,
+                new: new.clone(),
+            }],
             history_per_create: true,
         };
         store.commit(&batch)?;
@@ -233,7 +259,11 @@ impl Registry {
     /// Deletes one object; its number is retired, never to be given again.
     pub fn delete(&self, id: ObjectId, actor: &str) -> Result<Object, RegistryError> {
         let mut store = self.lock_store();
-        let old = self.twin().get(id).cloned().ok_or(RegistryError::Gone(id))?;
+        let old = self
+            .twin()
+            .get(id)
+            .cloned()
+            .ok_or(RegistryError::Gone(id))?;
         let batch = Batch {
             actor: actor.into(),
             action: "delete".into(),
@@ -303,7 +333,15 @@ impl Registry {
         let mut changes = Vec::with_capacity(parsed.drafts.len());
         for d in parsed.drafts.iter() {
             let number = match &d.source_number {
-                Some(s) => Some(self.source_number(d, s, &layers, width, &twin, &retired, &mut used_in_batch)?),
+                Some(s) => Some(self.source_number(
+                    d,
+                    s,
+                    &layers,
+                    width,
+                    &twin,
+                    &retired,
+                    &mut used_in_batch,
+                )?),
                 None => None,
             };
             match existing.get(&(d.layer, &*d.source.file, &*d.source.id)) {
@@ -312,7 +350,11 @@ impl Registry {
                     let mut new = draft_object(d, id, now);
                     new.number = old.number.clone().or(number);
                     new.created = old.created;
-                    new.status_changed = if new.status == old.status { old.status_changed } else { now };
+                    new.status_changed = if new.status == old.status {
+                        old.status_changed
+                    } else {
+                        now
+                    };
                     let same = new.geometry == old.geometry
                         && new.attributes == old.attributes
                         && new.status == old.status
@@ -321,7 +363,10 @@ impl Registry {
                         report.unchanged += 1;
                     } else {
                         report.updated += 1;
-                        changes.push(Change::Update { old: old.clone(), new });
+                        changes.push(Change::Update {
+                            old: old.clone(),
+                            new,
+                        });
                     }
                 }
                 None => {
@@ -390,7 +435,8 @@ impl Registry {
     fn apply(&self, changes: Vec<Change>) {
         let mut twin = self.twin.write().unwrap_or_else(|p| p.into_inner());
         if changes.len() > 50_000 && changes.len() > twin.len() / 4 {
-            let mut all: HashMap<ObjectId, Object> = twin.objects().map(|o| (o.id, o.clone())).collect();
+            let mut all: HashMap<ObjectId, Object> =
+                twin.objects().map(|o| (o.id, o.clone())).collect();
             for c in changes {
                 match c {
                     Change::Create(o) | Change::Update { new: o, .. } => {
@@ -436,12 +482,25 @@ impl Registry {
         let Some(serial) = serial else {
             return Ok(Number::Source(text.into()));
         };
-        let err_ctx = || (d.source.file.to_string(), d.source.id.to_string(), text.to_string());
+        let err_ctx = || {
+            (
+                d.source.file.to_string(),
+                d.source.id.to_string(),
+                text.to_string(),
+            )
+        };
         if let Some(holder) = twin.by_serial(serial)
-            && !(holder.source.file == d.source.file && holder.source.id == d.source.id && holder.layer == d.layer)
+            && !(holder.source.file == d.source.file
+                && holder.source.id == d.source.id
+                && holder.layer == d.layer)
         {
             let (file, id, number) = err_ctx();
-            return Err(RegistryError::NumberTaken { file, id, number, holder: holder.id });
+            return Err(RegistryError::NumberTaken {
+                file,
+                id,
+                number,
+                holder: holder.id,
+            });
         }
         if retired.contains(&serial) {
             let (file, id, number) = err_ctx();
@@ -449,19 +508,32 @@ impl Registry {
         }
         if !used.insert(serial) {
             let (file, id, number) = err_ctx();
-            return Err(RegistryError::NumberTaken { file, id, number, holder: 0 });
+            return Err(RegistryError::NumberTaken {
+                file,
+                id,
+                number,
+                holder: 0,
+            });
         }
         Ok(Number::scheme(serial, width))
     }
 
     /// An assigner that knows every serial ever given and every number in the twin.
-    fn assigner(&self, store: &mut dyn Store, twin: &Twin, width: u8) -> Result<Assigner, RegistryError> {
+    fn assigner(
+        &self,
+        store: &mut dyn Store,
+        twin: &Twin,
+        width: u8,
+    ) -> Result<Assigner, RegistryError> {
         let mut a = Assigner::new(width, self.radius_m, true)?;
         for rec in store.serials()? {
             if rec.retired {
                 a.retire(rec.serial);
             } else {
-                let at = twin.get(rec.object_id).map(|o| o.geometry.anchor()).unwrap_or([f64::INFINITY; 2]);
+                let at = twin
+                    .get(rec.object_id)
+                    .map(|o| o.geometry.anchor())
+                    .unwrap_or([f64::INFINITY; 2]);
                 if at[0].is_finite() {
                     a.take(rec.serial, at);
                 } else {
@@ -496,7 +568,10 @@ impl Registry {
             let mut new = o.clone();
             new.number = Some(Number::scheme(serial, width));
             new.updated = now;
-            changes.push(Change::Update { old: o.clone(), new });
+            changes.push(Change::Update {
+                old: o.clone(),
+                new,
+            });
         }
         drop(twin);
         let n = changes.len();

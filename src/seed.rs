@@ -40,14 +40,22 @@ pub enum SeedError {
 /// Reads a seed file and parses everything it names.
 pub fn parse(path: &Path, layers: &crate::model::Layers) -> Result<Parsed, SeedError> {
     let shown = path.display().to_string();
-    let bad = |reason: String| SeedError::Bad { path: shown.clone(), reason };
+    let bad = |reason: String| SeedError::Bad {
+        path: shown.clone(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let seed: Seed = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut all = Parsed::default();
     for (i, imp) in seed.imports.iter().enumerate() {
-        let format = Format::parse(&imp.format)
-            .ok_or_else(|| bad(format!("import #{}: unknown format {:?}", i + 1, imp.format)))?;
+        let format = Format::parse(&imp.format).ok_or_else(|| {
+            bad(format!(
+                "import #{}: unknown format {:?}",
+                i + 1,
+                imp.format
+            ))
+        })?;
         let layer = match &imp.layer {
             Some(name) => Some(
                 layers

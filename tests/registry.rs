@@ -8,7 +8,9 @@ use common::*;
 use serde_json::{Value, json};
 
 fn helsinki_seed() -> String {
-    repo("tests/fixtures/helsinki-seed.toml").display().to_string()
+    repo("tests/fixtures/helsinki-seed.toml")
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -57,7 +59,12 @@ fn demo_city_is_seeded_numbered_and_served() {
     let number = scheme["properties"]["number"].as_str().unwrap();
     assert!(number.starts_with("ОП-"), "{number}");
     let latin = scheme["properties"]["number_latin"].as_str().unwrap();
-    for written in [number.to_string(), latin.to_string(), latin.replace('-', ""), latin.to_lowercase()] {
+    for written in [
+        number.to_string(),
+        latin.to_string(),
+        latin.replace('-', ""),
+        latin.to_lowercase(),
+    ] {
         let (s, f) = server.get(&format!("/objects/{}", enc(&written)));
         assert_eq!(s, 200, "{written}: {f}");
         assert_eq!(f["type"], "Feature");
@@ -66,11 +73,18 @@ fn demo_city_is_seeded_numbered_and_served() {
         assert!(f["properties"]["status"].is_string());
     }
     // The lamp with an OSM ref keeps it verbatim, without check digit.
-    let kept: Vec<&Value> = features.iter().filter(|f| f["properties"]["check_digit"] == false).collect();
+    let kept: Vec<&Value> = features
+        .iter()
+        .filter(|f| f["properties"]["check_digit"] == false)
+        .collect();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0]["properties"]["number"], "605");
     // A wrong check digit is not found; junk is a 400; both are JSON.
-    let wrong = format!("{}{}", &latin[..latin.len() - 1], (latin.as_bytes()[latin.len() - 1] - b'0' + 1) % 10);
+    let wrong = format!(
+        "{}{}",
+        &latin[..latin.len() - 1],
+        (latin.as_bytes()[latin.len() - 1] - b'0' + 1) % 10
+    );
     let (s, e) = server.get(&format!("/objects/{}", enc(&wrong)));
     assert_eq!(s, 404, "{e}");
     assert!(e["error"].as_str().unwrap().contains("check digit"));
@@ -83,7 +97,10 @@ fn demo_city_is_seeded_numbered_and_served() {
     assert_eq!(p1["number_returned"], 100);
     let after = p1["next_after"].as_u64().unwrap();
     let (_, p2) = server.get(&format!("/objects?layer=cameras&limit=100&after={after}"));
-    let (_, p3) = server.get(&format!("/objects?layer=cameras&limit=100&after={}", p2["next_after"]));
+    let (_, p3) = server.get(&format!(
+        "/objects?layer=cameras&limit=100&after={}",
+        p2["next_after"]
+    ));
     assert_eq!(p2["number_returned"], 100);
     assert_eq!(p3["number_returned"], 21);
     assert!(p3["next_after"].is_null());
@@ -115,7 +132,9 @@ fn demo_city_is_seeded_numbered_and_served() {
 
     // Numbering rule: no two numbered objects within 1 km have confusable numbers.
     let mut numbered = Vec::new();
-    for layer in ["poles", "manholes", "cameras", "wifi", "cabinets", "trees", "shelters"] {
+    for layer in [
+        "poles", "manholes", "cameras", "wifi", "cabinets", "trees", "shelters",
+    ] {
         let mut after = 0u64;
         loop {
             let (_, page) = server.get(&format!("/objects?layer={layer}&limit=1000&after={after}"));
@@ -129,7 +148,10 @@ fn demo_city_is_seeded_numbered_and_served() {
                         .map(|b| b - b'0')
                         .collect();
                     let c = &f["geometry"]["coordinates"];
-                    numbered.push((digits, [c[0].as_f64().unwrap() as f32, c[1].as_f64().unwrap() as f32]));
+                    numbered.push((
+                        digits,
+                        [c[0].as_f64().unwrap() as f32, c[1].as_f64().unwrap() as f32],
+                    ));
                 }
             }
             match page["next_after"].as_u64() {
@@ -152,7 +174,10 @@ fn demo_city_is_seeded_numbered_and_served() {
             }
         }
     }
-    assert!(close > 100_000, "the check must actually compare close pairs ({close})");
+    assert!(
+        close > 100_000,
+        "the check must actually compare close pairs ({close})"
+    );
 }
 
 /// Shelters the Kyiv lists yield after dedupe and rejects (see the CSV importer's tests).
@@ -163,7 +188,13 @@ fn kyiv_shelter_lists_import_with_duplicates_removed_and_rejects_reported() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("kyiv.gpkg");
     let rejects = dir.path().join("kyiv-rejects.csv");
-    let mut args: Vec<String> = (0..10).map(|i| repo(&format!("data/shelters/kyiv/{i}.csv")).display().to_string()).collect();
+    let mut args: Vec<String> = (0..10)
+        .map(|i| {
+            repo(&format!("data/shelters/kyiv/{i}.csv"))
+                .display()
+                .to_string()
+        })
+        .collect();
     args.insert(0, "import".into());
     args.extend([
         "--layer".into(),
@@ -183,7 +214,10 @@ fn kyiv_shelter_lists_import_with_duplicates_removed_and_rejects_reported() {
     let text = std::fs::read_to_string(&rejects).unwrap();
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let headers = rdr.headers().unwrap().clone();
-    assert_eq!(&headers, &csv::StringRecord::from(vec!["file", "line", "field", "reason", "raw"]));
+    assert_eq!(
+        &headers,
+        &csv::StringRecord::from(vec!["file", "line", "field", "reason", "raw"])
+    );
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     assert_eq!(rows.len() as u64, rejected);
     for r in &rows {
@@ -191,7 +225,10 @@ fn kyiv_shelter_lists_import_with_duplicates_removed_and_rejects_reported() {
         assert!(r[1].parse::<u64>().unwrap() >= 2, "{r:?}");
         assert!(!r[3].is_empty());
     }
-    assert!(rows.iter().any(|r| r[3].contains("shift")), "shifted-column rows are explained");
+    assert!(
+        rows.iter().any(|r| r[3].contains("shift")),
+        "shifted-column rows are explained"
+    );
     assert_eq!(counts(&store)["shelters"], KYIV_SHELTERS);
     // Re-import: nothing new, numbers unchanged.
     let again: Value = serde_json::from_str(&cli_ok(&store, &argv)).unwrap();
@@ -206,11 +243,27 @@ fn geopackage_opens_in_ogrinfo_with_every_layer_and_count() {
     }
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("city.gpkg");
-    cli_ok(&store, &["import", repo("data/osm/helsinki.osm.pbf").to_str().unwrap()]);
+    cli_ok(
+        &store,
+        &[
+            "import",
+            repo("data/osm/helsinki.osm.pbf").to_str().unwrap(),
+        ],
+    );
     let counts = counts(&store);
-    let out = std::process::Command::new("ogrinfo").arg("-ro").arg("-so").arg("-al").arg(&store).output().unwrap();
+    let out = std::process::Command::new("ogrinfo")
+        .arg("-ro")
+        .arg("-so")
+        .arg("-al")
+        .arg(&store)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "ogrinfo failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ogrinfo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let layers = citytwin::model::Layers::default_city();
     for def in layers.defs() {
         let block = text
@@ -233,13 +286,27 @@ fn geopackage_opens_in_ogrinfo_with_every_layer_and_count() {
     for block in text.split("Layer name: ").skip(1) {
         let name = block.lines().next().unwrap_or("");
         if layers.by_name(name).is_none() {
-            assert!(name.starts_with("citytwin_") && block.contains("Geometry: None"), "{block}");
+            assert!(
+                name.starts_with("citytwin_") && block.contains("Geometry: None"),
+                "{block}"
+            );
         }
     }
 }
 
 fn export(store: &std::path::Path, layer: &str, format: &str, out: &std::path::Path) {
-    cli_ok(store, &["export", "--layer", layer, "--format", format, "--out", out.to_str().unwrap()]);
+    cli_ok(
+        store,
+        &[
+            "export",
+            "--layer",
+            layer,
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
 }
 
 /// (number, status, attributes, geometry) of every object in a GeoJSON export, by number.
@@ -253,7 +320,13 @@ fn content(path: &std::path::Path) -> BTreeMap<String, Value> {
             let p = &f["properties"];
             (
                 p["number"].as_str().unwrap_or("").to_string(),
-                json!([p["check_digit"], p["status"], p["attributes"], f["geometry"], p["layer"]]),
+                json!([
+                    p["check_digit"],
+                    p["status"],
+                    p["attributes"],
+                    f["geometry"],
+                    p["layer"]
+                ]),
             )
         })
         .collect()
@@ -263,7 +336,13 @@ fn content(path: &std::path::Path) -> BTreeMap<String, Value> {
 fn export_then_import_is_lossless_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("a.gpkg");
-    cli_ok(&store, &["import", repo("data/osm/helsinki.osm.pbf").to_str().unwrap()]);
+    cli_ok(
+        &store,
+        &[
+            "import",
+            repo("data/osm/helsinki.osm.pbf").to_str().unwrap(),
+        ],
+    );
     // Give objects varied status and typed attributes through the API first.
     {
         let server = Server::start(&store, "none", &[("CITYTWIN_ALLOW_WRITES", "true")]);
@@ -289,13 +368,30 @@ fn export_then_import_is_lossless_in_every_format() {
             let file = dir.path().join(format!("{layer}-out.{format}"));
             export(&store, layer, format, &file);
             let fresh = dir.path().join(format!("{layer}-{format}.gpkg"));
-            cli_ok(&fresh, &["import", file.to_str().unwrap(), "--format", format, "--layer", layer, "--mapping", "citytwin", "--strict"]);
+            cli_ok(
+                &fresh,
+                &[
+                    "import",
+                    file.to_str().unwrap(),
+                    "--format",
+                    format,
+                    "--layer",
+                    layer,
+                    "--mapping",
+                    "citytwin",
+                    "--strict",
+                ],
+            );
             let back = dir.path().join(format!("{layer}-{format}-back.geojson"));
             export(&fresh, layer, "geojson", &back);
             let got = content(&back);
             assert_eq!(got.len(), want.len(), "{layer} via {format}");
             for (number, v) in &want {
-                assert_eq!(got.get(number), Some(v), "{layer} via {format}: object {number} differs");
+                assert_eq!(
+                    got.get(number),
+                    Some(v),
+                    "{layer} via {format}: object {number} differs"
+                );
             }
             std::fs::remove_file(&file).unwrap();
         }
@@ -306,7 +402,13 @@ fn export_then_import_is_lossless_in_every_format() {
 fn bad_files_give_precise_errors_and_leave_the_store_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("s.gpkg");
-    cli_ok(&store, &["import", repo("data/osm/helsinki.osm.pbf").to_str().unwrap()]);
+    cli_ok(
+        &store,
+        &[
+            "import",
+            repo("data/osm/helsinki.osm.pbf").to_str().unwrap(),
+        ],
+    );
     let before_counts = counts(&store);
     let before_export = dir.path().join("before.geojson");
     export(&store, "poles", "geojson", &before_export);
@@ -320,7 +422,10 @@ fn bad_files_give_precise_errors_and_leave_the_store_unchanged() {
     };
     let cases: Vec<(std::path::PathBuf, Vec<&str>, Vec<&str>)> = vec![
         (
-            write("broken.geojson", "{\"type\":\"FeatureCollection\",\"features\":[\n{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[24.9,60.1]},\"properties\":{}},\n{\"type\": oops}\n]}"),
+            write(
+                "broken.geojson",
+                "{\"type\":\"FeatureCollection\",\"features\":[\n{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[24.9,60.1]},\"properties\":{}},\n{\"type\": oops}\n]}",
+            ),
             vec!["--layer", "poles"],
             vec!["broken.geojson", "line 3"],
         ),
@@ -350,7 +455,10 @@ fn bad_files_give_precise_errors_and_leave_the_store_unchanged() {
             vec!["999999"],
         ),
         (
-            write("lines-as-points.geojson", "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",\"geometry\":{\"type\":\"LineString\",\"coordinates\":[[24.9,60.1],[24.91,60.11]]},\"properties\":{}}]}"),
+            write(
+                "lines-as-points.geojson",
+                "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",\"geometry\":{\"type\":\"LineString\",\"coordinates\":[[24.9,60.1],[24.91,60.11]]},\"properties\":{}}]}",
+            ),
             vec!["--layer", "poles", "--strict"],
             vec!["lines-as-points.geojson", "geometry"],
         ),
@@ -362,20 +470,46 @@ fn bad_files_give_precise_errors_and_leave_the_store_unchanged() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{file:?} should fail");
         for n in needles {
-            assert!(err.contains(n), "{file:?}: error should mention {n:?}:\n{err}");
+            assert!(
+                err.contains(n),
+                "{file:?}: error should mention {n:?}:\n{err}"
+            );
         }
         assert_eq!(counts(&store), before_counts, "{file:?} changed the store");
     }
     // A number that is already taken, in the middle of a file: the whole file is refused.
     let (_, taken) = {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&before_export).unwrap()).unwrap();
-        (0, v["features"][0]["properties"]["number"].as_str().unwrap().to_string())
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(&before_export).unwrap()).unwrap();
+        (
+            0,
+            v["features"][0]["properties"]["number"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
     };
-    let f = write("taken.csv", &format!("lon,lat,number\n24.94,60.17,\n24.941,60.171,{taken}\n"));
-    let out = cli(&store, &["import", f.to_str().unwrap(), "--layer", "poles", "--mapping", write("m.toml", "number = \"number\"\n").to_str().unwrap()]);
+    let f = write(
+        "taken.csv",
+        &format!("lon,lat,number\n24.94,60.17,\n24.941,60.171,{taken}\n"),
+    );
+    let out = cli(
+        &store,
+        &[
+            "import",
+            f.to_str().unwrap(),
+            "--layer",
+            "poles",
+            "--mapping",
+            write("m.toml", "number = \"number\"\n").to_str().unwrap(),
+        ],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("already held") && err.contains("taken.csv"), "{err}");
+    assert!(
+        err.contains("already held") && err.contains("taken.csv"),
+        "{err}"
+    );
     assert_eq!(counts(&store), before_counts);
     let after_export = dir.path().join("after.geojson");
     export(&store, "poles", "geojson", &after_export);
@@ -394,12 +528,18 @@ fn numbers_survive_reimport_and_are_never_reused() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|f| (f["properties"]["source_id"].as_str().unwrap().to_string(), f["properties"]["number"].as_str().unwrap().to_string()))
+            .map(|f| {
+                (
+                    f["properties"]["source_id"].as_str().unwrap().to_string(),
+                    f["properties"]["number"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     let first = dir.path().join("first.geojson");
     export(&store, "cameras", "geojson", &first);
-    let report: Value = serde_json::from_str(&cli_ok(&store, &["import", pbf.to_str().unwrap()])).unwrap();
+    let report: Value =
+        serde_json::from_str(&cli_ok(&store, &["import", pbf.to_str().unwrap()])).unwrap();
     assert_eq!(report["created"], 0);
     assert_eq!(report["numbered"], 0);
     let second = dir.path().join("second.geojson");
@@ -408,7 +548,11 @@ fn numbers_survive_reimport_and_are_never_reused() {
 
     // Delete a camera over HTTP; its number is retired.
     let numbers = by_source(&first);
-    let (gone_source, gone_number) = numbers.iter().next().map(|(a, b)| (a.clone(), b.clone())).unwrap();
+    let (gone_source, gone_number) = numbers
+        .iter()
+        .next()
+        .map(|(a, b)| (a.clone(), b.clone()))
+        .unwrap();
     let mut server = Server::start(&store, "none", &[("CITYTWIN_ALLOW_WRITES", "true")]);
     let (s, e) = server.delete(&format!("/objects/{}", enc(&gone_number)));
     assert_eq!(s, 200, "{e}");
@@ -421,12 +565,18 @@ fn numbers_survive_reimport_and_are_never_reused() {
     for i in 0..30 {
         let (s, f) = server.post("/objects", &json!({"layer": "cameras", "geometry": {"type": "Point", "coordinates": [24.945 + i as f64 * 1e-5, 60.17]}}));
         assert_eq!(s, 201, "{f}");
-        let n: String = f["properties"]["number"].as_str().unwrap().chars().filter(char::is_ascii_digit).collect();
+        let n: String = f["properties"]["number"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
         assert_ne!(n, gone_digits);
     }
     server.stop();
     // Re-importing the file brings the deleted camera back as a new object with a new number.
-    let report: Value = serde_json::from_str(&cli_ok(&store, &["import", pbf.to_str().unwrap()])).unwrap();
+    let report: Value =
+        serde_json::from_str(&cli_ok(&store, &["import", pbf.to_str().unwrap()])).unwrap();
     assert_eq!(report["created"], 1, "{report}");
     let third = dir.path().join("third.geojson");
     export(&store, "cameras", "geojson", &third);
@@ -447,14 +597,21 @@ fn openapi_documents_every_route() {
     assert_eq!(s, 200);
     let paths = api["paths"].as_object().unwrap();
     for route in ["/health", "/layers", "/objects", "/objects/{number}"] {
-        assert!(paths.contains_key(route), "{route} missing from /openapi.json");
+        assert!(
+            paths.contains_key(route),
+            "{route} missing from /openapi.json"
+        );
     }
     // Every documented GET answers (not the unknown-route 404).
     for (path, ops) in paths {
         if ops.get("get").is_some() {
             let concrete = path.replace("{number}", "OP-000000-0");
             let (_, body) = server.get(&concrete);
-            assert_ne!(body["error"].as_str().unwrap_or(""), "no such route; see /openapi.json", "{path}");
+            assert_ne!(
+                body["error"].as_str().unwrap_or(""),
+                "no such route; see /openapi.json",
+                "{path}"
+            );
         }
     }
     // No route may bypass the OpenAPI router: only /openapi.json itself is added by hand.
@@ -463,7 +620,14 @@ fn openapi_documents_every_route() {
         let text = std::fs::read_to_string(&path).unwrap();
         for (i, line) in text.lines().enumerate() {
             if line.contains(".route(") {
-                assert!(text.lines().nth(i + 1).is_some_and(|n| n.contains("\"/openapi.json\"")), "{}:{}: route added outside the OpenAPI router", path.display(), i + 1);
+                assert!(
+                    text.lines()
+                        .nth(i + 1)
+                        .is_some_and(|n| n.contains("\"/openapi.json\"")),
+                    "{}:{}: route added outside the OpenAPI router",
+                    path.display(),
+                    i + 1
+                );
             }
         }
     }

@@ -49,8 +49,11 @@ pub enum ExportError {
 /// number in both scripts, layer, status and times, the source, and the typed attributes.
 pub fn feature(o: &Object, layers: &Layers, width: u8) -> Json {
     let def = layers.def(o.layer);
-    let attrs: serde_json::Map<String, Json> =
-        o.attributes.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+    let attrs: serde_json::Map<String, Json> = o
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
     json!({
         "type": "Feature",
         "id": o.id,
@@ -93,17 +96,25 @@ pub fn write(
     }
 }
 
-fn write_geojson(path: &Path, objects: &[&Object], layers: &Layers, width: u8) -> Result<(), ExportError> {
+fn write_geojson(
+    path: &Path,
+    objects: &[&Object],
+    layers: &Layers,
+    width: u8,
+) -> Result<(), ExportError> {
     let file = std::fs::File::create(path).map_err(io_err(path))?;
     let mut w = std::io::BufWriter::new(file);
-    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n").map_err(io_err(path))?;
+    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")
+        .map_err(io_err(path))?;
     for (i, o) in objects.iter().enumerate() {
         if i > 0 {
             w.write_all(b",\n").map_err(io_err(path))?;
         }
-        serde_json::to_writer(&mut w, &feature(o, layers, width)).map_err(|e| ExportError::Write {
-            path: path.display().to_string(),
-            reason: e.to_string(),
+        serde_json::to_writer(&mut w, &feature(o, layers, width)).map_err(|e| {
+            ExportError::Write {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }
         })?;
     }
     w.write_all(b"\n]}\n").map_err(io_err(path))?;
@@ -112,11 +123,29 @@ fn write_geojson(path: &Path, objects: &[&Object], layers: &Layers, width: u8) -
 
 /// CSV columns; `lon`/`lat` hold a point (or a line's middle vertex), `wkt` the full geometry.
 const CSV_HEADER: [&str; 15] = [
-    "id", "layer", "number", "number_latin", "check_digit", "status", "lon", "lat", "wkt",
-    "status_changed", "created", "updated", "source_file", "source_id", "attributes",
+    "id",
+    "layer",
+    "number",
+    "number_latin",
+    "check_digit",
+    "status",
+    "lon",
+    "lat",
+    "wkt",
+    "status_changed",
+    "created",
+    "updated",
+    "source_file",
+    "source_id",
+    "attributes",
 ];
 
-fn write_csv(path: &Path, objects: &[&Object], layers: &Layers, width: u8) -> Result<(), ExportError> {
+fn write_csv(
+    path: &Path,
+    objects: &[&Object],
+    layers: &Layers,
+    width: u8,
+) -> Result<(), ExportError> {
     let werr = |e: csv::Error| ExportError::Write {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -130,15 +159,27 @@ fn write_csv(path: &Path, objects: &[&Object], layers: &Layers, width: u8) -> Re
             Geometry::Point([x, y]) => format!("POINT({x} {y})"),
             Geometry::Line(pts) => format!(
                 "LINESTRING({})",
-                pts.iter().map(|[x, y]| format!("{x} {y}")).collect::<Vec<_>>().join(", ")
+                pts.iter()
+                    .map(|[x, y]| format!("{x} {y}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         w.write_record([
             o.id.to_string(),
             def.name.clone(),
-            o.number.as_ref().map(|n| n.display(def, width)).unwrap_or_default(),
-            o.number.as_ref().map(|n| n.latin(def, width)).unwrap_or_default(),
-            o.number.as_ref().is_some_and(|n| n.has_check_digit()).to_string(),
+            o.number
+                .as_ref()
+                .map(|n| n.display(def, width))
+                .unwrap_or_default(),
+            o.number
+                .as_ref()
+                .map(|n| n.latin(def, width))
+                .unwrap_or_default(),
+            o.number
+                .as_ref()
+                .is_some_and(|n| n.has_check_digit())
+                .to_string(),
             o.status.as_str().to_string(),
             lon.to_string(),
             lat.to_string(),
@@ -156,7 +197,12 @@ fn write_csv(path: &Path, objects: &[&Object], layers: &Layers, width: u8) -> Re
 }
 
 /// A GeoPackage holding the exported layers only (same ids, numbers and columns as the store).
-fn write_gpkg(path: &Path, objects: &[&Object], layers: &Layers, width: u8) -> Result<(), ExportError> {
+fn write_gpkg(
+    path: &Path,
+    objects: &[&Object],
+    layers: &Layers,
+    width: u8,
+) -> Result<(), ExportError> {
     if path.exists() {
         return Err(ExportError::Write {
             path: path.display().to_string(),

@@ -73,20 +73,32 @@ impl IntoResponse for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_query", format!("query string: {}", r.body_text()))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("query string: {}", r.body_text()),
+        )
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_path", format!("path: {}", r.body_text()))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            format!("path: {}", r.body_text()),
+        )
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let status = r.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "bad_body" };
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_body"
+        };
         ApiError::new(status, code, format!("request body: {}", r.body_text()))
     }
 }
@@ -101,9 +113,11 @@ impl From<crate::registry::RegistryError> for ApiError {
             }
             R::Assign(_) => ApiError::new(StatusCode::CONFLICT, "no_number", e.to_string()),
             R::Empty(_) => ApiError::bad("body", e.to_string()),
-            R::Store(_) | R::Poisoned(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
-            }
+            R::Store(_) | R::Poisoned(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            ),
         }
     }
 }

@@ -36,10 +36,16 @@ pub async fn object(
 ) -> Result<Json<Json_>, ApiError> {
     let trimmed = number.trim();
     if trimmed.is_empty() || trimmed.chars().count() > 64 {
-        return Err(ApiError::bad("number", "give a painted number of 1–64 characters"));
+        return Err(ApiError::bad(
+            "number",
+            "give a painted number of 1–64 characters",
+        ));
     }
     if !trimmed.chars().any(|c| c.is_alphanumeric()) {
-        return Err(ApiError::bad("number", format!("{trimmed:?} has no letters or digits")));
+        return Err(ApiError::bad(
+            "number",
+            format!("{trimmed:?} has no letters or digits"),
+        ));
     }
     let twin = app.registry.twin();
     let found = twin.find_number(trimmed);
@@ -56,7 +62,11 @@ pub async fn object(
             Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "ambiguous",
-                format!("{} objects carry source number {trimmed:?}: {}", many.len(), list.join(", ")),
+                format!(
+                    "{} objects carry source number {trimmed:?}: {}",
+                    many.len(),
+                    list.join(", ")
+                ),
             ))
         }
     }
@@ -88,7 +98,10 @@ pub async fn list(
 ) -> Result<Json<Json_>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > app.config.max_page {
-        return Err(ApiError::bad("limit", format!("must be 1–{}", app.config.max_page)));
+        return Err(ApiError::bad(
+            "limit",
+            format!("must be 1–{}", app.config.max_page),
+        ));
     }
     let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
     let after = q.after.unwrap_or(0);
@@ -101,7 +114,10 @@ pub async fn list(
             .map(|name| {
                 layers.by_name(name.trim()).ok_or_else(|| {
                     let known: Vec<&str> = layers.defs().iter().map(|d| d.name.as_str()).collect();
-                    ApiError::bad("layer", format!("unknown layer {name:?}; known: {}", known.join(", ")))
+                    ApiError::bad(
+                        "layer",
+                        format!("unknown layer {name:?}; known: {}", known.join(", ")),
+                    )
                 })
             })
             .collect::<Result<_, _>>()?,
@@ -133,7 +149,13 @@ pub async fn list(
 pub fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
     if parts.len() != 4 {
-        return Err(ApiError::bad("bbox", format!("expected 4 numbers min_lon,min_lat,max_lon,max_lat, got {}", parts.len())));
+        return Err(ApiError::bad(
+            "bbox",
+            format!(
+                "expected 4 numbers min_lon,min_lat,max_lon,max_lat, got {}",
+                parts.len()
+            ),
+        ));
     }
     let mut v = [0f64; 4];
     for (i, p) in parts.iter().enumerate() {
@@ -150,7 +172,10 @@ pub fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
         return Err(ApiError::bad("bbox", "latitudes must be within −90…90"));
     }
     if v[0] > v[2] || v[1] > v[3] {
-        return Err(ApiError::bad("bbox", "min must not exceed max (min_lon,min_lat,max_lon,max_lat)"));
+        return Err(ApiError::bad(
+            "bbox",
+            "min must not exceed max (min_lon,min_lat,max_lon,max_lat)",
+        ));
     }
     Ok(v)
 }
@@ -172,15 +197,26 @@ fn id_of(app: &AppState, number: &str) -> Result<u64, ApiError> {
     let twin = app.registry.twin();
     match twin.find_number(number.trim()).as_slice() {
         [o] => Ok(o.id),
-        [] => Err(ApiError::not_found(format!("no object has number {:?}", number.trim()))),
-        _ => Err(ApiError::new(StatusCode::CONFLICT, "ambiguous", format!("several objects carry {:?}", number.trim()))),
+        [] => Err(ApiError::not_found(format!(
+            "no object has number {:?}",
+            number.trim()
+        ))),
+        _ => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ambiguous",
+            format!("several objects carry {:?}", number.trim()),
+        )),
     }
 }
 
 /// Runs a blocking registry write off the async workers and shapes the object as a Feature.
 async fn write_feature(
     app: &AppState,
-    f: impl FnOnce(&crate::registry::Registry) -> Result<crate::model::Object, crate::registry::RegistryError> + Send + 'static,
+    f: impl FnOnce(
+        &crate::registry::Registry,
+    ) -> Result<crate::model::Object, crate::registry::RegistryError>
+    + Send
+    + 'static,
 ) -> Result<Json_, ApiError> {
     let registry = app.registry.clone();
     let o = tokio::task::spawn_blocking(move || f(&registry))
@@ -210,13 +246,25 @@ pub async fn patch(
     let id = id_of(&app, &number)?;
     if let Some(g) = &patch.geometry {
         let twin = app.registry.twin();
-        let want = twin.layers().def(twin.get(id).map_or(0, |o| o.layer)).geometry;
-        let fits = matches!((g, want), (crate::model::Geometry::Point(_), GeometryKind::Point) | (crate::model::Geometry::Line(_), GeometryKind::Line));
+        let want = twin
+            .layers()
+            .def(twin.get(id).map_or(0, |o| o.layer))
+            .geometry;
+        let fits = matches!(
+            (g, want),
+            (crate::model::Geometry::Point(_), GeometryKind::Point)
+                | (crate::model::Geometry::Line(_), GeometryKind::Line)
+        );
         if !fits {
-            return Err(ApiError::bad("geometry", format!("this layer holds {} geometries", want.ogc_name())));
+            return Err(ApiError::bad(
+                "geometry",
+                format!("this layer holds {} geometries", want.ogc_name()),
+            ));
         }
     }
-    Ok(Json(write_feature(&app, move |r| r.update(id, patch, "http")).await?))
+    Ok(Json(
+        write_feature(&app, move |r| r.update(id, patch, "http")).await?,
+    ))
 }
 
 /// Body of `POST /objects`.
@@ -254,9 +302,16 @@ pub async fn create(
             .by_name(&body.layer)
             .ok_or_else(|| ApiError::bad("layer", format!("unknown layer {:?}", body.layer)))?;
         let want = layers.def(l).geometry;
-        let fits = matches!((&body.geometry, want), (crate::model::Geometry::Point(_), GeometryKind::Point) | (crate::model::Geometry::Line(_), GeometryKind::Line));
+        let fits = matches!(
+            (&body.geometry, want),
+            (crate::model::Geometry::Point(_), GeometryKind::Point)
+                | (crate::model::Geometry::Line(_), GeometryKind::Line)
+        );
         if !fits {
-            return Err(ApiError::bad("geometry", format!("layer {} holds {} geometries", body.layer, want.ogc_name())));
+            return Err(ApiError::bad(
+                "geometry",
+                format!("layer {} holds {} geometries", body.layer, want.ogc_name()),
+            ));
         }
         l
     };
@@ -270,7 +325,10 @@ pub async fn create(
             .iter()
             .filter_map(|(k, v)| crate::model::Value::from_json(v).map(|v| (k.clone(), v)))
             .collect(),
-        source: crate::model::Source { file: "http".into(), id: String::new().into() },
+        source: crate::model::Source {
+            file: "http".into(),
+            id: String::new().into(),
+        },
         source_number: body.number,
     };
     let f = write_feature(&app, move |r| r.create(draft, "http")).await?;
@@ -291,5 +349,7 @@ pub async fn delete(
 ) -> Result<Json<Json_>, ApiError> {
     writes_allowed(&app)?;
     let id = id_of(&app, &number)?;
-    Ok(Json(write_feature(&app, move |r| r.delete(id, "http")).await?))
+    Ok(Json(
+        write_feature(&app, move |r| r.delete(id, "http")).await?,
+    ))
 }

@@ -89,8 +89,15 @@ impl Mapping {
             lat: Some("lat".into()),
             attributes: Some("attributes".into()),
             skip: [
-                "id", "number_latin", "check_digit", "status_changed", "created", "updated",
-                "source", "source_file", "wkt",
+                "id",
+                "number_latin",
+                "check_digit",
+                "status_changed",
+                "created",
+                "updated",
+                "source",
+                "source_file",
+                "wkt",
             ]
             .map(String::from)
             .to_vec(),

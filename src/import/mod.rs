@@ -166,8 +166,14 @@ pub fn parse_file(
     if let Some(field) = &opts.mapping.attributes {
         let shown = path.display().to_string();
         for d in &mut parsed.drafts {
-            expand_attributes(d, field)
-                .map_err(|reason| ImportError::at(&shown, 0, field, format!("record {}: {reason}", d.source.id)))?;
+            expand_attributes(d, field).map_err(|reason| {
+                ImportError::at(
+                    &shown,
+                    0,
+                    field,
+                    format!("record {}: {reason}", d.source.id),
+                )
+            })?;
         }
     }
     if opts.strict
@@ -248,7 +254,8 @@ pub fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), ImportError>
     {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut w = ::csv::Writer::from_path(path).map_err(|e| ImportError::file(&path.display().to_string(), e.to_string()))?;
+    let mut w = ::csv::Writer::from_path(path)
+        .map_err(|e| ImportError::file(&path.display().to_string(), e.to_string()))?;
     let werr = |e: ::csv::Error| ImportError::file(&path.display().to_string(), e.to_string());
     for r in rejects {
         w.serialize(r).map_err(werr)?;

@@ -57,7 +57,10 @@ fn classify(tags: &[(&str, &str)], is_way: bool) -> Vec<&'static str> {
     }
     let shelter_type = get("shelter_type");
     let protective_type = shelter_type.is_some_and(|t| {
-        matches!(t, "bomb_shelter" | "bomb" | "air_raid" | "air_raid_shelter" | "civil_defence")
+        matches!(
+            t,
+            "bomb_shelter" | "bomb" | "air_raid" | "air_raid_shelter" | "civil_defence"
+        )
     });
     if protective_type
         || (get("amenity") == Some("shelter")
@@ -102,17 +105,27 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
         .map(|f| f.to_string_lossy().to_string())
         .unwrap_or_else(|| path.display().to_string());
     let shown = path.display().to_string();
-    let reader = ElementReader::from_path(path).map_err(|e| ImportError::file(&shown, e.to_string()))?;
+    let reader =
+        ElementReader::from_path(path).map_err(|e| ImportError::file(&shown, e.to_string()))?;
     let mut coords: HashMap<i64, [f64; 2]> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
-    let mut visit = |id: i64, kind: &'static str, tags: Vec<(&str, &str)>, at: Option<[f64; 2]>, refs: Vec<i64>| {
+    let mut visit = |id: i64,
+                     kind: &'static str,
+                     tags: Vec<(&str, &str)>,
+                     at: Option<[f64; 2]>,
+                     refs: Vec<i64>| {
         for name in classify(&tags, kind == "way") {
-            let Some(layer) = layers.by_name(name) else { continue };
+            let Some(layer) = layers.by_name(name) else {
+                continue;
+            };
             pending.push(Pending {
                 layer,
                 kind,
                 id,
-                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 at,
                 refs: refs.clone(),
             });
@@ -159,9 +172,17 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
         let pts: Vec<[f64; 2]> = match p.at {
             Some(at) => vec![at],
             None => {
-                let found: Vec<[f64; 2]> = p.refs.iter().filter_map(|r| coords.get(r).copied()).collect();
+                let found: Vec<[f64; 2]> = p
+                    .refs
+                    .iter()
+                    .filter_map(|r| coords.get(r).copied())
+                    .collect();
                 // Extracts clip ways at their edge: keep the nodes that are in the file.
-                let needed = if def.geometry == crate::model::GeometryKind::Line { 2 } else { 1 };
+                let needed = if def.geometry == crate::model::GeometryKind::Line {
+                    2
+                } else {
+                    1
+                };
                 if found.len() < needed {
                     out.rejects.push(reject(
                         "refs",
@@ -182,7 +203,9 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
                 let ring = pts.len() > 1 && pts.first() == pts.last();
                 let used = if ring { &pts[1..] } else { &pts[..] };
                 let n = used.len().max(1) as f64;
-                let (sx, sy) = used.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
+                let (sx, sy) = used
+                    .iter()
+                    .fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
                 Geometry::Point([sx / n, sy / n])
             }
             crate::model::GeometryKind::Line => Geometry::Line(pts),
@@ -246,7 +269,11 @@ mod tests {
         // with that reason (a line needs two points).
         assert_eq!(count(&p, &layers, "streets"), 2577);
         assert_eq!(p.rejects.len(), 73);
-        assert!(p.rejects.iter().all(|r| r.field == "refs" && r.reason.contains("cut it off")));
+        assert!(
+            p.rejects
+                .iter()
+                .all(|r| r.field == "refs" && r.reason.contains("cut it off"))
+        );
         let streets = layers.by_name("streets").unwrap();
         let names: std::collections::BTreeSet<String> = p
             .drafts
@@ -270,8 +297,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("bad.osm.pbf");
         std::fs::write(&f, b"this is not protobuf").unwrap();
-        let opts = Options { layer: None, crs: None, mapping: Default::default(), strict: false };
-        let e = parse(&f, &Layers::default_city(), &opts).unwrap_err().to_string();
+        let opts = Options {
+            layer: None,
+            crs: None,
+            mapping: Default::default(),
+            strict: false,
+        };
+        let e = parse(&f, &Layers::default_city(), &opts)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.osm.pbf"), "{e}");
     }
 }

@@ -52,12 +52,18 @@ fn yes() -> bool {
 /// Errors in a layer set.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LayerError {
-    #[error("layer name {0:?} is not valid: use lowercase ASCII letters, digits and '_' (1-40 chars)")]
+    #[error(
+        "layer name {0:?} is not valid: use lowercase ASCII letters, digits and '_' (1-40 chars)"
+    )]
     BadName(String),
     #[error("layer {0:?} is defined twice")]
     Duplicate(String),
     #[error("layer {layer:?}: code {code:?} is already used by layer {other:?}")]
-    DuplicateCode { layer: String, code: String, other: String },
+    DuplicateCode {
+        layer: String,
+        code: String,
+        other: String,
+    },
     #[error("numbered layer {0:?} needs both `code` (Cyrillic) and `latin` codes made of letters")]
     MissingCode(String),
 }
@@ -165,7 +171,9 @@ impl Layers {
         let up = code.to_uppercase();
         self.defs
             .iter()
-            .position(|d| d.numbered && (d.code.to_uppercase() == up || d.latin.to_uppercase() == up))
+            .position(|d| {
+                d.numbered && (d.code.to_uppercase() == up || d.latin.to_uppercase() == up)
+            })
             .map(|i| i as LayerId)
     }
 
@@ -193,7 +201,10 @@ mod tests {
     fn rejects_bad_and_duplicate_layers() {
         let mut d = Layers::default_city().defs().to_vec();
         d[1].code = "ОП".into();
-        assert!(matches!(Layers::new(d), Err(LayerError::DuplicateCode { .. })));
+        assert!(matches!(
+            Layers::new(d),
+            Err(LayerError::DuplicateCode { .. })
+        ));
         let mut d = Layers::default_city().defs().to_vec();
         d[0].name = "Poles!".into();
         assert!(matches!(Layers::new(d), Err(LayerError::BadName(_))));

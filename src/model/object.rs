@@ -58,10 +58,19 @@ impl Status {
         Some(match s.as_str() {
             "ok" | "operational" | "working" | "open" | "active" | "справний" | "справна"
             | "працює" | "відкрите" | "відкрито" => Status::Ok,
-            "broken" | "damaged" | "faulty" | "пошкоджений" | "пошкоджена" | "несправний"
+            "broken"
+            | "damaged"
+            | "faulty"
+            | "пошкоджений"
+            | "пошкоджена"
+            | "несправний"
             | "несправна" => Status::Broken,
-            "closed" | "inactive" | "закритий" | "закрите" | "закрито" => Status::Closed,
-            "removed" | "decommissioned" | "демонтований" | "демонтовано" => Status::Removed,
+            "closed" | "inactive" | "закритий" | "закрите" | "закрито" => {
+                Status::Closed
+            }
+            "removed" | "decommissioned" | "демонтований" | "демонтовано" => {
+                Status::Removed
+            }
             "unknown" | "" | "невідомо" => Status::Unknown,
             _ => return None,
         })
@@ -131,7 +140,12 @@ impl Geometry {
         match self {
             Geometry::Point([x, y]) => [*x, *y, *x, *y],
             Geometry::Line(pts) => pts.iter().fold(
-                [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY],
+                [
+                    f64::INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NEG_INFINITY,
+                ],
                 |b, [x, y]| [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)],
             ),
         }
@@ -171,11 +185,20 @@ impl Geometry {
 
     /// Reads a GeoJSON Point or LineString and validates it.
     pub fn from_geojson(v: &serde_json::Value) -> Result<Geometry, String> {
-        let kind = v.get("type").and_then(|t| t.as_str()).ok_or("geometry needs a \"type\"")?;
-        let coords = v.get("coordinates").ok_or("geometry needs \"coordinates\"")?;
+        let kind = v
+            .get("type")
+            .and_then(|t| t.as_str())
+            .ok_or("geometry needs a \"type\"")?;
+        let coords = v
+            .get("coordinates")
+            .ok_or("geometry needs \"coordinates\"")?;
         let pos = |c: &serde_json::Value| -> Result<[f64; 2], String> {
-            let a = c.as_array().filter(|a| a.len() >= 2).ok_or("a position is [lon, lat]")?;
-            let n = |x: &serde_json::Value| x.as_f64().ok_or_else(|| format!("{x} is not a number"));
+            let a = c
+                .as_array()
+                .filter(|a| a.len() >= 2)
+                .ok_or("a position is [lon, lat]")?;
+            let n =
+                |x: &serde_json::Value| x.as_f64().ok_or_else(|| format!("{x} is not a number"));
             Ok([n(&a[0])?, n(&a[1])?])
         };
         let g = match kind {
@@ -188,7 +211,11 @@ impl Geometry {
                     .map(pos)
                     .collect::<Result<_, _>>()?,
             ),
-            other => return Err(format!("geometry type {other:?} is not supported (Point or LineString)")),
+            other => {
+                return Err(format!(
+                    "geometry type {other:?} is not supported (Point or LineString)"
+                ));
+            }
         };
         g.validate()?;
         Ok(g)

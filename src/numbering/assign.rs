@@ -9,7 +9,9 @@
 
 use std::collections::VecDeque;
 
-use super::{damm, for_each_confusable_codeword, serial_digits, serial_space, MAX_WIDTH, MIN_WIDTH};
+use super::{
+    MAX_WIDTH, MIN_WIDTH, damm, for_each_confusable_codeword, serial_digits, serial_space,
+};
 
 /// Why no number could be given.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -20,7 +22,12 @@ pub enum AssignError {
         "no serial of {width} digits is free of confusable numbers within {radius_m} m of \
          ({lon:.6}, {lat:.6}); the serial space is too crowded — use a wider serial (setting `serial_width`)"
     )]
-    Exhausted { width: u8, radius_m: f64, lon: f64, lat: f64 },
+    Exhausted {
+        width: u8,
+        radius_m: f64,
+        lon: f64,
+        lat: f64,
+    },
 }
 
 /// Marks a serial as free in the position table.
@@ -95,9 +102,7 @@ impl Assigner {
     }
 
     pub fn is_free(&self, serial: u32) -> bool {
-        self.pos
-            .get(serial as usize)
-            .is_some_and(|p| p[0].is_nan())
+        self.pos.get(serial as usize).is_some_and(|p| p[0].is_nan())
     }
 
     /// Gives a serial to an object at `lon_lat` and records it.
@@ -113,7 +118,9 @@ impl Assigner {
             self.pool.len().min(MAX_TRIES)
         };
         for _ in 0..from_pool {
-            let Some(s) = self.pool.pop_front() else { break };
+            let Some(s) = self.pool.pop_front() else {
+                break;
+            };
             if !self.is_free(s) {
                 continue;
             }
@@ -182,7 +189,8 @@ impl Assigner {
             !hit
         });
         hit || self.source_codes.iter().any(|(digits, p)| {
-            (super::confusable(digits, &code) || *digits == code) && distance_m(here, *p) < self.radius_m
+            (super::confusable(digits, &code) || *digits == code)
+                && distance_m(here, *p) < self.radius_m
         })
     }
 }
@@ -219,7 +227,7 @@ pub fn distance_m(a: [f32; 2], b: [f32; 2]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{confusable, Number};
+    use super::super::{Number, confusable};
     use super::*;
 
     #[test]
@@ -245,11 +253,16 @@ mod tests {
             .collect();
         let run = || {
             let mut a = Assigner::new(6, 1000.0, true).unwrap();
-            pts.iter().map(|p| a.assign(*p).unwrap()).collect::<Vec<u32>>()
+            pts.iter()
+                .map(|p| a.assign(*p).unwrap())
+                .collect::<Vec<u32>>()
         };
         let serials = run();
         assert_eq!(serials, run(), "assignment must be deterministic");
-        let codes: Vec<Vec<u8>> = serials.iter().map(|s| Number::scheme(*s, 6).digits(6)).collect();
+        let codes: Vec<Vec<u8>> = serials
+            .iter()
+            .map(|s| Number::scheme(*s, 6).digits(6))
+            .collect();
         let mut uniq = serials.clone();
         uniq.sort_unstable();
         uniq.dedup();
@@ -257,7 +270,12 @@ mod tests {
         for i in 0..codes.len() {
             assert_ne!(codes[i][0], 0, "leading zero chosen while others were free");
             for j in i + 1..codes.len() {
-                assert!(!confusable(&codes[i], &codes[j]), "{:?} ~ {:?}", codes[i], codes[j]);
+                assert!(
+                    !confusable(&codes[i], &codes[j]),
+                    "{:?} ~ {:?}",
+                    codes[i],
+                    codes[j]
+                );
             }
         }
     }

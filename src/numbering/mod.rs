@@ -68,7 +68,11 @@ impl Number {
                 d.push(*check);
                 d
             }
-            Number::Source(s) => s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect(),
+            Number::Source(s) => s
+                .bytes()
+                .filter(u8::is_ascii_digit)
+                .map(|b| b - b'0')
+                .collect(),
         }
     }
 }
@@ -126,7 +130,9 @@ pub fn split_written(input: &str) -> Written {
     let cleaned: String = input
         .trim()
         .chars()
-        .filter(|c| !matches!(c, '№' | '-' | '–' | '—' | '.' | '/' | '_' | '#') && !c.is_whitespace())
+        .filter(|c| {
+            !matches!(c, '№' | '-' | '–' | '—' | '.' | '/' | '_' | '#') && !c.is_whitespace()
+        })
         .flat_map(char::to_uppercase)
         .collect();
     let code: String = cleaned.chars().take_while(|c| c.is_alphabetic()).collect();
@@ -188,7 +194,11 @@ mod tests {
         assert!(shown.starts_with("ОП-104273-"), "{shown}");
         assert_eq!(n.latin(poles, 6), shown.replace("ОП", "OP"));
         assert!(damm::is_valid(&n.digits(6)));
-        assert!(Number::scheme(42, 6).display(poles, 6).starts_with("ОП-000042-"));
+        assert!(
+            Number::scheme(42, 6)
+                .display(poles, 6)
+                .starts_with("ОП-000042-")
+        );
     }
 
     #[test]

@@ -76,8 +76,12 @@ impl GpkgStore {
         self.conn
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(e)?;
-        self.conn.pragma_update(None, "synchronous", "FULL").map_err(e)?;
-        self.conn.pragma_update(None, "foreign_keys", "ON").map_err(e)?;
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(e)?;
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(e)?;
         self.conn
             .busy_timeout(std::time::Duration::from_secs(10))
             .map_err(e)?;
@@ -130,9 +134,7 @@ impl GpkgStore {
                 .map_err(|err| sql(&p, err))?;
             }
         }
-        self.next_id = get("next_id")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
+        self.next_id = get("next_id")?.and_then(|v| v.parse().ok()).unwrap_or(1);
         for def in self.layers.defs() {
             create_layer_table(&tx, def).map_err(|err| sql(&p, err))?;
         }
@@ -297,8 +299,7 @@ CREATE TABLE IF NOT EXISTS citytwin_history (
 CREATE INDEX IF NOT EXISTS citytwin_history_object ON citytwin_history(object_id);
 ";
 
-const COLUMNS: &str =
-    "fid, geom, serial, number, status, status_changed, attributes, source_file, source_id, created, updated";
+const COLUMNS: &str = "fid, geom, serial, number, status, status_changed, attributes, source_file, source_id, created, updated";
 
 fn create_layer_table(tx: &rusqlite::Transaction<'_>, def: &LayerDef) -> rusqlite::Result<()> {
     let exists: i64 = tx.query_row(
@@ -345,8 +346,7 @@ pub fn encode_geometry(g: &Geometry) -> Result<Vec<u8>, String> {
     let geo: geo_types::Geometry<f64> = match g {
         Geometry::Point([x, y]) => geo_types::Point::new(*x, *y).into(),
         Geometry::Line(pts) => {
-            geo_types::LineString::from(pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>())
-                .into()
+            geo_types::LineString::from(pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()).into()
         }
     };
     let envelope = match g {
@@ -528,7 +528,10 @@ impl Store for GpkgStore {
                 last_id = last_id.max(o.id);
                 let def = layers.get(o.layer).ok_or_else(|| StoreError::Invalid {
                     path: p.clone(),
-                    reason: format!("object {} names layer #{} which does not exist", o.id, o.layer),
+                    reason: format!(
+                        "object {} names layer #{} which does not exist",
+                        o.id, o.layer
+                    ),
                 })?;
                 let bad = |reason: String| StoreError::BadRow {
                     path: p.clone(),
@@ -540,7 +543,11 @@ impl Store for GpkgStore {
                 let shown_number = o.number.as_ref().map(|n| n.display(def, width));
                 match change {
                     Change::Create(_) | Change::Update { .. } => {
-                        counts[if matches!(change, Change::Create(_)) { 0 } else { 1 }] += 1;
+                        counts[if matches!(change, Change::Create(_)) {
+                            0
+                        } else {
+                            1
+                        }] += 1;
                         let kind_ok = matches!(
                             (&o.geometry, def.geometry),
                             (Geometry::Point(_), GeometryKind::Point)

@@ -58,10 +58,14 @@ impl LayerTree {
             LayerTree::Lines(t) if t.size() > 0 => t.root().envelope(),
             _ => return None,
         };
-        Some([env.lower()[0], env.lower()[1], env.upper()[0], env.upper()[1]])
+        Some([
+            env.lower()[0],
+            env.lower()[1],
+            env.upper()[0],
+            env.upper()[1],
+        ])
     }
 }
-
 
 /// One layer as listed by `GET /layers` and `citytwin layers`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -241,7 +245,11 @@ impl Twin {
     }
 
     /// Ids of `layer` in id order, starting after `after`.
-    pub fn ids_after(&self, layer: LayerId, after: ObjectId) -> impl Iterator<Item = ObjectId> + '_ {
+    pub fn ids_after(
+        &self,
+        layer: LayerId,
+        after: ObjectId,
+    ) -> impl Iterator<Item = ObjectId> + '_ {
         self.ids[layer as usize]
             .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
             .copied()
@@ -337,10 +345,19 @@ mod tests {
         let mut t = Twin::build(
             layers.clone(),
             6,
-            vec![obj(1, poles, [30.0, 50.0], 104273), obj(2, poles, [30.1, 50.1], 200000)],
+            vec![
+                obj(1, poles, [30.0, 50.0], 104273),
+                obj(2, poles, [30.1, 50.1], 200000),
+            ],
         );
         assert_eq!(t.count(poles), 2);
-        let shown = t.get(1).unwrap().number.as_ref().unwrap().display(layers.def(poles), 6);
+        let shown = t
+            .get(1)
+            .unwrap()
+            .number
+            .as_ref()
+            .unwrap()
+            .display(layers.def(poles), 6);
         assert_eq!(t.find_number(&shown).len(), 1);
         assert_eq!(t.find_number(&shown.replace("ОП", "op")).len(), 1);
         // Wrong layer code: no match.
