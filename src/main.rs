@@ -167,6 +167,11 @@ fn main() -> Result<()> {
             let progress = spinner(&format!("reading {} file(s)", files.len()));
             let parsed = import::parse_files(&files, format, &layers, &opts)?;
             progress.finish_and_clear();
+            tracing::info!(
+                parse_ms = started.elapsed().as_millis() as u64,
+                records = parsed.drafts.len(),
+                "parsed"
+            );
             let rejects_path = rejects.unwrap_or_else(|| {
                 let dir = config
                     .store
@@ -186,6 +191,7 @@ fn main() -> Result<()> {
                 "format": format,
             });
             let progress = spinner(&format!("writing {read} objects"));
+            registry.stop_following();
             let report = registry.import(parsed, "cli", summary, !no_number)?;
             progress.finish_and_clear();
             if !rejected.is_empty() {

@@ -61,6 +61,9 @@ pub struct Registry {
     /// Built on the first numbering and kept up to date by every commit; used under the
     /// store lock only.
     assigner: Mutex<Option<Assigner>>,
+    /// Off for one-shot command-line writes: the process ends after the commit, so rebuilding
+    /// the in-memory index would be wasted work.
+    twin_follows: std::sync::atomic::AtomicBool,
 }
 
 /// A change to one object's status and attributes (`PATCH /objects/{number}`).
@@ -88,7 +91,15 @@ impl Registry {
             twin: RwLock::new(twin),
             radius_m,
             assigner: Mutex::new(None),
+            twin_follows: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Stops updating the twin after commits (for a command that exits after writing). Reads
+    /// of the twin then show the state before the writes.
+    pub fn stop_following(&self) {
+        self.twin_follows
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Reads the twin. Never held across a write.
@@ -164,7 +175,7 @@ impl Registry {
             (twin.serial_width(), twin.layers().def(draft.layer).numbered)
         };
         let id = store.reserve_ids(1)?;
-        let mut o = draft_object(&draft, id, now_ms());
+        let mut o = draft_object(draft.clone(), id, now_ms());
         if let Some(text) = &draft.source_number {
             let retired: HashSet<u32> = store
                 .serials()?
@@ -305,6 +316,7 @@ impl Registry {
                 None => "the input holds no objects".into(),
             }));
         }
+        let t_start = std::time::Instant::now();
         let mut store = self.lock_store();
         let retired: HashSet<u32> = store
             .serials()?
@@ -316,7 +328,11 @@ impl Registry {
         let width = twin.serial_width();
         let layers = twin.layers().clone();
         // Existing objects from the same files, by (layer, file, source id).
-        let files: HashSet<&str> = parsed.drafts.iter().map(|d| &*d.source.file).collect();
+        let files: HashSet<std::sync::Arc<str>> = parsed
+            .drafts
+            .iter()
+            .map(|d| d.source.file.clone())
+            .collect();
         let existing: HashMap<(LayerId, &str, &str), ObjectId> = twin
             .objects()
             .filter(|o| files.contains(&*o.source.file))
@@ -331,10 +347,12 @@ impl Registry {
         let now = now_ms();
         let mut used_in_batch: HashSet<u32> = HashSet::new();
         let mut changes = Vec::with_capacity(parsed.drafts.len());
-        for d in parsed.drafts.iter() {
+        let mut created_per_layer = vec![0usize; layers.len()];
+        let counts_before: Vec<usize> = layers.ids().map(|l| twin.count(l)).collect();
+        for d in parsed.drafts {
             let number = match &d.source_number {
                 Some(s) => Some(self.source_number(
-                    d,
+                    &d,
                     s,
                     &layers,
                     width,
@@ -344,8 +362,11 @@ impl Registry {
                 )?),
                 None => None,
             };
-            match existing.get(&(d.layer, &*d.source.file, &*d.source.id)) {
-                Some(&id) => {
+            let known = existing
+                .get(&(d.layer, &*d.source.file, &*d.source.id))
+                .copied();
+            match known {
+                Some(id) => {
                     let Some(old) = twin.get(id) else { continue };
                     let mut new = draft_object(d, id, now);
                     new.number = old.number.clone().or(number);
@@ -374,6 +395,7 @@ impl Registry {
                     next_id += 1;
                     o.number = number;
                     report.created += 1;
+                    created_per_layer[o.layer as usize] += 1;
                     changes.push(Change::Create(o));
                 }
             }
@@ -418,21 +440,34 @@ impl Registry {
             changes,
             history_per_create: false,
         };
+        let t_prepared = t_start.elapsed();
         store.commit(&batch)?;
+        let t_committed = t_start.elapsed();
         // Still holding the store: twin updates follow commits in the same order.
         *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.apply(batch.changes);
+        tracing::info!(
+            prepare_ms = t_prepared.as_millis() as u64,
+            commit_ms = (t_committed - t_prepared).as_millis() as u64,
+            twin_ms = (t_start.elapsed() - t_committed).as_millis() as u64,
+            "import written"
+        );
         drop(store);
-        let twin = self.twin();
         report.per_layer = layers
             .ids()
-            .map(|l| (layers.def(l).name.clone(), twin.count(l)))
+            .map(|l| {
+                let n = counts_before[l as usize] + created_per_layer[l as usize];
+                (layers.def(l).name.clone(), n)
+            })
             .collect();
         Ok(report)
     }
 
     /// Applies committed changes to the twin; many changes rebuild it in one bulk load.
     fn apply(&self, changes: Vec<Change>) {
+        if !self.twin_follows.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let mut twin = self.twin.write().unwrap_or_else(|p| p.into_inner());
         if changes.len() > 50_000 && changes.len() > twin.len() / 4 {
             let mut all: HashMap<ObjectId, Object> =
@@ -597,16 +632,17 @@ fn note_number(a: &mut Assigner, o: &Object, width: u8) {
     }
 }
 
-fn draft_object(d: &Draft, id: ObjectId, now: i64) -> Object {
+fn draft_object(mut d: Draft, id: ObjectId, now: i64) -> Object {
+    d.attributes.shrink_to_fit();
     Object {
         id,
         layer: d.layer,
         number: None,
-        geometry: d.geometry.clone(),
+        geometry: d.geometry,
         status: d.status,
         status_changed: now,
-        attributes: d.attributes.clone(),
-        source: d.source.clone(),
+        attributes: d.attributes,
+        source: d.source,
         created: now,
         updated: now,
     }

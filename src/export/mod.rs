@@ -52,7 +52,7 @@ pub fn feature(o: &Object, layers: &Layers, width: u8) -> Json {
     let attrs: serde_json::Map<String, Json> = o
         .attributes
         .iter()
-        .map(|(k, v)| (k.clone(), v.to_json()))
+        .map(|(k, v)| (k.to_string(), v.to_json()))
         .collect();
     json!({
         "type": "Feature",

@@ -201,7 +201,9 @@ pub(super) fn merge_json_attributes(
     };
     for (k, v) in map {
         if let Some(v) = Value::from_json(v) {
-            attrs.entry(k.clone()).or_insert(v);
+            if !attrs.contains_key(k) {
+                attrs.set(k, v);
+            }
         }
     }
     Ok(())

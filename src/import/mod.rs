@@ -222,25 +222,43 @@ pub fn parse_files(
         all.extend(parse_file(p, format, layers, opts)?);
     }
     let before = all.drafts.len();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::with_capacity(all.drafts.len());
     all.drafts.retain(|d| seen.insert(draft_key(d)));
     all.duplicates += before - all.drafts.len();
     Ok(all)
 }
 
-/// Content identity of a draft, ignoring the file it came from.
-fn draft_key(d: &Draft) -> String {
-    let mut k = format!("{}|{:?}|{}|", d.layer, d.geometry, d.status.as_str());
-    for (name, v) in &d.attributes {
-        k.push_str(name);
-        k.push('=');
-        k.push_str(&v.as_text());
-        k.push('|');
-    }
-    if let Some(n) = &d.source_number {
-        k.push_str(n);
-    }
-    k
+/// Content identity of a draft, ignoring the file it came from: a 128-bit digest of layer,
+/// geometry, status, attributes and number (two independently keyed 64-bit hashes; a false
+/// match between different records has a chance of about n²/2¹²⁹).
+fn draft_key(d: &Draft) -> (u64, u64) {
+    use std::hash::{Hash, Hasher};
+    let digest = |salt: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut h);
+        d.layer.hash(&mut h);
+        match &d.geometry {
+            crate::model::Geometry::Point([x, y]) => (x.to_bits(), y.to_bits()).hash(&mut h),
+            crate::model::Geometry::Line(pts) => {
+                for [x, y] in pts {
+                    (x.to_bits(), y.to_bits()).hash(&mut h);
+                }
+            }
+        }
+        d.status.hash(&mut h);
+        for (name, v) in &d.attributes {
+            name.hash(&mut h);
+            match v {
+                crate::model::Value::Bool(b) => (0u8, *b).hash(&mut h),
+                crate::model::Value::Int(i) => (1u8, *i).hash(&mut h),
+                crate::model::Value::Float(f) => (2u8, f.to_bits()).hash(&mut h),
+                crate::model::Value::Text(t) => (3u8, t).hash(&mut h),
+            }
+        }
+        d.source_number.hash(&mut h);
+        h.finish()
+    };
+    (digest(0x5EED_0001), digest(0xC17E_7714))
 }
 
 /// Writes rejects as a CSV report (file, line, field, reason, raw).

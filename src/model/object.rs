@@ -1,6 +1,5 @@
 //! One city object and the draft an importer produces before the store gives it an id.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -123,8 +122,153 @@ impl Value {
     }
 }
 
-/// Typed attributes by name, in a stable order.
-pub type Attributes = BTreeMap<String, Value>;
+/// Typed attributes by name, sorted by name. Kept compact because every object of the twin has
+/// some: a sorted vector with attribute names shared between objects.
+#[derive(Clone, Default, PartialEq)]
+pub struct Attributes(Vec<(Arc<str>, Value)>);
+
+/// Attribute names repeat across millions of objects: one shared copy of each.
+fn intern(name: &str) -> Arc<str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let pool = NAMES.get_or_init(Default::default);
+    let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(k) = pool.get(name) {
+        return k.clone();
+    }
+    let k: Arc<str> = name.into();
+    // Bounded: a file with endless distinct names must not grow the pool without end.
+    if pool.len() < 65_536 {
+        pool.insert(k.clone());
+    }
+    k
+}
+
+impl Attributes {
+    pub fn new() -> Self {
+        Attributes(Vec::new())
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(name))
+    }
+
+    /// Sets an attribute; returns the previous value.
+    pub fn insert(&mut self, name: String, value: Value) -> Option<Value> {
+        self.set(&name, value)
+    }
+
+    /// Sets an attribute by borrowed name; returns the previous value.
+    pub fn set(&mut self, name: &str, value: Value) -> Option<Value> {
+        match self.find(name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (intern(name), value));
+                None
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        self.find(name).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(k, v)| (&**k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| &**k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Releases spare capacity (objects held for long in the twin).
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+        for (_, v) in &mut self.0 {
+            if let Value::Text(t) = v {
+                t.shrink_to_fit();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: AsRef<str>> FromIterator<(K, Value)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
+        let mut a = Attributes::new();
+        for (k, v) in iter {
+            a.set(k.as_ref(), v);
+        }
+        a
+    }
+}
+
+impl<K: AsRef<str>> Extend<(K, Value)> for Attributes {
+    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.set(k.as_ref(), v);
+        }
+    }
+}
+
+impl IntoIterator for Attributes {
+    type Item = (Arc<str>, Value);
+    type IntoIter = std::vec::IntoIter<(Arc<str>, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = (&'a str, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Arc<str>, Value)>,
+        fn(&'a (Arc<str>, Value)) -> (&'a str, &'a Value),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        fn pair<'b>(e: &'b (Arc<str>, Value)) -> (&'b str, &'b Value) {
+            (&*e.0, &e.1)
+        }
+        self.0.iter().map(pair)
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(&**k, v)?;
+        }
+        m.end()
+    }
+}
 
 /// Geometry in WGS84 longitude/latitude degrees. Deserialises from a GeoJSON geometry.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -294,5 +438,24 @@ mod tests {
             Geometry::Line(vec![[1.0, 5.0], [3.0, 2.0]]).bbox(),
             [1.0, 2.0, 3.0, 5.0]
         );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn objects_stay_small() {
+        // The twin holds millions of these: keep an eye on the size.
+        let size = std::mem::size_of::<Object>();
+        assert!(size <= 160, "Object grew to {size} bytes");
+        let mut a = Attributes::new();
+        a.insert("b".into(), Value::Int(1));
+        a.insert("a".into(), Value::Text("x".into()));
+        a.insert("b".into(), Value::Int(2));
+        assert_eq!(a.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(a.get("b"), Some(&Value::Int(2)));
+        assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"a":"x","b":2}"#);
     }
 }

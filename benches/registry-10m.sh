@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The registry at scale: import throughput, cold start and memory per object for an N-object
+# synthetic city (default 10 million), each next to a peer measured in the same run:
+#   import     citytwin import         vs  GDAL ogr2ogr CSV → GeoPackage of the same file
+#   cold start citytwin serve → ready  vs  sqlite3 reading every geometry of the same store
+#   memory     RSS of the ready server with N objects minus RSS with an empty store
+#
+# Usage: benches/registry-10m.sh [N] [WORKDIR]      (needs gdal-bin and sqlite3 for the peers)
+set -euo pipefail
+N="${1:-10000000}"
+W="${2:-/tmp/citytwin-bench}"
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/citytwin"
+mkdir -p "$W"
+CSV="$W/city-$N.csv"
+STORE="$W/store-$N.gpkg"
+now() { date +%s.%N; }
+
+if [ ! -f "$CSV" ]; then
+  echo "== generating $N objects"
+  "$BIN" generate --objects "$N" --out "$CSV"
+fi
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+
+echo "== import"
+rm -f "$STORE" "$STORE"-wal "$STORE"-shm
+t0=$(now)
+/usr/bin/time -f "citytwin import: max RSS %M KB" "$BIN" --store "$STORE" import "$CSV" \
+  --mapping seeds/synthetic-city.toml --rejects "$W/rejects.csv" > "$W/import.json"
+t1=$(now)
+ct_import=$(echo "$t1 - $t0" | bc)
+if command -v ogr2ogr >/dev/null; then
+  rm -f "$W/peer.gpkg"
+  t0=$(now)
+  ogr2ogr -f GPKG "$W/peer.gpkg" "$CSV" -nln city -a_srs EPSG:4326 \
+    -oo X_POSSIBLE_NAMES=lon -oo Y_POSSIBLE_NAMES=lat -oo KEEP_GEOM_COLUMNS=NO \
+    -lco SPATIAL_INDEX=NO -gt 1000000
+  t1=$(now)
+  peer_import=$(echo "$t1 - $t0" | bc)
+else
+  peer_import=""
+  echo "*** SKIPPED peer: ogr2ogr (gdal-bin) not installed"
+fi
+
+echo "== cold start"
+start_server() { # store → prints "seconds rss_kb"
+  local store="$1" log="$W/serve.log"
+  local t0 t1 pid rss
+  t0=$(now)
+  "$BIN" --store "$store" serve --bind 127.0.0.1:0 --seed none > "$log" 2>/dev/null &
+  pid=$!
+  until grep -q "listening on" "$log" 2>/dev/null; do sleep 0.05; done
+  t1=$(now)
+  rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+  kill -TERM "$pid"; wait "$pid" || true
+  echo "$(echo "$t1 - $t0" | bc) $rss"
+}
+read -r ct_cold ct_rss < <(start_server "$STORE")
+rm -f "$W/empty.gpkg"*
+read -r _ empty_rss < <(start_server "$W/empty.gpkg")
+t0=$(now)
+sqlite3 "$STORE" "SELECT sum(length(geom)) FROM poles; SELECT sum(length(geom)) FROM manholes; SELECT sum(length(geom)) FROM trees; SELECT sum(length(geom)) FROM cameras; SELECT sum(length(geom)) FROM cabinets; SELECT sum(length(geom)) FROM wifi; SELECT sum(length(geom)) FROM shelters;" > /dev/null
+t1=$(now)
+peer_cold=$(echo "$t1 - $t0" | bc)
+
+per_obj=$(echo "($ct_rss - $empty_rss) * 1024 / $N" | bc)
+echo
+echo "== results for $N objects"
+printf "import:     citytwin %.1f s = %.0f objects/s" "$ct_import" "$(echo "$N / $ct_import" | bc -l)"
+if [ -n "$peer_import" ]; then
+  printf "; ogr2ogr %.1f s = %.0f objects/s; ratio citytwin/ogr2ogr throughput = %.2f\n" \
+    "$peer_import" "$(echo "$N / $peer_import" | bc -l)" "$(echo "$peer_import / $ct_import" | bc -l)"
+else echo; fi
+printf "cold start: citytwin %.1f s to serve; sqlite3 reading every geometry %.1f s; ratio %.2f\n" \
+  "$ct_cold" "$peer_cold" "$(echo "$ct_cold / $peer_cold" | bc -l)"
+echo "memory:     ready server RSS $((ct_rss / 1024)) MiB (empty store $((empty_rss / 1024)) MiB) = $per_obj bytes per object"
