@@ -200,10 +200,10 @@ pub(super) fn merge_json_attributes(
         other => return Err(format!("not a JSON object of attributes: {other}")),
     };
     for (k, v) in map {
-        if let Some(v) = Value::from_json(v) {
-            if !attrs.contains_key(k) {
-                attrs.set(k, v);
-            }
+        if let Some(v) = Value::from_json(v)
+            && !attrs.contains_key(k)
+        {
+            attrs.set(k, v);
         }
     }
     Ok(())

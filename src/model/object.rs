@@ -252,7 +252,7 @@ impl<'a> IntoIterator for &'a Attributes {
         fn(&'a (Arc<str>, Value)) -> (&'a str, &'a Value),
     >;
     fn into_iter(self) -> Self::IntoIter {
-        fn pair<'b>(e: &'b (Arc<str>, Value)) -> (&'b str, &'b Value) {
+        fn pair(e: &(Arc<str>, Value)) -> (&str, &Value) {
             (&*e.0, &e.1)
         }
         self.0.iter().map(pair)
