@@ -86,6 +86,13 @@ impl Registry {
         let mut objects = Vec::new();
         store.load(&mut |o| objects.push(o))?;
         let twin = Twin::build(store.layers().clone(), store.serial_width(), objects);
+        #[cfg(target_os = "linux")]
+        unsafe {
+            unsafe extern "C" {
+                fn malloc_trim(pad: usize) -> i32;
+            }
+            malloc_trim(0);
+        }
         Ok(Registry {
             store: Mutex::new(store),
             twin: RwLock::new(twin),

@@ -56,7 +56,10 @@ fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
                     break;
                 }
                 let result = if seq % 3 == 2 {
-                    let body = json!({"layer": "cameras", "geometry": {"type": "Point", "coordinates": [24.94 + (seq as f64) * 1e-6, 60.17 + w as f64 * 1e-4]}, "attributes": {"writer": w, "seq": seq}});
+                    // New cameras spread over the city (~20 × 10 km), as real ones are.
+                    let lon = 24.8 + ((seq * 7919 + w * 104_729) % 1000) as f64 * 3.5e-4;
+                    let lat = 60.12 + ((seq * 6271 + w * 15_485) % 1000) as f64 * 9e-5;
+                    let body = json!({"layer": "cameras", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "attributes": {"writer": w, "seq": seq}});
                     agent.post(format!("{base}/objects")).send_json(&body).map(|mut r| (r.status().as_u16(), r.body_mut().read_json::<Value>().ok()))
                 } else {
                     let n = &numbers[((seq * 2 + w % 2) as usize) % numbers.len()];
@@ -71,7 +74,10 @@ fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
                     Ok((201, Some(f))) => {
                         acked_post.lock().unwrap().push(f["properties"]["number"].as_str().unwrap().to_string());
                     }
-                    Ok((s, b)) => panic!("unexpected answer {s}: {b:?}"),
+                    Ok((s, b)) if s < 500 => panic!("unexpected answer {s}: {b:?}"),
+                    // A server being killed may fail a request half-way; such a write was
+                    // never acknowledged.
+                    Ok(_) => break,
                     Err(_) => break, // the server was killed
                 }
             }
@@ -104,10 +110,11 @@ fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
         for (n, v) in last {
             let (s, f) = server.get(&format!("/objects/{}", enc(n)));
             assert_eq!(s, 200);
-            assert_eq!(
-                f["properties"]["attributes"]["seq"],
-                json!(v),
-                "pole {n} lost its acknowledged write"
+            // The last acknowledged value, or a later write that was in flight when killed.
+            let got = f["properties"]["attributes"]["seq"].as_u64().unwrap_or(0);
+            assert!(
+                got % 10 == v % 10 && got >= v,
+                "pole {n} lost its acknowledged write {v} (has {got})"
             );
         }
         for n in &posts {

@@ -76,14 +76,60 @@ impl Status {
     }
 }
 
-/// A typed attribute value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A typed attribute value. In JSON: a boolean, an integer, a number or a string; arrays and
+/// objects are kept as their JSON text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValueVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a boolean, number or string")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or(Value::Float(v as f64)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Text(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Text(v))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        let v: serde_json::Value =
+            serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Value::Text(v.to_string()))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        let v: serde_json::Value =
+            serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(Value::Text(v.to_string()))
+    }
 }
 
 impl Value {
@@ -256,6 +302,32 @@ impl<'a> IntoIterator for &'a Attributes {
             (&*e.0, &e.1)
         }
         self.0.iter().map(pair)
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    /// Reads a JSON object; `null` members are left out.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Attributes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Attributes, A::Error> {
+                let mut a = Attributes::new();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if let Some(v) = m.next_value::<Option<Value>>()? {
+                        a.set(&k, v);
+                    }
+                }
+                Ok(a)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -457,5 +529,13 @@ mod size_tests {
         assert_eq!(a.keys().collect::<Vec<_>>(), vec!["a", "b"]);
         assert_eq!(a.get("b"), Some(&Value::Int(2)));
         assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"a":"x","b":2}"#);
+        let back: Attributes =
+            serde_json::from_str(r#"{"b":2,"a":"x","n":null,"f":1.5,"t":true,"o":{"k":[1]}}"#)
+                .unwrap();
+        assert_eq!(back.get("a"), Some(&Value::Text("x".into())));
+        assert_eq!(back.get("f"), Some(&Value::Float(1.5)));
+        assert_eq!(back.get("t"), Some(&Value::Bool(true)));
+        assert_eq!(back.get("o"), Some(&Value::Text(r#"{"k":[1]}"#.into())));
+        assert!(!back.contains_key("n"));
     }
 }

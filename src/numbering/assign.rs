@@ -37,7 +37,7 @@ const RETIRED: [f32; 2] = [f32::INFINITY, f32::INFINITY];
 
 /// How many candidates one object may refuse before the assigner gives up (strict) or takes
 /// the first one it saw (lenient).
-const MAX_TRIES: usize = 4_000;
+const MAX_TRIES: usize = 20_000;
 /// How many refused serials an object tries before fresh ones.
 const POOL_TRIES: usize = 4;
 
@@ -316,5 +316,29 @@ mod tests {
         // One degree of latitude is about 111 km.
         let d = distance_m([30.0, 50.0], [30.0, 51.0]);
         assert!((d - 111_195.0).abs() < 100.0, "{d}");
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+
+    #[test]
+    fn rebuilt_assigners_keep_finding_serials_in_a_dense_spot() {
+        // Like a server restarted many times while objects are added at one place.
+        let mut taken: Vec<(u32, [f64; 2])> = Vec::new();
+        for round in 0..12 {
+            let mut a = Assigner::new(6, 1000.0, true).unwrap();
+            for (s, p) in &taken {
+                a.take(*s, *p);
+            }
+            for i in 0..200 {
+                let p = [24.94 + (i as f64) * 1e-6, 60.17 + round as f64 * 1e-4];
+                let s = a
+                    .assign(p)
+                    .unwrap_or_else(|e| panic!("round {round} object {i}: {e}"));
+                taken.push((s, p));
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Batch, Change, HistoryEntry, SerialRecord, Store, StoreError, format_ms, parse_ms};
 use crate::model::{
-    Attributes, Geometry, GeometryKind, LayerDef, Layers, Object, ObjectId, Source, Status, Value,
+    Attributes, Geometry, GeometryKind, LayerDef, Layers, Object, ObjectId, Source, Status,
 };
 use crate::numbering::Number;
 
@@ -26,6 +26,11 @@ const APPLICATION_ID: i32 = 0x4750_4B47;
 const USER_VERSION: i32 = 10300;
 /// citytwin's own schema version, kept in `citytwin_settings`.
 const SCHEMA_VERSION: &str = "1";
+/// Page cache for everyday use (negative: KiB), small because the twin answers reads.
+const SMALL_CACHE_KIB: i64 = -16_384;
+/// Page cache during a bulk write: keeps a big import from spilling half-written pages to the
+/// WAL and reading them back. An upper bound, released after the commit.
+const BULK_CACHE_KIB: i64 = -262_144;
 
 /// The GeoPackage store.
 pub struct GpkgStore {
@@ -156,26 +161,37 @@ impl GpkgStore {
             fid,
             reason,
         };
-        let blob: Vec<u8> = row.get(1).map_err(|e| bad(e.to_string()))?;
-        let geometry = decode_geometry(&blob).map_err(bad)?;
+        // Borrow column values in place: loading millions of rows must not leave a trail of
+        // short-lived allocations between the long-lived ones.
+        let text = |i: usize| -> Result<Option<&str>, StoreError> {
+            row.get_ref(i)
+                .and_then(|v| v.as_str_or_null().map_err(Into::into))
+                .map_err(|e| bad(format!("column {i}: {e}")))
+        };
+        let blob = row
+            .get_ref(1)
+            .and_then(|v| v.as_blob().map_err(Into::into))
+            .map_err(|e| bad(e.to_string()))?;
+        let geometry = decode_geometry(blob).map_err(bad)?;
         let serial: Option<i64> = row.get(2).map_err(|e| bad(e.to_string()))?;
-        let number_text: Option<String> = row.get(3).map_err(|e| bad(e.to_string()))?;
-        let number = match (serial, number_text) {
+        let number = match (serial, text(3)?) {
             (Some(s), _) => Some(Number::scheme(s as u32, self.width)),
             (None, Some(t)) if !t.is_empty() => Some(Number::Source(t.into())),
             _ => None,
         };
-        let status_text: String = row.get(4).map_err(|e| bad(e.to_string()))?;
-        let status = Status::parse(&status_text)
+        let status_text = text(4)?.unwrap_or("unknown");
+        let status = Status::ALL
+            .into_iter()
+            .find(|s| s.as_str() == status_text)
+            .or_else(|| Status::parse(status_text))
             .ok_or_else(|| bad(format!("unknown status {status_text:?}")))?;
-        let attrs_text: Option<String> = row.get(6).map_err(|e| bad(e.to_string()))?;
-        let mut attributes = match attrs_text.as_deref() {
+        let mut attributes = match text(6)? {
             None | Some("") | Some("{}") => Attributes::new(),
             Some(t) => parse_attributes(t).map_err(bad)?,
         };
         attributes.shrink_to_fit();
-        let source_file: Option<String> = row.get(7).map_err(|e| bad(e.to_string()))?;
-        let source_id: Option<String> = row.get(8).map_err(|e| bad(e.to_string()))?;
+        let source_file = times.intern(text(7)?.unwrap_or(""));
+        let source_id: Box<str> = text(8)?.unwrap_or("").into();
         Ok(Object {
             id: fid as ObjectId,
             layer,
@@ -185,8 +201,8 @@ impl GpkgStore {
             status_changed: times.get(row, 5),
             attributes,
             source: Source {
-                file: times.intern(source_file.unwrap_or_default()),
-                id: source_id.unwrap_or_default().into(),
+                file: source_file,
+                id: source_id,
             },
             created: times.get(row, 9),
             updated: times.get(row, 10),
@@ -218,7 +234,7 @@ impl TimeCache {
         ms
     }
 
-    fn intern(&mut self, name: String) -> std::sync::Arc<str> {
+    fn intern(&mut self, name: &str) -> std::sync::Arc<str> {
         if let Some(f) = self.files.iter().find(|f| ***f == *name) {
             return f.clone();
         }
@@ -408,15 +424,7 @@ pub fn attributes_json(a: &Attributes) -> String {
 }
 
 fn parse_attributes(t: &str) -> Result<Attributes, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(t).map_err(|e| format!("attributes are not JSON: {e}"))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| "attributes are not a JSON object".to_string())?;
-    Ok(obj
-        .iter()
-        .filter_map(|(k, v)| Value::from_json(v).map(|v| (k.as_str(), v)))
-        .collect())
+    serde_json::from_str(t).map_err(|e| format!("attributes are not a JSON object: {e}"))
 }
 
 /// An object's state as JSON, for the history.
@@ -496,6 +504,82 @@ impl Store for GpkgStore {
         let e = |err| sql(&p, err);
         let now = format_ms(crate::model::now_ms());
         let width = self.width;
+
+        let bulk = batch.changes.len() > 10_000;
+        if bulk {
+            self.conn
+                .pragma_update(None, "cache_size", BULK_CACHE_KIB)
+                .map_err(e)?;
+        }
+        let result = self.commit_tx(batch, now, width);
+        if bulk {
+            let _ = self.conn.pragma_update(None, "cache_size", SMALL_CACHE_KIB);
+            let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        }
+        result
+    }
+
+    fn history(
+        &mut self,
+        object: Option<ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let p = self.shown();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, at, actor, action, layer, object_id, number, old, new FROM citytwin_history \
+                 WHERE ?1 IS NULL OR object_id = ?1 ORDER BY seq DESC LIMIT ?2",
+            )
+            .map_err(|e| sql(&p, e))?;
+        let rows = stmt
+            .query_map(params![object.map(|o| o as i64), limit as i64], |r| {
+                let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+                Ok(HistoryEntry {
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    layer: r.get(4)?,
+                    object_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                    number: r.get(6)?,
+                    old: json(r.get(7)?),
+                    new: json(r.get(8)?),
+                })
+            })
+            .map_err(|e| sql(&p, e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
+    }
+
+    fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        let p = self.shown();
+        self.conn
+            .query_row(
+                "SELECT value FROM citytwin_settings WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| sql(&p, e))
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        let p = self.shown();
+        self.conn
+            .execute(
+                "INSERT INTO citytwin_settings(key, value) VALUES (?1, ?2) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map_err(|e| sql(&p, e))?;
+        Ok(())
+    }
+}
+
+impl GpkgStore {
+    fn commit_tx(&mut self, batch: &Batch, now: String, width: u8) -> Result<(), StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
         let layers = &self.layers;
         let tx = self.conn.transaction().map_err(e)?;
         {
@@ -729,62 +813,6 @@ impl Store for GpkgStore {
         )
         .map_err(|err| sql(&p, err))?;
         tx.commit().map_err(|err| sql(&p, err))?;
-        Ok(())
-    }
-
-    fn history(
-        &mut self,
-        object: Option<ObjectId>,
-        limit: usize,
-    ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let p = self.shown();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT seq, at, actor, action, layer, object_id, number, old, new FROM citytwin_history \
-                 WHERE ?1 IS NULL OR object_id = ?1 ORDER BY seq DESC LIMIT ?2",
-            )
-            .map_err(|e| sql(&p, e))?;
-        let rows = stmt
-            .query_map(params![object.map(|o| o as i64), limit as i64], |r| {
-                let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-                Ok(HistoryEntry {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    layer: r.get(4)?,
-                    object_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
-                    number: r.get(6)?,
-                    old: json(r.get(7)?),
-                    new: json(r.get(8)?),
-                })
-            })
-            .map_err(|e| sql(&p, e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
-    }
-
-    fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
-        let p = self.shown();
-        self.conn
-            .query_row(
-                "SELECT value FROM citytwin_settings WHERE key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| sql(&p, e))
-    }
-
-    fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        let p = self.shown();
-        self.conn
-            .execute(
-                "INSERT INTO citytwin_settings(key, value) VALUES (?1, ?2) \
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )
-            .map_err(|e| sql(&p, e))?;
         Ok(())
     }
 }

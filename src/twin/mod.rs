@@ -91,7 +91,10 @@ pub struct LayerInfo {
 pub struct Twin {
     layers: Layers,
     width: u8,
-    objects: HashMap<ObjectId, Object>,
+    /// Every object, densely packed (exact size: a hash map would round up to a power of two).
+    slots: Vec<Object>,
+    /// Object id → slot + 1 (0 = no such object). Ids are given in sequence, so this is dense.
+    index: Vec<u32>,
     /// Ids per layer in id order, for stable paging.
     ids: Vec<BTreeSet<ObjectId>>,
     trees: Vec<LayerTree>,
@@ -112,7 +115,8 @@ impl Twin {
         let mut ids: Vec<Vec<ObjectId>> = vec![Vec::new(); n];
         let mut twin = Twin {
             width,
-            objects: HashMap::with_capacity(objects.len()),
+            slots: Vec::with_capacity(objects.len()),
+            index: Vec::new(),
             ids: Vec::new(),
             trees: Vec::new(),
             serials: vec![0; numbering::serial_space(width) as usize],
@@ -128,7 +132,7 @@ impl Twin {
             }
             ids[l].push(o.id);
             twin.index_number(&o);
-            twin.objects.insert(o.id, o);
+            twin.place(o);
         }
         for (l, (p, li)) in points.into_iter().zip(lines).enumerate() {
             let kind = twin.layers.def(l as LayerId).geometry;
@@ -188,25 +192,49 @@ impl Twin {
     }
 
     pub fn len(&self) -> usize {
-        self.objects.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
+        self.slots.is_empty()
     }
 
     pub fn get(&self, id: ObjectId) -> Option<&Object> {
-        self.objects.get(&id)
+        match self.index.get(id as usize) {
+            Some(&slot) if slot != 0 => self.slots.get(slot as usize - 1),
+            _ => None,
+        }
+    }
+
+    /// Puts an object into a new slot (the id must not be present).
+    fn place(&mut self, o: Object) {
+        let id = o.id as usize;
+        if self.index.len() <= id {
+            self.index.resize(id + 1, 0);
+        }
+        self.slots.push(o);
+        self.index[id] = self.slots.len() as u32;
+    }
+
+    /// Takes an object out of its slot; the last object moves into the hole.
+    fn unplace(&mut self, id: ObjectId) -> Option<Object> {
+        let slot = *self.index.get(id as usize).filter(|s| **s != 0)? as usize - 1;
+        self.index[id as usize] = 0;
+        let o = self.slots.swap_remove(slot);
+        if let Some(moved) = self.slots.get(slot) {
+            self.index[moved.id as usize] = slot as u32 + 1;
+        }
+        Some(o)
     }
 
     pub fn objects(&self) -> impl Iterator<Item = &Object> {
-        self.objects.values()
+        self.slots.iter()
     }
 
     /// The object holding a scheme serial.
     pub fn by_serial(&self, serial: u32) -> Option<&Object> {
         match self.serials.get(serial as usize) {
-            Some(&id) if id != 0 => self.objects.get(&id),
+            Some(&id) if id != 0 => self.get(id),
             _ => None,
         }
     }
@@ -215,7 +243,7 @@ impl Twin {
     pub fn by_source_number(&self, key: &str) -> Vec<&Object> {
         self.source_numbers
             .get(key)
-            .map(|ids| ids.iter().filter_map(|id| self.objects.get(id)).collect())
+            .map(|ids| ids.iter().filter_map(|id| self.get(*id)).collect())
             .unwrap_or_default()
     }
 
@@ -291,7 +319,7 @@ impl Twin {
 
     /// Adds or replaces an object.
     pub fn upsert(&mut self, o: Object) {
-        if let Some(old) = self.objects.remove(&o.id) {
+        if let Some(old) = self.unplace(o.id) {
             self.detach(&old);
         }
         let l = o.layer as usize;
@@ -299,12 +327,12 @@ impl Twin {
         self.ids[l].insert(o.id);
         self.index_number(&o);
         self.versions[l] += 1;
-        self.objects.insert(o.id, o);
+        self.place(o);
     }
 
     /// Removes an object; returns it.
     pub fn remove(&mut self, id: ObjectId) -> Option<Object> {
-        let old = self.objects.remove(&id)?;
+        let old = self.unplace(id)?;
         self.detach(&old);
         Some(old)
     }
@@ -367,8 +395,14 @@ mod tests {
         t.upsert(obj(1, poles, [31.0, 51.0], 104273));
         assert!(t.query(poles, [29.9, 49.9, 30.05, 50.05]).is_empty());
         assert!(t.version(poles) > v);
+        t.upsert(obj(3, poles, [30.2, 50.2], 300000));
+        // Removing from the middle moves the last object into the hole.
         t.remove(2);
         assert!(t.by_serial(200000).is_none());
-        assert_eq!(t.ids_after(poles, 0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(t.get(3).map(|o| o.id), Some(3));
+        assert_eq!(t.by_serial(300000).map(|o| o.id), Some(3));
+        assert_eq!(t.ids_after(poles, 0).collect::<Vec<_>>(), vec![1, 3]);
+        assert!(t.remove(2).is_none());
+        assert_eq!(t.len(), 2);
     }
 }
