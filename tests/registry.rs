@@ -319,7 +319,12 @@ fn content(path: &std::path::Path) -> BTreeMap<String, Value> {
         .map(|f| {
             let p = &f["properties"];
             (
-                p["number"].as_str().unwrap_or("").to_string(),
+                // Unnumbered objects (streets) by their source id.
+                p["number"]
+                    .as_str()
+                    .or(p["source_id"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
                 json!([
                     p["check_digit"],
                     p["status"],
