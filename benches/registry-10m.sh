@@ -15,6 +15,9 @@ cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/citytwin"
 mkdir -p "$W"
 CSV="$W/city-$N.csv"
+# Serial width of the new store: 7 digits once a 6-digit space would be over ~80% full
+# (the generator chooses the same).
+if [ "$N" -gt 800000 ]; then export CITYTWIN_SERIAL_WIDTH=7; fi
 STORE="$W/store-$N.gpkg"
 now() { date +%s.%N; }
 
