@@ -641,3 +641,58 @@ fn openapi_documents_every_route() {
     assert_eq!(s, 404);
     assert_eq!(e["code"], "not_found");
 }
+
+#[test]
+fn fibre_networks_and_projected_coordinates_import_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.gpkg");
+    // OFDS: the NZ backbone, format recognised from the content.
+    let report: Value = serde_json::from_str(&cli_ok(
+        &store,
+        &[
+            "import",
+            repo("data/fibre/nz_chorus_ofds.json").to_str().unwrap(),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(report["created"], 45 + 56, "{report}");
+    let c = counts(&store);
+    assert_eq!(c["fibre_nodes"], 45);
+    assert_eq!(c["fibre_spans"], 56);
+
+    // A CSV in UTM 36N (EPSG:32636): Kyiv's Maidan lands where PROJ says it is.
+    let csv = dir.path().join("utm.csv");
+    std::fs::write(&csv, "x;y;name\n324182,209;5591607,608;Maidan\n").unwrap();
+    let mapping = dir.path().join("utm.toml");
+    std::fs::write(&mapping, "lon = \"x\"\nlat = \"y\"\nname = \"name\"\n").unwrap();
+    cli_ok(
+        &store,
+        &[
+            "import",
+            csv.to_str().unwrap(),
+            "--layer",
+            "cameras",
+            "--crs",
+            "EPSG:32636",
+            "--mapping",
+            mapping.to_str().unwrap(),
+        ],
+    );
+    let server = Server::start(&store, "none", &[]);
+    let (_, page) = server.get("/objects?layer=cameras");
+    let f = &page["features"][0];
+    let c = &f["geometry"]["coordinates"];
+    let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+    assert!(
+        (lon - 30.5234).abs() < 1e-4 && (lat - 50.4501).abs() < 1e-4,
+        "{lon} {lat}"
+    );
+    assert!(
+        f["properties"]["number"]
+            .as_str()
+            .unwrap()
+            .starts_with("КМ-")
+    );
+    let (_, spans) = server.get("/objects?layer=fibre_spans&limit=1");
+    assert_eq!(spans["features"][0]["geometry"]["type"], "LineString");
+}
