@@ -83,16 +83,16 @@ pub struct Patch {
 impl Registry {
     /// Loads every object of the store into a new twin.
     pub fn open(mut store: Box<dyn Store>, radius_m: f64) -> Result<Registry, RegistryError> {
-        let mut objects = Vec::new();
-        store.load(&mut |o| objects.push(o))?;
+        let started = std::time::Instant::now();
+        let objects = store.load()?;
+        let loaded = started.elapsed();
         let twin = Twin::build(store.layers().clone(), store.serial_width(), objects);
-        #[cfg(target_os = "linux")]
-        unsafe {
-            unsafe extern "C" {
-                fn malloc_trim(pad: usize) -> i32;
-            }
-            malloc_trim(0);
-        }
+        tracing::info!(
+            objects = twin.len(),
+            load_ms = loaded.as_millis() as u64,
+            index_ms = (started.elapsed() - loaded).as_millis() as u64,
+            "twin ready"
+        );
         Ok(Registry {
             store: Mutex::new(store),
             twin: RwLock::new(twin),

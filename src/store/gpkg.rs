@@ -146,7 +146,16 @@ impl GpkgStore {
         tx.commit().map_err(|err| sql(&p, err))?;
         Ok(())
     }
+}
 
+/// What reading a row needs; shared by the loader threads.
+struct RowContext<'a> {
+    layers: &'a Layers,
+    width: u8,
+    path: &'a str,
+}
+
+impl RowContext<'_> {
     fn row_to_object(
         &self,
         layer: u16,
@@ -154,9 +163,9 @@ impl GpkgStore {
         times: &mut TimeCache,
     ) -> Result<Object, StoreError> {
         let def = self.layers.def(layer);
-        let fid: i64 = row.get(0).map_err(|e| sql(&self.shown(), e))?;
+        let fid: i64 = row.get(0).map_err(|e| sql(self.path, e))?;
         let bad = |reason: String| StoreError::BadRow {
-            path: self.shown(),
+            path: self.path.to_string(),
             layer: def.name.clone(),
             fid,
             reason,
@@ -208,6 +217,32 @@ impl GpkgStore {
             updated: times.get(row, 10),
         })
     }
+}
+
+/// Where a loader thread leaves the objects of one fid range.
+type RangeSlot = std::sync::Mutex<Option<Result<Vec<Object>, StoreError>>>;
+
+/// Reads one fid range of one layer with its own read-only connection.
+fn load_range(
+    ctx: &RowContext<'_>,
+    conn: &Connection,
+    layer: u16,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<Object>, StoreError> {
+    let name = &ctx.layers.def(layer).name;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM \"{name}\" WHERE fid >= ?1 AND fid < ?2 ORDER BY fid"
+        ))
+        .map_err(|e| sql(ctx.path, e))?;
+    let mut rows = stmt.query(params![lo, hi]).map_err(|e| sql(ctx.path, e))?;
+    let mut times = TimeCache::default();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| sql(ctx.path, e))? {
+        out.push(ctx.row_to_object(layer, row, &mut times)?);
+    }
+    Ok(out)
 }
 
 /// Repeated timestamps and file names (an import writes thousands of identical ones) are
@@ -451,21 +486,91 @@ impl Store for GpkgStore {
         self.width
     }
 
-    fn load(&mut self, each: &mut dyn FnMut(Object)) -> Result<(), StoreError> {
+    fn load(&mut self) -> Result<Vec<Object>, StoreError> {
+        // Cold start reads every row: split the layers into fid ranges and read them on all
+        // cores, each thread with its own read-only connection (WAL lets readers run side by
+        // side), then hand the objects over in layer and id order.
         let p = self.shown();
-        let mut times = TimeCache::default();
+        let mut work: Vec<(u16, i64, i64)> = Vec::new();
         for layer in self.layers.ids() {
             let name = &self.layers.def(layer).name;
-            let mut stmt = self
+            let (min, max, count): (Option<i64>, Option<i64>, i64) = self
                 .conn
-                .prepare(&format!("SELECT {COLUMNS} FROM \"{name}\" ORDER BY fid"))
+                .query_row(
+                    &format!("SELECT min(fid), max(fid), count(*) FROM \"{name}\""),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
                 .map_err(|e| sql(&p, e))?;
-            let mut rows = stmt.query([]).map_err(|e| sql(&p, e))?;
-            while let Some(row) = rows.next().map_err(|e| sql(&p, e))? {
-                each(self.row_to_object(layer, row, &mut times)?);
+            let (Some(min), Some(max)) = (min, max) else {
+                continue;
+            };
+            let chunks = (count / 200_000).max(1);
+            let step = ((max - min + 1) + chunks - 1) / chunks;
+            let mut lo = min;
+            while lo <= max {
+                work.push((layer, lo, lo + step));
+                lo += step;
             }
         }
-        Ok(())
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8)
+            .min(work.len().max(1));
+        let ctx = RowContext {
+            layers: &self.layers,
+            width: self.width,
+            path: &p,
+        };
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<RangeSlot> = work.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let path = self.path.clone();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    let conn = Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    );
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(&(layer, lo, hi)) = work.get(i) else {
+                            break;
+                        };
+                        let r = match &conn {
+                            Ok(c) => load_range(&ctx, c, layer, lo, hi),
+                            Err(e) => Err(StoreError::Invalid {
+                                path: ctx.path.to_string(),
+                                reason: format!("cannot open for reading: {e}"),
+                            }),
+                        };
+                        if let Ok(mut slot) = results[i].lock() {
+                            *slot = Some(r);
+                        }
+                    }
+                });
+            }
+        });
+        let mut parts = Vec::with_capacity(results.len());
+        for slot in results {
+            let r = slot
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| {
+                    Err(StoreError::Invalid {
+                        path: p.clone(),
+                        reason: "a loader thread stopped early".into(),
+                    })
+                })?;
+            parts.push(r);
+        }
+        let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+        for part in parts {
+            all.extend(part);
+        }
+        Ok(all)
     }
 
     fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError> {

@@ -90,8 +90,8 @@ pub trait Store: Send {
     fn layers(&self) -> &Layers;
     /// Digits in a serial, fixed when the store was created.
     fn serial_width(&self) -> u8;
-    /// Reads every object of every layer.
-    fn load(&mut self, each: &mut dyn FnMut(Object)) -> Result<(), StoreError>;
+    /// Reads every object of every layer, in layer and id order.
+    fn load(&mut self) -> Result<Vec<Object>, StoreError>;
     /// Every serial ever given out (active and retired).
     fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError>;
     /// Reserves `n` fresh object ids (never reused, even if the batch using them fails).

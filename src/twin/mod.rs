@@ -113,10 +113,11 @@ impl Twin {
         let mut points: Vec<Vec<PointEntry>> = vec![Vec::new(); n];
         let mut lines: Vec<Vec<LineEntry>> = vec![Vec::new(); n];
         let mut ids: Vec<Vec<ObjectId>> = vec![Vec::new(); n];
+        let max_id = objects.iter().map(|o| o.id).max().unwrap_or(0) as usize;
         let mut twin = Twin {
             width,
-            slots: Vec::with_capacity(objects.len()),
-            index: Vec::new(),
+            slots: Vec::new(),
+            index: vec![0; max_id + 1],
             ids: Vec::new(),
             trees: Vec::new(),
             serials: vec![0; numbering::serial_space(width) as usize],
@@ -124,23 +125,41 @@ impl Twin {
             versions: vec![1; n],
             layers,
         };
-        for o in objects {
+        // The loaded vector becomes the slots as it is: no copy of millions of objects.
+        for (slot, o) in objects.iter().enumerate() {
             let l = o.layer as usize;
             match &o.geometry {
                 Geometry::Point(p) => points[l].push(PointEntry::new(*p, o.id)),
-                Geometry::Line(_) => lines[l].push(LineEntry::new(LayerTree::entry_rect(&o), o.id)),
+                Geometry::Line(_) => lines[l].push(LineEntry::new(LayerTree::entry_rect(o), o.id)),
             }
             ids[l].push(o.id);
-            twin.index_number(&o);
-            twin.place(o);
+            twin.index_number(o);
+            twin.index[o.id as usize] = slot as u32 + 1;
         }
-        for (l, (p, li)) in points.into_iter().zip(lines).enumerate() {
-            let kind = twin.layers.def(l as LayerId).geometry;
-            twin.trees.push(match kind {
-                crate::model::GeometryKind::Point => LayerTree::Points(RTree::bulk_load(p)),
-                crate::model::GeometryKind::Line => LayerTree::Lines(RTree::bulk_load(li)),
-            });
-        }
+        twin.slots = objects;
+        // Bulk-load the layers' R-trees side by side (each layer is independent).
+        let kinds: Vec<crate::model::GeometryKind> = twin
+            .layers
+            .ids()
+            .map(|l| twin.layers.def(l).geometry)
+            .collect();
+        twin.trees = std::thread::scope(|scope| {
+            let handles: Vec<_> = points
+                .into_iter()
+                .zip(lines)
+                .zip(kinds)
+                .map(|((p, li), kind)| {
+                    scope.spawn(move || match kind {
+                        crate::model::GeometryKind::Point => LayerTree::Points(RTree::bulk_load(p)),
+                        crate::model::GeometryKind::Line => LayerTree::Lines(RTree::bulk_load(li)),
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
         twin.ids = ids.into_iter().map(BTreeSet::from_iter).collect();
         twin
     }
