@@ -152,7 +152,7 @@ pub(super) fn typed(s: &str) -> Value {
             }
         }
     }
-    Value::Text(s.to_string())
+    Value::text(s.to_string())
 }
 
 /// A JSON value as an attribute: strings cleaned (empty → none), numbers and booleans kept,
@@ -161,7 +161,7 @@ pub(super) fn json_attr(v: &serde_json::Value) -> Option<Value> {
     match v {
         serde_json::Value::String(s) => {
             let c = clean_text(s);
-            (!c.is_empty()).then(|| Value::Text(c.into_owned()))
+            (!c.is_empty()).then(|| Value::text(c.into_owned()))
         }
         other => Value::from_json(other),
     }
@@ -346,10 +346,10 @@ impl<'m> Plan<'m> {
             if no.contains(&w) {
                 return (spec.name.clone(), Value::Bool(false));
             }
-            return (spec.own.clone(), Value::Text(value.to_string()));
+            return (spec.own.clone(), Value::text(value.to_string()));
         }
         let v = if spec.text {
-            Value::Text(value.to_string())
+            Value::text(value.to_string())
         } else {
             typed(value)
         };
@@ -1079,7 +1079,7 @@ impl Row<'_, '_> {
         };
         let mut attributes = Attributes::new();
         if let Some(name) = text(self.cols.name) {
-            attributes.insert("name".to_string(), Value::Text(name));
+            attributes.insert("name".to_string(), Value::text(name));
         }
         for (i, spec) in &self.cols.attrs {
             let raw = self.cell(*i);
@@ -1104,7 +1104,7 @@ impl Row<'_, '_> {
             attributes,
             source: Source {
                 file: source_file.clone(),
-                id,
+                id: id.into(),
             },
             source_number,
         })

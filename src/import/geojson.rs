@@ -407,7 +407,7 @@ impl<'j> Feature<'_, 'j> {
                 Role::Id => id = json_text(v),
                 Role::Name => {
                     if let Some(name) = json_text(v) {
-                        attributes.insert("name".into(), Value::Text(name));
+                        attributes.insert("name".into(), Value::text(name));
                     }
                 }
                 Role::Attributes => json_attrs = Some((k, v)),

@@ -92,10 +92,10 @@ fn cell_value(
     let value = match v {
         ValueRef::Null | ValueRef::Blob(_) => return None,
         ValueRef::Integer(i) if boolean => Value::Bool(i != 0),
-        ValueRef::Integer(i) if spec.text => Value::Text(i.to_string()),
+        ValueRef::Integer(i) if spec.text => Value::text(i.to_string()),
         ValueRef::Integer(i) => Value::Int(i),
         ValueRef::Real(f) if f.is_finite() && !spec.text => Value::Float(f),
-        ValueRef::Real(f) => Value::Text(f.to_string()),
+        ValueRef::Real(f) => Value::text(f.to_string()),
         ValueRef::Text(t) => {
             let s = String::from_utf8_lossy(t);
             let c = clean_text(&s);
@@ -105,7 +105,7 @@ fn cell_value(
             if spec.bools.is_some() {
                 return Some(plan.attr_value(spec, &c));
             }
-            Value::Text(c.into_owned())
+            Value::text(c.into_owned())
         }
     };
     Some((spec.name.clone(), value))
@@ -514,7 +514,7 @@ impl FeatureRow<'_> {
                 Col::Mapped(Role::Id) => id = cell_text(*v),
                 Col::Mapped(Role::Name) => {
                     if let Some(t) = cell_text(*v) {
-                        extra.insert("name".into(), Value::Text(t));
+                        extra.insert("name".into(), Value::text(t));
                     }
                 }
                 Col::Mapped(Role::Layer) => {
@@ -579,7 +579,7 @@ impl FeatureRow<'_> {
             attributes,
             source: Source {
                 file: source_file.map_or_else(|| file.clone(), Arc::from),
-                id: id.into_boxed_str(),
+                id: id.into(),
             },
             source_number: number,
         })

@@ -63,7 +63,7 @@ fn joined(v: Option<&Json>) -> Option<Value> {
             .join(", "),
         other => json_text(other)?,
     };
-    (!s.is_empty()).then_some(Value::Text(s))
+    (!s.is_empty()).then_some(Value::text(s))
 }
 
 /// The `name` of an organisation reference, or of each in a list, joined.
@@ -73,7 +73,7 @@ fn org_names(v: Option<&Json>) -> Option<Value> {
         Json::Array(items) => items.iter().filter_map(name).collect::<Vec<_>>().join(", "),
         other => name(other)?,
     };
-    (!s.is_empty()).then_some(Value::Text(s))
+    (!s.is_empty()).then_some(Value::text(s))
 }
 
 /// Sets an attribute when the value is present.
@@ -154,15 +154,15 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         put(
             &mut a,
             "name",
-            item.get("name").and_then(json_text).map(Value::Text),
+            item.get("name").and_then(json_text).map(Value::text),
         );
         put(
             &mut a,
             "status",
-            item.get("status").and_then(json_text).map(Value::Text),
+            item.get("status").and_then(json_text).map(Value::text),
         );
-        put(&mut a, "network_id", Some(Value::Text(net.id.clone())));
-        put(&mut a, "network_name", net.name.clone().map(Value::Text));
+        put(&mut a, "network_id", Some(Value::text(net.id.clone())));
+        put(&mut a, "network_name", net.name.clone().map(Value::text));
         put(
             &mut a,
             "network_providers",
@@ -322,7 +322,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
                 continue;
             }
             let mut a = common(net, span);
-            let mut ends = ends.into_iter().map(Value::Text);
+            let mut ends = ends.into_iter().map(Value::text);
             put(&mut a, "start", ends.next());
             put(&mut a, "end", ends.next());
             put(
@@ -483,11 +483,11 @@ mod tests {
         assert_eq!(&*span.source.id, format!("{net}/1"));
         assert_eq!(
             span.attributes.get("start"),
-            Some(&Value::Text(format!("{net}/1")))
+            Some(&Value::text(format!("{net}/1")))
         );
         assert_eq!(
             span.attributes.get("end"),
-            Some(&Value::Text(format!("{net}/2")))
+            Some(&Value::text(format!("{net}/2")))
         );
         assert_eq!(span.attributes.get("fibre_count"), Some(&Value::Int(24)));
         assert_eq!(

@@ -220,7 +220,7 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
             if k == "ref" && def.numbered {
                 source_number = Some(v.trim().to_string());
             } else {
-                attributes.insert(k, Value::Text(v));
+                attributes.insert(k, Value::text(v));
             }
         }
         out.drafts.push(Draft {

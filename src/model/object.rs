@@ -84,7 +84,8 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Text(String),
+    /// Text up to 24 bytes is kept inline (no heap allocation).
+    Text(compact_str::CompactString),
 }
 
 impl<'de> Deserialize<'de> for Value {
@@ -115,24 +116,29 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
         Ok(Value::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Text(v.to_string()))
+        Ok(Value::text(v.to_string()))
     }
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Text(v))
+        Ok(Value::text(v))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
         let v: serde_json::Value =
             serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Value::Text(v.to_string()))
+        Ok(Value::text(v.to_string()))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
         let v: serde_json::Value =
             serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(Value::Text(v.to_string()))
+        Ok(Value::text(v.to_string()))
     }
 }
 
 impl Value {
+    /// A text value.
+    pub fn text(s: impl Into<compact_str::CompactString>) -> Value {
+        Value::Text(s.into())
+    }
+
     /// Converts a JSON value; arrays and objects are kept as their JSON text.
     pub fn from_json(v: &serde_json::Value) -> Option<Value> {
         match v {
@@ -142,8 +148,8 @@ impl Value {
                 Some(i) => Value::Int(i),
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             }),
-            serde_json::Value::String(s) => Some(Value::Text(s.clone())),
-            other => Some(Value::Text(other.to_string())),
+            serde_json::Value::String(s) => Some(Value::text(s.clone())),
+            other => Some(Value::text(other.to_string())),
         }
     }
 
@@ -154,7 +160,7 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
-            Value::Text(s) => s.clone().into(),
+            Value::Text(s) => s.to_string().into(),
         }
     }
 
@@ -163,7 +169,7 @@ impl Value {
             Value::Bool(b) => b.to_string(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => f.to_string(),
-            Value::Text(s) => s.clone(),
+            Value::Text(s) => s.to_string(),
         }
     }
 }
@@ -455,10 +461,11 @@ impl TryFrom<serde_json::Value> for Geometry {
 }
 
 /// Where an object came from: file name and the id it had there (e.g. `node/123`).
+/// Ids up to 24 bytes are kept inline (no heap allocation per object).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Source {
     pub file: Arc<str>,
-    pub id: Box<str>,
+    pub id: compact_str::CompactString,
 }
 
 /// A city object as held by the twin and the store.

@@ -200,7 +200,7 @@ impl RowContext<'_> {
         };
         attributes.shrink_to_fit();
         let source_file = times.intern(text(7)?.unwrap_or(""));
-        let source_id: Box<str> = text(8)?.unwrap_or("").into();
+        let source_id: compact_str::CompactString = text(8)?.unwrap_or("").into();
         Ok(Object {
             id: fid as ObjectId,
             layer,
