@@ -184,12 +184,7 @@ impl Registry {
         let id = store.reserve_ids(1)?;
         let mut o = draft_object(draft.clone(), id, now_ms());
         if let Some(text) = &draft.source_number {
-            let retired: HashSet<u32> = store
-                .serials()?
-                .into_iter()
-                .filter(|s| s.retired)
-                .map(|s| s.serial)
-                .collect();
+            let retired = retired_serials(&mut **store)?;
             let twin = self.twin();
             let layers = twin.layers().clone();
             o.number = Some(self.source_number(
@@ -325,12 +320,7 @@ impl Registry {
         }
         let t_start = std::time::Instant::now();
         let mut store = self.lock_store();
-        let retired: HashSet<u32> = store
-            .serials()?
-            .into_iter()
-            .filter(|s| s.retired)
-            .map(|s| s.serial)
-            .collect();
+        let retired = retired_serials(&mut **store)?;
         let twin = self.twin();
         let width = twin.serial_width();
         let layers = twin.layers().clone();
@@ -629,6 +619,16 @@ impl Registry {
         self.apply(batch.changes);
         Ok(n)
     }
+}
+
+/// Serials given once and retired since: never to be given again.
+fn retired_serials(store: &mut dyn Store) -> Result<HashSet<u32>, RegistryError> {
+    Ok(store
+        .serials()?
+        .into_iter()
+        .filter(|s| s.retired)
+        .map(|s| s.serial)
+        .collect())
 }
 
 fn note_number(a: &mut Assigner, o: &Object, width: u8) {

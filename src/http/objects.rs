@@ -9,7 +9,7 @@ use serde_json::{Value as Json_, json};
 use super::AppState;
 use super::error::{ApiError, ErrorBody, Path, Query};
 use crate::export::feature;
-use crate::model::{GeometryKind, LayerId};
+use crate::model::LayerId;
 use crate::twin::LayerInfo;
 
 /// The layers with counts, geometry type and extent.
@@ -250,12 +250,7 @@ pub async fn patch(
             .layers()
             .def(twin.get(id).map_or(0, |o| o.layer))
             .geometry;
-        let fits = matches!(
-            (g, want),
-            (crate::model::Geometry::Point(_), GeometryKind::Point)
-                | (crate::model::Geometry::Line(_), GeometryKind::Line)
-        );
-        if !fits {
+        if !g.fits(want) {
             return Err(ApiError::bad(
                 "geometry",
                 format!("this layer holds {} geometries", want.ogc_name()),
@@ -302,12 +297,7 @@ pub async fn create(
             .by_name(&body.layer)
             .ok_or_else(|| ApiError::bad("layer", format!("unknown layer {:?}", body.layer)))?;
         let want = layers.def(l).geometry;
-        let fits = matches!(
-            (&body.geometry, want),
-            (crate::model::Geometry::Point(_), GeometryKind::Point)
-                | (crate::model::Geometry::Line(_), GeometryKind::Line)
-        );
-        if !fits {
+        if !body.geometry.fits(want) {
             return Err(ApiError::bad(
                 "geometry",
                 format!("layer {} holds {} geometries", body.layer, want.ogc_name()),

@@ -381,6 +381,15 @@ impl Geometry {
         }
     }
 
+    /// Whether this geometry is of the kind a layer holds.
+    pub fn fits(&self, kind: super::GeometryKind) -> bool {
+        matches!(
+            (self, kind),
+            (Geometry::Point(_), super::GeometryKind::Point)
+                | (Geometry::Line(_), super::GeometryKind::Line)
+        )
+    }
+
     /// Checks that every coordinate is a finite WGS84 position and a line has ≥ 2 points.
     pub fn validate(&self) -> Result<(), String> {
         let check = |[x, y]: [f64; 2]| -> Result<(), String> {

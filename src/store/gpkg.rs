@@ -16,9 +16,7 @@ use geozero::{CoordDimensions, ToGeo, ToWkb};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Batch, Change, HistoryEntry, SerialRecord, Store, StoreError, format_ms, parse_ms};
-use crate::model::{
-    Attributes, Geometry, GeometryKind, LayerDef, Layers, Object, ObjectId, Source, Status,
-};
+use crate::model::{Attributes, Geometry, LayerDef, Layers, Object, ObjectId, Source, Status};
 use crate::numbering::Number;
 
 /// GeoPackage `application_id` ("GPKG") and `user_version` for version 1.3.0.
@@ -766,12 +764,7 @@ impl GpkgStore {
                         } else {
                             1
                         }] += 1;
-                        let kind_ok = matches!(
-                            (&o.geometry, def.geometry),
-                            (Geometry::Point(_), GeometryKind::Point)
-                                | (Geometry::Line(_), GeometryKind::Line)
-                        );
-                        if !kind_ok {
+                        if !o.geometry.fits(def.geometry) {
                             return Err(bad(format!(
                                 "geometry does not fit layer geometry {}",
                                 def.geometry.ogc_name()
