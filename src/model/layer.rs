@@ -168,12 +168,15 @@ impl Layers {
 
     /// Finds a numbered layer by its code in either script (case-insensitive).
     pub fn by_code(&self, code: &str) -> Option<LayerId> {
-        let up = code.to_uppercase();
+        // Called for every imported number: compare without allocating.
+        let same = |a: &str, b: &str| {
+            a.chars()
+                .flat_map(char::to_uppercase)
+                .eq(b.chars().flat_map(char::to_uppercase))
+        };
         self.defs
             .iter()
-            .position(|d| {
-                d.numbered && (d.code.to_uppercase() == up || d.latin.to_uppercase() == up)
-            })
+            .position(|d| d.numbered && (same(&d.code, code) || same(&d.latin, code)))
             .map(|i| i as LayerId)
     }
 
