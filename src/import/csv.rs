@@ -7,6 +7,15 @@
 //! buffer and resolves every column's role once, so the per-row work is only what the draft
 //! itself needs.
 //!
+//! Rules worth knowing: a mapped layer column decides each row's layer (rows with an empty cell
+//! fall back to `--layer`, else are rejected; an unknown layer name is fatal). Rows whose cells
+//! are all empty are skipped silently; a row with missing fields, or with extra fields that are
+//! not empty, is rejected. Coordinates accept a decimal comma; when they cannot be read and the
+//! row looks shifted (two numbers in one cell, or the numbers one column off) the reason says so
+//! and nothing is guessed. Values are trimmed with inner whitespace collapsed, then typed
+//! (bool / int / float / text, see [`typed`]) unless the mapping lists them under `text` or
+//! `bools`. The source id is the mapped id column, else `line:N`.
+//!
 //! This file also holds the helpers the other importers (GeoJSON, OFDS, GeoPackage) share:
 //! name folding, value cleaning and typing, the mapping [`Plan`], CRS resolution, layer lookup
 //! and UTF-8 / JSON reading with positions in errors.
@@ -420,15 +429,15 @@ pub(super) fn kind_mismatch(layers: &Layers, layer: LayerId, g: &Geometry) -> Op
 }
 
 /// The fatal error for a file from which nothing could be imported.
-pub(super) fn nothing_importable(file: &str, rejects: &[Reject]) -> ImportError {
+/// `unit` names what `line` counts: `line`, `feature`, `fid`, `item`.
+pub(super) fn nothing_importable(file: &str, unit: &str, rejects: &[Reject]) -> ImportError {
     match rejects.first() {
         None => ImportError::file(file, "no records to import: the file holds no data"),
         Some(r) => ImportError::file(
             file,
             format!(
-                "no importable records: all {} records were rejected; the first, at {} {}, field {:?}: {}",
+                "no importable records: all {} records were rejected; the first, at {unit} {}, field {:?}: {}",
                 rejects.len(),
-                if r.line > 0 { "line/feature" } else { "record" },
                 r.line,
                 r.field,
                 r.reason
@@ -806,7 +815,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         }
     }
     if out.drafts.is_empty() {
-        return Err(nothing_importable(&shown, &out.rejects));
+        return Err(nothing_importable(&shown, "line", &out.rejects));
     }
     Ok(out)
 }
@@ -1133,10 +1142,9 @@ mod tests {
     }
 
     /// The mapping recommended for the Kyiv shelter lists (kept in sync with the report).
-    pub(crate) const KYIV_MAPPING: &str = r#"
+    const KYIV_MAPPING: &str = r#"
 lat = "latitude"
 lon = "longitude"
-skip = []
 text = ["address_number", "phone"]
 
 [rename]
@@ -1484,7 +1492,8 @@ false = ["Відсутній"]
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("all 2 records were rejected") && e.contains("not a number"),
+            e.contains("all 2 records were rejected; the first, at line 2")
+                && e.contains("not a number"),
             "{e}"
         );
     }
@@ -1520,5 +1529,22 @@ false = ["Відсутній"]
             (3, "geometry")
         );
         assert!(p.rejects[0].reason.contains("layer streets holds lines"));
+    }
+
+    #[test]
+    fn projected_csv_and_unknown_crs() {
+        let layers = Layers::default_city();
+        let mut o = opts(&layers, "poles", Mapping::default());
+        o.crs = Some("EPSG:32636".into());
+        let p = parse(&fixture("utm.csv"), &layers, &o).unwrap();
+        let [lon, lat] = p.drafts[0].geometry.anchor();
+        assert!(
+            (lon - 30.5234).abs() < 1e-5 && (lat - 50.4501).abs() < 1e-5,
+            "{lon} {lat}"
+        );
+        o.crs = Some("EPSG:99999".into());
+        let e = parse(&fixture("utm.csv"), &layers, &o).unwrap_err();
+        assert!(matches!(e, ImportError::Crs(_)), "{e}");
+        assert!(e.to_string().contains("EPSG:99999"), "{e}");
     }
 }

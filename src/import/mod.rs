@@ -156,26 +156,13 @@ pub fn parse_file(
     layers: &Layers,
     opts: &Options,
 ) -> Result<Parsed, ImportError> {
-    let mut parsed = match format {
+    let parsed = match format {
         Format::Osm => osm::parse(path, layers, opts)?,
         Format::Csv => csv::parse(path, layers, opts)?,
         Format::Geojson => geojson::parse(path, layers, opts)?,
         Format::Gpkg => gpkg::parse(path, layers, opts)?,
         Format::Ofds => ofds::parse(path, layers, opts)?,
     };
-    if let Some(field) = &opts.mapping.attributes {
-        let shown = path.display().to_string();
-        for d in &mut parsed.drafts {
-            expand_attributes(d, field).map_err(|reason| {
-                ImportError::at(
-                    &shown,
-                    0,
-                    field,
-                    format!("record {}: {reason}", d.source.id),
-                )
-            })?;
-        }
-    }
     if opts.strict
         && let Some(r) = parsed.rejects.first()
     {
@@ -187,26 +174,6 @@ pub fn parse_file(
         });
     }
     Ok(parsed)
-}
-
-/// Replaces the attribute `field` (a JSON object as text) by the typed attributes it holds.
-fn expand_attributes(d: &mut Draft, field: &str) -> Result<(), String> {
-    let Some(v) = d.attributes.remove(field) else {
-        return Ok(());
-    };
-    let text = v.as_text();
-    if text.trim().is_empty() {
-        return Ok(());
-    }
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("not a JSON object: {e}"))?;
-    let obj = json.as_object().ok_or("not a JSON object")?;
-    for (k, v) in obj {
-        if let Some(v) = crate::model::Value::from_json(v) {
-            d.attributes.insert(k.clone(), v);
-        }
-    }
-    Ok(())
 }
 
 /// Parses several files of one format as one import; identical records across files

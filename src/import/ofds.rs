@@ -367,7 +367,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         }
     }
     if out.drafts.is_empty() {
-        return Err(nothing_importable(&shown, &out.rejects));
+        return Err(nothing_importable(&shown, "item", &out.rejects));
     }
     Ok(out)
 }
