@@ -27,7 +27,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::crs::Crs;
-use super::{ImportError, Mapping, Options, Parsed, Reject};
+use super::{ImportError, Mapping, Options, Parsed, RecordError, Reject};
 use crate::model::{
     Attributes, Draft, Geometry, GeometryKind, LayerId, Layers, Source, Status, Value,
 };
@@ -675,13 +675,8 @@ fn shift_hint(
 }
 
 /// What went wrong with one row.
-enum RowError {
-    Reject(String, String),
-    Fatal(ImportError),
-}
-
-fn reject(field: &str, reason: impl Into<String>) -> RowError {
-    RowError::Reject(field.to_string(), reason.into())
+fn reject(field: &str, reason: impl Into<String>) -> RecordError {
+    RecordError::Reject(field.to_string(), reason.into())
 }
 
 /// Per-file state resolved once from the header and the mapping.
@@ -804,8 +799,8 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         };
         match result {
             Ok(d) => out.drafts.push(d),
-            Err(RowError::Fatal(e)) => return Err(e),
-            Err(RowError::Reject(field, reason)) => out.rejects.push(Reject {
+            Err(RecordError::Fatal(e)) => return Err(e),
+            Err(RecordError::Reject(field, reason)) => out.rejects.push(Reject {
                 file: label.clone(),
                 line,
                 field,
@@ -947,7 +942,7 @@ impl Row<'_, '_> {
         &mut self,
         fixed: Option<LayerId>,
         fallback: Option<LayerId>,
-    ) -> Result<LayerId, RowError> {
+    ) -> Result<LayerId, RecordError> {
         if let Some(l) = fixed {
             return Ok(l);
         }
@@ -967,12 +962,12 @@ impl Row<'_, '_> {
             return Ok(*l);
         }
         let l = layer_named(self.layers, v, self.file, self.line, self.header(i))
-            .map_err(RowError::Fatal)?;
+            .map_err(RecordError::Fatal)?;
         self.layer_cache.push((v.to_string(), l));
         Ok(l)
     }
 
-    fn coordinate(&self, i: usize, is_lat: bool) -> Result<f64, RowError> {
+    fn coordinate(&self, i: usize, is_lat: bool) -> Result<f64, RecordError> {
         let raw = self.cell(i);
         let err = match parse_coord(raw) {
             Ok(v) => return Ok(v),
@@ -1001,7 +996,7 @@ impl Row<'_, '_> {
         Err(reject(col, reason))
     }
 
-    fn point(&self, crs: Option<&Crs>) -> Result<Geometry, RowError> {
+    fn point(&self, crs: Option<&Crs>) -> Result<Geometry, RecordError> {
         let (lat_i, lon_i) = (self.cols.lat, self.cols.lon);
         let lat = self.coordinate(lat_i, true);
         let lon = self.coordinate(lon_i, false);
@@ -1037,7 +1032,7 @@ impl Row<'_, '_> {
         Ok(g)
     }
 
-    fn status(&mut self, i: usize) -> Result<Status, RowError> {
+    fn status(&mut self, i: usize) -> Result<Status, RecordError> {
         let v = self.rec.get(i).unwrap_or("").trim();
         if v.is_empty() {
             return Ok(Status::Unknown);
@@ -1066,7 +1061,7 @@ impl Row<'_, '_> {
         fallback: Option<LayerId>,
         crs: Option<&Crs>,
         source_file: &Arc<str>,
-    ) -> Result<Draft, RowError> {
+    ) -> Result<Draft, RecordError> {
         let layer = self.layer(fixed_layer, fallback)?;
         let geometry = self.point(crs)?;
         if let Some(why) = kind_mismatch(self.layers, layer, &geometry) {

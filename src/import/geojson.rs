@@ -22,7 +22,7 @@ use super::csv::{
     layer_named, merge_json_attributes, missing_fields_error, nothing_importable, pick_crs,
     read_utf8,
 };
-use super::{ImportError, Options, Parsed, Reject};
+use super::{ImportError, Options, Parsed, RecordError, Reject};
 use crate::model::{Attributes, Draft, Geometry, LayerId, Layers, Source, Status, Value};
 
 /// Parses JSON text into its top-level values (one for a document, several for a sequence).
@@ -321,8 +321,8 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         };
         match feature.draft(crs.as_ref(), &source_file) {
             Ok(d) => out.drafts.push(d),
-            Err(FeatureError::Fatal(e)) => return Err(e),
-            Err(FeatureError::Reject(field, reason)) => out.rejects.push(Reject {
+            Err(RecordError::Fatal(e)) => return Err(e),
+            Err(RecordError::Reject(field, reason)) => out.rejects.push(Reject {
                 file: label.clone(),
                 line: n,
                 field,
@@ -337,11 +337,6 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
     Ok(out)
 }
 
-enum FeatureError {
-    Reject(String, String),
-    Fatal(ImportError),
-}
-
 struct Feature<'a, 'j> {
     json: &'j Json,
     index: u64,
@@ -353,13 +348,13 @@ struct Feature<'a, 'j> {
 }
 
 impl<'j> Feature<'_, 'j> {
-    fn draft(&mut self, crs: Option<&Crs>, source_file: &Arc<str>) -> Result<Draft, FeatureError> {
+    fn draft(&mut self, crs: Option<&Crs>, source_file: &Arc<str>) -> Result<Draft, RecordError> {
         let json: &'j Json = self.json;
         let props: &'j serde_json::Map<String, Json> = match json.get("properties") {
             Some(Json::Object(m)) => m,
             None | Some(Json::Null) => empty_map(),
             Some(other) => {
-                return Err(FeatureError::Reject(
+                return Err(RecordError::Reject(
                     "properties".into(),
                     format!("`properties` must be an object, got {other}"),
                 ));
@@ -383,7 +378,7 @@ impl<'j> Feature<'_, 'j> {
                     if let Some(name) = json_text(v) {
                         layer = Some(
                             layer_named(self.layers, &name, self.file, self.index, k)
-                                .map_err(FeatureError::Fatal)?,
+                                .map_err(RecordError::Fatal)?,
                         );
                     }
                 }
@@ -427,7 +422,7 @@ impl<'j> Feature<'_, 'j> {
         let layer = match layer.or(self.opts.layer) {
             Some(l) => l,
             None => {
-                return Err(FeatureError::Reject(
+                return Err(RecordError::Reject(
                     self.opts
                         .mapping
                         .layer
@@ -438,17 +433,17 @@ impl<'j> Feature<'_, 'j> {
                 ));
             }
         };
-        let geometry = geometry(self.json.get("geometry"), crs)
-            .map_err(|(f, r)| FeatureError::Reject(f, r))?;
+        let geometry =
+            geometry(self.json.get("geometry"), crs).map_err(|(f, r)| RecordError::Reject(f, r))?;
         if let Some(why) = kind_mismatch(self.layers, layer, &geometry) {
-            return Err(FeatureError::Reject("geometry".into(), why));
+            return Err(RecordError::Reject("geometry".into(), why));
         }
         if let Some((field, reason)) = status_err {
-            return Err(FeatureError::Reject(field, reason));
+            return Err(RecordError::Reject(field, reason));
         }
         if let Some((k, v)) = json_attrs {
             merge_json_attributes(&mut attributes, v)
-                .map_err(|e| FeatureError::Reject(k.clone(), e))?;
+                .map_err(|e| RecordError::Reject(k.clone(), e))?;
         }
         let id = id
             .or_else(|| self.json.get("id").and_then(json_text))

@@ -31,7 +31,7 @@ use super::csv::{
     AttrSpec, Plan, Role, clean_text, file_label, kind_mismatch, layer_named,
     merge_json_attributes, missing_fields_error, nothing_importable, pick_crs,
 };
-use super::{ImportError, Options, Parsed, Reject};
+use super::{ImportError, Options, Parsed, RecordError, Reject};
 use crate::model::{Attributes, Draft, Geometry, LayerId, Layers, Source, Status, Value};
 
 /// Columns that mark a table written by citytwin's export.
@@ -399,8 +399,8 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         };
         match feature.draft(fixed_layer, crs.as_ref(), &file_arc) {
             Ok(d) => out.drafts.push(d),
-            Err(RowError::Fatal(e)) => return Err(e),
-            Err(RowError::Reject(field, reason)) => out.rejects.push(Reject {
+            Err(RecordError::Fatal(e)) => return Err(e),
+            Err(RecordError::Reject(field, reason)) => out.rejects.push(Reject {
                 file: label.clone(),
                 line: u64::try_from(fid).unwrap_or(0),
                 field,
@@ -413,11 +413,6 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         return Err(nothing_importable(&shown, "fid", &out.rejects));
     }
     Ok(out)
-}
-
-enum RowError {
-    Reject(String, String),
-    Fatal(ImportError),
 }
 
 struct FeatureRow<'a> {
@@ -456,7 +451,7 @@ impl FeatureRow<'_> {
         fixed_layer: Option<LayerId>,
         crs: Option<&Crs>,
         file: &Arc<str>,
-    ) -> Result<Draft, RowError> {
+    ) -> Result<Draft, RecordError> {
         let mut layer = fixed_layer;
         let mut blob: Option<(usize, &[u8])> = None;
         let mut status = Status::Unknown;
@@ -485,7 +480,7 @@ impl FeatureRow<'_> {
                     ValueRef::Blob(b) => blob = Some((i, b)),
                     ValueRef::Null => {}
                     _ => {
-                        return Err(RowError::Reject(
+                        return Err(RecordError::Reject(
                             self.names[i].clone(),
                             "the geometry column does not hold a geometry blob".into(),
                         ));
@@ -506,7 +501,7 @@ impl FeatureRow<'_> {
                         let json =
                             serde_json::Value::String(String::from_utf8_lossy(t).into_owned());
                         merge_json_attributes(&mut attributes, &json)
-                            .map_err(|e| RowError::Reject(self.names[i].clone(), e))?;
+                            .map_err(|e| RecordError::Reject(self.names[i].clone(), e))?;
                     }
                 }
                 Col::CitytwinSourceFile => source_file = cell_text(*v),
@@ -527,7 +522,7 @@ impl FeatureRow<'_> {
                                 u64::try_from(self.fid).unwrap_or(0),
                                 &self.names[i],
                             )
-                            .map_err(RowError::Fatal)?,
+                            .map_err(RecordError::Fatal)?,
                         );
                     }
                 }
@@ -542,7 +537,7 @@ impl FeatureRow<'_> {
         // Columns added next to citytwin's JSON attributes (e.g. in QGIS) win.
         attributes.extend(extra);
         let Some(layer) = layer else {
-            return Err(RowError::Reject(
+            return Err(RecordError::Reject(
                 self.plan
                     .mapping()
                     .layer
@@ -557,17 +552,17 @@ impl FeatureRow<'_> {
             .position(|(c, _)| matches!(c, Col::Geometry))
             .map_or("geometry", |i| self.names[i].as_str());
         let Some((_, blob)) = blob else {
-            return Err(RowError::Reject(
+            return Err(RecordError::Reject(
                 geom_field.into(),
                 "the feature has no geometry (null)".into(),
             ));
         };
-        let geometry = decode(blob, crs).map_err(|e| RowError::Reject(geom_field.into(), e))?;
+        let geometry = decode(blob, crs).map_err(|e| RecordError::Reject(geom_field.into(), e))?;
         if let Some(why) = kind_mismatch(self.layers, layer, &geometry) {
-            return Err(RowError::Reject(geom_field.into(), why));
+            return Err(RecordError::Reject(geom_field.into(), why));
         }
         if let Some((field, reason)) = status_err {
-            return Err(RowError::Reject(field, reason));
+            return Err(RecordError::Reject(field, reason));
         }
         let id = id
             .or(source_id)

@@ -105,6 +105,12 @@ impl Parsed {
     }
 }
 
+/// What went wrong with one record: it is rejected (field, reason) or the whole import stops.
+pub(crate) enum RecordError {
+    Reject(String, String),
+    Fatal(ImportError),
+}
+
 /// A fatal import error: nothing of the import is written.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
