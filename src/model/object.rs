@@ -181,6 +181,28 @@ pub struct Attributes(Vec<(Arc<str>, Value)>);
 
 /// Attribute names repeat across millions of objects: one shared copy of each.
 fn intern(name: &str) -> Arc<str> {
+    use std::cell::RefCell;
+    // Loader threads intern the same few names millions of times: a small per-thread cache
+    // answers most of them without the shared lock.
+    thread_local! {
+        static RECENT: RefCell<Vec<Arc<str>>> = const { RefCell::new(Vec::new()) };
+    }
+    if let Some(k) = RECENT.with(|r| r.borrow().iter().find(|k| ***k == *name).cloned()) {
+        return k;
+    }
+    let k = intern_shared(name);
+    RECENT.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() >= 32 {
+            r.remove(0);
+        }
+        r.push(k.clone());
+    });
+    k
+}
+
+/// The process-wide pool behind [`intern`].
+fn intern_shared(name: &str) -> Arc<str> {
     use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
     static NAMES: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
