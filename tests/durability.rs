@@ -11,14 +11,7 @@ use serde_json::{Value, json};
 #[test]
 fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("s.gpkg");
-    cli_ok(
-        &store,
-        &[
-            "import",
-            repo("data/osm/helsinki.osm.pbf").to_str().unwrap(),
-        ],
-    );
+    let store = helsinki_store(dir.path());
     let env = [("CITYTWIN_ALLOW_WRITES", "true")];
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut total = (0, 0);

@@ -340,14 +340,7 @@ fn content(path: &std::path::Path) -> BTreeMap<String, Value> {
 #[test]
 fn export_then_import_is_lossless_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("a.gpkg");
-    cli_ok(
-        &store,
-        &[
-            "import",
-            repo("data/osm/helsinki.osm.pbf").to_str().unwrap(),
-        ],
-    );
+    let store = helsinki_store(dir.path());
     // Give objects varied status and typed attributes through the API first.
     {
         let server = Server::start(&store, "none", &[("CITYTWIN_ALLOW_WRITES", "true")]);
@@ -406,14 +399,7 @@ fn export_then_import_is_lossless_in_every_format() {
 #[test]
 fn bad_files_give_precise_errors_and_leave_the_store_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("s.gpkg");
-    cli_ok(
-        &store,
-        &[
-            "import",
-            repo("data/osm/helsinki.osm.pbf").to_str().unwrap(),
-        ],
-    );
+    let store = helsinki_store(dir.path());
     let before_counts = counts(&store);
     let before_export = dir.path().join("before.geojson");
     export(&store, "poles", "geojson", &before_export);

@@ -1118,22 +1118,12 @@ impl Row<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::test_support::fixture;
     use crate::import::{Format, parse_files};
     use std::path::PathBuf;
 
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/import")
-            .join(name)
-    }
-
     fn opts(layers: &Layers, layer: &str, mapping: Mapping) -> Options {
-        Options {
-            layer: layers.by_name(layer),
-            crs: None,
-            mapping,
-            strict: false,
-        }
+        crate::import::test_support::opts(layers, Some(layer), mapping)
     }
 
     /// The mapping recommended for the Kyiv shelter lists (kept in sync with the report).

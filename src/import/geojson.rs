@@ -472,22 +472,7 @@ fn empty_map() -> &'static serde_json::Map<String, Json> {
 mod tests {
     use super::*;
     use crate::import::Mapping;
-    use std::path::PathBuf;
-
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/import")
-            .join(name)
-    }
-
-    fn opts(layers: &Layers, layer: Option<&str>, mapping: Mapping) -> Options {
-        Options {
-            layer: layer.and_then(|l| layers.by_name(l)),
-            crs: None,
-            mapping,
-            strict: false,
-        }
-    }
+    use crate::import::test_support::{fixture, opts};
 
     fn odd_mapping() -> Mapping {
         toml::from_str(

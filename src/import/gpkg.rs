@@ -585,6 +585,7 @@ impl FeatureRow<'_> {
 mod tests {
     use super::*;
     use crate::import::Mapping;
+    use crate::import::test_support::opts;
     use geozero::CoordDimensions;
     use geozero::ToWkb;
 
@@ -670,15 +671,6 @@ mod tests {
         c.execute("INSERT INTO mixed VALUES (4, NULL, 'no geometry')", [])
             .unwrap();
         path
-    }
-
-    fn opts(layers: &Layers, layer: Option<&str>, mapping: Mapping) -> Options {
-        Options {
-            layer: layer.and_then(|l| layers.by_name(l)),
-            crs: None,
-            mapping,
-            strict: false,
-        }
     }
 
     #[test]

@@ -254,3 +254,29 @@ pub fn write_rejects(path: &Path, rejects: &[Reject]) -> Result<(), ImportError>
     w.flush().map_err(io)?;
     Ok(())
 }
+
+/// Helpers shared by the importers' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::{Path, PathBuf};
+
+    use super::{Mapping, Options};
+    use crate::model::Layers;
+
+    /// A file of `tests/fixtures/import`.
+    pub fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/import")
+            .join(name)
+    }
+
+    /// Import options for a target layer (by name) and mapping, WGS84, not strict.
+    pub fn opts(layers: &Layers, layer: Option<&str>, mapping: Mapping) -> Options {
+        Options {
+            layer: layer.and_then(|l| layers.by_name(l)),
+            crs: None,
+            mapping,
+            strict: false,
+        }
+    }
+}

@@ -39,6 +39,19 @@ pub fn cli_ok(store: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// A new store in `dir` holding the Helsinki OSM extract (imported and numbered by the CLI).
+pub fn helsinki_store(dir: &Path) -> PathBuf {
+    let store = dir.join("s.gpkg");
+    cli_ok(
+        &store,
+        &[
+            "import",
+            repo("data/osm/helsinki.osm.pbf").to_str().unwrap(),
+        ],
+    );
+    store
+}
+
 /// Layer name → count, from `citytwin layers`.
 pub fn counts(store: &Path) -> std::collections::BTreeMap<String, u64> {
     let v: Value = serde_json::from_str(&cli_ok(store, &["layers"])).expect("layers JSON");
