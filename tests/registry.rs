@@ -242,14 +242,7 @@ fn geopackage_opens_in_ogrinfo_with_every_layer_and_count() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("city.gpkg");
-    cli_ok(
-        &store,
-        &[
-            "import",
-            repo("data/osm/helsinki.osm.pbf").to_str().unwrap(),
-        ],
-    );
+    let store = helsinki_store(dir.path());
     let counts = counts(&store);
     let out = std::process::Command::new("ogrinfo")
         .arg("-ro")
