@@ -120,18 +120,28 @@ impl Registry {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs a closure on the store (history, settings).
-    pub fn with_store<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
-        let mut s = self.lock_store();
-        f(s.as_mut())
-    }
-
-    /// Writes a batch to the store, then applies it to the twin.
-    pub fn commit(&self, batch: Batch) -> Result<(), RegistryError> {
-        let mut store = self.lock_store();
-        store.commit(&batch)?;
+    /// The one write path (call with the store lock held): commit the batch, then keep the
+    /// cached assigner and the twin in step, in commit order. A failed commit drops the cached
+    /// assigner, which may already have noted serials the store never got.
+    fn write(&self, store: &mut dyn Store, batch: Batch) -> Result<(), RegistryError> {
+        if let Err(e) = store.commit(&batch) {
+            *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return Err(e.into());
+        }
+        self.follow_numbers(&batch.changes);
         self.apply(batch.changes);
         Ok(())
+    }
+
+    /// A batch of one change made by `actor`, with a history row for it.
+    fn single(actor: &str, action: &str, change: Change) -> Batch {
+        Batch {
+            actor: actor.into(),
+            action: action.into(),
+            summary: serde_json::json!({}),
+            changes: vec![change],
+            history_per_create: true,
+        }
     }
 
     /// Keeps the cached assigner in step with committed changes (call under the store lock).
@@ -201,20 +211,10 @@ impl Registry {
             let serial = self.with_assigner(&mut **store, |a| Ok(a.assign(at)?))?;
             o.number = Some(Number::scheme(serial, width));
         }
-        let batch = Batch {
-            actor: actor.into(),
-            action: "create".into(),
-            summary: serde_json::json!({}),
-            changes: vec![Change::Create(o.clone())],
-            history_per_create: true,
-        };
-        if let Err(e) = store.commit(&batch) {
-            // The assigner already noted the serial; forget it so state matches the store.
-            *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            return Err(e.into());
-        }
-        self.follow_numbers(&batch.changes);
-        self.apply(batch.changes);
+        self.write(
+            &mut **store,
+            Self::single(actor, "create", Change::Create(o.clone())),
+        )?;
         Ok(o)
     }
 
@@ -253,19 +253,11 @@ impl Registry {
             return Ok(old);
         }
         new.updated = now;
-        let batch = Batch {
-            actor: actor.into(),
-            action: "edit".into(),
-            summary: serde_json::json!({}),
-            changes: vec![Change::Update {
-                old,
-                new: new.clone(),
-            }],
-            history_per_create: true,
+        let change = Change::Update {
+            old,
+            new: new.clone(),
         };
-        store.commit(&batch)?;
-        self.follow_numbers(&batch.changes);
-        self.apply(batch.changes);
+        self.write(&mut **store, Self::single(actor, "edit", change))?;
         Ok(new)
     }
 
@@ -277,16 +269,10 @@ impl Registry {
             .get(id)
             .cloned()
             .ok_or(RegistryError::Gone(id))?;
-        let batch = Batch {
-            actor: actor.into(),
-            action: "delete".into(),
-            summary: serde_json::json!({}),
-            changes: vec![Change::Delete(old.clone())],
-            history_per_create: true,
-        };
-        store.commit(&batch)?;
-        self.follow_numbers(&batch.changes);
-        self.apply(batch.changes);
+        self.write(
+            &mut **store,
+            Self::single(actor, "delete", Change::Delete(old.clone())),
+        )?;
         Ok(old)
     }
 
@@ -438,15 +424,10 @@ impl Registry {
             history_per_create: false,
         };
         let t_prepared = t_start.elapsed();
-        store.commit(&batch)?;
-        let t_committed = t_start.elapsed();
-        // Still holding the store: twin updates follow commits in the same order.
-        *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.apply(batch.changes);
+        self.write(&mut **store, batch)?;
         tracing::info!(
             prepare_ms = t_prepared.as_millis() as u64,
-            commit_ms = (t_committed - t_prepared).as_millis() as u64,
-            twin_ms = (t_start.elapsed() - t_committed).as_millis() as u64,
+            write_ms = (t_start.elapsed() - t_prepared).as_millis() as u64,
             "import written"
         );
         drop(store);
@@ -614,9 +595,7 @@ impl Registry {
             changes,
             history_per_create: false,
         };
-        store.commit(&batch)?;
-        *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.apply(batch.changes);
+        self.write(&mut **store, batch)?;
         Ok(n)
     }
 }
