@@ -448,8 +448,12 @@ impl Registry {
         }
         let mut twin = self.twin.write().unwrap_or_else(|p| p.into_inner());
         if changes.len() > 50_000 && changes.len() > twin.len() / 4 {
+            // Take the objects out of the old twin rather than copying them.
+            let layers = twin.layers().clone();
+            let width = twin.serial_width();
+            let old = std::mem::replace(&mut *twin, Twin::build(layers.clone(), width, Vec::new()));
             let mut all: HashMap<ObjectId, Object> =
-                twin.objects().map(|o| (o.id, o.clone())).collect();
+                old.into_objects().into_iter().map(|o| (o.id, o)).collect();
             for c in changes {
                 match c {
                     Change::Create(o) | Change::Update { new: o, .. } => {
@@ -460,8 +464,6 @@ impl Registry {
                     }
                 }
             }
-            let layers = twin.layers().clone();
-            let width = twin.serial_width();
             *twin = Twin::build(layers, width, all.into_values().collect());
         } else {
             for c in changes {
@@ -631,5 +633,59 @@ fn draft_object(mut d: Draft, id: ObjectId, now: i64) -> Object {
         source: d.source,
         created: now,
         updated: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Geometry, Layers, Source, Status};
+    use crate::store::gpkg::GpkgStore;
+
+    #[test]
+    fn a_large_import_rebuilds_the_twin_with_every_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let trees = layers.by_name("trees").unwrap();
+        let store = GpkgStore::open(&dir.path().join("s.gpkg"), &layers, 7).unwrap();
+        let registry = Registry::open(Box::new(store), 1000.0).unwrap();
+        let draft = |i: u64| Draft {
+            layer: trees,
+            // A 300 × 200 grid, ~11 m apart: spread enough for 7-digit numbers.
+            geometry: Geometry::Point([
+                30.0 + (i % 300) as f64 * 1.5e-4,
+                50.0 + (i / 300) as f64 * 1e-4,
+            ]),
+            status: Status::Ok,
+            attributes: Default::default(),
+            source: Source {
+                file: "grid".into(),
+                id: format!("{i}").into(),
+            },
+            source_number: None,
+        };
+        let small = Parsed {
+            drafts: (0..10).map(draft).collect(),
+            ..Default::default()
+        };
+        registry
+            .import(small, "test", serde_json::json!({}), true)
+            .unwrap();
+        // Enough changes to take the bulk-rebuild path; the first ten are re-imported unchanged.
+        let big = Parsed {
+            drafts: (0..60_000).map(draft).collect(),
+            ..Default::default()
+        };
+        let report = registry
+            .import(big, "test", serde_json::json!({}), true)
+            .unwrap();
+        assert_eq!((report.created, report.unchanged), (59_990, 10));
+        let twin = registry.twin();
+        assert_eq!(twin.count(trees), 60_000);
+        let o = twin.objects().find(|o| &*o.source.id == "12345").unwrap();
+        let Some(Number::Scheme { serial, .. }) = o.number else {
+            panic!("not numbered")
+        };
+        assert_eq!(twin.by_serial(serial).map(|x| x.id), Some(o.id));
     }
 }

@@ -246,6 +246,11 @@ impl Twin {
         Some(o)
     }
 
+    /// Every object, giving up the twin.
+    pub fn into_objects(self) -> Vec<Object> {
+        self.slots
+    }
+
     pub fn objects(&self) -> impl Iterator<Item = &Object> {
         self.slots.iter()
     }
