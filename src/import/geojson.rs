@@ -27,6 +27,16 @@ use crate::model::{Attributes, Draft, Geometry, LayerId, Layers, Source, Status,
 
 /// Parses JSON text into its top-level values (one for a document, several for a sequence).
 /// Record separators (RS, U+001E) are treated as whitespace.
+/// Reads a JSON file (or a sequence of JSON texts): the path as shown in messages, the file
+/// name for sources, and the values.
+pub(super) fn read_json_file(path: &Path) -> Result<(String, Arc<str>, Vec<Json>), ImportError> {
+    let shown = path.display().to_string();
+    let source_file: Arc<str> = Arc::from(file_label(path).as_str());
+    let text = read_utf8(path)?;
+    let docs = parse_json_values(&text, &shown)?;
+    Ok((shown, source_file, docs))
+}
+
 pub(super) fn parse_json_values(text: &str, file: &str) -> Result<Vec<Json>, ImportError> {
     let read = |t: &str| -> Result<Vec<Json>, serde_json::Error> {
         serde_json::Deserializer::from_str(t)
@@ -223,11 +233,7 @@ pub(super) fn raw_json(v: &Json) -> String {
 }
 
 pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, ImportError> {
-    let shown = path.display().to_string();
-    let label = file_label(path);
-    let source_file: Arc<str> = Arc::from(label.as_str());
-    let text = read_utf8(path)?;
-    let docs = parse_json_values(&text, &shown)?;
+    let (shown, source_file, docs) = read_json_file(path)?;
 
     // Collect the features and the declared CRS.
     let mut features: Vec<&Json> = Vec::new();
@@ -302,7 +308,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         let n = i as u64 + 1;
         if f.get("type").and_then(Json::as_str) != Some("Feature") {
             out.rejects.push(Reject {
-                file: label.clone(),
+                file: source_file.to_string(),
                 line: n,
                 field: "type".into(),
                 reason: "not a Feature".into(),
@@ -323,7 +329,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
             Ok(d) => out.drafts.push(d),
             Err(RecordError::Fatal(e)) => return Err(e),
             Err(RecordError::Reject(field, reason)) => out.rejects.push(Reject {
-                file: label.clone(),
+                file: source_file.to_string(),
                 line: n,
                 field,
                 reason,

@@ -14,14 +14,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use super::csv::{
-    file_label, json_attr, json_text, kind_mismatch, nothing_importable, pick_crs, read_utf8,
-};
-use super::geojson::{declared_crs, geometry, parse_json_values, raw_json};
+use super::csv::{json_attr, json_text, kind_mismatch, nothing_importable, pick_crs};
+use super::geojson::{declared_crs, geometry, raw_json};
 use super::{ImportError, Options, Parsed, Reject};
 use crate::model::{Attributes, Draft, LayerId, Layers, Source, Status, Value};
 
@@ -90,11 +87,7 @@ struct Network<'j> {
 }
 
 pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, ImportError> {
-    let shown = path.display().to_string();
-    let label = file_label(path);
-    let source_file: Arc<str> = Arc::from(label.as_str());
-    let text = read_utf8(path)?;
-    let docs = parse_json_values(&text, &shown)?;
+    let (shown, source_file, docs) = super::geojson::read_json_file(path)?;
     let nodes_layer = layer(layers, NODES_LAYER, &shown)?;
     let spans_layer = layer(layers, SPANS_LAYER, &shown)?;
     let doc = match docs.as_slice() {
@@ -142,7 +135,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
     let mut out = Parsed::default();
     let reject = |out: &mut Parsed, line: usize, field: &str, reason: String, raw: &Json| {
         out.rejects.push(Reject {
-            file: label.clone(),
+            file: source_file.to_string(),
             line: line as u64 + 1,
             field: field.to_string(),
             reason,

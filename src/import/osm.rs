@@ -100,10 +100,7 @@ struct Pending {
 }
 
 pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, ImportError> {
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().to_string())
-        .unwrap_or_else(|| path.display().to_string());
+    let file = super::csv::file_label(path);
     let shown = path.display().to_string();
     let reader =
         ElementReader::from_path(path).map_err(|e| ImportError::file(&shown, e.to_string()))?;
