@@ -84,14 +84,14 @@ impl Registry {
     /// Loads every object of the store into a new twin.
     pub fn open(mut store: Box<dyn Store>, radius_m: f64) -> Result<Registry, RegistryError> {
         let started = std::time::Instant::now();
-        let objects = store.load()?;
-        let loaded = started.elapsed();
-        let twin = Twin::build(store.layers().clone(), store.serial_width(), objects);
+        let plan = store.plan()?;
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "store planned");
+        let (layers, width) = (store.layers().clone(), store.serial_width());
+        let twin = Twin::load(layers, width, &plan, |layer| store.load_layer(layer))?;
         tracing::info!(
             objects = twin.len(),
-            load_ms = loaded.as_millis() as u64,
-            index_ms = (started.elapsed() - loaded).as_millis() as u64,
-            "twin ready"
+            ms = started.elapsed().as_millis() as u64,
+            "twin loaded and indexed"
         );
         Ok(Registry {
             store: Mutex::new(store),
@@ -453,7 +453,7 @@ impl Registry {
             let width = twin.serial_width();
             let old = std::mem::replace(&mut *twin, Twin::build(layers.clone(), width, Vec::new()));
             let mut all: HashMap<ObjectId, Object> =
-                old.into_objects().into_iter().map(|o| (o.id, o)).collect();
+                old.into_objects().map(|o| (o.id, o)).collect();
             for c in changes {
                 match c {
                     Change::Create(o) | Change::Update { new: o, .. } => {

@@ -176,8 +176,11 @@ impl Value {
 
 /// Typed attributes by name, sorted by name. Kept compact because every object of the twin has
 /// some: a sorted vector with attribute names shared between objects.
+///
+/// A boxed slice rather than a vector: no spare capacity and one word less per object; edits
+/// (rare next to reads) rebuild the slice.
 #[derive(Clone, Default, PartialEq)]
-pub struct Attributes(Vec<(Arc<str>, Value)>);
+pub struct Attributes(Box<[(Arc<str>, Value)]>);
 
 /// Attribute names repeat across millions of objects: one shared copy of each.
 fn intern(name: &str) -> Arc<str> {
@@ -219,9 +222,28 @@ fn intern_shared(name: &str) -> Arc<str> {
     k
 }
 
+/// Sets `name` in entries sorted by name; returns the previous value.
+fn put(entries: &mut Vec<(Arc<str>, Value)>, name: &str, value: Value) -> Option<Value> {
+    match entries.binary_search_by(|(e, _)| (**e).cmp(name)) {
+        Ok(i) => Some(std::mem::replace(&mut entries[i].1, value)),
+        Err(i) => {
+            entries.insert(i, (intern(name), value));
+            None
+        }
+    }
+}
+
 impl Attributes {
     pub fn new() -> Self {
-        Attributes(Vec::new())
+        Attributes(Box::default())
+    }
+
+    /// Edits the entries as a vector.
+    fn edit<T>(&mut self, f: impl FnOnce(&mut Vec<(Arc<str>, Value)>) -> T) -> T {
+        let mut v = std::mem::take(&mut self.0).into_vec();
+        let out = f(&mut v);
+        self.0 = v.into_boxed_slice();
+        out
     }
 
     fn find(&self, name: &str) -> Result<usize, usize> {
@@ -237,10 +259,7 @@ impl Attributes {
     pub fn set(&mut self, name: &str, value: Value) -> Option<Value> {
         match self.find(name) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
-            Err(i) => {
-                self.0.insert(i, (intern(name), value));
-                None
-            }
+            Err(_) => self.edit(|v| put(v, name, value)),
         }
     }
 
@@ -253,7 +272,8 @@ impl Attributes {
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Value> {
-        self.find(name).ok().map(|i| self.0.remove(i).1)
+        let i = self.find(name).ok()?;
+        Some(self.edit(|v| v.remove(i).1))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
@@ -278,8 +298,7 @@ impl Attributes {
 
     /// Releases spare capacity (objects held for long in the twin).
     pub fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
-        for (_, v) in &mut self.0 {
+        for (_, v) in self.0.iter_mut() {
             if let Value::Text(t) = v {
                 t.shrink_to_fit();
             }
@@ -296,18 +315,18 @@ impl std::fmt::Debug for Attributes {
 impl<K: AsRef<str>> FromIterator<(K, Value)> for Attributes {
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
         let mut a = Attributes::new();
-        for (k, v) in iter {
-            a.set(k.as_ref(), v);
-        }
+        a.extend(iter);
         a
     }
 }
 
 impl<K: AsRef<str>> Extend<(K, Value)> for Attributes {
     fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
-        for (k, v) in iter {
-            self.set(k.as_ref(), v);
-        }
+        self.edit(|entries| {
+            for (k, v) in iter {
+                put(entries, k.as_ref(), v);
+            }
+        })
     }
 }
 
@@ -315,7 +334,7 @@ impl IntoIterator for Attributes {
     type Item = (Arc<str>, Value);
     type IntoIter = std::vec::IntoIter<(Arc<str>, Value)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0.into_vec().into_iter()
     }
 }
 
@@ -346,13 +365,33 @@ impl<'de> Deserialize<'de> for Attributes {
                 self,
                 mut m: A,
             ) -> Result<Attributes, A::Error> {
-                let mut a = Attributes::new();
-                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if let Some(v) = m.next_value::<Option<Value>>()? {
-                        a.set(&k, v);
-                    }
+                // Collected in a reused per-thread buffer, then copied into a slice of exactly
+                // the right size: millions of objects load this way, and a growing vector
+                // shrunk afterwards would allocate twice for each.
+                thread_local! {
+                    static SCRATCH: std::cell::RefCell<Vec<(Arc<str>, Value)>> =
+                        const { std::cell::RefCell::new(Vec::new()) };
                 }
-                Ok(a)
+                let mut entries = SCRATCH
+                    .with(|s| s.try_borrow_mut().map(|mut v| std::mem::take(&mut *v)))
+                    .unwrap_or_default();
+                entries.clear();
+                let mut read = || -> Result<(), A::Error> {
+                    while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                        if let Some(v) = m.next_value::<Option<Value>>()? {
+                            put(&mut entries, &k, v);
+                        }
+                    }
+                    Ok(())
+                };
+                let done = read();
+                let out = Attributes(entries.drain(..).collect());
+                SCRATCH.with(|s| {
+                    if let Ok(mut v) = s.try_borrow_mut() {
+                        *v = entries;
+                    }
+                });
+                done.map(|()| out)
             }
         }
         d.deserialize_map(V)

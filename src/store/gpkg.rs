@@ -15,8 +15,12 @@ use geozero::wkb::GpkgWkb;
 use geozero::{CoordDimensions, ToGeo, ToWkb};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Batch, Change, HistoryEntry, SerialRecord, Store, StoreError, format_ms, parse_ms};
-use crate::model::{Attributes, Geometry, LayerDef, Layers, Object, ObjectId, Source, Status};
+use super::{
+    Batch, Change, HistoryEntry, LayerPlan, SerialRecord, Store, StoreError, format_ms, parse_ms,
+};
+use crate::model::{
+    Attributes, Geometry, LayerDef, LayerId, Layers, Object, ObjectId, Source, Status,
+};
 use crate::numbering::Number;
 
 /// GeoPackage `application_id` ("GPKG") and `user_version` for version 1.3.0.
@@ -29,6 +33,11 @@ const SMALL_CACHE_KIB: i64 = -16_384;
 /// Page cache during a bulk write: keeps a big import from spilling half-written pages to the
 /// WAL and reading them back. An upper bound, released after the commit.
 const BULK_CACHE_KIB: i64 = -262_144;
+/// Memory map for the loader threads' read-only connections (an upper bound on address space,
+/// not memory: pages stay in the OS page cache).
+const LOAD_MMAP_BYTES: i64 = 1 << 40;
+/// Rows read from the start of a layer to estimate how many it holds.
+const PLAN_SAMPLE: i64 = 65_536;
 
 /// The GeoPackage store.
 pub struct GpkgStore {
@@ -37,6 +46,9 @@ pub struct GpkgStore {
     layers: Layers,
     width: u8,
     next_id: ObjectId,
+    /// Per layer with rows: (layer, min fid, max fid, estimated rows), as of the last
+    /// [`Store::plan`].
+    extents: Option<Vec<(LayerId, i64, i64, i64)>>,
 }
 
 impl GpkgStore {
@@ -60,6 +72,7 @@ impl GpkgStore {
             layers: layers.clone(),
             width,
             next_id: 1,
+            extents: None,
         };
         store.init()?;
         Ok(store)
@@ -181,23 +194,34 @@ impl RowContext<'_> {
             .map_err(|e| bad(e.to_string()))?;
         let geometry = decode_geometry(blob).map_err(bad)?;
         let serial: Option<i64> = row.get(2).map_err(|e| bad(e.to_string()))?;
-        let number = match (serial, text(3)?) {
-            (Some(s), _) => Some(Number::scheme(s as u32, self.width)),
-            (None, Some(t)) if !t.is_empty() => Some(Number::Source(t.into())),
-            _ => None,
+        // The number as painted is read only when it is not a scheme serial.
+        let number = match serial {
+            Some(s) => Some(Number::scheme(s as u32, self.width)),
+            None => match text(3)? {
+                Some(t) if !t.is_empty() => Some(Number::Source(t.into())),
+                _ => None,
+            },
         };
-        let status_text = text(4)?.unwrap_or("unknown");
-        let status = Status::ALL
+        // Status words as citytwin writes them are matched as bytes; anything else is read
+        // as text and parsed.
+        let status_bytes = text_bytes(row, 4);
+        let status = match Status::ALL
             .into_iter()
-            .find(|s| s.as_str() == status_text)
-            .or_else(|| Status::parse(status_text))
-            .ok_or_else(|| bad(format!("unknown status {status_text:?}")))?;
-        let mut attributes = match text(6)? {
-            None | Some("") | Some("{}") => Attributes::new(),
-            Some(t) => parse_attributes(t).map_err(bad)?,
+            .find(|s| s.as_str().as_bytes() == status_bytes)
+        {
+            Some(s) => s,
+            None => {
+                let t = text(4)?.unwrap_or("unknown");
+                Status::parse(t).ok_or_else(|| bad(format!("unknown status {t:?}")))?
+            }
+        };
+        // Parsed from the bytes: the JSON parser checks the text it keeps.
+        let mut attributes = match text_bytes(row, 6) {
+            b"" | b"{}" => Attributes::new(),
+            t => parse_attributes(t).map_err(bad)?,
         };
         attributes.shrink_to_fit();
-        let source_file = times.intern(text(7)?.unwrap_or(""));
+        let source_file = times.intern(row, 7).map_err(bad)?;
         let source_id: compact_str::CompactString = text(8)?.unwrap_or("").into();
         Ok(Object {
             id: fid as ObjectId,
@@ -224,9 +248,8 @@ type RangeSlot = std::sync::Mutex<Option<Result<Vec<Object>, StoreError>>>;
 fn load_range(
     ctx: &RowContext<'_>,
     conn: &Connection,
-    layer: u16,
-    lo: i64,
-    hi: i64,
+    (layer, lo, hi): (u16, i64, i64),
+    expect: usize,
 ) -> Result<Vec<Object>, StoreError> {
     let name = &ctx.layers.def(layer).name;
     let mut stmt = conn
@@ -236,7 +259,7 @@ fn load_range(
         .map_err(|e| sql(ctx.path, e))?;
     let mut rows = stmt.query(params![lo, hi]).map_err(|e| sql(ctx.path, e))?;
     let mut times = TimeCache::default();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(expect);
     while let Some(row) = rows.next().map_err(|e| sql(ctx.path, e))? {
         out.push(ctx.row_to_object(layer, row, &mut times)?);
     }
@@ -251,14 +274,25 @@ struct TimeCache {
     files: Vec<std::sync::Arc<str>>,
 }
 
+/// A text column's bytes, not yet checked to be UTF-8 (NULL and non-text read as empty).
+fn text_bytes<'r>(row: &'r rusqlite::Row<'_>, col: usize) -> &'r [u8] {
+    match row.get_ref(col) {
+        Ok(rusqlite::types::ValueRef::Text(t)) => t,
+        _ => b"",
+    }
+}
+
 impl TimeCache {
+    /// A time column as milliseconds (0 when absent or unreadable). Only a text not seen
+    /// lately is checked and parsed.
     fn get(&mut self, row: &rusqlite::Row<'_>, col: usize) -> i64 {
-        let Ok(Some(text)) = row.get_ref(col).map(|v| v.as_str_or_null().ok().flatten()) else {
-            return 0;
-        };
-        if let Some((_, ms)) = self.last.iter().find(|(t, _)| t == text) {
+        let bytes = text_bytes(row, col);
+        if let Some((_, ms)) = self.last.iter().find(|(t, _)| t.as_bytes() == bytes) {
             return *ms;
         }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return 0;
+        };
         let ms = parse_ms(text).unwrap_or(0);
         if self.last.len() >= 8 {
             self.last.remove(0);
@@ -267,15 +301,23 @@ impl TimeCache {
         ms
     }
 
-    fn intern(&mut self, name: &str) -> std::sync::Arc<str> {
-        if let Some(f) = self.files.iter().find(|f| ***f == *name) {
-            return f.clone();
+    /// A file name column, shared between the objects of one file.
+    fn intern(
+        &mut self,
+        row: &rusqlite::Row<'_>,
+        col: usize,
+    ) -> Result<std::sync::Arc<str>, String> {
+        let bytes = text_bytes(row, col);
+        if let Some(f) = self.files.iter().find(|f| f.as_bytes() == bytes) {
+            return Ok(f.clone());
         }
+        let name = std::str::from_utf8(bytes)
+            .map_err(|e| format!("column {col}: source file name is not UTF-8: {e}"))?;
         let f: std::sync::Arc<str> = name.into();
         if self.files.len() < 64 {
             self.files.push(f.clone());
         }
-        f
+        Ok(f)
     }
 }
 
@@ -456,8 +498,8 @@ pub fn attributes_json(a: &Attributes) -> String {
     })
 }
 
-fn parse_attributes(t: &str) -> Result<Attributes, String> {
-    serde_json::from_str(t).map_err(|e| format!("attributes are not a JSON object: {e}"))
+fn parse_attributes(t: &[u8]) -> Result<Attributes, String> {
+    serde_json::from_slice(t).map_err(|e| format!("attributes are not a JSON object: {e}"))
 }
 
 /// An object's state as JSON, for the history.
@@ -484,32 +526,82 @@ impl Store for GpkgStore {
         self.width
     }
 
-    fn load(&mut self) -> Result<Vec<Object>, StoreError> {
-        // Cold start reads every row: split the layers into fid ranges and read them on all
-        // cores, each thread with its own read-only connection (WAL lets readers run side by
-        // side), then hand the objects over in layer and id order.
+    fn plan(&mut self) -> Result<Vec<LayerPlan>, StoreError> {
         let p = self.shown();
-        let mut work: Vec<(u16, i64, i64)> = Vec::new();
+        let mut plan = Vec::new();
+        let mut extents = Vec::new();
         for layer in self.layers.ids() {
             let name = &self.layers.def(layer).name;
-            let (min, max, count): (Option<i64>, Option<i64>, i64) = self
-                .conn
-                .query_row(
-                    &format!("SELECT min(fid), max(fid), count(*) FROM \"{name}\""),
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .map_err(|e| sql(&p, e))?;
-            let (Some(min), Some(max)) = (min, max) else {
+            let q = |query: &str| -> Result<(Option<i64>, i64), StoreError> {
+                self.conn
+                    .query_row(&query.replace("{t}", &format!("\"{name}\"")), [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(|e| sql(&p, e))
+            };
+            // Separate min and max queries: each is one B-tree descent, where counting every
+            // row of a 10M-row table would take a second. The count is estimated from how
+            // densely the first rows sit among the fids (exact for small layers).
+            let (Some(min), _) = q("SELECT min(fid), 0 FROM {t}")? else {
+                plan.push(LayerPlan {
+                    layer,
+                    count: 0,
+                    max_id: 0,
+                });
                 continue;
             };
-            let chunks = (count / 200_000).max(1);
-            let step = ((max - min + 1) + chunks - 1) / chunks;
-            let mut lo = min;
-            while lo <= max {
-                work.push((layer, lo, lo + step));
-                lo += step;
-            }
+            let (max, _) = q("SELECT max(fid), 0 FROM {t}")?;
+            let max = max.unwrap_or(min);
+            let (sample_end, sampled) = q(&format!(
+                "SELECT max(fid), count(*) FROM (SELECT fid FROM {{t}} ORDER BY fid LIMIT {PLAN_SAMPLE})"
+            ))?;
+            let count = if sampled < PLAN_SAMPLE {
+                sampled
+            } else {
+                let sampled_span = (sample_end.unwrap_or(max) - min + 1).max(1) as f64;
+                ((max - min + 1) as f64 * sampled as f64 / sampled_span).round() as i64
+            };
+            extents.push((layer, min, max, count.max(1)));
+            plan.push(LayerPlan {
+                layer,
+                count: count.max(1) as usize,
+                max_id: max.max(0) as ObjectId,
+            });
+        }
+        self.extents = Some(extents);
+        Ok(plan)
+    }
+
+    fn load_layer(&mut self, layer: LayerId) -> Result<Vec<Vec<Object>>, StoreError> {
+        // Cold start reads every row: split the layer into fid ranges and read them on all
+        // cores, each thread with its own read-only connection (WAL lets readers run side by
+        // side), then hand the objects over in id order, one chunk per range.
+        let p = self.shown();
+        if self.extents.is_none() {
+            self.plan()?;
+        }
+        let extent = self
+            .extents
+            .iter()
+            .flatten()
+            .find(|e| e.0 == layer)
+            .copied();
+        let Some((_, min, max, count)) = extent else {
+            return Ok(Vec::new());
+        };
+        let mut work: Vec<(i64, i64, usize)> = Vec::new();
+        // Ranges of at most ~100k rows, so that even a small layer keeps every core busy.
+        let chunks = (count + 99_999) / 100_000;
+        let span = max - min + 1;
+        let step = (span + chunks - 1) / chunks;
+        // Rows expected in one range (fids of a layer are spread evenly by imports), with a
+        // margin: growing a vector of millions of objects would copy it again and again, while
+        // capacity never written to is never resident.
+        let expect = (step as f64 * count as f64 / span as f64 * 1.15) as usize + 64;
+        let mut lo = min;
+        while lo <= max {
+            work.push((lo, lo + step, expect));
+            lo += step;
         }
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -531,14 +623,19 @@ impl Store for GpkgStore {
                         &path,
                         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
                             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    );
+                    )
+                    .inspect(|c| {
+                        // Read pages through a memory map instead of copying each one out of
+                        // the page cache (a plain speed-up: a failure leaves reads as they were).
+                        let _ = c.pragma_update(None, "mmap_size", LOAD_MMAP_BYTES);
+                    });
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(&(layer, lo, hi)) = work.get(i) else {
+                        let Some(&(lo, hi, expect)) = work.get(i) else {
                             break;
                         };
                         let r = match &conn {
-                            Ok(c) => load_range(&ctx, c, layer, lo, hi),
+                            Ok(c) => load_range(&ctx, c, (layer, lo, hi), expect),
                             Err(e) => Err(StoreError::Invalid {
                                 path: ctx.path.to_string(),
                                 reason: format!("cannot open for reading: {e}"),
@@ -564,11 +661,7 @@ impl Store for GpkgStore {
                 })?;
             parts.push(r);
         }
-        let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-        for part in parts {
-            all.extend(part);
-        }
-        Ok(all)
+        Ok(parts)
     }
 
     fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError> {

@@ -6,7 +6,17 @@ mod time;
 
 pub use time::{format_ms, parse_ms};
 
-use crate::model::{Layers, Object, ObjectId};
+use crate::model::{LayerId, Layers, Object, ObjectId};
+
+/// What the store holds of one layer, known before it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerPlan {
+    pub layer: LayerId,
+    /// Objects in the layer: exact for small layers, estimated for large ones.
+    pub count: usize,
+    /// The largest object id in the layer (0 when empty).
+    pub max_id: ObjectId,
+}
 
 /// A store error, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +100,11 @@ pub trait Store: Send {
     fn layers(&self) -> &Layers;
     /// Digits in a serial, fixed when the store was created.
     fn serial_width(&self) -> u8;
-    /// Reads every object of every layer, in layer and id order.
-    fn load(&mut self) -> Result<Vec<Object>, StoreError>;
+    /// What each layer holds, before it is read.
+    fn plan(&mut self) -> Result<Vec<LayerPlan>, StoreError>;
+    /// Reads every object of one layer, in id order, in chunks (one per reader thread's share
+    /// of the work).
+    fn load_layer(&mut self, layer: LayerId) -> Result<Vec<Vec<Object>>, StoreError>;
     /// Every serial ever given out (active and retired).
     fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError>;
     /// Reserves `n` fresh object ids (never reused, even if the batch using them fails).

@@ -1,13 +1,17 @@
 //! The live city in memory: every object by id, an R-tree per layer, the number → object map
 //! and a data version per layer. Features read it; only the registry writes it, after the store.
 
-use std::collections::{BTreeSet, HashMap};
+mod build;
+mod slots;
+
+use std::collections::HashMap;
 
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
-use crate::model::{Geometry, LayerId, Layers, Object, ObjectId};
+use crate::model::{LayerId, Layers, Object, ObjectId};
 use crate::numbering::{self, Number};
+use crate::store::LayerPlan;
 
 type PointEntry = GeomWithData<[f64; 2], ObjectId>;
 type LineEntry = GeomWithData<Rectangle<[f64; 2]>, ObjectId>;
@@ -19,6 +23,13 @@ enum LayerTree {
 }
 
 impl LayerTree {
+    fn empty(kind: crate::model::GeometryKind) -> LayerTree {
+        match kind {
+            crate::model::GeometryKind::Point => LayerTree::Points(RTree::new()),
+            crate::model::GeometryKind::Line => LayerTree::Lines(RTree::new()),
+        }
+    }
+
     fn entry_rect(o: &Object) -> Rectangle<[f64; 2]> {
         let b = o.geometry.bbox();
         Rectangle::from_corners([b[0], b[1]], [b[2], b[3]])
@@ -92,11 +103,12 @@ pub struct Twin {
     layers: Layers,
     width: u8,
     /// Every object, densely packed (exact size: a hash map would round up to a power of two).
-    slots: Vec<Object>,
-    /// Object id → slot + 1 (0 = no such object). Ids are given in sequence, so this is dense.
-    index: Vec<u32>,
-    /// Ids per layer in id order, for stable paging.
-    ids: Vec<BTreeSet<ObjectId>>,
+    slots: slots::Slots,
+    /// Object id → slot handle (0 = no such object). Ids are given in sequence, so this is dense.
+    index: Vec<slots::Handle>,
+    /// Objects per layer. Paging in id order walks `index`, which is dense by id: a per-layer
+    /// ordered set would cost more memory than the objects' geometry.
+    counts: Vec<usize>,
     trees: Vec<LayerTree>,
     /// Serial → object id (0 = none): a dense table, 10^width entries.
     serials: Vec<ObjectId>,
@@ -109,59 +121,97 @@ pub struct Twin {
 impl Twin {
     /// Builds the twin from every object at once (R-trees bulk-loaded).
     pub fn build(layers: Layers, width: u8, objects: Vec<Object>) -> Twin {
+        let mut by_layer: Vec<Vec<Object>> = layers.ids().map(|_| Vec::new()).collect();
+        for o in objects {
+            if let Some(v) = by_layer.get_mut(o.layer as usize) {
+                v.push(o);
+            }
+        }
+        let plan: Vec<LayerPlan> = by_layer
+            .iter()
+            .enumerate()
+            .map(|(l, v)| LayerPlan {
+                layer: l as LayerId,
+                count: v.len(),
+                max_id: v.iter().map(|o| o.id).max().unwrap_or(0),
+            })
+            .collect();
+        let loaded = Self::load(layers, width, &plan, |l| {
+            Ok::<_, std::convert::Infallible>(vec![std::mem::take(&mut by_layer[l as usize])])
+        });
+        match loaded {
+            Ok(t) => t,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Builds the twin while `read` loads it layer by layer (largest first): each layer's
+    /// R-tree, id index and number tables are built on a thread of their own while the next
+    /// layer is read, so loading and indexing overlap.
+    pub fn load<E: Send>(
+        layers: Layers,
+        width: u8,
+        plan: &[LayerPlan],
+        mut read: impl FnMut(LayerId) -> Result<Vec<Vec<Object>>, E>,
+    ) -> Result<Twin, E> {
         let n = layers.len();
-        let mut points: Vec<Vec<PointEntry>> = vec![Vec::new(); n];
-        let mut lines: Vec<Vec<LineEntry>> = vec![Vec::new(); n];
-        let mut ids: Vec<Vec<ObjectId>> = vec![Vec::new(); n];
-        let max_id = objects.iter().map(|o| o.id).max().unwrap_or(0) as usize;
+        let max_id = plan.iter().map(|p| p.max_id).max().unwrap_or(0) as usize;
+        let shared = build::Shared::new(max_id, numbering::serial_space(width) as usize);
+        let mut order: Vec<&LayerPlan> = plan.iter().filter(|p| (p.layer as usize) < n).collect();
+        order.sort_by_key(|p| std::cmp::Reverse(p.count));
+        let kinds: Vec<crate::model::GeometryKind> =
+            layers.ids().map(|l| layers.def(l).geometry).collect();
+        let parts =
+            std::thread::scope(|scope| {
+                let mut handles = Vec::new();
+                let mut next_chunk = 0usize;
+                for p in order {
+                    let t = std::time::Instant::now();
+                    let chunks = slots::normalize(read(p.layer)?);
+                    tracing::debug!(
+                        layer = p.layer,
+                        objects = p.count,
+                        ms = t.elapsed().as_millis() as u64,
+                        "layer read"
+                    );
+                    let first_chunk = next_chunk;
+                    next_chunk += chunks.len();
+                    let shared = &shared;
+                    let kind = kinds[p.layer as usize];
+                    handles.push(scope.spawn(move || {
+                        build::index_layer(shared, p.layer, kind, first_chunk, chunks)
+                    }));
+                }
+                Ok(handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect::<Vec<_>>())
+            })?;
+        let (index, serials) = shared.into_tables();
         let mut twin = Twin {
             width,
-            slots: Vec::new(),
-            index: vec![0; max_id + 1],
-            ids: Vec::new(),
-            trees: Vec::new(),
-            serials: vec![0; numbering::serial_space(width) as usize],
+            slots: Default::default(),
+            index,
+            counts: vec![0; n],
+            trees: (0..n).map(|l| LayerTree::empty(kinds[l])).collect(),
+            serials,
             source_numbers: HashMap::new(),
             versions: vec![1; n],
             layers,
         };
-        // The loaded vector becomes the slots as it is: no copy of millions of objects.
-        for (slot, o) in objects.iter().enumerate() {
-            let l = o.layer as usize;
-            match &o.geometry {
-                Geometry::Point(p) => points[l].push(PointEntry::new(*p, o.id)),
-                Geometry::Line(_) => lines[l].push(LineEntry::new(LayerTree::entry_rect(o), o.id)),
+        // Parts come in the order their chunks were numbered.
+        let mut chunks = Vec::new();
+        for part in parts {
+            let l = part.layer as usize;
+            twin.counts[l] = part.chunks.iter().map(Vec::len).sum();
+            twin.trees[l] = part.tree;
+            for (key, id) in part.source_numbers {
+                twin.source_numbers.entry(key).or_default().push(id);
             }
-            ids[l].push(o.id);
-            twin.index_number(o);
-            twin.index[o.id as usize] = slot as u32 + 1;
+            chunks.extend(part.chunks);
         }
-        twin.slots = objects;
-        // Bulk-load the layers' R-trees side by side (each layer is independent).
-        let kinds: Vec<crate::model::GeometryKind> = twin
-            .layers
-            .ids()
-            .map(|l| twin.layers.def(l).geometry)
-            .collect();
-        twin.trees = std::thread::scope(|scope| {
-            let handles: Vec<_> = points
-                .into_iter()
-                .zip(lines)
-                .zip(kinds)
-                .map(|((p, li), kind)| {
-                    scope.spawn(move || match kind {
-                        crate::model::GeometryKind::Point => LayerTree::Points(RTree::bulk_load(p)),
-                        crate::model::GeometryKind::Line => LayerTree::Lines(RTree::bulk_load(li)),
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        twin.ids = ids.into_iter().map(BTreeSet::from_iter).collect();
-        twin
+        twin.slots = slots::Slots::from_chunks(chunks);
+        Ok(twin)
     }
 
     fn index_number(&mut self, o: &Object) {
@@ -220,8 +270,8 @@ impl Twin {
 
     pub fn get(&self, id: ObjectId) -> Option<&Object> {
         match self.index.get(id as usize) {
-            Some(&slot) if slot != 0 => self.slots.get(slot as usize - 1),
-            _ => None,
+            Some(&h) => self.slots.get(h),
+            None => None,
         }
     }
 
@@ -231,28 +281,27 @@ impl Twin {
         if self.index.len() <= id {
             self.index.resize(id + 1, 0);
         }
-        self.slots.push(o);
-        self.index[id] = self.slots.len() as u32;
+        self.index[id] = self.slots.push(o);
     }
 
-    /// Takes an object out of its slot; the last object moves into the hole.
+    /// Takes an object out of its slot; another object may move into the hole.
     fn unplace(&mut self, id: ObjectId) -> Option<Object> {
-        let slot = *self.index.get(id as usize).filter(|s| **s != 0)? as usize - 1;
+        let h = *self.index.get(id as usize).filter(|h| **h != 0)?;
         self.index[id as usize] = 0;
-        let o = self.slots.swap_remove(slot);
-        if let Some(moved) = self.slots.get(slot) {
-            self.index[moved.id as usize] = slot as u32 + 1;
+        let (o, moved) = self.slots.swap_remove(h)?;
+        if let Some((h, m)) = moved {
+            self.index[m.id as usize] = h;
         }
         Some(o)
     }
 
     /// Every object, giving up the twin.
-    pub fn into_objects(self) -> Vec<Object> {
-        self.slots
+    pub fn into_objects(self) -> impl Iterator<Item = Object> {
+        self.slots.into_objects()
     }
 
     pub fn objects(&self) -> impl Iterator<Item = &Object> {
-        self.slots.iter()
+        self.slots.iter().map(|(_, o)| o)
     }
 
     /// The object holding a scheme serial.
@@ -302,13 +351,16 @@ impl Twin {
         layer: LayerId,
         after: ObjectId,
     ) -> impl Iterator<Item = ObjectId> + '_ {
-        self.ids[layer as usize]
-            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
-            .copied()
+        let start = (after as usize).saturating_add(1).min(self.index.len());
+        self.index[start..]
+            .iter()
+            .filter_map(|&h| self.slots.get(h))
+            .filter(move |o| o.layer == layer)
+            .map(|o| o.id)
     }
 
     pub fn count(&self, layer: LayerId) -> usize {
-        self.ids.get(layer as usize).map_or(0, BTreeSet::len)
+        self.counts.get(layer as usize).copied().unwrap_or(0)
     }
 
     pub fn bbox(&self, layer: LayerId) -> Option<[f64; 4]> {
@@ -348,7 +400,7 @@ impl Twin {
         }
         let l = o.layer as usize;
         self.trees[l].insert(&o);
-        self.ids[l].insert(o.id);
+        self.counts[l] += 1;
         self.index_number(&o);
         self.versions[l] += 1;
         self.place(o);
@@ -364,7 +416,7 @@ impl Twin {
     fn detach(&mut self, old: &Object) {
         let l = old.layer as usize;
         self.trees[l].remove(old);
-        self.ids[l].remove(&old.id);
+        self.counts[l] -= 1;
         self.unindex_number(old);
         self.versions[l] += 1;
     }
@@ -373,7 +425,7 @@ impl Twin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Source, Status};
+    use crate::model::{Geometry, Source, Status};
 
     fn obj(id: u64, layer: LayerId, p: [f64; 2], serial: u32) -> Object {
         Object {
@@ -428,5 +480,80 @@ mod tests {
         assert_eq!(t.ids_after(poles, 0).collect::<Vec<_>>(), vec![1, 3]);
         assert!(t.remove(2).is_none());
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn loading_layer_by_layer_in_chunks_indexes_every_object() {
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let wifi = layers.by_name("wifi").unwrap();
+        // Ids interleave between layers, as one import of a mixed file gives them.
+        let mut by_layer: HashMap<LayerId, Vec<Vec<Object>>> = HashMap::new();
+        for id in 1..=3000u64 {
+            let layer = if id % 3 == 0 { wifi } else { poles };
+            let o = obj(
+                id,
+                layer,
+                [30.0 + id as f64 * 1e-4, 50.0],
+                100_000 + id as u32,
+            );
+            let chunks = by_layer.entry(layer).or_default();
+            if chunks.last().is_none_or(|c| c.len() >= 700) {
+                chunks.push(Vec::new());
+            }
+            chunks.last_mut().unwrap().push(o);
+        }
+        let plan: Vec<LayerPlan> = layers
+            .ids()
+            .map(|l| LayerPlan {
+                layer: l,
+                count: by_layer.get(&l).map_or(0, |c| c.iter().map(Vec::len).sum()),
+                max_id: 3000,
+            })
+            .collect();
+        let mut t = Twin::load(layers.clone(), 6, &plan, |l| {
+            Ok::<_, ()>(by_layer.remove(&l).unwrap_or_default())
+        })
+        .unwrap();
+        assert_eq!(t.len(), 3000);
+        assert_eq!((t.count(poles), t.count(wifi)), (2000, 1000));
+        for id in 1..=3000u64 {
+            let o = t.get(id).unwrap();
+            assert_eq!(o.id, id);
+            assert_eq!(t.by_serial(100_000 + id as u32).map(|o| o.id), Some(id));
+        }
+        assert_eq!(t.query(wifi, [29.0, 49.0, 31.0, 51.0]).len(), 1000);
+        assert_eq!(
+            t.ids_after(wifi, 2990).collect::<Vec<_>>(),
+            vec![2991, 2994, 2997, 3000]
+        );
+        // Edits after loading move objects between chunks and keep every handle right.
+        t.remove(1);
+        t.remove(3);
+        t.upsert(obj(3001, wifi, [31.0, 51.0], 200_000));
+        t.upsert(obj(2, wifi, [31.0, 51.0], 100_002));
+        assert_eq!(t.len(), 2999);
+        assert_eq!((t.count(poles), t.count(wifi)), (1998, 1001));
+        for id in (4..=3001u64).chain([2]) {
+            assert_eq!(t.get(id).map(|o| o.id), Some(id), "object {id}");
+        }
+        assert!(t.get(1).is_none() && t.get(3).is_none());
+    }
+
+    #[test]
+    fn a_failed_read_fails_the_load() {
+        let layers = Layers::default_city();
+        let plan: Vec<LayerPlan> = layers
+            .ids()
+            .map(|l| LayerPlan {
+                layer: l,
+                count: 1,
+                max_id: 1,
+            })
+            .collect();
+        let r = Twin::load(layers, 6, &plan, |l| {
+            if l == 2 { Err("disk") } else { Ok(vec![]) }
+        });
+        assert_eq!(r.err(), Some("disk"));
     }
 }

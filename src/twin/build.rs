@@ -1,0 +1,96 @@
+//! Indexing one loaded layer: its R-tree, and its entries in the twin's id and serial tables.
+//! Layers are indexed on threads of their own (while the next layer is read), so the tables
+//! they share are atomic while the twin is built, and plain once it is.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use rstar::RTree;
+
+use super::slots::{self, Handle};
+use super::{LayerTree, LineEntry, PointEntry};
+use crate::model::{Geometry, GeometryKind, LayerId, Object, ObjectId};
+use crate::numbering::{self, Number};
+
+/// The tables every layer writes into: object id → slot handle, serial → object id.
+pub(super) struct Shared {
+    index: Vec<AtomicU32>,
+    serials: Vec<AtomicU64>,
+}
+
+impl Shared {
+    pub(super) fn new(max_id: usize, serial_space: usize) -> Shared {
+        Shared {
+            index: (0..=max_id).map(|_| AtomicU32::new(0)).collect(),
+            serials: (0..serial_space).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The finished tables.
+    pub(super) fn into_tables(self) -> (Vec<Handle>, Vec<ObjectId>) {
+        (
+            self.index.into_iter().map(AtomicU32::into_inner).collect(),
+            self.serials
+                .into_iter()
+                .map(AtomicU64::into_inner)
+                .collect(),
+        )
+    }
+}
+
+/// One layer, indexed.
+pub(super) struct LayerPart {
+    pub layer: LayerId,
+    pub tree: LayerTree,
+    /// The layer's objects, in the chunks whose numbers their handles carry.
+    pub chunks: Vec<Vec<Object>>,
+    /// Source numbers (no check digit) by lookup key.
+    pub source_numbers: Vec<(String, ObjectId)>,
+}
+
+/// Indexes one layer whose chunks will be the twin's chunks `first_chunk..`.
+pub(super) fn index_layer(
+    shared: &Shared,
+    layer: LayerId,
+    kind: GeometryKind,
+    first_chunk: usize,
+    chunks: Vec<Vec<Object>>,
+) -> LayerPart {
+    let count = chunks.iter().map(Vec::len).sum();
+    let mut points: Vec<PointEntry> = Vec::new();
+    let mut lines: Vec<LineEntry> = Vec::new();
+    match kind {
+        GeometryKind::Point => points.reserve_exact(count),
+        GeometryKind::Line => lines.reserve_exact(count),
+    }
+    let mut source_numbers = Vec::new();
+    for (c, chunk) in chunks.iter().enumerate() {
+        for (offset, o) in chunk.iter().enumerate() {
+            if let Some(slot) = shared.index.get(o.id as usize) {
+                slot.store(slots::handle(first_chunk + c, offset), Ordering::Relaxed);
+            }
+            match &o.number {
+                Some(Number::Scheme { serial, .. }) => {
+                    if let Some(slot) = shared.serials.get(*serial as usize) {
+                        slot.store(o.id, Ordering::Relaxed);
+                    }
+                }
+                Some(Number::Source(s)) => source_numbers.push((numbering::source_key(s), o.id)),
+                None => {}
+            }
+            match &o.geometry {
+                Geometry::Point(p) => points.push(PointEntry::new(*p, o.id)),
+                Geometry::Line(_) => lines.push(LineEntry::new(LayerTree::entry_rect(o), o.id)),
+            }
+        }
+    }
+    let tree = match kind {
+        GeometryKind::Point => LayerTree::Points(RTree::bulk_load(points)),
+        GeometryKind::Line => LayerTree::Lines(RTree::bulk_load(lines)),
+    };
+    LayerPart {
+        layer,
+        tree,
+        chunks,
+        source_numbers,
+    }
+}
