@@ -1,6 +1,7 @@
 //! Registry benchmarks: import throughput and cold start, each against a peer measured in the
 //! same run — the floor of the same work done with bare SQLite (no parsing rules, no numbering
-//! checks, no twin).
+//! checks, no twin): `sqlite_floor` writes a minimal 5-column row, `sqlite_floor_same_row`
+//! citytwin's own tables and row from memory.
 //!
 //! Run: `cargo bench --bench registry` (the 10M-object figures come from
 //! `benches/registry-10m.sh`).
@@ -15,6 +16,10 @@ use citytwin::registry::Registry;
 use citytwin::store::gpkg::{GpkgStore, encode_geometry};
 
 const N: u64 = 100_000;
+
+/// The allocator of the `citytwin` binary, so that the library is measured as it runs there.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn mapping() -> Mapping {
     Mapping::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/synthetic-city.toml"))
@@ -69,6 +74,94 @@ fn sqlite_floor(csv_path: &Path, db: &Path) {
     tx.commit().expect("commit");
 }
 
+/// One row as citytwin writes it, prepared in memory (nothing parsed while timed).
+struct SameRow {
+    layer: String,
+    blob: Vec<u8>,
+    serial: i64,
+    number: String,
+    status: String,
+    attributes: String,
+    source_id: String,
+}
+
+fn same_rows(csv_path: &Path) -> Vec<SameRow> {
+    let mut rdr = csv::Reader::from_path(csv_path).expect("csv");
+    let mut rec = csv::StringRecord::new();
+    let mut out = Vec::new();
+    while rdr.read_record(&mut rec).expect("read") {
+        let lon: f64 = rec[2].parse().expect("lon");
+        let lat: f64 = rec[3].parse().expect("lat");
+        let digits: String = rec[1].chars().filter(char::is_ascii_digit).collect();
+        out.push(SameRow {
+            layer: rec[0].to_string(),
+            blob: encode_geometry(&citytwin::model::Geometry::Point([lon, lat])).expect("blob"),
+            serial: digits[..digits.len() - 1].parse().expect("serial"),
+            number: rec[1].to_string(),
+            status: rec[5].to_string(),
+            attributes: serde_json::json!({"name": &rec[4], "district": &rec[6]}).to_string(),
+            source_id: format!("line:{}", out.len() + 2),
+        });
+    }
+    out
+}
+
+/// The floor of the store's own format: citytwin's exact tables and row (12 columns, plus the
+/// numbers table, serials inserted in order), written from memory with prepared statements in
+/// one WAL transaction with synchronous=FULL — what any importer into this GeoPackage pays.
+fn sqlite_floor_same_row(rows: &[SameRow], db: &Path) {
+    drop(GpkgStore::open(db, &Layers::default_city(), 7).expect("store"));
+    let mut conn = rusqlite::Connection::open(db).expect("open");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("sync");
+    let tx = conn.transaction().expect("tx");
+    {
+        let now = "2026-11-25T12:00:00.000Z";
+        let mut inserts = std::collections::HashMap::new();
+        let mut numbers = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            if !inserts.contains_key(&r.layer) {
+                let st = tx
+                    .prepare(&format!(
+                        "INSERT OR REPLACE INTO \"{}\" (fid, geom, serial, number, check_digit, status, \
+                         status_changed, attributes, source_file, source_id, created, updated) \
+                         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, 'city.csv', ?8, ?6, ?6)",
+                        r.layer
+                    ))
+                    .expect("prepare");
+                inserts.insert(r.layer.clone(), st);
+            }
+            let fid = i as i64 + 1;
+            inserts
+                .get_mut(&r.layer)
+                .expect("statement")
+                .execute(rusqlite::params![
+                    fid,
+                    r.blob,
+                    r.serial,
+                    r.number,
+                    r.status,
+                    now,
+                    r.attributes,
+                    r.source_id
+                ])
+                .expect("insert");
+            numbers.push((r.serial, fid, &r.layer));
+        }
+        numbers.sort_unstable();
+        let mut st = tx
+            .prepare(
+                "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .expect("prepare");
+        for (serial, fid, layer) in numbers {
+            st.execute(rusqlite::params![serial, layer, fid, now])
+                .expect("number");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
 fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tmp");
     let csv = dir.path().join("city.csv");
@@ -88,6 +181,13 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             k += 1;
             sqlite_floor(&csv, &dir.path().join(format!("f{k}.db")));
+        })
+    });
+    let rows = same_rows(&csv);
+    g.bench_function("sqlite_floor_same_row", |b| {
+        b.iter(|| {
+            k += 1;
+            sqlite_floor_same_row(&rows, &dir.path().join(format!("s{k}.gpkg")));
         })
     });
     g.finish();
