@@ -21,8 +21,7 @@
 //! and UTF-8 / JSON reading with positions in errors.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -694,8 +693,9 @@ struct Columns<'m> {
     plan: Plan<'m>,
 }
 
-fn csv_error(file: &str, e: csv::Error) -> ImportError {
-    let line = e.position().map(|p| p.line());
+/// A CSV reader's error; `line_offset` lines of the file came before the reader's first.
+fn csv_error(file: &str, e: csv::Error, line_offset: u64) -> ImportError {
+    let line = e.position().map(|p| line_offset + p.line());
     match e.into_kind() {
         csv::ErrorKind::Io(source) => ImportError::Io {
             file: file.to_string(),
@@ -713,20 +713,19 @@ fn csv_error(file: &str, e: csv::Error) -> ImportError {
     }
 }
 
+/// Below this size a file is parsed on one thread.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+
 pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, ImportError> {
     let shown = path.display().to_string();
     let label = file_label(path);
     let source_file: Arc<str> = Arc::from(label.as_str());
-    let io = |e: std::io::Error| ImportError::Io {
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
         file: shown.clone(),
         source: e,
-    };
-    let mut input = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
-    if input.fill_buf().map_err(io)?.starts_with(b"\xEF\xBB\xBF") {
-        input.consume(3);
-    }
-    let mut first = Vec::new();
-    input.read_until(b'\n', &mut first).map_err(io)?;
+    })?;
+    let data = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let first_line = &data[..memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1)];
     let delimiter = match opts.mapping.delimiter {
         Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' => c as u8,
         Some(c) => {
@@ -734,23 +733,24 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
                 "mapping: delimiter {c:?} must be one ASCII character other than a quote or newline"
             )));
         }
-        None => detect_delimiter(&first),
+        None => detect_delimiter(first_line),
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(std::io::Cursor::new(first).chain(input));
-
+    let reader = |bytes| {
+        csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes)
+    };
+    let mut rdr = reader(data);
     let mut rec = csv::StringRecord::new();
     if !rdr
         .read_record(&mut rec)
-        .map_err(|e| csv_error(&shown, e))?
+        .map_err(|e| csv_error(&shown, e, 0))?
     {
         return Err(ImportError::file(&shown, "empty file: no header line"));
     }
     let cols = columns(&rec, &shown, layers, opts)?;
-
     let fixed_layer = match (cols.layer, opts.layer) {
         (None, None) => {
             return Err(ImportError::file(
@@ -761,58 +761,143 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         (None, Some(l)) => Some(l),
         (Some(_), _) => None,
     };
-    let crs = pick_crs(&shown, opts.crs.as_deref(), None, false)?;
-    let delim = (delimiter as char).to_string();
-
+    // The rows after the header, cut into one segment per core at line ends. Only where no
+    // field is quoted: a line end inside quotes is part of a field, not the end of a row.
+    let body_start = (rdr.position().byte() as usize).min(data.len());
+    let header_lines = rdr.position().line().saturating_sub(1);
+    let body = &data[body_start..];
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let mut cuts = vec![0];
+    if threads > 1 && body.len() >= PARALLEL_MIN_BYTES && memchr::memchr(b'"', body).is_none() {
+        for k in 1..threads {
+            let at = body.len() * k / threads;
+            if let Some(nl) = memchr::memchr(b'\n', &body[at..]) {
+                cuts.push(at + nl + 1);
+            }
+        }
+    }
+    cuts.push(body.len());
+    cuts.dedup();
+    let segments: Vec<(&[u8], u64)> = cuts
+        .windows(2)
+        .scan(header_lines, |lines, w| {
+            let seg = &body[w[0]..w[1]];
+            let offset = *lines;
+            *lines += memchr::memchr_iter(b'\n', seg).count() as u64;
+            Some((seg, offset))
+        })
+        .collect();
+    let ctx = Segment {
+        shown: &shown,
+        label: &label,
+        source_file: &source_file,
+        cols: &cols,
+        layers,
+        opts,
+        fixed_layer,
+        delim: (delimiter as char).to_string(),
+    };
+    let parts: Vec<Result<Parsed, ImportError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = segments
+            .iter()
+            .map(|&(seg, offset)| {
+                let ctx = &ctx;
+                scope.spawn(move || ctx.parse(reader(seg), offset))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    // Segments in file order: the first fatal error in the file is the one reported.
     let mut out = Parsed::default();
-    let mut layer_cache: Vec<(String, LayerId)> = Vec::new();
-    let mut status_cache: Vec<(String, Status)> = Vec::new();
-    let ncols = cols.headers.len();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(&shown, e)),
-        }
-        let line = rec.position().map_or(0, |p| p.line());
-        if rec.as_slice().trim().is_empty() {
-            continue; // a blank row (only delimiters): nothing to import, nothing to fix
-        }
-        let mut row = Row {
-            rec: &rec,
-            cols: &cols,
-            layers,
-            file: &shown,
-            line,
-            layer_cache: &mut layer_cache,
-            status_cache: &mut status_cache,
-        };
-        let result = if rec.len() < ncols
-            || (rec.len() > ncols && rec.iter().skip(ncols).any(|f| !f.trim().is_empty()))
-        {
-            Err(reject(
-                "row",
-                format!("the row has {} fields, the header has {ncols}", rec.len()),
-            ))
-        } else {
-            row.draft(fixed_layer, opts.layer, crs.as_ref(), &source_file)
-        };
-        match result {
-            Ok(d) => out.drafts.push(d),
-            Err(RecordError::Fatal(e)) => return Err(e),
-            Err(RecordError::Reject(field, reason)) => out.rejects.push(Reject {
-                file: label.clone(),
-                line,
-                field,
-                reason,
-                raw: rec.iter().collect::<Vec<_>>().join(&delim),
-            }),
-        }
+    for part in parts {
+        out.extend(part?);
     }
     if out.drafts.is_empty() {
         return Err(nothing_importable(&shown, "line", &out.rejects));
     }
     Ok(out)
+}
+
+/// What every segment of one file is parsed with.
+struct Segment<'a, 'm> {
+    shown: &'a str,
+    label: &'a str,
+    source_file: &'a Arc<str>,
+    cols: &'a Columns<'m>,
+    layers: &'a Layers,
+    opts: &'a Options,
+    fixed_layer: Option<LayerId>,
+    delim: String,
+}
+
+impl Segment<'_, '_> {
+    /// Parses the rows of one segment whose first line follows line `line_offset` of the file.
+    fn parse<R: Read>(
+        &self,
+        mut rdr: csv::Reader<R>,
+        line_offset: u64,
+    ) -> Result<Parsed, ImportError> {
+        let shown = self.shown;
+        let crs = pick_crs(shown, self.opts.crs.as_deref(), None, false)?;
+        let mut out = Parsed::default();
+        let mut rec = csv::StringRecord::new();
+        let mut layer_cache: Vec<(String, LayerId)> = Vec::new();
+        let mut status_cache: Vec<(String, Status)> = Vec::new();
+        let ncols = self.cols.headers.len();
+        loop {
+            match rdr.read_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(csv_error(shown, e, line_offset)),
+            }
+            let line = line_offset + rec.position().map_or(0, |p| p.line());
+            if rec.as_slice().trim().is_empty() {
+                continue; // a blank row (only delimiters): nothing to import, nothing to fix
+            }
+            let mut row = Row {
+                rec: &rec,
+                cols: self.cols,
+                layers: self.layers,
+                file: shown,
+                line,
+                layer_cache: &mut layer_cache,
+                status_cache: &mut status_cache,
+            };
+            let result = if rec.len() < ncols
+                || (rec.len() > ncols && rec.iter().skip(ncols).any(|f| !f.trim().is_empty()))
+            {
+                Err(reject(
+                    "row",
+                    format!("the row has {} fields, the header has {ncols}", rec.len()),
+                ))
+            } else {
+                row.draft(
+                    self.fixed_layer,
+                    self.opts.layer,
+                    crs.as_ref(),
+                    self.source_file,
+                )
+            };
+            match result {
+                Ok(d) => out.drafts.push(d),
+                Err(RecordError::Fatal(e)) => return Err(e),
+                Err(RecordError::Reject(field, reason)) => out.rejects.push(Reject {
+                    file: self.label.to_string(),
+                    line,
+                    field,
+                    reason,
+                    raw: rec.iter().collect::<Vec<_>>().join(&self.delim),
+                }),
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Resolves every column's role from the header row.
@@ -1464,6 +1549,59 @@ false = ["Відсутній"]
         .unwrap_err()
         .to_string();
         assert!(e.contains("line 3") && e.contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn a_large_file_is_parsed_in_segments_with_true_line_numbers() {
+        // Over PARALLEL_MIN_BYTES, so it is cut into one segment per core; every 997th row is
+        // bad, and one row has a broken UTF-8 name near the end of the file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        let mut text = String::from("id,name,lon,lat\n");
+        let rows = 90_000u64;
+        for i in 0..rows {
+            let lat = if i % 997 == 5 {
+                "north".to_string()
+            } else {
+                format!("{:.6}", 50.0 + i as f64 * 1e-6)
+            };
+            text.push_str(&format!(
+                "p{i},Pole number {i} on a long street name,30.{i:06},{lat}\n"
+            ));
+        }
+        assert!(text.len() > PARALLEL_MIN_BYTES);
+        std::fs::write(&path, &text).unwrap();
+        let layers = Layers::default_city();
+        let mapping = Mapping {
+            id: Some("id".into()),
+            ..Mapping::default()
+        };
+        let parsed = parse(&path, &layers, &opts(&layers, "poles", mapping.clone())).unwrap();
+        let bad: Vec<u64> = (0..rows).filter(|i| i % 997 == 5).collect();
+        assert_eq!(parsed.drafts.len() as u64, rows - bad.len() as u64);
+        // Rows keep their file order across segments, and rejects name their own lines
+        // (line 1 is the header, so row i is on line i + 2).
+        let ids: Vec<&str> = parsed.drafts.iter().map(|d| &*d.source.id).collect();
+        let want: Vec<String> = (0..rows)
+            .filter(|i| i % 997 != 5)
+            .map(|i| format!("p{i}"))
+            .collect();
+        assert!(ids.iter().zip(&want).all(|(a, b)| a == b));
+        let lines: Vec<u64> = parsed.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, bad.iter().map(|i| i + 2).collect::<Vec<_>>());
+        assert!(parsed.rejects.iter().all(|r| r.field == "lat"));
+
+        let mut bytes = text.into_bytes();
+        let last = bytes.len() - 40;
+        bytes[last] = 0xFF;
+        std::fs::write(&path, &bytes).unwrap();
+        let e = parse(&path, &layers, &opts(&layers, "poles", mapping))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("line {}", rows + 1)) && e.contains("UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]

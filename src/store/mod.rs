@@ -42,7 +42,11 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub enum Change {
     Create(Object),
-    Update { old: Object, new: Object },
+    /// The old state boxed: a batch of millions of creations stays the size of one object each.
+    Update {
+        old: Box<Object>,
+        new: Object,
+    },
     Delete(Object),
 }
 
