@@ -116,7 +116,8 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
         Ok(Value::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::text(v.to_string()))
+        // Straight into the compact string: short texts stay inline, with no heap copy.
+        Ok(Value::text(v))
     }
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
         Ok(Value::text(v))
