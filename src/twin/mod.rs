@@ -423,11 +423,11 @@ impl Twin {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{Geometry, Source, Status};
 
-    fn obj(id: u64, layer: LayerId, p: [f64; 2], serial: u32) -> Object {
+    pub(crate) fn obj(id: u64, layer: LayerId, p: [f64; 2], serial: u32) -> Object {
         Object {
             id,
             layer,

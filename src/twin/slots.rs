@@ -124,21 +124,9 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Geometry, Source, Status};
 
     fn obj(id: u64) -> Object {
-        Object {
-            id,
-            layer: 0,
-            number: None,
-            geometry: Geometry::Point([0.0, 0.0]),
-            status: Status::Ok,
-            status_changed: 0,
-            attributes: Default::default(),
-            source: Source::default(),
-            created: 0,
-            updated: 0,
-        }
+        crate::twin::tests::obj(id, 0, [0.0, 0.0], id as u32)
     }
 
     #[test]
