@@ -321,11 +321,16 @@ impl Registry {
             .filter(|o| files.contains(&*o.source.file))
             .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id))
             .collect();
-        let new_count = parsed
-            .drafts
-            .iter()
-            .filter(|d| !existing.contains_key(&(d.layer, &*d.source.file, &*d.source.id)))
-            .count() as u64;
+        // A first import of these files (the usual bulk case) has nothing to match.
+        let new_count = if existing.is_empty() {
+            parsed.drafts.len() as u64
+        } else {
+            parsed
+                .drafts
+                .iter()
+                .filter(|d| !existing.contains_key(&(d.layer, &*d.source.file, &*d.source.id)))
+                .count() as u64
+        };
         let mut next_id = store.reserve_ids(new_count)?;
         let now = now_ms();
         // Serials taken by this import so far: a bit per serial of the space (1.25 MB for
@@ -348,9 +353,13 @@ impl Registry {
                 )?),
                 None => None,
             };
-            let known = existing
-                .get(&(d.layer, &*d.source.file, &*d.source.id))
-                .copied();
+            let known = if existing.is_empty() {
+                None
+            } else {
+                existing
+                    .get(&(d.layer, &*d.source.file, &*d.source.id))
+                    .copied()
+            };
             match known {
                 Some(id) => {
                     let Some(old) = twin.get(id) else { continue };

@@ -781,15 +781,21 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
     }
     cuts.push(body.len());
     cuts.dedup();
-    let segments: Vec<(&[u8], u64)> = cuts
+    // (bytes, lines before it, rows it may hold) per segment.
+    let segments: Vec<(&[u8], u64, usize)> = cuts
         .windows(2)
         .scan(header_lines, |lines, w| {
             let seg = &body[w[0]..w[1]];
             let offset = *lines;
-            *lines += memchr::memchr_iter(b'\n', seg).count() as u64;
-            Some((seg, offset))
+            let rows = memchr::memchr_iter(b'\n', seg).count();
+            *lines += rows as u64;
+            Some((seg, offset, rows + 1))
         })
         .collect();
+    // The first segment's drafts are sized to hold every row of the file, so the others are
+    // appended to it without the vector growing (millions of drafts would be copied again at
+    // every doubling).
+    let all_rows: usize = segments.iter().map(|s| s.2).sum();
     let ctx = Segment {
         shown: &shown,
         label: &label,
@@ -803,9 +809,11 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
     let parts: Vec<Result<Parsed, ImportError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = segments
             .iter()
-            .map(|&(seg, offset)| {
+            .enumerate()
+            .map(|(i, &(seg, offset, rows))| {
                 let ctx = &ctx;
-                scope.spawn(move || ctx.parse(reader(seg), offset))
+                let capacity = if i == 0 { all_rows } else { rows };
+                scope.spawn(move || ctx.parse(reader(seg), offset, capacity))
             })
             .collect();
         handles
@@ -814,7 +822,8 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
             .collect()
     });
     // Segments in file order: the first fatal error in the file is the one reported.
-    let mut out = Parsed::default();
+    let mut parts = parts.into_iter();
+    let mut out = parts.next().unwrap_or(Ok(Parsed::default()))?;
     for part in parts {
         out.extend(part?);
     }
@@ -842,10 +851,14 @@ impl Segment<'_, '_> {
         &self,
         mut rdr: csv::Reader<R>,
         line_offset: u64,
+        capacity: usize,
     ) -> Result<Parsed, ImportError> {
         let shown = self.shown;
         let crs = pick_crs(shown, self.opts.crs.as_deref(), None, false)?;
-        let mut out = Parsed::default();
+        let mut out = Parsed {
+            drafts: Vec::with_capacity(capacity),
+            ..Parsed::default()
+        };
         let mut rec = csv::StringRecord::new();
         let mut layer_cache: Vec<(String, LayerId)> = Vec::new();
         let mut status_cache: Vec<(String, Status)> = Vec::new();

@@ -99,7 +99,12 @@ pub struct Parsed {
 
 impl Parsed {
     pub fn extend(&mut self, other: Parsed) {
-        self.drafts.extend(other.drafts);
+        if self.drafts.is_empty() {
+            // Take the other's vector as it is (with its spare room) instead of copying it.
+            self.drafts = other.drafts;
+        } else {
+            self.drafts.extend(other.drafts);
+        }
         self.rejects.extend(other.rejects);
         self.duplicates += other.duplicates;
     }
@@ -195,10 +200,32 @@ pub fn parse_files(
         all.extend(parse_file(p, format, layers, opts)?);
     }
     let before = all.drafts.len();
-    let mut seen = std::collections::HashSet::with_capacity(all.drafts.len());
+    let mut seen: std::collections::HashSet<(u64, u64), DigestHashing> =
+        std::collections::HashSet::with_capacity_and_hasher(all.drafts.len(), Default::default());
     all.drafts.retain(|d| seen.insert(draft_key(d)));
     all.duplicates += before - all.drafts.len();
     Ok(all)
+}
+
+/// Hashing for sets of [`draft_key`]s: they are keyed digests already, so hashing them again
+/// would only cost time.
+type DigestHashing = std::hash::BuildHasherDefault<DigestHasher>;
+
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(29) ^ n;
+    }
 }
 
 /// Content identity of a draft, ignoring the file it came from: a 128-bit digest of layer,

@@ -120,9 +120,17 @@ pub struct Written {
     pub code: String,
     /// The digits after the code, separators removed.
     pub digits: Vec<u8>,
-    /// The whole input uppercased with separators removed and look-alike Cyrillic letters
-    /// folded to Latin: the key under which source numbers are found.
-    pub key: String,
+    /// The whole input uppercased with separators removed.
+    cleaned: String,
+}
+
+impl Written {
+    /// The key under which source numbers are found: the cleaned input with look-alike
+    /// Cyrillic letters folded to Latin (made only when asked: an import checks millions of
+    /// scheme numbers that never need it).
+    pub fn key(&self) -> String {
+        source_key(&self.cleaned)
+    }
 }
 
 /// Splits a written number: drops `№`, spaces, dashes, dots, slashes and underscores.
@@ -142,8 +150,11 @@ pub fn split_written(input: &str) -> Written {
     } else {
         Vec::new()
     };
-    let key = source_key(&cleaned);
-    Written { code, digits, key }
+    Written {
+        code,
+        digits,
+        cleaned,
+    }
 }
 
 /// The lookup key of a source number: uppercased, separators removed, homoglyphs folded.

@@ -489,13 +489,22 @@ pub fn decode_geometry(blob: &[u8]) -> Result<Geometry, String> {
 
 /// Attributes as a JSON object text (non-finite numbers become null).
 pub fn attributes_json(a: &Attributes) -> String {
-    serde_json::to_string(a).unwrap_or_else(|_| {
+    let mut buf = Vec::new();
+    write_attributes_json(a, &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Appends attributes as a JSON object text to `out` (non-finite numbers become null).
+fn write_attributes_json(a: &Attributes, out: &mut Vec<u8>) {
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, a).is_err() {
+        out.truncate(start);
         let map: serde_json::Map<String, serde_json::Value> = a
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_json()))
             .collect();
-        serde_json::Value::Object(map).to_string()
-    })
+        out.extend_from_slice(serde_json::Value::Object(map).to_string().as_bytes());
+    }
 }
 
 fn parse_attributes(t: &[u8]) -> Result<Attributes, String> {
@@ -813,18 +822,21 @@ impl GpkgStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(|err| sql(&p, err))?;
-            let mut times: Vec<(i64, String)> = Vec::new();
-            let mut fmt = |ms: i64| -> String {
+            // Recent times as shared texts: a bulk import writes the same few millions of
+            // times, and each row binds three of them.
+            let mut times: Vec<(i64, std::rc::Rc<str>)> = Vec::new();
+            let mut fmt = |ms: i64| -> std::rc::Rc<str> {
                 if let Some((_, s)) = times.iter().find(|(m, _)| *m == ms) {
                     return s.clone();
                 }
-                let s = format_ms(ms);
+                let s: std::rc::Rc<str> = format_ms(ms).into();
                 if times.len() > 8 {
                     times.remove(0);
                 }
                 times.push((ms, s.clone()));
                 s
             };
+            let mut attrs_buf: Vec<u8> = Vec::new();
             // Serials are spread over the whole space: inserting them in order keeps the
             // numbers table's B-tree appends local.
             let mut numbers: Vec<(i64, u16, u64)> = Vec::new();
@@ -872,7 +884,9 @@ impl GpkgStore {
                         let attrs = if o.attributes.is_empty() {
                             None
                         } else {
-                            Some(attributes_json(&o.attributes))
+                            attrs_buf.clear();
+                            write_attributes_json(&o.attributes, &mut attrs_buf);
+                            Some(std::str::from_utf8(&attrs_buf).map_err(|e| bad(e.to_string()))?)
                         };
                         if let Change::Update { old, .. } = change
                             && old.layer != o.layer
@@ -889,12 +903,12 @@ impl GpkgStore {
                                 shown_number,
                                 o.number.as_ref().is_some_and(Number::has_check_digit),
                                 o.status.as_str(),
-                                fmt(o.status_changed),
+                                &*fmt(o.status_changed),
                                 attrs,
                                 &*o.source.file,
                                 &*o.source.id,
-                                fmt(o.created),
-                                fmt(o.updated),
+                                &*fmt(o.created),
+                                &*fmt(o.updated),
                             ])
                             .map_err(row_err)?;
                         if let Some(s) = serial {

@@ -333,7 +333,7 @@ impl Twin {
                 return vec![o];
             }
         }
-        self.by_source_number(&w.key)
+        self.by_source_number(&w.key())
     }
 
     /// Ids of objects of `layer` whose geometry meets `bbox` (`[min_lon, min_lat, max_lon, max_lat]`).
