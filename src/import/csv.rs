@@ -693,9 +693,40 @@ struct Columns<'m> {
     plan: Plan<'m>,
 }
 
-/// A CSV reader's error; `line_offset` lines of the file came before the reader's first.
-fn csv_error(file: &str, e: csv::Error, line_offset: u64) -> ImportError {
-    let line = e.position().map(|p| line_offset + p.line());
+/// Where a record starts, by byte: the CSV reader marks a record that follows a CRLF line end
+/// at the `\n` of that end (it stops a record at the `\r`), so its own line numbers lag by one
+/// in CRLF files. Lines are counted from the bytes instead.
+fn record_start(bytes: &[u8], marked: u64) -> usize {
+    let b = (marked as usize).min(bytes.len());
+    if bytes.get(b) == Some(&b'\n') {
+        b + 1
+    } else {
+        b
+    }
+}
+
+/// Counts line ends in `bytes` up to a record's start, from where the last count stopped.
+#[derive(Default)]
+struct LineCounter {
+    scanned: usize,
+    ends: u64,
+}
+
+impl LineCounter {
+    /// The 1-based line (within `bytes`) of the record marked at byte `marked`.
+    fn line(&mut self, bytes: &[u8], marked: u64) -> u64 {
+        let at = record_start(bytes, marked).max(self.scanned);
+        self.ends += memchr::memchr_iter(b'\n', &bytes[self.scanned..at]).count() as u64;
+        self.scanned = at;
+        self.ends + 1
+    }
+}
+
+/// A CSV reader's error; `line_offset` lines of the file came before `bytes`, the reader's input.
+fn csv_error(file: &str, e: csv::Error, bytes: &[u8], line_offset: u64) -> ImportError {
+    let line = e
+        .position()
+        .map(|p| line_offset + LineCounter::default().line(bytes, p.byte()));
     match e.into_kind() {
         csv::ErrorKind::Io(source) => ImportError::Io {
             file: file.to_string(),
@@ -746,7 +777,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
     let mut rec = csv::StringRecord::new();
     if !rdr
         .read_record(&mut rec)
-        .map_err(|e| csv_error(&shown, e, 0))?
+        .map_err(|e| csv_error(&shown, e, data, 0))?
     {
         return Err(ImportError::file(&shown, "empty file: no header line"));
     }
@@ -763,8 +794,8 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
     };
     // The rows after the header, cut into one segment per core at line ends. Only where no
     // field is quoted: a line end inside quotes is part of a field, not the end of a row.
-    let body_start = (rdr.position().byte() as usize).min(data.len());
-    let header_lines = rdr.position().line().saturating_sub(1);
+    let body_start = record_start(data, rdr.position().byte());
+    let header_lines = memchr::memchr_iter(b'\n', &data[..body_start]).count() as u64;
     let body = &data[body_start..];
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -813,7 +844,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
             .map(|(i, &(seg, offset, rows))| {
                 let ctx = &ctx;
                 let capacity = if i == 0 { all_rows } else { rows };
-                scope.spawn(move || ctx.parse(reader(seg), offset, capacity))
+                scope.spawn(move || ctx.parse(reader(seg), seg, offset, capacity))
             })
             .collect();
         handles
@@ -850,6 +881,7 @@ impl Segment<'_, '_> {
     fn parse<R: Read>(
         &self,
         mut rdr: csv::Reader<R>,
+        bytes: &[u8],
         line_offset: u64,
         capacity: usize,
     ) -> Result<Parsed, ImportError> {
@@ -863,13 +895,14 @@ impl Segment<'_, '_> {
         let mut layer_cache: Vec<(String, LayerId)> = Vec::new();
         let mut status_cache: Vec<(String, Status)> = Vec::new();
         let ncols = self.cols.headers.len();
+        let mut lines = LineCounter::default();
         loop {
             match rdr.read_record(&mut rec) {
                 Ok(true) => {}
                 Ok(false) => break,
-                Err(e) => return Err(csv_error(shown, e, line_offset)),
+                Err(e) => return Err(csv_error(shown, e, bytes, line_offset)),
             }
-            let line = line_offset + rec.position().map_or(0, |p| p.line());
+            let line = line_offset + lines.line(bytes, rec.position().map_or(0, |p| p.byte()));
             if rec.as_slice().trim().is_empty() {
                 continue; // a blank row (only delimiters): nothing to import, nothing to fix
             }
@@ -1566,11 +1599,17 @@ false = ["Відсутній"]
 
     #[test]
     fn a_large_file_is_parsed_in_segments_with_true_line_numbers() {
-        // Over PARALLEL_MIN_BYTES, so it is cut into one segment per core; every 997th row is
-        // bad, and one row has a broken UTF-8 name near the end of the file.
+        for eol in ["\n", "\r\n"] {
+            segments_keep_true_line_numbers(eol);
+        }
+    }
+
+    /// Over PARALLEL_MIN_BYTES, so the file is cut into one segment per core; every 997th row
+    /// is bad, and one row has a broken UTF-8 name near the end of the file.
+    fn segments_keep_true_line_numbers(eol: &str) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.csv");
-        let mut text = String::from("id,name,lon,lat\n");
+        let mut text = format!("id,name,lon,lat{eol}");
         let rows = 90_000u64;
         for i in 0..rows {
             let lat = if i % 997 == 5 {
@@ -1579,7 +1618,7 @@ false = ["Відсутній"]
                 format!("{:.6}", 50.0 + i as f64 * 1e-6)
             };
             text.push_str(&format!(
-                "p{i},Pole number {i} on a long street name,30.{i:06},{lat}\n"
+                "p{i},Pole number {i} on a long street name,30.{i:06},{lat}{eol}"
             ));
         }
         assert!(text.len() > PARALLEL_MIN_BYTES);
@@ -1599,10 +1638,22 @@ false = ["Відсутній"]
             .filter(|i| i % 997 != 5)
             .map(|i| format!("p{i}"))
             .collect();
-        assert!(ids.iter().zip(&want).all(|(a, b)| a == b));
+        assert!(ids.iter().zip(&want).all(|(a, b)| a == b), "{eol:?}");
         let lines: Vec<u64> = parsed.rejects.iter().map(|r| r.line).collect();
-        assert_eq!(lines, bad.iter().map(|i| i + 2).collect::<Vec<_>>());
+        assert_eq!(
+            lines,
+            bad.iter().map(|i| i + 2).collect::<Vec<_>>(),
+            "{eol:?}"
+        );
         assert!(parsed.rejects.iter().all(|r| r.field == "lat"));
+        // Without an id column, objects are known by their line: every one its own.
+        let by_line = parse(&path, &layers, &opts(&layers, "poles", Mapping::default())).unwrap();
+        let want: Vec<String> = (0..rows)
+            .filter(|i| i % 997 != 5)
+            .map(|i| format!("line:{}", i + 2))
+            .collect();
+        let got: Vec<&str> = by_line.drafts.iter().map(|d| &*d.source.id).collect();
+        assert!(got.iter().zip(&want).all(|(a, b)| a == b), "{eol:?}");
 
         let mut bytes = text.into_bytes();
         let last = bytes.len() - 40;
@@ -1613,7 +1664,7 @@ false = ["Відсутній"]
             .to_string();
         assert!(
             e.contains(&format!("line {}", rows + 1)) && e.contains("UTF-8"),
-            "{e}"
+            "{eol:?} {e}"
         );
     }
 

@@ -216,7 +216,7 @@ impl RowContext<'_> {
             }
         };
         // Parsed from the bytes: the JSON parser checks the text it keeps.
-        let mut attributes = match text_bytes(row, 6) {
+        let mut attributes = match text_bytes_strict(row, 6).map_err(bad)? {
             b"" | b"{}" => Attributes::new(),
             t => parse_attributes(t).map_err(bad)?,
         };
@@ -276,9 +276,20 @@ struct TimeCache {
 
 /// A text column's bytes, not yet checked to be UTF-8 (NULL and non-text read as empty).
 fn text_bytes<'r>(row: &'r rusqlite::Row<'_>, col: usize) -> &'r [u8] {
+    text_bytes_strict(row, col).unwrap_or(b"")
+}
+
+/// A text column's bytes (NULL reads as empty); any other kind of value is an error, so that
+/// a row written by another tool is reported rather than loaded without its data.
+fn text_bytes_strict<'r>(row: &'r rusqlite::Row<'_>, col: usize) -> Result<&'r [u8], String> {
     match row.get_ref(col) {
-        Ok(rusqlite::types::ValueRef::Text(t)) => t,
-        _ => b"",
+        Ok(rusqlite::types::ValueRef::Text(t)) => Ok(t),
+        Ok(rusqlite::types::ValueRef::Null) => Ok(b""),
+        Ok(other) => Err(format!(
+            "column {col}: expected text, found {:?}",
+            other.data_type()
+        )),
+        Err(e) => Err(format!("column {col}: {e}")),
     }
 }
 
@@ -307,7 +318,7 @@ impl TimeCache {
         row: &rusqlite::Row<'_>,
         col: usize,
     ) -> Result<std::sync::Arc<str>, String> {
-        let bytes = text_bytes(row, col);
+        let bytes = text_bytes_strict(row, col)?;
         if let Some(f) = self.files.iter().find(|f| f.as_bytes() == bytes) {
             return Ok(f.clone());
         }
@@ -705,6 +716,8 @@ impl Store for GpkgStore {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        // Rows change: the next load plans again.
+        self.extents = None;
         let p = self.shown();
         let e = |err| sql(&p, err);
         let now = format_ms(crate::model::now_ms());
@@ -1041,5 +1054,38 @@ mod tests {
             line
         );
         assert!(decode_geometry(b"junk").is_err());
+    }
+
+    #[test]
+    fn a_row_whose_attributes_are_not_text_is_reported_not_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.gpkg");
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let mut store = GpkgStore::open(&path, &layers, 6).unwrap();
+        let mut o = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
+        o.attributes.set("name", crate::model::Value::text("a"));
+        let batch = Batch {
+            actor: "test".into(),
+            action: "edit".into(),
+            summary: serde_json::json!({}),
+            changes: vec![Change::Create(o)],
+            history_per_create: true,
+        };
+        store.commit(&batch).unwrap();
+        let plan = store.plan().unwrap();
+        assert_eq!(
+            plan.iter().find(|p| p.layer == poles).map(|p| p.count),
+            Some(1)
+        );
+        assert_eq!(store.load_layer(poles).unwrap().concat().len(), 1);
+        // Another tool writes the attributes as a blob.
+        store
+            .conn
+            .execute("UPDATE poles SET attributes = X'7B7D'", [])
+            .unwrap();
+        store.plan().unwrap();
+        let e = store.load_layer(poles).unwrap_err().to_string();
+        assert!(e.contains("expected text") && e.contains("object 1"), "{e}");
     }
 }

@@ -45,6 +45,8 @@ pub(super) struct LayerPart {
     pub chunks: Vec<Vec<Object>>,
     /// Source numbers (no check digit) by lookup key.
     pub source_numbers: Vec<(String, ObjectId)>,
+    /// Ids above the id table's size, with their handles.
+    pub beyond_plan: Vec<(ObjectId, Handle)>,
 }
 
 /// Indexes one layer whose chunks will be the twin's chunks `first_chunk..`.
@@ -63,10 +65,15 @@ pub(super) fn index_layer(
         GeometryKind::Line => lines.reserve_exact(count),
     }
     let mut source_numbers = Vec::new();
+    let mut beyond_plan = Vec::new();
     for (c, chunk) in chunks.iter().enumerate() {
         for (offset, o) in chunk.iter().enumerate() {
-            if let Some(slot) = shared.index.get(o.id as usize) {
-                slot.store(slots::handle(first_chunk + c, offset), Ordering::Relaxed);
+            let handle = slots::handle(first_chunk + c, offset);
+            match shared.index.get(o.id as usize) {
+                Some(slot) => slot.store(handle, Ordering::Relaxed),
+                // An id above the plan's largest (a row committed by another process while
+                // the store was being read): the twin places it once the tables are plain.
+                None => beyond_plan.push((o.id, handle)),
             }
             match &o.number {
                 Some(Number::Scheme { serial, .. }) => {
@@ -92,5 +99,6 @@ pub(super) fn index_layer(
         tree,
         chunks,
         source_numbers,
+        beyond_plan,
     }
 }

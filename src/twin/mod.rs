@@ -208,6 +208,12 @@ impl Twin {
             for (key, id) in part.source_numbers {
                 twin.source_numbers.entry(key).or_default().push(id);
             }
+            for (id, handle) in part.beyond_plan {
+                if twin.index.len() <= id as usize {
+                    twin.index.resize(id as usize + 1, 0);
+                }
+                twin.index[id as usize] = handle;
+            }
             chunks.extend(part.chunks);
         }
         twin.slots = slots::Slots::from_chunks(chunks);
@@ -538,6 +544,28 @@ pub(crate) mod tests {
             assert_eq!(t.get(id).map(|o| o.id), Some(id), "object {id}");
         }
         assert!(t.get(1).is_none() && t.get(3).is_none());
+    }
+
+    #[test]
+    fn objects_above_the_planned_ids_are_still_indexed() {
+        // Another process committed rows after the store was planned.
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let plan = vec![LayerPlan {
+            layer: poles,
+            count: 2,
+            max_id: 2,
+        }];
+        let objects = vec![
+            obj(1, poles, [30.0, 50.0], 100_001),
+            obj(2, poles, [30.1, 50.1], 100_002),
+            obj(40, poles, [30.2, 50.2], 100_040),
+        ];
+        let mut t = Twin::load(layers, 6, &plan, |_| Ok::<_, ()>(vec![objects.clone()])).unwrap();
+        assert_eq!(t.get(40).map(|o| o.id), Some(40));
+        assert_eq!(t.by_serial(100_040).map(|o| o.id), Some(40));
+        t.upsert(obj(40, poles, [30.3, 50.3], 100_040));
+        assert_eq!((t.len(), t.count(poles)), (3, 3));
     }
 
     #[test]

@@ -89,8 +89,8 @@ impl Slots {
     pub fn push(&mut self, obj: Object) -> Handle {
         let full = self.chunks.last().is_none_or(|c| c.len() >= CHUNK_CAP);
         if full {
-            // Past MAX_CHUNKS the last chunk grows beyond its capacity; handles would then be
-            // ambiguous, so stop there (4 billion objects).
+            // Handles have room for MAX_CHUNKS chunks: about 400M objects as the store loads
+            // them (~100k a chunk), more when added one by one.
             assert!(self.chunks.len() < MAX_CHUNKS, "twin is full");
             self.chunks.push(Vec::new());
         }
