@@ -228,5 +228,59 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(registry, benches);
+/// The twin's R-tree node sizes against rstar's default, on 1M points of a city-sized box:
+/// bulk load, and small-box queries on the built tree.
+fn rtree(c: &mut Criterion) {
+    use rstar::primitives::GeomWithData;
+    use rstar::{AABB, RTree};
+    type E = GeomWithData<[f64; 2], u64>;
+    let mut s = 1u64;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % 1_000_000) as f64 * 1e-6
+    };
+    let points: Vec<E> = (0..1_000_000u64)
+        .map(|i| E::new([35.0 + next() * 0.3, 47.7 + next() * 0.2], i))
+        .collect();
+    let boxes: Vec<AABB<[f64; 2]>> = (0..10_000)
+        .map(|i| {
+            let (x, y) = (
+                35.0 + (i % 100) as f64 * 0.003,
+                47.7 + (i / 100) as f64 * 0.002,
+            );
+            AABB::from_corners([x, y], [x + 0.0005, y + 0.0005])
+        })
+        .collect();
+    let mut g = c.benchmark_group("rtree_1m");
+    g.sample_size(10);
+    g.bench_function("bulk_load/rstar_default", |b| {
+        b.iter(|| RTree::<E>::bulk_load(points.clone()))
+    });
+    g.bench_function("bulk_load/citytwin", |b| {
+        b.iter(|| RTree::<E, citytwin::twin::TreeParams>::bulk_load_with_params(points.clone()))
+    });
+    let default_tree = RTree::<E>::bulk_load(points.clone());
+    let twin_tree = RTree::<E, citytwin::twin::TreeParams>::bulk_load_with_params(points.clone());
+    g.bench_function("box_queries/rstar_default", |b| {
+        b.iter(|| {
+            boxes
+                .iter()
+                .map(|bx| default_tree.locate_in_envelope(*bx).count())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("box_queries/citytwin", |b| {
+        b.iter(|| {
+            boxes
+                .iter()
+                .map(|bx| twin_tree.locate_in_envelope(*bx).count())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(registry, benches, rtree);
 criterion_main!(registry);

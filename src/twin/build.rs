@@ -91,8 +91,8 @@ pub(super) fn index_layer(
         }
     }
     let tree = match kind {
-        GeometryKind::Point => LayerTree::Points(RTree::bulk_load(points)),
-        GeometryKind::Line => LayerTree::Lines(RTree::bulk_load(lines)),
+        GeometryKind::Point => LayerTree::Points(RTree::bulk_load_with_params(points)),
+        GeometryKind::Line => LayerTree::Lines(RTree::bulk_load_with_params(lines)),
     };
     LayerPart {
         layer,

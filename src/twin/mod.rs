@@ -16,17 +16,30 @@ use crate::store::LayerPlan;
 type PointEntry = GeomWithData<[f64; 2], ObjectId>;
 type LineEntry = GeomWithData<Rectangle<[f64; 2]>, ObjectId>;
 
+/// Node sizes of the twin's R-trees: wider than rstar's default (3..6), so a bulk load of
+/// millions of points partitions them over fewer levels. Measured on 4M points here
+/// (`cargo bench --bench registry -- rtree`): bulk load ~40% less time, box queries the same,
+/// 5-nearest ~10% slower.
+pub struct TreeParams;
+
+impl rstar::RTreeParams for TreeParams {
+    const MIN_SIZE: usize = 5;
+    const MAX_SIZE: usize = 12;
+    const REINSERTION_COUNT: usize = 3;
+    type DefaultInsertionStrategy = rstar::RStarInsertionStrategy;
+}
+
 /// The spatial index of one layer.
 enum LayerTree {
-    Points(RTree<PointEntry>),
-    Lines(RTree<LineEntry>),
+    Points(RTree<PointEntry, TreeParams>),
+    Lines(RTree<LineEntry, TreeParams>),
 }
 
 impl LayerTree {
     fn empty(kind: crate::model::GeometryKind) -> LayerTree {
         match kind {
-            crate::model::GeometryKind::Point => LayerTree::Points(RTree::new()),
-            crate::model::GeometryKind::Line => LayerTree::Lines(RTree::new()),
+            crate::model::GeometryKind::Point => LayerTree::Points(RTree::new_with_params()),
+            crate::model::GeometryKind::Line => LayerTree::Lines(RTree::new_with_params()),
         }
     }
 
