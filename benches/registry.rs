@@ -263,21 +263,17 @@ fn rtree(c: &mut Criterion) {
     });
     let default_tree = RTree::<E>::bulk_load(points.clone());
     let twin_tree = RTree::<E, citytwin::twin::TreeParams>::bulk_load_with_params(points.clone());
+    fn found<P: rstar::RTreeParams>(t: &RTree<E, P>, boxes: &[AABB<[f64; 2]>]) -> usize {
+        boxes
+            .iter()
+            .map(|bx| t.locate_in_envelope(*bx).count())
+            .sum()
+    }
     g.bench_function("box_queries/rstar_default", |b| {
-        b.iter(|| {
-            boxes
-                .iter()
-                .map(|bx| default_tree.locate_in_envelope(*bx).count())
-                .sum::<usize>()
-        })
+        b.iter(|| found(&default_tree, &boxes))
     });
     g.bench_function("box_queries/citytwin", |b| {
-        b.iter(|| {
-            boxes
-                .iter()
-                .map(|bx| twin_tree.locate_in_envelope(*bx).count())
-                .sum::<usize>()
-        })
+        b.iter(|| found(&twin_tree, &boxes))
     });
     g.finish();
 }
