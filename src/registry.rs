@@ -87,7 +87,7 @@ impl Registry {
         let plan = store.plan()?;
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "store planned");
         let (layers, width) = (store.layers().clone(), store.serial_width());
-        let twin = Twin::load(layers, width, &plan, |layer| store.load_layer(layer))?;
+        let twin = Twin::load(layers, width, &plan, |p| store.load_layer(p))?;
         tracing::info!(
             objects = twin.len(),
             ms = started.elapsed().as_millis() as u64,
@@ -321,16 +321,11 @@ impl Registry {
             .filter(|o| files.contains(&*o.source.file))
             .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id))
             .collect();
-        // A first import of these files (the usual bulk case) has nothing to match.
-        let new_count = if existing.is_empty() {
-            parsed.drafts.len() as u64
-        } else {
-            parsed
-                .drafts
-                .iter()
-                .filter(|d| !existing.contains_key(&(d.layer, &*d.source.file, &*d.source.id)))
-                .count() as u64
-        };
+        let new_count = parsed
+            .drafts
+            .iter()
+            .filter(|d| !existing.contains_key(&(d.layer, &*d.source.file, &*d.source.id)))
+            .count() as u64;
         let mut next_id = store.reserve_ids(new_count)?;
         let now = now_ms();
         // Serials taken by this import so far: a bit per serial of the space (1.25 MB for
@@ -353,13 +348,9 @@ impl Registry {
                 )?),
                 None => None,
             };
-            let known = if existing.is_empty() {
-                None
-            } else {
-                existing
-                    .get(&(d.layer, &*d.source.file, &*d.source.id))
-                    .copied()
-            };
+            let known = existing
+                .get(&(d.layer, &*d.source.file, &*d.source.id))
+                .copied();
             match known {
                 Some(id) => {
                     let Some(old) = twin.get(id) else { continue };

@@ -795,7 +795,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
     // The rows after the header, cut into one segment per core at line ends. Only where no
     // field is quoted: a line end inside quotes is part of a field, not the end of a row.
     let body_start = record_start(data, rdr.position().byte());
-    let header_lines = memchr::memchr_iter(b'\n', &data[..body_start]).count() as u64;
+    let header_lines = LineCounter::default().line(data, rdr.position().byte()) - 1;
     let body = &data[body_start..];
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

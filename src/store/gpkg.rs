@@ -18,9 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     Batch, Change, HistoryEntry, LayerPlan, SerialRecord, Store, StoreError, format_ms, parse_ms,
 };
-use crate::model::{
-    Attributes, Geometry, LayerDef, LayerId, Layers, Object, ObjectId, Source, Status,
-};
+use crate::model::{Attributes, Geometry, LayerDef, Layers, Object, ObjectId, Source, Status};
 use crate::numbering::Number;
 
 /// GeoPackage `application_id` ("GPKG") and `user_version` for version 1.3.0.
@@ -46,9 +44,6 @@ pub struct GpkgStore {
     layers: Layers,
     width: u8,
     next_id: ObjectId,
-    /// Per layer with rows: (layer, min fid, max fid, estimated rows), as of the last
-    /// [`Store::plan`].
-    extents: Option<Vec<(LayerId, i64, i64, i64)>>,
 }
 
 impl GpkgStore {
@@ -72,7 +67,6 @@ impl GpkgStore {
             layers: layers.clone(),
             width,
             next_id: 1,
-            extents: None,
         };
         store.init()?;
         Ok(store)
@@ -549,7 +543,6 @@ impl Store for GpkgStore {
     fn plan(&mut self) -> Result<Vec<LayerPlan>, StoreError> {
         let p = self.shown();
         let mut plan = Vec::new();
-        let mut extents = Vec::new();
         for layer in self.layers.ids() {
             let name = &self.layers.def(layer).name;
             let q = |query: &str| -> Result<(Option<i64>, i64), StoreError> {
@@ -565,6 +558,7 @@ impl Store for GpkgStore {
             let (Some(min), _) = q("SELECT min(fid), 0 FROM {t}")? else {
                 plan.push(LayerPlan {
                     layer,
+                    min_id: 0,
                     count: 0,
                     max_id: 0,
                 });
@@ -581,35 +575,27 @@ impl Store for GpkgStore {
                 let sampled_span = (sample_end.unwrap_or(max) - min + 1).max(1) as f64;
                 ((max - min + 1) as f64 * sampled as f64 / sampled_span).round() as i64
             };
-            extents.push((layer, min, max, count.max(1)));
             plan.push(LayerPlan {
                 layer,
+                min_id: min.max(0) as ObjectId,
                 count: count.max(1) as usize,
                 max_id: max.max(0) as ObjectId,
             });
         }
-        self.extents = Some(extents);
         Ok(plan)
     }
 
-    fn load_layer(&mut self, layer: LayerId) -> Result<Vec<Vec<Object>>, StoreError> {
+    fn load_layer(&mut self, plan: &LayerPlan) -> Result<Vec<Vec<Object>>, StoreError> {
         // Cold start reads every row: split the layer into fid ranges and read them on all
         // cores, each thread with its own read-only connection (WAL lets readers run side by
         // side), then hand the objects over in id order, one chunk per range.
         let p = self.shown();
-        if self.extents.is_none() {
-            self.plan()?;
-        }
-        let extent = self
-            .extents
-            .iter()
-            .flatten()
-            .find(|e| e.0 == layer)
-            .copied();
-        let Some((_, min, max, count)) = extent else {
+        if plan.count == 0 {
             return Ok(Vec::new());
-        };
-        let mut work: Vec<(i64, i64, usize)> = Vec::new();
+        }
+        let (layer, count) = (plan.layer, plan.count as i64);
+        let (min, max) = (plan.min_id as i64, plan.max_id as i64);
+        let mut work: Vec<(i64, i64)> = Vec::new();
         // Ranges of at most ~100k rows, so that even a small layer keeps every core busy.
         let chunks = (count + 99_999) / 100_000;
         let span = max - min + 1;
@@ -620,7 +606,7 @@ impl Store for GpkgStore {
         let expect = (step as f64 * count as f64 / span as f64 * 1.15) as usize + 64;
         let mut lo = min;
         while lo <= max {
-            work.push((lo, lo + step, expect));
+            work.push((lo, lo + step));
             lo += step;
         }
         let threads = std::thread::available_parallelism()
@@ -651,7 +637,7 @@ impl Store for GpkgStore {
                     });
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some(&(lo, hi, expect)) = work.get(i) else {
+                        let Some(&(lo, hi)) = work.get(i) else {
                             break;
                         };
                         let r = match &conn {
@@ -716,8 +702,6 @@ impl Store for GpkgStore {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        // Rows change: the next load plans again.
-        self.extents = None;
         let p = self.shown();
         let e = |err| sql(&p, err);
         let now = format_ms(crate::model::now_ms());
@@ -1078,14 +1062,14 @@ mod tests {
             plan.iter().find(|p| p.layer == poles).map(|p| p.count),
             Some(1)
         );
-        assert_eq!(store.load_layer(poles).unwrap().concat().len(), 1);
+        let poles_plan = plan.iter().find(|p| p.layer == poles).copied().unwrap();
+        assert_eq!(store.load_layer(&poles_plan).unwrap().concat().len(), 1);
         // Another tool writes the attributes as a blob.
         store
             .conn
             .execute("UPDATE poles SET attributes = X'7B7D'", [])
             .unwrap();
-        store.plan().unwrap();
-        let e = store.load_layer(poles).unwrap_err().to_string();
+        let e = store.load_layer(&poles_plan).unwrap_err().to_string();
         assert!(e.contains("expected text") && e.contains("object 1"), "{e}");
     }
 }

@@ -12,6 +12,8 @@ use crate::model::{LayerId, Layers, Object, ObjectId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayerPlan {
     pub layer: LayerId,
+    /// The smallest object id in the layer (0 when empty).
+    pub min_id: ObjectId,
     /// Objects in the layer: exact for small layers, estimated for large ones.
     pub count: usize,
     /// The largest object id in the layer (0 when empty).
@@ -108,7 +110,7 @@ pub trait Store: Send {
     fn plan(&mut self) -> Result<Vec<LayerPlan>, StoreError>;
     /// Reads every object of one layer, in id order, in chunks (one per reader thread's share
     /// of the work).
-    fn load_layer(&mut self, layer: LayerId) -> Result<Vec<Vec<Object>>, StoreError>;
+    fn load_layer(&mut self, plan: &LayerPlan) -> Result<Vec<Vec<Object>>, StoreError>;
     /// Every serial ever given out (active and retired).
     fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError>;
     /// Reserves `n` fresh object ids (never reused, even if the batch using them fails).

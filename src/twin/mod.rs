@@ -145,12 +145,13 @@ impl Twin {
             .enumerate()
             .map(|(l, v)| LayerPlan {
                 layer: l as LayerId,
+                min_id: v.iter().map(|o| o.id).min().unwrap_or(0),
                 count: v.len(),
                 max_id: v.iter().map(|o| o.id).max().unwrap_or(0),
             })
             .collect();
-        let loaded = Self::load(layers, width, &plan, |l| {
-            Ok::<_, std::convert::Infallible>(vec![std::mem::take(&mut by_layer[l as usize])])
+        let loaded = Self::load(layers, width, &plan, |p| {
+            Ok::<_, std::convert::Infallible>(vec![std::mem::take(&mut by_layer[p.layer as usize])])
         });
         match loaded {
             Ok(t) => t,
@@ -165,7 +166,7 @@ impl Twin {
         layers: Layers,
         width: u8,
         plan: &[LayerPlan],
-        mut read: impl FnMut(LayerId) -> Result<Vec<Vec<Object>>, E>,
+        mut read: impl FnMut(&LayerPlan) -> Result<Vec<Vec<Object>>, E>,
     ) -> Result<Twin, E> {
         let n = layers.len();
         let max_id = plan.iter().map(|p| p.max_id).max().unwrap_or(0) as usize;
@@ -180,7 +181,7 @@ impl Twin {
                 let mut next_chunk = 0usize;
                 for p in order {
                     let t = std::time::Instant::now();
-                    let chunks = slots::normalize(read(p.layer)?);
+                    let chunks = slots::normalize(read(p)?);
                     tracing::debug!(
                         layer = p.layer,
                         objects = p.count,
@@ -526,12 +527,13 @@ pub(crate) mod tests {
             .ids()
             .map(|l| LayerPlan {
                 layer: l,
+                min_id: 1,
                 count: by_layer.get(&l).map_or(0, |c| c.iter().map(Vec::len).sum()),
                 max_id: 3000,
             })
             .collect();
-        let mut t = Twin::load(layers.clone(), 6, &plan, |l| {
-            Ok::<_, ()>(by_layer.remove(&l).unwrap_or_default())
+        let mut t = Twin::load(layers.clone(), 6, &plan, |p| {
+            Ok::<_, ()>(by_layer.remove(&p.layer).unwrap_or_default())
         })
         .unwrap();
         assert_eq!(t.len(), 3000);
@@ -566,6 +568,7 @@ pub(crate) mod tests {
         let poles = layers.by_name("poles").unwrap();
         let plan = vec![LayerPlan {
             layer: poles,
+            min_id: 1,
             count: 2,
             max_id: 2,
         }];
@@ -588,12 +591,17 @@ pub(crate) mod tests {
             .ids()
             .map(|l| LayerPlan {
                 layer: l,
+                min_id: 1,
                 count: 1,
                 max_id: 1,
             })
             .collect();
-        let r = Twin::load(layers, 6, &plan, |l| {
-            if l == 2 { Err("disk") } else { Ok(vec![]) }
+        let r = Twin::load(layers, 6, &plan, |p| {
+            if p.layer == 2 {
+                Err("disk")
+            } else {
+                Ok(vec![])
+            }
         });
         assert_eq!(r.err(), Some("disk"));
     }
