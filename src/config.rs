@@ -32,6 +32,13 @@ pub struct Config {
     /// Accept writes over HTTP (`POST`/`PATCH`/`DELETE /objects`). Off by default until access
     /// control exists; turn on with `allow_writes = true` or `CITYTWIN_ALLOW_WRITES=true`.
     pub allow_writes: bool,
+    /// How tiles are cut and cached (`[tiles]`).
+    pub tiles: crate::tiles::TileSettings,
+    /// Attribution shown on maps and in TileJSON.
+    pub attribution: String,
+    /// The origin clients reach this server at (`https://map.example.org`), for the absolute
+    /// URLs in TileJSON and styles; when unset, taken from each request's `Host`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -46,6 +53,9 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             max_page: 1000,
             allow_writes: false,
+            tiles: crate::tiles::TileSettings::default(),
+            public_url: None,
+            attribution: "© OpenStreetMap contributors (ODbL); Kyiv shelter lists as republished in kulishA/shelters-map".into(),
         }
     }
 }
@@ -98,6 +108,7 @@ impl Config {
         if self.max_page == 0 {
             return Err(ConfigError::Invalid("max_page must be ≥ 1".into()));
         }
+        self.tiles.validate().map_err(ConfigError::Invalid)?;
         self.layers()?;
         Ok(())
     }

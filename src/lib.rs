@@ -12,4 +12,5 @@ pub mod numbering;
 pub mod registry;
 pub mod seed;
 pub mod store;
+pub mod tiles;
 pub mod twin;

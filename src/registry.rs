@@ -8,7 +8,7 @@ use crate::import::Parsed;
 use crate::model::{Draft, LayerId, Object, ObjectId, now_ms};
 use crate::numbering::{self, AssignError, Assigner, Number};
 use crate::store::{Batch, Change, Store, StoreError};
-use crate::twin::Twin;
+use crate::twin::{Changed, Follower, Twin};
 
 /// A registry error.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,8 @@ pub struct Registry {
     /// Off for one-shot command-line writes: the process ends after the commit, so rebuilding
     /// the in-memory index would be wasted work.
     twin_follows: std::sync::atomic::AtomicBool,
+    /// Told of every change to the twin (tile caches).
+    followers: RwLock<Vec<std::sync::Arc<dyn Follower>>>,
 }
 
 /// A change to one object's status and attributes (`PATCH /objects/{number}`).
@@ -87,7 +89,8 @@ impl Registry {
         let plan = store.plan()?;
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "store planned");
         let (layers, width) = (store.layers().clone(), store.serial_width());
-        let twin = Twin::load(layers, width, &plan, |p| store.load_layer(p))?;
+        let mut twin = Twin::load(layers, width, &plan, |p| store.load_layer(p))?;
+        twin.set_versions(store.last_seq()?);
         tracing::info!(
             objects = twin.len(),
             ms = started.elapsed().as_millis() as u64,
@@ -99,7 +102,16 @@ impl Registry {
             radius_m,
             assigner: Mutex::new(None),
             twin_follows: std::sync::atomic::AtomicBool::new(true),
+            followers: RwLock::new(Vec::new()),
         })
+    }
+
+    /// Tells `f` of every change to the twin from now on.
+    pub fn follow(&self, f: std::sync::Arc<dyn Follower>) {
+        self.followers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(f);
     }
 
     /// Stops updating the twin after commits (for a command that exits after writing). Reads
@@ -124,12 +136,15 @@ impl Registry {
     /// cached assigner and the twin in step, in commit order. A failed commit drops the cached
     /// assigner, which may already have noted serials the store never got.
     fn write(&self, store: &mut dyn Store, batch: Batch) -> Result<(), RegistryError> {
-        if let Err(e) = store.commit(&batch) {
-            *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            return Err(e.into());
-        }
+        let seq = match store.commit(&batch) {
+            Ok(seq) => seq,
+            Err(e) => {
+                *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                return Err(e.into());
+            }
+        };
         self.follow_numbers(&batch.changes);
-        self.apply(batch.changes);
+        self.apply(batch.changes, seq);
         Ok(())
     }
 
@@ -445,15 +460,35 @@ impl Registry {
     }
 
     /// Applies committed changes to the twin; many changes rebuild it in one bulk load.
-    fn apply(&self, changes: Vec<Change>) {
+    /// Applies committed changes to the twin, sets the touched layers' data version to the
+    /// commit's sequence number and tells the followers, all under the twin's write lock.
+    fn apply(&self, changes: Vec<Change>, seq: u64) {
         if !self.twin_follows.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
+        let mut touched_layers: Vec<crate::model::LayerId> = Vec::new();
+        let mut boxes: Vec<(crate::model::LayerId, [f64; 4])> = Vec::new();
+        let bulk = changes.len() > 50_000;
+        for c in &changes {
+            let (old, new) = match c {
+                Change::Create(o) => (None, Some(o)),
+                Change::Update { old, new } => (Some(&**old), Some(new)),
+                Change::Delete(o) => (Some(o), None),
+            };
+            for o in old.into_iter().chain(new) {
+                if !touched_layers.contains(&o.layer) {
+                    touched_layers.push(o.layer);
+                }
+                if !bulk {
+                    boxes.push((o.layer, o.geometry.bbox()));
+                }
+            }
+        }
         let mut twin = self.twin.write().unwrap_or_else(|p| p.into_inner());
-        if changes.len() > 50_000 && changes.len() > twin.len() / 4 {
-            // Take the objects out of the old twin rather than copying them.
+        if bulk && changes.len() > twin.len() / 4 {
             let layers = twin.layers().clone();
             let width = twin.serial_width();
+            let versions: Vec<u64> = layers.ids().map(|l| twin.version(l)).collect();
             let old = std::mem::replace(&mut *twin, Twin::build(layers.clone(), width, Vec::new()));
             let mut all: HashMap<ObjectId, Object> =
                 old.into_objects().map(|o| (o.id, o)).collect();
@@ -467,7 +502,10 @@ impl Registry {
                     }
                 }
             }
-            *twin = Twin::build(layers, width, all.into_values().collect());
+            *twin = Twin::build(layers.clone(), width, all.into_values().collect());
+            for (l, v) in layers.ids().zip(versions) {
+                twin.set_version(l, v);
+            }
         } else {
             for c in changes {
                 match c {
@@ -478,10 +516,30 @@ impl Registry {
                 }
             }
         }
+        for l in touched_layers {
+            twin.set_version(l, seq);
+        }
+        let what = if bulk {
+            Changed::All
+        } else {
+            Changed::Boxes(&boxes)
+        };
+        for f in self
+            .followers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            f.changed(
+                &twin,
+                match &what {
+                    Changed::All => Changed::All,
+                    Changed::Boxes(b) => Changed::Boxes(b),
+                },
+            );
+        }
     }
 
-    /// Turns a number that came with a record into a scheme number (when it is a valid citytwin
-    /// number of the record's layer) or keeps it verbatim as a source number.
     #[allow(clippy::too_many_arguments)]
     fn source_number(
         &self,

@@ -589,7 +589,12 @@ fn openapi_documents_every_route() {
     // Every documented GET answers (not the unknown-route 404).
     for (path, ops) in paths {
         if ops.get("get").is_some() {
-            let concrete = path.replace("{number}", "OP-000000-0");
+            let concrete = path
+                .replace("{number}", "OP-000000-0")
+                .replace("{layers}", "poles")
+                .replace("{z}", "0")
+                .replace("{x}", "0")
+                .replace("{y}", "0");
             let (_, body) = server.get(&concrete);
             assert_ne!(
                 body["error"].as_str().unwrap_or(""),
@@ -598,21 +603,46 @@ fn openapi_documents_every_route() {
             );
         }
     }
-    // No route may bypass the OpenAPI router: only /openapi.json itself is added by hand.
+    // No route may bypass the OpenAPI router: only /openapi.json itself is added by hand, and
+    // routes whose last segment has a suffix (`{y}.mvt`, `{layers}.json`), each of which must
+    // be documented under its suffixed path.
+    for route in [
+        "/tiles/{layers}/{z}/{x}/{y}.mvt",
+        "/tiles/{layers}.json",
+        "/metrics",
+    ] {
+        assert!(
+            paths.contains_key(route),
+            "{route} missing from /openapi.json"
+        );
+    }
+    let suffixed: std::collections::HashMap<&str, &str> = [
+        (
+            "\"/tiles/{layers}/{z}/{x}/{y}\"",
+            "/tiles/{layers}/{z}/{x}/{y}.mvt",
+        ),
+        ("\"/tiles/{name}\"", "/tiles/{layers}.json"),
+    ]
+    .into();
     for entry in std::fs::read_dir(repo("src/http")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for (i, line) in text.lines().enumerate() {
-            if line.contains(".route(") {
-                assert!(
-                    text.lines()
-                        .nth(i + 1)
-                        .is_some_and(|n| n.contains("\"/openapi.json\"")),
-                    "{}:{}: route added outside the OpenAPI router",
-                    path.display(),
-                    i + 1
-                );
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !line.contains(".route(") {
+                continue;
             }
+            let here = format!("{line} {}", lines.get(i + 1).unwrap_or(&""));
+            let documented = here.contains("\"/openapi.json\"")
+                || suffixed
+                    .iter()
+                    .any(|(pat, doc)| here.contains(pat) && paths.contains_key(*doc));
+            assert!(
+                documented,
+                "{}:{}: route added outside the OpenAPI router",
+                path.display(),
+                i + 1
+            );
         }
     }
     // Unknown routes and methods: JSON errors.

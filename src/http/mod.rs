@@ -3,7 +3,9 @@
 //! through the OpenAPI router, so `/openapi.json` cannot miss one.
 
 pub mod error;
+pub mod metrics;
 mod objects;
+mod tiles;
 
 use std::sync::Arc;
 
@@ -27,12 +29,33 @@ use error::ApiError;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub config: Arc<Config>,
+    pub tiles: Arc<crate::tiles::TileService>,
+    pub metrics: Arc<metrics::Metrics>,
 }
+
+impl AppState {
+    /// The state of a server over `registry`: its tile service follows the registry's edits.
+    pub fn new(registry: Arc<Registry>, config: Arc<Config>) -> AppState {
+        let tiles = crate::tiles::TileService::new(config.tiles.clone(), &registry);
+        AppState {
+            registry,
+            config,
+            tiles,
+            metrics: Arc::new(metrics::Metrics::new()),
+        }
+    }
+}
+
+/// Routes whose last path segment has a suffix (`{y}.mvt`, `{layers}.json`), which the router
+/// cannot match as a parameter: documented here, registered by hand in [`router`].
+#[derive(OpenApi)]
+#[openapi(paths(tiles::tile, tiles::tilejson))]
+struct SuffixedRoutes;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "citytwin", description = "Digital twin of a city's numbered objects: registry, vector tiles, emergency resolver."),
-    tags((name = "registry", description = "Layers and numbered objects"), (name = "service", description = "Health and API description"))
+    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "service", description = "Health, metrics and API description"))
 )]
 struct ApiDoc;
 
@@ -65,9 +88,15 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(objects::layers))
         .routes(routes!(objects::object, objects::patch, objects::delete))
         .routes(routes!(objects::list, objects::create))
+        .routes(routes!(metrics::metrics))
         .split_for_parts();
+    let mut api = api;
+    api.merge(SuffixedRoutes::openapi());
     let api = Arc::new(api);
     router
+        // Documented by `SuffixedRoutes`: `{y}` is `{y}.mvt`, `{name}` is `{layers}.json`.
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
+        .route("/tiles/{name}", get(tiles::tilejson))
         .route(
             "/openapi.json",
             get(move || {
@@ -85,6 +114,10 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

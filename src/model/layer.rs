@@ -43,10 +43,21 @@ pub struct LayerDef {
     pub title_uk: String,
     #[serde(default)]
     pub title_en: String,
+    /// Below this zoom the layer's points are drawn as clusters (with their counts) and its
+    /// lines are left out of tiles.
+    #[serde(default)]
+    pub min_zoom: u8,
+    /// `Cache-Control: max-age` of the layer's tiles, in seconds.
+    #[serde(default = "default_max_age")]
+    pub max_age_s: u32,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_max_age() -> u32 {
+    60
 }
 
 /// Errors in a layer set.
@@ -112,28 +123,42 @@ impl Layers {
 
     /// The built-in city layers, used when the configuration names none.
     pub fn default_city() -> Self {
-        let l = |name: &str, code: &str, latin: &str, geometry, uk: &str, en: &str| LayerDef {
-            name: name.into(),
-            code: code.into(),
-            latin: latin.into(),
-            geometry,
-            numbered: !code.is_empty(),
-            title_uk: uk.into(),
-            title_en: en.into(),
+        let l = |name: &str, code: &str, latin: &str, geometry, uk: &str, en: &str, min_zoom| {
+            LayerDef {
+                name: name.into(),
+                code: code.into(),
+                latin: latin.into(),
+                geometry,
+                numbered: !code.is_empty(),
+                title_uk: uk.into(),
+                title_en: en.into(),
+                min_zoom,
+                max_age_s: default_max_age(),
+            }
         };
         use GeometryKind::{Line, Point};
+        // Minimum zooms: at 14 a tile is about 1.6 km across here, so street furniture is
+        // still countable; shelters and Wi-Fi matter from the district view.
         let defs = vec![
-            l("poles", "ОП", "OP", Point, "Опора", "Pole"),
-            l("manholes", "ЛК", "LK", Point, "Люк", "Manhole"),
-            l("cameras", "КМ", "KM", Point, "Камера", "Camera"),
-            l("shelters", "УК", "UK", Point, "Укриття", "Shelter"),
-            l("wifi", "ВФ", "VF", Point, "Точка Wi-Fi", "Wi-Fi point"),
-            l("trees", "ДР", "DR", Point, "Дерево", "Tree"),
-            l("cabinets", "ШФ", "SHF", Point, "Шафа", "Street cabinet"),
-            l("fibre_nodes", "КЛ", "KL", Point, "Колодязь", "Fibre node"),
-            l("fibre_spans", "ПР", "PR", Line, "Проліт", "Fibre span"),
-            l("addresses", "", "", Point, "Адреса", "Address"),
-            l("streets", "", "", Line, "Вулиця", "Street"),
+            l("poles", "ОП", "OP", Point, "Опора", "Pole", 14),
+            l("manholes", "ЛК", "LK", Point, "Люк", "Manhole", 14),
+            l("cameras", "КМ", "KM", Point, "Камера", "Camera", 13),
+            l("shelters", "УК", "UK", Point, "Укриття", "Shelter", 11),
+            l("wifi", "ВФ", "VF", Point, "Точка Wi-Fi", "Wi-Fi point", 12),
+            l("trees", "ДР", "DR", Point, "Дерево", "Tree", 15),
+            l("cabinets", "ШФ", "SHF", Point, "Шафа", "Street cabinet", 13),
+            l(
+                "fibre_nodes",
+                "КЛ",
+                "KL",
+                Point,
+                "Колодязь",
+                "Fibre node",
+                13,
+            ),
+            l("fibre_spans", "ПР", "PR", Line, "Проліт", "Fibre span", 10),
+            l("addresses", "", "", Point, "Адреса", "Address", 16),
+            l("streets", "", "", Line, "Вулиця", "Street", 12),
         ];
         // The built-in set is valid by construction; a failure here is a programming error.
         Layers::new(defs).expect("built-in layers are valid")

@@ -701,7 +701,7 @@ impl Store for GpkgStore {
         Ok(first)
     }
 
-    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    fn commit(&mut self, batch: &Batch) -> Result<u64, StoreError> {
         let p = self.shown();
         let e = |err| sql(&p, err);
         let now = format_ms(crate::model::now_ms());
@@ -719,6 +719,11 @@ impl Store for GpkgStore {
             let _ = self.conn.execute_batch("PRAGMA shrink_memory");
         }
         result
+    }
+
+    fn last_seq(&mut self) -> Result<u64, StoreError> {
+        let p = self.shown();
+        last_seq(&self.conn).map_err(|err| sql(&p, err))
     }
 
     fn history(
@@ -779,7 +784,7 @@ impl Store for GpkgStore {
 }
 
 impl GpkgStore {
-    fn commit_tx(&mut self, batch: &Batch, now: String, width: u8) -> Result<(), StoreError> {
+    fn commit_tx(&mut self, batch: &Batch, now: String, width: u8) -> Result<u64, StoreError> {
         let p = self.shown();
         let e = |err| sql(&p, err);
         let layers = &self.layers;
@@ -1014,9 +1019,20 @@ impl GpkgStore {
             [self.next_id as i64],
         )
         .map_err(|err| sql(&p, err))?;
+        let seq = last_seq(&tx).map_err(|err| sql(&p, err))?;
         tx.commit().map_err(|err| sql(&p, err))?;
-        Ok(())
+        Ok(seq)
     }
+}
+
+/// The newest history row's sequence number (0 for none).
+fn last_seq(conn: &rusqlite::Connection) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT coalesce(max(seq), 0) FROM citytwin_history",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|v| v.max(0) as u64)
 }
 
 #[cfg(test)]

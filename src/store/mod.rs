@@ -115,8 +115,12 @@ pub trait Store: Send {
     fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError>;
     /// Reserves `n` fresh object ids (never reused, even if the batch using them fails).
     fn reserve_ids(&mut self, n: u64) -> Result<ObjectId, StoreError>;
-    /// Writes a batch in one transaction: all of it or nothing. Returns once it is durable.
-    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+    /// Writes a batch in one transaction: all of it or nothing. Returns once it is durable,
+    /// with the history sequence number of the batch's last history row.
+    fn commit(&mut self, batch: &Batch) -> Result<u64, StoreError>;
+    /// The newest history sequence number (0 for an empty history): a data version that only
+    /// grows, also across restarts.
+    fn last_seq(&mut self) -> Result<u64, StoreError>;
     /// History, newest first; `object` narrows to one object.
     fn history(
         &mut self,

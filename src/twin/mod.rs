@@ -91,6 +91,22 @@ impl LayerTree {
     }
 }
 
+/// What a committed write changed, told to those who keep data derived from the twin (the
+/// tile cache). Told with the twin's write lock held, right after the twin changed, so no
+/// reader sees the new twin with the old derived data.
+pub enum Changed<'a> {
+    /// The old and new bounding boxes (`[west, south, east, north]`) of every changed object,
+    /// with its layer.
+    Boxes(&'a [(LayerId, [f64; 4])]),
+    /// Too much to list (a bulk import rebuilt the twin): assume everything changed.
+    All,
+}
+
+/// Keeps something derived from the twin in step with it.
+pub trait Follower: Send + Sync {
+    fn changed(&self, twin: &Twin, what: Changed<'_>);
+}
+
 /// One layer as listed by `GET /layers` and `citytwin layers`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct LayerInfo {
@@ -365,6 +381,22 @@ impl Twin {
         out
     }
 
+    /// Calls `f(id, position)` for every point of a point layer inside `bbox`, straight from
+    /// the R-tree (no object is read); a line layer gives nothing.
+    pub fn visit_points(
+        &self,
+        layer: LayerId,
+        bbox: [f64; 4],
+        mut f: impl FnMut(ObjectId, [f64; 2]),
+    ) {
+        if let Some(LayerTree::Points(t)) = self.trees.get(layer as usize) {
+            let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
+            for e in t.locate_in_envelope(env) {
+                f(e.data, *e.geom());
+            }
+        }
+    }
+
     /// Ids of `layer` in id order, starting after `after`.
     pub fn ids_after(
         &self,
@@ -407,6 +439,19 @@ impl Twin {
                 }
             })
             .collect()
+    }
+
+    /// Sets every layer's data version (at load: the store's newest history sequence number).
+    pub fn set_versions(&mut self, version: u64) {
+        self.versions.iter_mut().for_each(|v| *v = version);
+    }
+
+    /// Sets one layer's data version (after a commit: the commit's history sequence number,
+    /// which only grows, also across restarts).
+    pub fn set_version(&mut self, layer: LayerId, version: u64) {
+        if let Some(v) = self.versions.get_mut(layer as usize) {
+            *v = version;
+        }
     }
 
     pub fn version(&self, layer: LayerId) -> u64 {

@@ -131,6 +131,38 @@ impl Server {
         Self::answer(self.agent.get(self.url(path)).call())
     }
 
+    /// A GET with request headers; answers status, response headers (lower-case names) and the
+    /// body bytes as sent (not decompressed).
+    pub fn get_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
+        let mut req = self.agent.get(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut resp = req.call().expect("HTTP request");
+        let status = resp.status().as_u16();
+        let hs = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, hs, body)
+    }
+
     pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
         Self::answer(self.agent.patch(self.url(path)).send_json(body))
     }

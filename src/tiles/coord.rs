@@ -1,0 +1,224 @@
+//! Tile addresses and the Web Mercator arithmetic between WGS84 degrees and tile units.
+
+use std::fmt;
+
+/// Web Mercator's latitude limit: the square world.
+pub const MAX_LAT: f64 = 85.051_128_779_806_59;
+
+/// One tile: zoom, column, row (XYZ scheme, row 0 at the north).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TileId {
+    pub z: u8,
+    pub x: u32,
+    pub y: u32,
+}
+
+/// Why a tile address was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CoordError {
+    #[error("{field}: {value:?} is not a whole number")]
+    NotANumber { field: &'static str, value: String },
+    #[error("z: {z} is outside 0..={max}")]
+    Zoom { z: u64, max: u8 },
+    #[error("{field}: {value} is outside 0..={max} at zoom {z}")]
+    Range {
+        field: &'static str,
+        value: u64,
+        max: u32,
+        z: u8,
+    },
+}
+
+impl CoordError {
+    /// The path field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CoordError::NotANumber { field, .. } | CoordError::Range { field, .. } => field,
+            CoordError::Zoom { .. } => "z",
+        }
+    }
+}
+
+impl TileId {
+    /// Parses `z`, `x`, `y` as written in a URL and checks them against `max_zoom`.
+    pub fn parse(z: &str, x: &str, y: &str, max_zoom: u8) -> Result<TileId, CoordError> {
+        let num = |field: &'static str, s: &str| -> Result<u64, CoordError> {
+            // Digits only: no sign, no spaces, no `+`, and not so long that it overflows.
+            if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CoordError::NotANumber {
+                    field,
+                    value: s.chars().take(40).collect(),
+                });
+            }
+            s.parse().map_err(|_| CoordError::NotANumber {
+                field,
+                value: s.to_string(),
+            })
+        };
+        let zv = num("z", z)?;
+        if zv > u64::from(max_zoom) {
+            return Err(CoordError::Zoom {
+                z: zv,
+                max: max_zoom,
+            });
+        }
+        let z = zv as u8;
+        let max = (1u64 << z) - 1;
+        let check = |field: &'static str, v: u64| -> Result<u32, CoordError> {
+            if v > max {
+                Err(CoordError::Range {
+                    field,
+                    value: v,
+                    max: max as u32,
+                    z,
+                })
+            } else {
+                Ok(v as u32)
+            }
+        };
+        Ok(TileId {
+            z,
+            x: check("x", num("x", x)?)?,
+            y: check("y", num("y", y)?)?,
+        })
+    }
+
+    /// Tiles per side at this zoom.
+    pub fn side(self) -> u32 {
+        1u32 << self.z
+    }
+
+    /// The tile's bounds in degrees, `[west, south, east, north]`, widened by `margin` tile
+    /// units of a tile `extent` units wide.
+    pub fn bounds(self, extent: u32, margin: f64) -> [f64; 4] {
+        let e = f64::from(extent);
+        let world = e * f64::from(self.side());
+        let x0 = f64::from(self.x) * e - margin;
+        let y0 = f64::from(self.y) * e - margin;
+        let x1 = x0 + e + 2.0 * margin;
+        let y1 = y0 + e + 2.0 * margin;
+        let (w, n) = unproject([x0, y0], world);
+        let (east, s) = unproject([x1, y1], world);
+        [
+            w.max(-180.0),
+            s.max(-MAX_LAT),
+            east.min(180.0),
+            n.min(MAX_LAT),
+        ]
+    }
+}
+
+impl fmt::Display for TileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.z, self.x, self.y)
+    }
+}
+
+/// A position in world units at one zoom: `world` units across the whole map.
+pub fn project(lon: f64, lat: f64, world: f64) -> [f64; 2] {
+    let lat = lat.clamp(-MAX_LAT, MAX_LAT).to_radians();
+    let x = (lon + 180.0) / 360.0 * world;
+    let y = (1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * world;
+    [x, y]
+}
+
+/// The inverse of [`project`]: `(lon, lat)`.
+pub fn unproject([x, y]: [f64; 2], world: f64) -> (f64, f64) {
+    let lon = x / world * 360.0 - 180.0;
+    let n = std::f64::consts::PI * (1.0 - 2.0 * y / world);
+    (lon, n.sinh().atan().to_degrees())
+}
+
+/// A tile's frame: converts degrees to this tile's units.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    world: f64,
+    origin: [f64; 2],
+}
+
+impl Frame {
+    pub fn new(tile: TileId, extent: u32) -> Frame {
+        let e = f64::from(extent);
+        Frame {
+            world: e * f64::from(tile.side()),
+            origin: [f64::from(tile.x) * e, f64::from(tile.y) * e],
+        }
+    }
+
+    /// Tile units of a position (not rounded).
+    pub fn to_tile(&self, [lon, lat]: [f64; 2]) -> [f64; 2] {
+        let [x, y] = project(lon, lat, self.world);
+        [x - self.origin[0], y - self.origin[1]]
+    }
+
+    /// Degrees of a position in tile units.
+    pub fn to_lonlat(&self, [x, y]: [f64; 2]) -> [f64; 2] {
+        let (lon, lat) = unproject([x + self.origin[0], y + self.origin[1]], self.world);
+        [lon, lat]
+    }
+}
+
+/// Every tile at zoom `z` whose area, widened by `margin` tile units (of `extent`), meets
+/// `bbox` (`[west, south, east, north]` in degrees): inclusive column and row ranges.
+pub fn cover(bbox: [f64; 4], z: u8, extent: u32, margin: f64) -> ([u32; 2], [u32; 2]) {
+    let e = f64::from(extent);
+    let side = 1u32 << z;
+    let world = e * f64::from(side);
+    let [x0, y0] = project(bbox[0], bbox[3], world);
+    let [x1, y1] = project(bbox[2], bbox[1], world);
+    let last = f64::from(side - 1);
+    let col = |v: f64| ((v / e).floor()).clamp(0.0, last) as u32;
+    (
+        [col(x0 - margin), col(x1 + margin)],
+        [col(y0 - margin), col(y1 + margin)],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_refuses_tile_addresses() {
+        assert_eq!(
+            TileId::parse("3", "7", "0", 22),
+            Ok(TileId { z: 3, x: 7, y: 0 })
+        );
+        assert_eq!(TileId::parse("3", "8", "0", 22).unwrap_err().field(), "x");
+        assert_eq!(TileId::parse("23", "0", "0", 22).unwrap_err().field(), "z");
+        for bad in ["-1", "+1", " 1", "1.0", "", "99999999999999999999", "١"] {
+            assert!(TileId::parse("1", bad, "0", 22).is_err(), "{bad:?}");
+        }
+        assert!(TileId::parse("0", "0", "1", 22).is_err());
+    }
+
+    #[test]
+    fn projection_round_trips_and_bounds_nest() {
+        // Zaporizhzhia's dam.
+        let (lon, lat) = (35.0866, 47.8723);
+        let t = TileId {
+            z: 16,
+            x: 39_155,
+            y: 22_815,
+        };
+        let f = Frame::new(t, 4096);
+        let p = f.to_tile([lon, lat]);
+        let back = f.to_lonlat(p);
+        assert!((back[0] - lon).abs() < 1e-9 && (back[1] - lat).abs() < 1e-9);
+        let b = t.bounds(4096, 0.0);
+        assert!(b[0] < b[2] && b[1] < b[3]);
+        let wide = t.bounds(4096, 64.0);
+        assert!(wide[0] < b[0] && wide[3] > b[3]);
+        // A point is covered by the tile it projects into.
+        let world = 4096.0 * 65536.0;
+        let [x, y] = project(lon, lat, world);
+        let (cx, cy) = cover([lon, lat, lon, lat], 16, 4096, 0.0);
+        assert_eq!(cx, [(x / 4096.0) as u32; 2]);
+        assert_eq!(cy, [(y / 4096.0) as u32; 2]);
+        // The whole world at zoom 0 is one tile.
+        assert_eq!(
+            cover([-180.0, -90.0, 180.0, 90.0], 0, 4096, 64.0),
+            ([0, 0], [0, 0])
+        );
+    }
+}

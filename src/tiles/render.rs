@@ -1,0 +1,353 @@
+//! One tile from the twin: every requested layer's objects in the tile (plus its buffer),
+//! clustered where the layer is below its minimum zoom or too dense, encoded as MVT 2.1.
+
+use fast_mvt::{MvtCoord, MvtGeomType, MvtLayerBuilder, MvtResult, MvtValueRef};
+
+use super::TileSettings;
+use super::coord::{Frame, TileId};
+use super::shape;
+use crate::model::{GeometryKind, LayerId, Object, Value};
+use crate::twin::Twin;
+
+/// A rendered tile.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// The MVT bytes; empty when no layer has a feature here.
+    pub bytes: Vec<u8>,
+    /// Features written (clusters count one each).
+    pub features: usize,
+    /// Features that are clusters.
+    pub clusters: usize,
+}
+
+/// Renders `layers` (each once, in the order given) of one tile. Each layer is encoded on its
+/// own and the non-empty ones are joined: a tile is the concatenation of its layer messages.
+pub fn render(twin: &Twin, layers: &[LayerId], tile: TileId, s: &TileSettings) -> Rendered {
+    let mut out = Rendered::default();
+    let frame = Frame::new(tile, s.extent);
+    for &l in layers {
+        let def = twin.layers().def(l);
+        // Only an empty name fails, and layer names are validated non-empty.
+        let Ok(mut layer) = MvtLayerBuilder::new(def.name.clone()) else {
+            continue;
+        };
+        layer.extent(s.mvt_extent());
+        let (layer, n, clusters) = match def.geometry {
+            GeometryKind::Point => points(twin, l, tile, &frame, s, layer),
+            GeometryKind::Line => lines(twin, l, tile, &frame, s, layer),
+        };
+        // An empty layer is left out: the spec asks encoders not to write one.
+        if n > 0 {
+            out.bytes.extend(layer.encode());
+            out.features += n;
+            out.clusters += clusters;
+        }
+    }
+    out
+}
+
+/// One point of a point layer, as found in the R-tree.
+struct Found {
+    id: u64,
+    lonlat: [f64; 2],
+    at: [f64; 2],
+}
+
+fn points(
+    twin: &Twin,
+    l: LayerId,
+    tile: TileId,
+    frame: &Frame,
+    s: &TileSettings,
+    mut layer: MvtLayerBuilder,
+) -> (MvtLayerBuilder, usize, usize) {
+    let e = f64::from(s.extent);
+    let b = f64::from(s.buffer);
+    let mut found = Vec::new();
+    let mut inside = 0usize;
+    twin.visit_points(l, tile.bounds(s.extent, b), |id, lonlat| {
+        let at = frame.to_tile(lonlat);
+        if at[0] >= -b && at[0] <= e + b && at[1] >= -b && at[1] <= e + b {
+            if in_tile(at, e) {
+                inside += 1;
+            }
+            found.push(Found { id, lonlat, at });
+        }
+    });
+    let def = twin.layers().def(l);
+    let cluster = tile.z < def.min_zoom || inside > s.point_cap;
+    if !cluster {
+        // Stable order: the same data gives the same bytes, so the ETag only changes with it.
+        found.sort_unstable_by_key(|f| f.id);
+        let mut n = 0;
+        for f in &found {
+            if let Some(o) = twin.get(f.id) {
+                layer = object_point(layer, twin, o, f.at);
+                n += 1;
+            }
+        }
+        return (layer, n, 0);
+    }
+    // Clusters: points inside the tile (not the buffer, so every point is counted by exactly
+    // one tile) grouped by grid cell; a cell of one point shows the point itself.
+    found.retain(|f| in_tile(f.at, e));
+    let cell = f64::from(s.cluster_cell.max(1));
+    let cells_per_side = (e / cell).ceil() as usize;
+    found.sort_unstable_by_key(|f| {
+        let cx = ((f.at[0] / cell) as usize).min(cells_per_side - 1);
+        let cy = ((f.at[1] / cell) as usize).min(cells_per_side - 1);
+        (cy * cells_per_side + cx, f.id)
+    });
+    let cell_of = |f: &Found| {
+        (
+            ((f.at[0] / cell) as usize).min(cells_per_side - 1),
+            ((f.at[1] / cell) as usize).min(cells_per_side - 1),
+        )
+    };
+    let (mut n, mut clusters) = (0, 0);
+    let mut start = 0;
+    while start < found.len() {
+        let c = cell_of(&found[start]);
+        let end = start
+            + found[start..]
+                .iter()
+                .take_while(|f| cell_of(f) == c)
+                .count();
+        let group = &found[start..end];
+        if let [one] = group {
+            if let Some(o) = twin.get(one.id) {
+                layer = object_point(layer, twin, o, one.at);
+                n += 1;
+            }
+        } else {
+            layer = cluster_point(layer, group);
+            n += 1;
+            clusters += 1;
+        }
+        start = end;
+    }
+    (layer, n, clusters)
+}
+
+fn in_tile(at: [f64; 2], e: f64) -> bool {
+    at[0] >= 0.0 && at[0] < e && at[1] >= 0.0 && at[1] < e
+}
+
+fn object_point(layer: MvtLayerBuilder, twin: &Twin, o: &Object, at: [f64; 2]) -> MvtLayerBuilder {
+    let (x, y) = shape::snap(at);
+    let mut f = layer.feature_of(MvtGeomType::Point);
+    f.id(Some(o.id));
+    let _ = properties(&mut f, twin, o).and_then(|f| f.points([MvtCoord { x, y }]));
+    f.end()
+}
+
+fn cluster_point(layer: MvtLayerBuilder, group: &[Found]) -> MvtLayerBuilder {
+    let n = group.len() as f64;
+    let mean = group
+        .iter()
+        .fold([0.0, 0.0], |m, f| [m[0] + f.at[0] / n, m[1] + f.at[1] / n]);
+    let bbox = group
+        .iter()
+        .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, f| {
+            [
+                b[0].min(f.lonlat[0]),
+                b[1].min(f.lonlat[1]),
+                b[2].max(f.lonlat[0]),
+                b[3].max(f.lonlat[1]),
+            ]
+        });
+    let (x, y) = shape::snap(mean);
+    let mut f = layer.feature_of(MvtGeomType::Point);
+    let count = group.len() as u64;
+    let abbreviated = abbreviate(count);
+    let tagged: MvtResult<_> = (|| {
+        f.tag_ref("cluster", MvtValueRef::Bool(true))?
+            .tag_ref("point_count", MvtValueRef::UInt(count))?
+            .tag_ref("point_count_abbreviated", MvtValueRef::String(&abbreviated))?
+            .tag_ref("min_lon", MvtValueRef::Double(bbox[0]))?
+            .tag_ref("min_lat", MvtValueRef::Double(bbox[1]))?
+            .tag_ref("max_lon", MvtValueRef::Double(bbox[2]))?
+            .tag_ref("max_lat", MvtValueRef::Double(bbox[3]))?
+            .points([MvtCoord { x, y }])?;
+        Ok(())
+    })();
+    let _ = tagged;
+    f.end()
+}
+
+/// `1234` → `1.2k`, as map labels show counts.
+pub fn abbreviate(n: u64) -> String {
+    match n {
+        0..1000 => n.to_string(),
+        1000..10_000 => format!("{:.1}k", n as f64 / 1000.0),
+        10_000..1_000_000 => format!("{}k", n / 1000),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+fn lines(
+    twin: &Twin,
+    l: LayerId,
+    tile: TileId,
+    frame: &Frame,
+    s: &TileSettings,
+    mut layer: MvtLayerBuilder,
+) -> (MvtLayerBuilder, usize, usize) {
+    if tile.z < twin.layers().def(l).min_zoom {
+        return (layer, 0, 0);
+    }
+    let b = f64::from(s.buffer);
+    let mut ids = twin.query(l, tile.bounds(s.extent, b));
+    ids.sort_unstable();
+    let mut n = 0;
+    let mut projected = Vec::new();
+    for id in ids {
+        let Some(o) = twin.get(id) else { continue };
+        let crate::model::Geometry::Line(pts) = &o.geometry else {
+            continue;
+        };
+        projected.clear();
+        projected.extend(pts.iter().map(|p| frame.to_tile(*p)));
+        let pieces = shape::line_pieces(&projected, s.simplify, -b, f64::from(s.extent) + b);
+        if pieces.is_empty() {
+            continue;
+        }
+        let mut f = layer.feature_of(MvtGeomType::LineString);
+        f.id(Some(o.id));
+        let _ = properties(&mut f, twin, o).and_then(|f| {
+            for p in &pieces {
+                f.line(p.iter().map(|&(x, y)| MvtCoord { x, y }))?;
+            }
+            Ok(f)
+        });
+        layer = f.end();
+        n += 1;
+    }
+    (layer, n, 0)
+}
+
+/// The painted number, status and attributes of an object.
+fn properties<'f>(
+    f: &'f mut fast_mvt::MvtFeatureBuilder,
+    twin: &Twin,
+    o: &Object,
+) -> MvtResult<&'f mut fast_mvt::MvtFeatureBuilder> {
+    let def = twin.layers().def(o.layer);
+    if let Some(num) = &o.number {
+        let shown = num.display(def, twin.serial_width());
+        f.tag_ref("number", MvtValueRef::String(&shown))?;
+    }
+    f.tag_ref("status", MvtValueRef::String(o.status.as_str()))?;
+    for (k, v) in o.attributes.iter() {
+        if matches!(k, "number" | "status" | "cluster" | "point_count") {
+            continue;
+        }
+        let v = match v {
+            Value::Bool(b) => MvtValueRef::Bool(*b),
+            Value::Int(i) if *i < 0 => MvtValueRef::SInt(*i),
+            Value::Int(i) => MvtValueRef::UInt(*i as u64),
+            Value::Float(x) => MvtValueRef::Double(*x),
+            Value::Text(t) => MvtValueRef::String(t.as_str()),
+        };
+        f.tag_ref(k, v)?;
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Geometry, Layers};
+    use crate::twin::tests::obj;
+
+    fn settings() -> TileSettings {
+        TileSettings::default()
+    }
+
+    #[test]
+    fn counts_abbreviate_like_map_labels() {
+        assert_eq!(abbreviate(999), "999");
+        assert_eq!(abbreviate(1234), "1.2k");
+        assert_eq!(abbreviate(56_789), "56k");
+        assert_eq!(abbreviate(2_500_000), "2.5M");
+    }
+
+    #[test]
+    fn empty_layers_are_left_out_and_an_empty_tile_has_no_bytes() {
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let wifi = layers.by_name("wifi").unwrap();
+        let cams = layers.by_name("cameras").unwrap();
+        let t = Twin::build(
+            layers.clone(),
+            6,
+            vec![obj(1, wifi, [35.0866, 47.8723], 100_001)],
+        );
+        let tile = TileId {
+            z: 16,
+            x: 39_155,
+            y: 22_815,
+        };
+        let r = render(&t, &[poles, wifi, cams], tile, &settings());
+        assert_eq!(r.features, 1);
+        let reader = mvt_reader::Reader::new(r.bytes.clone()).unwrap();
+        let names = reader.get_layer_names().unwrap();
+        assert_eq!(names, vec!["wifi".to_string()]);
+        let far = TileId { z: 16, x: 0, y: 0 };
+        assert!(
+            render(&t, &[poles, wifi], far, &settings())
+                .bytes
+                .is_empty()
+        );
+        // A line layer at a zoom below its minimum: nothing.
+        let spans = layers.by_name("fibre_spans").unwrap();
+        let mut line = obj(2, spans, [0.0, 0.0], 100_002);
+        line.geometry = Geometry::Line(vec![[35.08, 47.87], [35.09, 47.88]]);
+        let t = Twin::build(layers, 6, vec![line]);
+        let low = TileId { z: 5, x: 19, y: 11 };
+        assert_eq!(render(&t, &[spans], low, &settings()).features, 0);
+    }
+
+    fn fixture_geometry(n: &str) -> Vec<u32> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/mvt/{n}/tile.json"));
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        v["layers"][0]["features"][0]["geometry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap() as u32)
+            .collect()
+    }
+
+    #[test]
+    fn points_and_lines_encode_as_the_conformance_fixtures() {
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let spans = layers.by_name("fibre_spans").unwrap();
+        let tile = TileId {
+            z: 20,
+            x: 626_485,
+            y: 365_055,
+        };
+        let f = Frame::new(tile, 4096);
+        let at = |x: f64, y: f64| f.to_lonlat([x, y]);
+        let mut line = obj(7, spans, [0.0, 0.0], 100_007);
+        line.geometry = Geometry::Line(vec![at(2.0, 2.0), at(2.0, 10.0), at(10.0, 10.0)]);
+        let t = Twin::build(
+            layers,
+            6,
+            vec![obj(3, poles, at(25.0, 17.0), 100_003), line],
+        );
+        let r = render(&t, &[poles, spans], tile, &settings());
+        let decoded = crate::tiles::conformance::check(&r.bytes).unwrap();
+        assert_eq!(decoded.len(), 2);
+        assert_eq!((decoded[0].version, decoded[0].extent), (2, 4096));
+        // Spec example 4.3.5.1 (fixture 017): a point at (25, 17).
+        assert_eq!(decoded[0].features[0].geometry, fixture_geometry("017"));
+        assert_eq!(decoded[0].features[0].id, Some(3));
+        // Spec example 4.3.5.3 (fixture 018): the line (2,2) (2,10) (10,10).
+        assert_eq!(decoded[1].features[0].geometry, fixture_geometry("018"));
+        assert_eq!(decoded[1].features[0].id, Some(7));
+    }
+}

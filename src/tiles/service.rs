@@ -1,0 +1,81 @@
+//! The tile service: tiles from the cache or freshly rendered, kept in step with the twin.
+
+use std::sync::Arc;
+
+use super::cache::{Key, TileCache, TileEntry};
+use super::tilejson::FieldCatalog;
+use super::{TileId, TileSettings, render};
+use crate::model::LayerId;
+use crate::registry::Registry;
+use crate::twin::{Changed, Follower, Twin};
+
+/// Where a tile came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Cache,
+    Rendered,
+}
+
+/// Tiles of the twin, cached.
+pub struct TileService {
+    pub settings: TileSettings,
+    pub cache: TileCache,
+    pub fields: FieldCatalog,
+}
+
+impl TileService {
+    /// A service following `registry`: every edit invalidates the tiles it touched.
+    pub fn new(settings: TileSettings, registry: &Registry) -> Arc<TileService> {
+        let s = Arc::new(TileService {
+            cache: TileCache::new(settings.cache_bytes),
+            settings,
+            fields: FieldCatalog::default(),
+        });
+        registry.follow(s.clone());
+        s
+    }
+
+    /// One tile of `layers` (canonical: see [`super::parse_layers`]).
+    pub fn tile(
+        &self,
+        registry: &Registry,
+        layers: Arc<[LayerId]>,
+        tile: TileId,
+    ) -> (Arc<TileEntry>, Source) {
+        let key = Key { layers, tile };
+        if let Some(e) = self.cache.get(&key) {
+            return (e, Source::Cache);
+        }
+        // The ticket is taken with the twin read-locked: an edit after it invalidates (under
+        // the write lock) and makes this render too old to store.
+        let (rendered, ticket) = {
+            let twin = registry.twin();
+            let ticket = self.cache.ticket();
+            (render(&twin, &key.layers, tile, &self.settings), ticket)
+        };
+        let entry = Arc::new(TileEntry::new(
+            rendered.bytes,
+            rendered.features,
+            rendered.clusters,
+        ));
+        self.cache.insert(key, entry.clone(), ticket);
+        (entry, Source::Rendered)
+    }
+}
+
+impl Follower for TileService {
+    fn changed(&self, _twin: &Twin, what: Changed<'_>) {
+        match what {
+            Changed::Boxes(b) => {
+                let n = self.cache.invalidate(
+                    b,
+                    self.settings.extent,
+                    f64::from(self.settings.buffer),
+                    self.settings.max_zoom,
+                );
+                tracing::debug!(objects = b.len(), tiles = n, "tiles invalidated");
+            }
+            Changed::All => self.cache.clear(),
+        }
+    }
+}
