@@ -622,6 +622,12 @@ fn openapi_documents_every_route() {
             "/tiles/{layers}/{z}/{x}/{y}.mvt",
         ),
         ("\"/tiles/{name}\"", "/tiles/{layers}.json"),
+        ("\"/styles/{name}\"", "/styles/{name}.json"),
+        (
+            "\"/fonts/{fontstack}/{range}\"",
+            "/fonts/{fontstack}/{range}.pbf",
+        ),
+        ("\"/assets/{*path}\"", "/assets/{path}"),
     ]
     .into();
     for entry in std::fs::read_dir(repo("src/http")).unwrap() {

@@ -2,6 +2,7 @@
 //! answer; errors become JSON in one place ([`error::ApiError`]). Every route is registered
 //! through the OpenAPI router, so `/openapi.json` cannot miss one.
 
+mod assets;
 pub mod error;
 pub mod metrics;
 mod objects;
@@ -46,16 +47,23 @@ impl AppState {
     }
 }
 
-/// Routes whose last path segment has a suffix (`{y}.mvt`, `{layers}.json`), which the router
-/// cannot match as a parameter: documented here, registered by hand in [`router`].
+/// Routes whose last path segment has a suffix (`{y}.mvt`, `{layers}.json`, `{name}.json`,
+/// `{range}.pbf`) or is a file path (`/assets/…`), which the router cannot match as documented:
+/// documented here, registered by hand in [`router`].
 #[derive(OpenApi)]
-#[openapi(paths(tiles::tile, tiles::tilejson))]
+#[openapi(paths(
+    tiles::tile,
+    tiles::tilejson,
+    assets::file,
+    assets::style,
+    assets::glyphs
+))]
 struct SuffixedRoutes;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "citytwin", description = "Digital twin of a city's numbered objects: registry, vector tiles, emergency resolver."),
-    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "service", description = "Health, metrics and API description"))
+    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "service", description = "Health, metrics and API description"))
 )]
 struct ApiDoc;
 
@@ -89,14 +97,18 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(objects::object, objects::patch, objects::delete))
         .routes(routes!(objects::list, objects::create))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(assets::index))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());
     let api = Arc::new(api);
     router
-        // Documented by `SuffixedRoutes`: `{y}` is `{y}.mvt`, `{name}` is `{layers}.json`.
+        // Documented by `SuffixedRoutes` under the paths clients use.
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/tiles/{name}", get(tiles::tilejson))
+        .route("/styles/{name}", get(assets::style))
+        .route("/fonts/{fontstack}/{range}", get(assets::glyphs))
+        .route("/assets/{*path}", get(assets::file))
         .route(
             "/openapi.json",
             get(move || {

@@ -1,0 +1,86 @@
+//! The MapLibre styles of `styles/`, one per audience, served with absolute URLs of this
+//! server (MapLibre resolves source and glyph URLs on its own, not against the page).
+
+use serde_json::Value;
+
+use crate::tiles::parse_layers;
+use crate::twin::Twin;
+
+/// Style name → its JSON as kept in `styles/`.
+pub const STYLES: &[(&str, &str)] = &[
+    ("dispatcher", include_str!("../../styles/dispatcher.json")),
+    ("residents", include_str!("../../styles/residents.json")),
+    ("engineers", include_str!("../../styles/engineers.json")),
+];
+
+/// Why a style cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum StyleError {
+    #[error("no style {0:?}; styles: dispatcher, residents, engineers")]
+    Unknown(String),
+    #[error("style {name}: {reason}")]
+    Broken { name: String, reason: String },
+}
+
+/// The style `name` with source and glyph URLs made absolute against `origin`, the data
+/// version in its TileJSON URL, and its centre on the data it shows.
+pub fn style(name: &str, origin: &str, twin: &Twin) -> Result<Value, StyleError> {
+    let text = STYLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| StyleError::Unknown(name.chars().take(40).collect()))?;
+    let broken = |reason: String| StyleError::Broken {
+        name: name.into(),
+        reason,
+    };
+    let mut s: Value = serde_json::from_str(text).map_err(|e| broken(e.to_string()))?;
+    let absolute = |u: &str| {
+        if u.starts_with('/') {
+            format!("{origin}{u}")
+        } else {
+            u.to_string()
+        }
+    };
+    if let Some(g) = s.get("glyphs").and_then(Value::as_str) {
+        s["glyphs"] = Value::String(absolute(g));
+    }
+    let mut bbox: Option<[f64; 4]> = None;
+    if let Some(sources) = s.get_mut("sources").and_then(Value::as_object_mut) {
+        for src in sources.values_mut() {
+            let Some(url) = src.get("url").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            // `/tiles/{layers}.json`: carry the data version, so a new style load after an
+            // edit does not reuse a cached TileJSON.
+            if let Some(list) = url
+                .strip_prefix("/tiles/")
+                .and_then(|r| r.strip_suffix(".json"))
+            {
+                let layers =
+                    parse_layers(list, twin.layers()).map_err(|e| broken(e.to_string()))?;
+                let v = crate::tiles::tilejson::data_version(twin, &layers);
+                src["url"] = Value::String(format!("{}?v={v}", absolute(&url)));
+                for l in layers {
+                    if let Some(b) = twin.bbox(l) {
+                        bbox = Some(match bbox {
+                            None => b,
+                            Some(a) => [
+                                a[0].min(b[0]),
+                                a[1].min(b[1]),
+                                a[2].max(b[2]),
+                                a[3].max(b[3]),
+                            ],
+                        });
+                    }
+                }
+            } else {
+                src["url"] = Value::String(absolute(&url));
+            }
+        }
+    }
+    if let Some(b) = bbox {
+        s["center"] = serde_json::json!([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]);
+    }
+    Ok(s)
+}

@@ -1,0 +1,308 @@
+//! The map page, styles and glyphs: served by citytwin itself, valid by the MapLibre style
+//! validator, and drawn by MapLibre in a real headless Chromium.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+const STYLES: [&str; 3] = ["dispatcher", "residents", "engineers"];
+
+fn helsinki_seed() -> String {
+    repo("tests/fixtures/helsinki-seed.toml")
+        .display()
+        .to_string()
+}
+
+/// Every string in a JSON document.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// The npm tool `name` installed in `web/node_modules` (CI runs `npm ci` there).
+fn npm_tool(path: &str, why: &str) -> Option<std::path::PathBuf> {
+    let p = repo("web/node_modules").join(path);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "\n*** SKIPPED: {why}: web/node_modules/{path} is missing (run `npm ci` in web/; .ci/run does) ***\n"
+        );
+        None
+    }
+}
+
+#[test]
+fn styles_pages_and_glyphs_are_served_by_citytwin_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("w.gpkg"), &helsinki_seed(), &[]);
+    let base = server.base.clone();
+    let mut served = Vec::new();
+    for name in STYLES {
+        let (s, style) = server.get(&format!("/styles/{name}.json"));
+        assert_eq!(s, 200, "{name}: {style}");
+        assert_eq!(style["version"], 8);
+        assert!(style["glyphs"].as_str().unwrap().starts_with(&base));
+        let url = style["sources"]["citytwin"]["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{base}/tiles/")) && url.contains(".json?v="),
+            "{url}"
+        );
+        // Every URL in the style is this server's.
+        let mut all = Vec::new();
+        strings(&style, &mut all);
+        for s in all.iter().filter(|s| s.contains("://")) {
+            assert!(s.starts_with(&base), "{name}: outside URL {s}");
+        }
+        // Its TileJSON lists every source layer the style draws.
+        let (s, tj) = server.get(url.strip_prefix(&base).unwrap());
+        assert_eq!(s, 200);
+        let ids: BTreeSet<&str> = tj["vector_layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap())
+            .collect();
+        for l in style["layers"].as_array().unwrap() {
+            if let Some(sl) = l["source-layer"].as_str() {
+                assert!(
+                    ids.contains(sl),
+                    "{name}: layer {} draws unknown {sl}",
+                    l["id"]
+                );
+            }
+        }
+        // Numbers are labels from z16 in the dispatcher's map.
+        if name == "dispatcher" {
+            let poles = style["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["id"] == "poles-numbers")
+                .expect("pole numbers layer");
+            assert_eq!(poles["minzoom"], 16);
+        }
+        served.push((name, style));
+    }
+    let (s, e) = server.get("/styles/nope.json");
+    assert_eq!((s, e["code"].as_str()), (404, Some("not_found")));
+
+    // Glyphs for the labels (Latin and Cyrillic), made from the embedded font.
+    for range in ["0-255", "1024-1279"] {
+        let (s, h, body) = server.get_raw(&format!("/fonts/DejaVu%20Sans/{range}.pbf"), &[]);
+        assert_eq!(s, 200);
+        assert_eq!(h["content-type"], "application/x-protobuf");
+        assert!(body.len() > 10_000);
+    }
+    assert_eq!(server.get("/fonts/Nope/0-255.pbf").0, 404);
+    assert_eq!(server.get("/fonts/DejaVu%20Sans/1-256.pbf").0, 400);
+
+    // The page and its files, with no outside URL.
+    let (s, h, page) = server.get_raw("/", &[]);
+    assert_eq!(s, 200);
+    assert!(h["content-type"].starts_with("text/html"));
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("/assets/vendor/maplibre-gl/maplibre-gl.css"));
+    for f in ["app.js", "app.css"] {
+        let (s, h, body) = server.get_raw(&format!("/assets/{f}"), &[]);
+        assert_eq!(s, 200, "{f}");
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{f}"
+        );
+        let etag = h["etag"].clone();
+        let (s, _, _) = server.get_raw(&format!("/assets/{f}"), &[("If-None-Match", &etag)]);
+        assert_eq!(s, 304);
+    }
+    assert!(!page.contains("http://") && !page.contains("https://"));
+    for f in [
+        "maplibre-gl.mjs",
+        "maplibre-gl-worker.mjs",
+        "maplibre-gl.css",
+        "LICENSE.txt",
+    ] {
+        let (s, _, body) = server.get_raw(&format!("/assets/vendor/maplibre-gl/{f}"), &[]);
+        assert_eq!(s, 200, "{f}");
+        assert!(!body.is_empty());
+    }
+    assert_eq!(server.get("/assets/../Cargo.toml").0, 404);
+    assert_eq!(server.get("/assets/nope.js").0, 404);
+
+    // The MapLibre style validator (npm @maplibre/maplibre-gl-style-spec), on the files as kept
+    // and as served.
+    let Some(validate) = npm_tool(".bin/gl-style-validate", "MapLibre style validation") else {
+        return;
+    };
+    let mut files: Vec<std::path::PathBuf> = STYLES
+        .iter()
+        .map(|n| repo(&format!("styles/{n}.json")))
+        .collect();
+    for (name, style) in &served {
+        let p = dir.path().join(format!("served-{name}.json"));
+        std::fs::write(&p, serde_json::to_vec_pretty(style).unwrap()).unwrap();
+        files.push(p);
+    }
+    let out = Command::new(validate)
+        .args(&files)
+        .output()
+        .expect("gl-style-validate");
+    assert!(
+        out.status.success(),
+        "gl-style-validate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_map_page_draws_the_objects_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        eprintln!(
+            "\n*** SKIPPED: browser test: {chromium} is missing (apt-get install chromium; .ci/run does) ***\n"
+        );
+        return;
+    }
+    if !have_tool("node", "browser test")
+        || npm_tool("puppeteer-core/package.json", "browser test").is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("b.gpkg"), &helsinki_seed(), &[]);
+    let (_, layers) = server.get("/layers");
+    let bbox = |name: &str| -> Vec<f64> {
+        layers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .unwrap()["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let b = bbox("poles");
+    let (lon, lat) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+    let (_, some) = server.get("/objects?layer=poles&limit=1");
+    let number = some["features"][0]["properties"]["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("map-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(repo("web/tests/browser.mjs"))
+        .args([
+            server.base.as_str(),
+            shots.to_str().unwrap(),
+            &lon.to_string(),
+            &lat.to_string(),
+            "16",
+            &number,
+        ])
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "browser script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).expect("browser JSON");
+    eprintln!("screenshots: {}", shots.display());
+    assert_eq!(r["errors"], Value::Array(vec![]), "console errors");
+    assert_eq!(
+        r["outside"],
+        Value::Array(vec![]),
+        "requests to outside URLs"
+    );
+
+    // The dispatcher's view at z16: every pole in view is drawn, and nothing else is.
+    let d = &r["styles"]["dispatcher"];
+    let v: Vec<f64> = d["bounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let (_, in_view) = server.get(&format!(
+        "/objects?layer=poles&limit=1000&bbox={},{},{},{}",
+        v[0], v[1], v[2], v[3]
+    ));
+    let expected: BTreeSet<u64> = in_view["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_u64().unwrap())
+        .collect();
+    let drawn: BTreeSet<u64> = d["byLayer"]["poles"]["ids"]
+        .as_array()
+        .expect("poles drawn")
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert!(
+        expected.len() >= 10,
+        "the view holds poles: {}",
+        expected.len()
+    );
+    let missing: Vec<_> = expected.difference(&drawn).collect();
+    // A pole right on the edge of the view may fall just outside the canvas.
+    assert!(
+        missing.len() <= 2,
+        "poles in view but not drawn: {missing:?}"
+    );
+    let (_, around) = server.get(&format!(
+        "/objects?layer=poles&limit=1000&bbox={},{},{},{}",
+        v[0] - 0.001,
+        v[1] - 0.001,
+        v[2] + 0.001,
+        v[3] + 0.001
+    ));
+    let near: BTreeSet<u64> = around["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_u64().unwrap())
+        .collect();
+    assert!(drawn.is_subset(&near), "drawn poles that are not there");
+    assert!(
+        d["byLayer"]["poles"]["labels"].as_u64().unwrap() > 0,
+        "numbers as labels at z16"
+    );
+    assert!(
+        d["byLayer"]["manholes"]["ids"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+
+    // The other audiences draw their own layers only.
+    let res = &r["styles"]["residents"]["byLayer"];
+    assert!(res.get("poles").is_none() && res.get("manholes").is_none());
+    assert!(res.get("streets").is_some());
+    let eng = &r["styles"]["engineers"]["byLayer"];
+    assert!(eng.get("poles").is_none());
+    assert!(
+        eng["manholes"]["ids"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+
+    // Search jumped to the object and shows its number.
+    assert_eq!(r["found"], number.as_str());
+    assert!(r["popup"].as_str().unwrap_or("").contains(&number));
+    assert!(shots.join("map-dispatcher.png").exists());
+}

@@ -1,0 +1,104 @@
+// The citytwin map page: one of three styles, click an object for its number, layer, status and
+// attributes, search by painted number. Everything is served by citytwin itself.
+import * as maplibregl from '/assets/vendor/maplibre-gl/maplibre-gl.mjs';
+
+const params = new URLSearchParams(location.search);
+const styleSelect = document.getElementById('style');
+const message = document.getElementById('message');
+let styleName = params.get('style') || 'dispatcher';
+if (![...styleSelect.options].some((o) => o.value === styleName)) styleName = 'dispatcher';
+styleSelect.value = styleName;
+
+const map = new maplibregl.Map({
+  container: 'map',
+  style: `/styles/${styleName}.json`,
+  hash: true,
+  attributionControl: { compact: true },
+});
+map.addControl(new maplibregl.NavigationControl(), 'top-right');
+map.addControl(new maplibregl.GeolocateControl({ trackUserLocation: true }), 'top-right');
+
+// For tests and scripts: the map, and whether it has finished drawing the current style.
+window.citytwin = { map, idle: false, style: styleName };
+const markIdle = () => map.once('idle', () => { window.citytwin.idle = true; });
+markIdle();
+
+// Without a position in the URL, show the data of the style's layers.
+if (!location.hash) {
+  map.once('load', () => {
+    const src = map.getSource('citytwin');
+    const fit = () => {
+      const b = src && src.bounds;
+      if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { animate: false, padding: 20 });
+    };
+    if (src && src.loaded()) fit(); else map.once('sourcedata', fit);
+  });
+}
+
+styleSelect.addEventListener('change', () => {
+  styleName = styleSelect.value;
+  window.citytwin.idle = false;
+  window.citytwin.style = styleName;
+  map.setStyle(`/styles/${styleName}.json`);
+  markIdle();
+  const u = new URL(location.href);
+  u.searchParams.set('style', styleName);
+  history.replaceState(null, '', u);
+});
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
+
+function describe(title, layer, props) {
+  const rows = Object.entries(props)
+    .filter(([k]) => !['number', 'status'].includes(k))
+    .map(([k, v]) => `<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(typeof v === 'object' ? JSON.stringify(v) : v)}</td></tr>`)
+    .join('');
+  const status = props.status ?? 'unknown';
+  return `<div class="popup"><h3>${escapeHtml(title)}</h3>`
+    + `<div>${escapeHtml(layer)} · <span class="status-${escapeHtml(status)}">${escapeHtml(status)}</span></div>`
+    + `<table>${rows}</table></div>`;
+}
+
+map.on('click', (e) => {
+  const hits = map.queryRenderedFeatures(e.point).filter((f) => f.source === 'citytwin' && f.sourceLayer !== 'streets');
+  if (!hits.length) return;
+  const f = hits[0];
+  const p = f.properties;
+  if (p.cluster) {
+    map.fitBounds([[p.min_lon, p.min_lat], [p.max_lon, p.max_lat]], { padding: 60, maxZoom: 19 });
+    return;
+  }
+  new maplibregl.Popup({ maxWidth: '320px' })
+    .setLngLat(e.lngLat)
+    .setHTML(describe(p.number ?? `#${f.id}`, f.sourceLayer, p))
+    .addTo(map);
+});
+
+map.on('mousemove', (e) => {
+  const over = map.queryRenderedFeatures(e.point).some((f) => f.source === 'citytwin' && f.sourceLayer !== 'streets');
+  map.getCanvas().style.cursor = over ? 'pointer' : '';
+});
+
+document.getElementById('search').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const q = document.getElementById('q').value.trim();
+  if (!q) return;
+  message.textContent = '';
+  const r = await fetch(`/objects/${encodeURIComponent(q)}`);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    message.textContent = body.error || `${r.status}`;
+    return;
+  }
+  const g = body.geometry;
+  const at = g.type === 'Point' ? g.coordinates : g.coordinates[Math.floor(g.coordinates.length / 2)];
+  const p = body.properties;
+  window.citytwin.found = p.number;
+  map.jumpTo({ center: at, zoom: Math.max(map.getZoom(), 18) });
+  new maplibregl.Popup({ maxWidth: '320px' })
+    .setLngLat(at)
+    .setHTML(describe(p.number, p.layer, { status: p.status, ...p.attributes }))
+    .addTo(map);
+});

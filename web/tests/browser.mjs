@@ -1,0 +1,84 @@
+// Drives Debian's Chromium (headless, WebGL in software) through the citytwin map page and
+// prints what the map rendered, as JSON. Run by tests/web.rs:
+//   node web/tests/browser.mjs BASE_URL SCREENSHOT_DIR LON LAT ZOOM NUMBER
+import puppeteer from 'puppeteer-core';
+
+const [base, shots, lon, lat, zoom, number] = process.argv.slice(2);
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const browser = await puppeteer.launch({
+  executablePath,
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--use-angle=swiftshader',
+    '--enable-unsafe-swiftshader',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+    '--window-size=1024,768',
+  ],
+});
+const out = { errors: [], outside: [], styles: {} };
+try {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1024, height: 768 });
+  // A failed response is reported with its URL below; the console repeats it without one.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) out.errors.push(m.text());
+  });
+  page.on('response', (r) => { if (r.status() >= 400) out.errors.push(`${r.status()} ${r.url()}`); });
+  page.on('pageerror', (e) => out.errors.push(String(e)));
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:')) out.outside.push(u);
+  });
+  page.on('requestfailed', (r) => out.errors.push(`request failed: ${r.url()}`));
+
+  const waitIdle = () => page.waitForFunction(() => window.citytwin && window.citytwin.idle, { timeout: 90000 });
+  const rendered = () => page.evaluate(() => {
+    const map = window.citytwin.map;
+    const byLayer = {};
+    for (const f of map.queryRenderedFeatures()) {
+      if (f.source !== 'citytwin') continue;
+      const l = byLayer[f.sourceLayer] ??= { ids: [], clusters: 0, labels: 0 };
+      if (f.properties.cluster) l.clusters += 1;
+      else if (f.layer.type === 'symbol') l.labels += 1;
+      else if (!l.ids.includes(f.id)) l.ids.push(f.id);
+    }
+    const b = map.getBounds();
+    return { byLayer, bounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()], zoom: map.getZoom() };
+  });
+
+  await page.goto(`${base}/?style=dispatcher#${zoom}/${lat}/${lon}`, { waitUntil: 'load' });
+  await waitIdle();
+  out.styles.dispatcher = await rendered();
+  await page.screenshot({ path: `${shots}/map-dispatcher.png` });
+
+  for (const style of ['residents', 'engineers']) {
+    await page.select('#style', style);
+    await waitIdle();
+    out.styles[style] = await rendered();
+    await page.screenshot({ path: `${shots}/map-${style}.png` });
+  }
+
+  // Search by number: the map jumps there and shows the object.
+  await page.select('#style', 'dispatcher');
+  await waitIdle();
+  await page.type('#q', number);
+  await page.click('#search button');
+  await page.waitForFunction(() => window.citytwin.found, { timeout: 30000 });
+  out.found = await page.evaluate(() => window.citytwin.found);
+  out.popup = await page.evaluate(() => document.querySelector('.maplibregl-popup')?.innerText ?? null);
+  await page.evaluate(() => {
+    const c = window.citytwin;
+    c.idle = false;
+    c.map.once('idle', () => { c.idle = true; });
+    c.map.triggerRepaint();
+  });
+  await waitIdle();
+  out.afterSearch = await rendered();
+  await page.screenshot({ path: `${shots}/map-search.png` });
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
