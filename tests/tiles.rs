@@ -401,6 +401,17 @@ fn an_edit_invalidates_exactly_the_tiles_it_touched() {
     assert_eq!(s, 200);
     assert_eq!(status_of(&there, id), None);
 
+    // Create: a new pole appears in the cached tile of its place.
+    assert_eq!(get(&here).0, "hit");
+    let (s, created) = server.post(
+        "/objects",
+        &json!({"layer": "poles", "geometry": {"type": "Point", "coordinates": [pole.lon, pole.lat]}, "status": "ok"}),
+    );
+    assert_eq!(s, 201, "{created}");
+    let new_id = created["id"].as_u64().unwrap();
+    assert_eq!(get(&here).0, "miss");
+    assert_eq!(status_of(&here, new_id).as_deref(), Some("ok"));
+
     // The metrics saw all of this.
     let (s, h, body) = server.get_raw("/metrics", &[]);
     assert_eq!(s, 200);

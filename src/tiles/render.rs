@@ -47,10 +47,49 @@ pub fn render(twin: &Twin, layers: &[LayerId], tile: TileId, s: &TileSettings) -
 }
 
 /// One point of a point layer, as found in the R-tree.
+#[derive(Clone)]
 struct Found {
     id: u64,
-    lonlat: [f64; 2],
     at: [f64; 2],
+}
+
+/// The points of one cluster cell, summed up as they are found (no list of them is kept, so a
+/// low-zoom tile over a million points costs one pass and a few hundred cells).
+#[derive(Clone)]
+struct Cell {
+    count: u64,
+    sum: [f64; 2],
+    bbox: [f64; 4],
+    /// The first point, shown as itself when the cell holds only it.
+    first: Option<Found>,
+}
+
+impl Default for Cell {
+    fn default() -> Self {
+        Cell {
+            count: 0,
+            sum: [0.0; 2],
+            bbox: [f64::MAX, f64::MAX, f64::MIN, f64::MIN],
+            first: None,
+        }
+    }
+}
+
+impl Cell {
+    fn add(&mut self, id: u64, lonlat: [f64; 2], at: [f64; 2]) {
+        self.count += 1;
+        self.sum = [self.sum[0] + at[0], self.sum[1] + at[1]];
+        self.bbox = [
+            self.bbox[0].min(lonlat[0]),
+            self.bbox[1].min(lonlat[1]),
+            self.bbox[2].max(lonlat[0]),
+            self.bbox[3].max(lonlat[1]),
+        ];
+        // The smallest id stands for a cell of one: the same data gives the same tile.
+        if self.first.as_ref().is_none_or(|f| id < f.id) {
+            self.first = Some(Found { id, at });
+        }
+    }
 }
 
 fn points(
@@ -63,20 +102,37 @@ fn points(
 ) -> (MvtLayerBuilder, usize, usize) {
     let e = f64::from(s.extent);
     let b = f64::from(s.buffer);
+    let def = twin.layers().def(l);
+    // Below the layer's minimum zoom points are always clustered; above it, only once more
+    // than `point_cap` of them fall inside the tile (then the list is dropped).
+    let mut clustered = tile.z < def.min_zoom;
+    let cell = f64::from(s.cluster_cell.max(1));
+    let side = (e / cell).ceil().max(1.0) as usize;
+    let mut cells = vec![Cell::default(); side * side];
     let mut found = Vec::new();
     let mut inside = 0usize;
     twin.visit_points(l, tile.bounds(s.extent, b), |id, lonlat| {
         let at = frame.to_tile(lonlat);
-        if at[0] >= -b && at[0] <= e + b && at[1] >= -b && at[1] <= e + b {
-            if in_tile(at, e) {
-                inside += 1;
+        if !(at[0] >= -b && at[0] <= e + b && at[1] >= -b && at[1] <= e + b) {
+            return;
+        }
+        if !clustered {
+            found.push(Found { id, at });
+        }
+        // Clusters count the points inside the tile only (not its buffer), so every point is
+        // counted by exactly one tile.
+        if in_tile(at, e) {
+            inside += 1;
+            let cx = ((at[0] / cell) as usize).min(side - 1);
+            let cy = ((at[1] / cell) as usize).min(side - 1);
+            cells[cy * side + cx].add(id, lonlat, at);
+            if !clustered && inside > s.point_cap {
+                clustered = true;
+                found = Vec::new();
             }
-            found.push(Found { id, lonlat, at });
         }
     });
-    let def = twin.layers().def(l);
-    let cluster = tile.z < def.min_zoom || inside > s.point_cap;
-    if !cluster {
+    if !clustered {
         // Stable order: the same data gives the same bytes, so the ETag only changes with it.
         found.sort_unstable_by_key(|f| f.id);
         let mut n = 0;
@@ -88,43 +144,22 @@ fn points(
         }
         return (layer, n, 0);
     }
-    // Clusters: points inside the tile (not the buffer, so every point is counted by exactly
-    // one tile) grouped by grid cell; a cell of one point shows the point itself.
-    found.retain(|f| in_tile(f.at, e));
-    let cell = f64::from(s.cluster_cell.max(1));
-    let cells_per_side = (e / cell).ceil() as usize;
-    found.sort_unstable_by_key(|f| {
-        let cx = ((f.at[0] / cell) as usize).min(cells_per_side - 1);
-        let cy = ((f.at[1] / cell) as usize).min(cells_per_side - 1);
-        (cy * cells_per_side + cx, f.id)
-    });
-    let cell_of = |f: &Found| {
-        (
-            ((f.at[0] / cell) as usize).min(cells_per_side - 1),
-            ((f.at[1] / cell) as usize).min(cells_per_side - 1),
-        )
-    };
     let (mut n, mut clusters) = (0, 0);
-    let mut start = 0;
-    while start < found.len() {
-        let c = cell_of(&found[start]);
-        let end = start
-            + found[start..]
-                .iter()
-                .take_while(|f| cell_of(f) == c)
-                .count();
-        let group = &found[start..end];
-        if let [one] = group {
-            if let Some(o) = twin.get(one.id) {
-                layer = object_point(layer, twin, o, one.at);
-                n += 1;
+    for c in &cells {
+        match (&c.first, c.count) {
+            (_, 0) | (None, _) => {}
+            (Some(one), 1) => {
+                if let Some(o) = twin.get(one.id) {
+                    layer = object_point(layer, twin, o, one.at);
+                    n += 1;
+                }
             }
-        } else {
-            layer = cluster_point(layer, group);
-            n += 1;
-            clusters += 1;
+            _ => {
+                layer = cluster_point(layer, c);
+                n += 1;
+                clusters += 1;
+            }
         }
-        start = end;
     }
     (layer, n, clusters)
 }
@@ -141,37 +176,23 @@ fn object_point(layer: MvtLayerBuilder, twin: &Twin, o: &Object, at: [f64; 2]) -
     f.end()
 }
 
-fn cluster_point(layer: MvtLayerBuilder, group: &[Found]) -> MvtLayerBuilder {
-    let n = group.len() as f64;
-    let mean = group
-        .iter()
-        .fold([0.0, 0.0], |m, f| [m[0] + f.at[0] / n, m[1] + f.at[1] / n]);
-    let bbox = group
-        .iter()
-        .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, f| {
-            [
-                b[0].min(f.lonlat[0]),
-                b[1].min(f.lonlat[1]),
-                b[2].max(f.lonlat[0]),
-                b[3].max(f.lonlat[1]),
-            ]
-        });
-    let (x, y) = shape::snap(mean);
+fn cluster_point(layer: MvtLayerBuilder, c: &Cell) -> MvtLayerBuilder {
+    let n = c.count as f64;
+    let (x, y) = shape::snap([c.sum[0] / n, c.sum[1] / n]);
     let mut f = layer.feature_of(MvtGeomType::Point);
-    let count = group.len() as u64;
-    let abbreviated = abbreviate(count);
-    let tagged: MvtResult<_> = (|| {
+    let abbreviated = abbreviate(c.count);
+    // Tagging fails only on an index overflow, which a few keys cannot reach.
+    let _ = (|| -> MvtResult<()> {
         f.tag_ref("cluster", MvtValueRef::Bool(true))?
-            .tag_ref("point_count", MvtValueRef::UInt(count))?
+            .tag_ref("point_count", MvtValueRef::UInt(c.count))?
             .tag_ref("point_count_abbreviated", MvtValueRef::String(&abbreviated))?
-            .tag_ref("min_lon", MvtValueRef::Double(bbox[0]))?
-            .tag_ref("min_lat", MvtValueRef::Double(bbox[1]))?
-            .tag_ref("max_lon", MvtValueRef::Double(bbox[2]))?
-            .tag_ref("max_lat", MvtValueRef::Double(bbox[3]))?
+            .tag_ref("min_lon", MvtValueRef::Double(c.bbox[0]))?
+            .tag_ref("min_lat", MvtValueRef::Double(c.bbox[1]))?
+            .tag_ref("max_lon", MvtValueRef::Double(c.bbox[2]))?
+            .tag_ref("max_lat", MvtValueRef::Double(c.bbox[3]))?
             .points([MvtCoord { x, y }])?;
         Ok(())
     })();
-    let _ = tagged;
     f.end()
 }
 
@@ -349,5 +370,51 @@ mod tests {
         // Spec example 4.3.5.3 (fixture 018): the line (2,2) (2,10) (10,10).
         assert_eq!(decoded[1].features[0].geometry, fixture_geometry("018"));
         assert_eq!(decoded[1].features[0].id, Some(7));
+    }
+
+    #[test]
+    fn a_tile_over_the_point_cap_is_clustered_and_counts_every_point() {
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let tile = TileId {
+            z: 16,
+            x: 39_155,
+            y: 22_815,
+        };
+        let f = Frame::new(tile, 4096);
+        // 60 poles inside the tile on a grid, above the layer's minimum zoom.
+        let objects: Vec<Object> = (0..60u32)
+            .map(|i| {
+                let at = f.to_lonlat([
+                    100.0 + f64::from(i % 10) * 390.0,
+                    100.0 + f64::from(i / 10) * 600.0,
+                ]);
+                obj(u64::from(i) + 1, poles, at, 100_001 + i)
+            })
+            .collect();
+        let t = Twin::build(layers, 6, objects);
+        let roomy = render(&t, &[poles], tile, &settings());
+        assert_eq!((roomy.features, roomy.clusters), (60, 0));
+        let tight = TileSettings {
+            point_cap: 10,
+            cluster_cell: 1024,
+            ..settings()
+        };
+        let r = render(&t, &[poles], tile, &tight);
+        assert!(r.clusters > 0 && r.features <= 16);
+        let reader = mvt_reader::Reader::new(r.bytes).unwrap();
+        let total: u64 = reader
+            .get_features(0)
+            .unwrap()
+            .iter()
+            .map(
+                |f| match f.properties.as_ref().and_then(|p| p.get("point_count")) {
+                    Some(mvt_reader::feature::Value::UInt(n)) => *n,
+                    None => 1,
+                    other => panic!("{other:?}"),
+                },
+            )
+            .sum();
+        assert_eq!(total, 60);
     }
 }
