@@ -301,6 +301,15 @@ fn the_map_page_draws_the_objects_in_a_real_browser() {
             .is_some_and(|a| !a.is_empty())
     );
 
+    // A click on a pole shows its number, layer and status.
+    let popup = r["clicked"]["popup"].as_str().expect("a pole was clicked");
+    let clicked = r["clicked"]["number"].as_str().unwrap();
+    assert!(
+        popup.contains(clicked) && popup.contains("poles"),
+        "{popup} / {}",
+        r["clicked"]
+    );
+
     // Search jumped to the object and shows its number.
     assert_eq!(r["found"], number.as_str());
     assert!(r["popup"].as_str().unwrap_or("").contains(&number));

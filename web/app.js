@@ -64,7 +64,8 @@ function describe(title, layer, props) {
 map.on('click', (e) => {
   const hits = map.queryRenderedFeatures(e.point).filter((f) => f.source === 'citytwin' && f.sourceLayer !== 'streets');
   if (!hits.length) return;
-  const f = hits[0];
+  // The marker under the pointer wins over a neighbour's label drawn across it.
+  const f = hits.find((h) => h.layer.type !== 'symbol') ?? hits[0];
   const p = f.properties;
   if (p.cluster) {
     map.fitBounds([[p.min_lon, p.min_lat], [p.max_lon, p.max_lat]], { padding: 60, maxZoom: 19 });

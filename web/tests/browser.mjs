@@ -54,6 +54,29 @@ try {
   out.styles.dispatcher = await rendered();
   await page.screenshot({ path: `${shots}/map-dispatcher.png` });
 
+  // Click a drawn pole: its details pop up.
+  const target = await page.evaluate(() => {
+    const map = window.citytwin.map;
+    // A pole well inside the view with no other marker within 12 px of it (labels may cross it).
+    const f = map.queryRenderedFeatures({ layers: ['poles'] }).find((x) => {
+      const p = map.project(x.geometry.coordinates);
+      if (!(p.x > 50 && p.y > 50 && p.x < 970 && p.y < 700)) return false;
+      const near = map.queryRenderedFeatures([[p.x - 12, p.y - 12], [p.x + 12, p.y + 12]])
+        .filter((o) => o.source === 'citytwin' && o.layer.type === 'circle');
+      return near.every((o) => o.id === x.id);
+    });
+    if (!f) return null;
+    const p = map.project(f.geometry.coordinates);
+    return { x: p.x, y: p.y, number: f.properties.number };
+  });
+  if (target) {
+    const box = await page.$eval('#map', (el) => { const r = el.getBoundingClientRect(); return { x: r.left, y: r.top }; });
+    await page.mouse.click(box.x + target.x, box.y + target.y);
+    await page.waitForSelector('.maplibregl-popup', { timeout: 10000 });
+    out.clicked = { number: target.number, popup: await page.$eval('.maplibregl-popup', (el) => el.innerText) };
+    await page.evaluate(() => document.querySelectorAll('.maplibregl-popup').forEach((p) => p.remove()));
+  }
+
   for (const style of ['residents', 'engineers']) {
     await page.select('#style', style);
     await waitIdle();
