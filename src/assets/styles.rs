@@ -45,7 +45,7 @@ pub fn style(name: &str, origin: &str, twin: &Twin) -> Result<Value, StyleError>
     if let Some(g) = s.get("glyphs").and_then(Value::as_str) {
         s["glyphs"] = Value::String(absolute(g));
     }
-    let mut bbox: Option<[f64; 4]> = None;
+    let mut shown = Vec::new();
     if let Some(sources) = s.get_mut("sources").and_then(Value::as_object_mut) {
         for src in sources.values_mut() {
             let Some(url) = src.get("url").and_then(Value::as_str).map(str::to_string) else {
@@ -61,25 +61,13 @@ pub fn style(name: &str, origin: &str, twin: &Twin) -> Result<Value, StyleError>
                     parse_layers(list, twin.layers()).map_err(|e| broken(e.to_string()))?;
                 let v = crate::tiles::tilejson::data_version(twin, &layers);
                 src["url"] = Value::String(format!("{}?v={v}", absolute(&url)));
-                for l in layers {
-                    if let Some(b) = twin.bbox(l) {
-                        bbox = Some(match bbox {
-                            None => b,
-                            Some(a) => [
-                                a[0].min(b[0]),
-                                a[1].min(b[1]),
-                                a[2].max(b[2]),
-                                a[3].max(b[3]),
-                            ],
-                        });
-                    }
-                }
+                shown.extend(layers);
             } else {
                 src["url"] = Value::String(absolute(&url));
             }
         }
     }
-    if let Some(b) = bbox {
+    if let Some(b) = crate::tiles::tilejson::bounds(twin, &shown) {
         s["center"] = serde_json::json!([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]);
     }
     Ok(s)

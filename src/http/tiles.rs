@@ -83,7 +83,21 @@ pub async fn tile(
         message: e.to_string(),
         field: Some(e.field().into()),
     })?;
-    let layers = layers_of(&app, &list)?;
+    // The data version is read before the tile is looked up: an edit bumps the version and
+    // drops the tiles it touched in one step, so the tile found is never older than it.
+    let (layers, max_age, version) = {
+        let twin = app.registry.twin();
+        let layers: Arc<[LayerId]> = tiles::parse_layers(&list, twin.layers())
+            .map_err(layer_error)?
+            .into();
+        let max_age = layers
+            .iter()
+            .map(|l| twin.layers().def(*l).max_age_s)
+            .min()
+            .unwrap_or(60);
+        let version = tiles::tilejson::data_version(&twin, &layers);
+        (layers, max_age, version)
+    };
     let (entry, source) = match app.tiles.cache.get(&tiles::cache::Key {
         layers: layers.clone(),
         tile,
@@ -106,17 +120,6 @@ pub async fn tile(
     match source {
         Source::Cache => app.metrics.tile_hits.inc(),
         Source::Rendered => app.metrics.tile_misses.inc(),
-    };
-    let (max_age, version) = {
-        let twin = app.registry.twin();
-        let l = tiles::parse_layers(&list, twin.layers()).unwrap_or_default();
-        (
-            l.iter()
-                .map(|l| twin.layers().def(*l).max_age_s)
-                .min()
-                .unwrap_or(60),
-            tiles::tilejson::data_version(&twin, &l),
-        )
     };
     let current = q.v.as_deref() == Some(version.to_string().as_str());
     let cache_control = if current {

@@ -66,6 +66,18 @@ pub fn data_version(twin: &Twin, layers: &[LayerId]) -> u64 {
     layers.iter().map(|l| twin.version(*l)).max().unwrap_or(0)
 }
 
+/// The extent of the objects of `layers`, `[west, south, east, north]`; `None` when empty.
+pub fn bounds(twin: &Twin, layers: &[LayerId]) -> Option<[f64; 4]> {
+    layers.iter().filter_map(|l| twin.bbox(*l)).reduce(|a, b| {
+        [
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[2].max(b[2]),
+            a[3].max(b[3]),
+        ]
+    })
+}
+
 /// The TileJSON document. `base` is the server's own origin (`http://host:port`).
 pub fn tilejson(
     twin: &Twin,
@@ -81,20 +93,7 @@ pub fn tilejson(
         .collect();
     let list = names.join(",");
     let version = data_version(twin, layers);
-    let mut bounds: Option<[f64; 4]> = None;
-    for l in layers {
-        if let Some(b) = twin.bbox(*l) {
-            bounds = Some(match bounds {
-                None => b,
-                Some(a) => [
-                    a[0].min(b[0]),
-                    a[1].min(b[1]),
-                    a[2].max(b[2]),
-                    a[3].max(b[3]),
-                ],
-            });
-        }
-    }
+    let bounds = bounds(twin, layers);
     let bounds = bounds.unwrap_or([-180.0, -85.051_128_779_806_59, 180.0, 85.051_128_779_806_59]);
     let min_zoom_of = |l: LayerId| twin.layers().def(l).min_zoom;
     let center_zoom = layers
