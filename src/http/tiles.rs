@@ -104,6 +104,12 @@ pub async fn tile(
     }) {
         Some(e) => (e, Source::Cache),
         None => {
+            let _slot = app
+                .tiles
+                .render_slots
+                .acquire()
+                .await
+                .map_err(|e| ApiError::internal(format!("render slots: {e}")))?;
             let (svc, registry) = (app.tiles.clone(), app.registry.clone());
             let started = Instant::now();
             let (e, source) =
@@ -131,7 +137,7 @@ pub async fn tile(
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let (enc, body) = entry.body(Encoding::negotiate(accept));
+    let (enc, body) = entry.body(Encoding::negotiate(accept), app.tiles.settings.levels());
     let etag = entry.etag(enc);
     let mut h = HeaderMap::new();
     let put = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {

@@ -51,6 +51,20 @@ impl Number {
         self.render(&layer.latin, width)
     }
 
+    /// Writes the number as painted, with `code` (Cyrillic or Latin), into `out` (cleared
+    /// first): for a caller that shows many numbers without a new string each time.
+    pub fn write_with_code(&self, code: &str, width: u8, out: &mut String) {
+        use std::fmt::Write;
+        out.clear();
+        // Writing into a String does not fail.
+        let _ = match self {
+            Number::Scheme { serial, check } => {
+                write!(out, "{code}-{serial:0w$}-{check}", w = width as usize)
+            }
+            Number::Source(s) => out.write_str(s),
+        };
+    }
+
     fn render(&self, code: &str, width: u8) -> String {
         match self {
             Number::Scheme { serial, check } => {

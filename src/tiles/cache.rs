@@ -3,7 +3,7 @@
 //! the entries whose tile (with its buffer) the object's old or new position meets, at every
 //! zoom; everything else stays cached.
 
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -82,10 +82,10 @@ pub struct TileEntry {
 
 impl TileEntry {
     pub fn new(raw: Vec<u8>, features: usize, clusters: usize) -> TileEntry {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        raw.hash(&mut h);
+        // A fast hash with a fixed seed: the same tile gives the same ETag, also after a restart.
+        let hash = foldhash::fast::FixedState::with_seed(0x63_69_74_79).hash_one(&raw[..]);
         TileEntry {
-            hash: h.finish(),
+            hash,
             raw: Bytes::from(raw),
             features,
             clusters,
@@ -104,13 +104,13 @@ impl TileEntry {
 
     /// The body in `enc`, compressed on first demand and kept. Falls back to the raw bytes
     /// (and says so) when compressing does not make the tile smaller.
-    pub fn body(&self, enc: Encoding) -> (Encoding, Bytes) {
+    pub fn body(&self, enc: Encoding, levels: Levels) -> (Encoding, Bytes) {
         let cell = match enc {
             Encoding::Identity => return (Encoding::Identity, self.raw.clone()),
             Encoding::Gzip => &self.gzip,
             Encoding::Brotli => &self.brotli,
         };
-        let packed = cell.get_or_init(|| compress(&self.raw, enc));
+        let packed = cell.get_or_init(|| compress(&self.raw, enc, levels));
         if packed.is_empty() || packed.len() >= self.raw.len() {
             (Encoding::Identity, self.raw.clone())
         } else {
@@ -142,16 +142,30 @@ impl TileEntry {
     }
 }
 
-fn compress(raw: &[u8], enc: Encoding) -> Bytes {
+/// Compression levels: gzip 1–9, brotli quality 0–11.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    pub gzip: u32,
+    pub brotli: u32,
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Levels { gzip: 1, brotli: 4 }
+    }
+}
+
+fn compress(raw: &[u8], enc: Encoding, levels: Levels) -> Bytes {
     let mut out = Vec::with_capacity(raw.len() / 2 + 64);
     let ok = match enc {
         Encoding::Identity => return Bytes::copy_from_slice(raw),
         Encoding::Gzip => {
-            let mut w = flate2::write::GzEncoder::new(&mut out, flate2::Compression::new(6));
+            let mut w =
+                flate2::write::GzEncoder::new(&mut out, flate2::Compression::new(levels.gzip));
             w.write_all(raw).and_then(|_| w.finish().map(|_| ()))
         }
         Encoding::Brotli => {
-            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, levels.brotli, 22);
             let r = w.write_all(raw).and_then(|_| w.flush());
             drop(w);
             r
@@ -329,14 +343,17 @@ mod tests {
     fn variants_are_made_once_and_decode_to_the_tile() {
         let raw: Vec<u8> = (0..2000u32).flat_map(|i| (i % 7).to_le_bytes()).collect();
         let e = TileEntry::new(raw.clone(), 1, 0);
-        let (enc, gz) = e.body(Encoding::Gzip);
+        let (enc, gz) = e.body(Encoding::Gzip, Levels::default());
         assert_eq!(enc, Encoding::Gzip);
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
         assert_eq!(back, raw);
         // The same bytes again (not compressed a second time).
-        assert_eq!(e.body(Encoding::Gzip).1.as_ptr(), gz.as_ptr());
-        let (enc, br) = e.body(Encoding::Brotli);
+        assert_eq!(
+            e.body(Encoding::Gzip, Levels::default()).1.as_ptr(),
+            gz.as_ptr()
+        );
+        let (enc, br) = e.body(Encoding::Brotli, Levels::default());
         assert_eq!(enc, Encoding::Brotli);
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut brotli::Decompressor::new(&br[..], 4096), &mut back)
@@ -347,7 +364,10 @@ mod tests {
         assert!(!e.matches("\"0000000000000000\""));
         // A tiny tile is not worth compressing.
         let tiny = TileEntry::new(vec![1, 2, 3], 1, 0);
-        assert_eq!(tiny.body(Encoding::Gzip).0, Encoding::Identity);
+        assert_eq!(
+            tiny.body(Encoding::Gzip, Levels::default()).0,
+            Encoding::Identity
+        );
     }
 
     #[test]

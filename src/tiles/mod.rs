@@ -37,6 +37,12 @@ pub struct TileSettings {
     pub simplify: f64,
     /// Bytes of encoded tiles (with their compressed variants) the cache keeps.
     pub cache_bytes: u64,
+    /// gzip level (1–9) of the gzip variant, made once per tile on its first gzip request.
+    /// Level 1 costs about a third of level 6's time for tiles about 9% larger (measured on
+    /// the synthetic city's tiles): a cold tile is answered sooner.
+    pub gzip_level: u32,
+    /// Brotli quality (0–11) of the brotli variant, made once per tile likewise.
+    pub brotli_quality: u32,
 }
 
 impl Default for TileSettings {
@@ -49,6 +55,8 @@ impl Default for TileSettings {
             cluster_cell: 256,
             simplify: 2.0,
             cache_bytes: 256 << 20,
+            gzip_level: 1,
+            brotli_quality: 4,
         }
     }
 }
@@ -76,10 +84,24 @@ impl TileSettings {
                 self.cluster_cell
             ));
         }
+        if !(1..=9).contains(&self.gzip_level) || self.brotli_quality > 11 {
+            return Err(format!(
+                "tiles.gzip_level {} must be in 1..=9 and tiles.brotli_quality {} in 0..=11",
+                self.gzip_level, self.brotli_quality
+            ));
+        }
         if !(self.simplify.is_finite() && self.simplify >= 0.0) {
             return Err("tiles.simplify must be a finite number ≥ 0".into());
         }
         Ok(())
+    }
+
+    /// The compression levels of the cached variants.
+    pub fn levels(&self) -> cache::Levels {
+        cache::Levels {
+            gzip: self.gzip_level,
+            brotli: self.brotli_quality,
+        }
     }
 
     fn mvt_extent(&self) -> fast_mvt::MvtExtent {

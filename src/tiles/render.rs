@@ -38,7 +38,12 @@ pub fn render(twin: &Twin, layers: &[LayerId], tile: TileId, s: &TileSettings) -
         };
         // An empty layer is left out: the spec asks encoders not to write one.
         if n > 0 {
-            out.bytes.extend(layer.encode());
+            let encoded = layer.encode();
+            if out.bytes.is_empty() {
+                out.bytes = encoded;
+            } else {
+                out.bytes.extend_from_slice(&encoded);
+            }
             out.features += n;
             out.clusters += clusters;
         }
@@ -132,13 +137,13 @@ fn points(
             }
         }
     });
+    let mut number = String::new();
     if !clustered {
-        // Stable order: the same data gives the same bytes, so the ETag only changes with it.
-        found.sort_unstable_by_key(|f| f.id);
+        // In R-tree order: the same tree gives the same bytes (no sort needed).
         let mut n = 0;
         for f in &found {
             if let Some(o) = twin.get(f.id) {
-                layer = object_point(layer, twin, o, f.at);
+                layer = object_point(layer, twin, o, f.at, &mut number);
                 n += 1;
             }
         }
@@ -150,7 +155,7 @@ fn points(
             (_, 0) | (None, _) => {}
             (Some(one), 1) => {
                 if let Some(o) = twin.get(one.id) {
-                    layer = object_point(layer, twin, o, one.at);
+                    layer = object_point(layer, twin, o, one.at, &mut number);
                     n += 1;
                 }
             }
@@ -168,11 +173,20 @@ fn in_tile(at: [f64; 2], e: f64) -> bool {
     at[0] >= 0.0 && at[0] < e && at[1] >= 0.0 && at[1] < e
 }
 
-fn object_point(layer: MvtLayerBuilder, twin: &Twin, o: &Object, at: [f64; 2]) -> MvtLayerBuilder {
+// Inlined: the layer builder is moved in and out for every feature, and a call that is not
+// inlined copies it twice more.
+#[inline(always)]
+fn object_point(
+    layer: MvtLayerBuilder,
+    twin: &Twin,
+    o: &Object,
+    at: [f64; 2],
+    number: &mut String,
+) -> MvtLayerBuilder {
     let (x, y) = shape::snap(at);
     let mut f = layer.feature_of(MvtGeomType::Point);
     f.id(Some(o.id));
-    let _ = properties(&mut f, twin, o).and_then(|f| f.points([MvtCoord { x, y }]));
+    let _ = properties(&mut f, twin, o, number).and_then(|f| f.points([MvtCoord { x, y }]));
     f.end()
 }
 
@@ -218,9 +232,9 @@ fn lines(
         return (layer, 0, 0);
     }
     let b = f64::from(s.buffer);
-    let mut ids = twin.query(l, tile.bounds(s.extent, b));
-    ids.sort_unstable();
+    let ids = twin.query(l, tile.bounds(s.extent, b));
     let mut n = 0;
+    let mut number = String::new();
     let mut projected = Vec::new();
     for id in ids {
         let Some(o) = twin.get(id) else { continue };
@@ -235,7 +249,7 @@ fn lines(
         }
         let mut f = layer.feature_of(MvtGeomType::LineString);
         f.id(Some(o.id));
-        let _ = properties(&mut f, twin, o).and_then(|f| {
+        let _ = properties(&mut f, twin, o, &mut number).and_then(|f| {
             for p in &pieces {
                 f.line(p.iter().map(|&(x, y)| MvtCoord { x, y }))?;
             }
@@ -252,11 +266,12 @@ fn properties<'f>(
     f: &'f mut fast_mvt::MvtFeatureBuilder,
     twin: &Twin,
     o: &Object,
+    number: &mut String,
 ) -> MvtResult<&'f mut fast_mvt::MvtFeatureBuilder> {
     let def = twin.layers().def(o.layer);
     if let Some(num) = &o.number {
-        let shown = num.display(def, twin.serial_width());
-        f.tag_ref("number", MvtValueRef::String(&shown))?;
+        num.write_with_code(&def.code, twin.serial_width(), number);
+        f.tag_ref("number", MvtValueRef::String(number))?;
     }
     f.tag_ref("status", MvtValueRef::String(o.status.as_str()))?;
     for (k, v) in o.attributes.iter() {

@@ -21,6 +21,9 @@ pub struct TileService {
     pub settings: TileSettings,
     pub cache: TileCache,
     pub fields: FieldCatalog,
+    /// Renders running at once: about two per core. A burst of cold tiles queues here instead
+    /// of starting hundreds of threads that each hold a tile's worth of memory.
+    pub render_slots: tokio::sync::Semaphore,
 }
 
 impl TileService {
@@ -30,6 +33,9 @@ impl TileService {
             cache: TileCache::new(settings.cache_bytes),
             settings,
             fields: FieldCatalog::default(),
+            render_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            ),
         });
         registry.follow(s.clone());
         s
