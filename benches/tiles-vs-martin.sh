@@ -3,8 +3,9 @@
 # same machine in the same run, with the same tile list, the same load tool and settings.
 #
 #   cold  every tile of the list requested once: citytwin freshly started (empty tile cache),
-#         martin with its tile cache off (cache_size_mb: 0) — the cost of making a tile
-#   warm  the list repeated WARM_LOOPS times after one unmeasured priming pass, both caches on;
+#         martin with its tile cache off (`cache: disable`) — the cost of making a tile
+#   warm  the list repeated WARM_LOOPS times with both caches on, after one pass that fills them
+#         (citytwin: the cold run; martin and nginx: an unmeasured priming pass);
 #         nginx serves the same tiles pre-rendered (fetched from citytwin) as static files, with
 #         gzip_static and open_file_cache — the physical limit for a cached tile
 #
@@ -24,13 +25,16 @@
 #
 # Usage: benches/tiles-vs-martin.sh WORKDIR
 #   env: N (objects, 1000000), CONNS (8), ROUNDS (2: every phase is run this many times),
-#        WARM_LOOPS (5), BOX_KM (16), CT_PORT/MARTIN_PORT/NGINX_PORT (18081/18082/18083),
-#        PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), PGDB (citytwin_bench)
+#        WARM_LOOPS (20), BOX_KM (16), CT_PORT/MARTIN_PORT/NGINX_PORT (18081/18082/18083),
+#        PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), PGDB (citytwin_bench),
+#        WITH_MARTIN (1; 0 skips PostGIS and martin: citytwin vs nginx only)
 #
 # Needs (installed here when missing, each install echoed): wrk, nginx and postgresql-15-postgis-3
 # from Debian (apt-get), martin 1.14.0 from crates.io (cargo install --locked into
-# WORKDIR/martin, ~20 min on 2 cores), a running PostgreSQL 15 with trust auth for PGUSER on
-# PGHOST, curl, jq, awk, bc. Everything it makes (city CSV, stores, tiles, logs) stays in WORKDIR;
+# WORKDIR/martin, ~20 min on 2 cores; built with `--no-default-features --features postgres`:
+# the default `rendering` feature clones maplibre-native from GitHub in its build script, and the
+# other features are for sources not used here), a running PostgreSQL 15 with trust auth for
+# PGUSER on PGHOST, curl, jq, awk, bc. Everything it makes (city CSV, stores, tiles, logs) stays in WORKDIR;
 # reruns reuse the CSV, the store, the PostGIS tables and the martin build.
 set -euo pipefail
 if [ $# -lt 1 ]; then
@@ -42,7 +46,7 @@ W="$(cd "$1" && pwd)"
 N="${N:-1000000}"
 CONNS="${CONNS:-8}"
 ROUNDS="${ROUNDS:-2}"
-WARM_LOOPS="${WARM_LOOPS:-5}"
+WARM_LOOPS="${WARM_LOOPS:-20}"
 BOX_KM="${BOX_KM:-16}"
 CT_PORT="${CT_PORT:-18081}"
 MARTIN_PORT="${MARTIN_PORT:-18082}"
@@ -51,7 +55,8 @@ PGHOST="${PGHOST:-127.0.0.1}"
 PGPORT="${PGPORT:-5432}"
 PGUSER="${PGUSER:-postgres}"
 PGDB="${PGDB:-citytwin_bench}"
-export PGHOST PGPORT PGUSER
+WITH_MARTIN="${WITH_MARTIN:-1}"
+export PGHOST PGPORT PGUSER PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
 LAYERS="poles,manholes,trees,cameras,cabinets,wifi,shelters"
 MARTIN_VERSION=1.14.0
 
@@ -63,26 +68,31 @@ log() { echo "== $*"; }
 need_apt=()
 command -v wrk >/dev/null || need_apt+=(wrk)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
-[ -d /usr/share/postgresql/15/extension ] && ls /usr/share/postgresql/15/extension/postgis.control \
-  >/dev/null 2>&1 || need_apt+=(postgresql-15-postgis-3)
+if [ "$WITH_MARTIN" = 1 ] && ! [ -f /usr/share/postgresql/15/extension/postgis.control ]; then
+  need_apt+=(postgresql-15-postgis-3)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "INSTALLING with apt-get: ${need_apt[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 MARTIN="$W/martin/bin/martin"
-if ! [ -x "$MARTIN" ] || ! "$MARTIN" --version | grep -q "$MARTIN_VERSION"; then
+if [ "$WITH_MARTIN" = 1 ] && { ! [ -x "$MARTIN" ] || ! "$MARTIN" --version | grep -q "$MARTIN_VERSION"; }; then
   log "INSTALLING martin $MARTIN_VERSION with cargo into $W/martin (long)"
   CARGO_TARGET_DIR="$W/martin-target" cargo install martin --version "$MARTIN_VERSION" --locked \
-    --root "$W/martin"
+    --no-default-features --features postgres --root "$W/martin"
 fi
 log "building citytwin (release)"
 cargo build --release --quiet
 BIN="$CARGO_TARGET_DIR/release/citytwin"
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(wrk -v 2>&1 | head -1)"
-echo "martin: $("$MARTIN" --version); nginx: $(/usr/sbin/nginx -v 2>&1)"
-echo "postgres: $(psql -d postgres -tAc 'select version()' | cut -d, -f1)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(wrk -v 2>&1 | sed -n 1p)"
+echo "nginx: $(/usr/sbin/nginx -v 2>&1)"
+if [ "$WITH_MARTIN" = 1 ]; then
+  echo "martin: $("$MARTIN" --version); postgres: $(psql -d postgres -tAc 'select version()' | cut -d, -f1)"
+else
+  echo "*** WITH_MARTIN=0: martin and PostGIS are skipped"
+fi
 
 # ---------------------------------------------------------------- helpers
 now() { date +%s.%N; }
@@ -175,49 +185,55 @@ sed "s|^|/$LAYERS/|" "$LIST" > "$W/paths-martin.txt"
 sed "s|^|/t/|; s|\$|.mvt|" "$LIST" > "$W/paths-nginx.txt"
 
 # ---------------------------------------------------------------- PostGIS
-log "PostGIS database $PGDB"
-psql -d postgres -tAc "select 1 from pg_database where datname = '$PGDB'" | grep -q 1 \
-  || psql -q -d postgres -c "create database $PGDB"
-psql -q -d "$PGDB" -c "create extension if not exists postgis; create extension if not exists pg_prewarm"
-pg_ok=1
-while read -r name count; do
-  have=$(psql -d "$PGDB" -tAc "select count(*) from public.$name" 2>/dev/null || echo -1)
-  [ "$have" = "$count" ] || pg_ok=0
-done < "$W/layer-counts.txt"
-if [ "$pg_ok" = 0 ]; then
-  log "loading $CSV into PostGIS (EPSG:3857 points, GiST index), one table per layer"
-  {
-    echo "set client_min_messages = warning;"
-    echo "drop table if exists city_csv;"
-    echo "create unlogged table city_csv (layer text, number text, lon float8, lat float8, name text, status text, district text);"
-    echo "\\copy city_csv from '$CSV' with (format csv, header true)"
-    for l in ${LAYERS//,/ }; do
-      echo "drop table if exists public.$l;"
-      echo "create table public.$l as select row_number() over () as id, number, name, status, district,"
-      echo "  ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), 3857)::geometry(Point, 3857) as geom"
-      echo "  from city_csv where layer = '$l';"
-      echo "alter table public.$l add primary key (id);"
-      echo "create index on public.$l using gist (geom);"
-      echo "analyze public.$l;"
-    done
-    echo "drop table city_csv;"
-  } > "$W/load.sql"
-  head -1 "$CSV" | grep -qx 'layer,number,lon,lat,name,status,district' \
-    || { echo "*** unexpected CSV header: $(head -1 "$CSV")" >&2; exit 1; }
-  psql -q -v ON_ERROR_STOP=1 -d "$PGDB" -f "$W/load.sql"
+if [ "$WITH_MARTIN" = 1 ]; then
+  log "PostGIS database $PGDB"
+  psql -d postgres -tAc "select 1 from pg_database where datname = '$PGDB'" | grep -q 1 \
+    || psql -q -d postgres -c "create database $PGDB"
+  psql -q -d "$PGDB" -c "create extension if not exists postgis; create extension if not exists pg_prewarm"
+  pg_ok=1
+  while read -r name count; do
+    have=$(psql -d "$PGDB" -tAc "select count(*) from public.$name" 2>/dev/null || echo -1)
+    [ "$have" = "$count" ] || pg_ok=0
+  done < "$W/layer-counts.txt"
+  if [ "$pg_ok" = 0 ]; then
+    log "loading $CSV into PostGIS (EPSG:3857 points, GiST index), one table per layer"
+    {
+      echo "set client_min_messages = warning;"
+      echo "drop table if exists city_csv;"
+      echo "create unlogged table city_csv (layer text, number text, lon float8, lat float8, name text, status text, district integer);"
+      echo "\\copy city_csv from '$CSV' with (format csv, header true)"
+      for l in ${LAYERS//,/ }; do
+        echo "drop table if exists public.$l;"
+        echo "create table public.$l as select row_number() over () as id, number, name, status, district,"
+        echo "  ST_Transform(ST_SetSRID(ST_MakePoint(lon, lat), 4326), 3857)::geometry(Point, 3857) as geom"
+        echo "  from city_csv where layer = '$l';"
+        echo "alter table public.$l add primary key (id);"
+        echo "create index on public.$l using gist (geom);"
+        echo "analyze public.$l;"
+      done
+      echo "drop table city_csv;"
+    } > "$W/load.sql"
+    head -1 "$CSV" | grep -qx 'layer,number,lon,lat,name,status,district' \
+      || { echo "*** unexpected CSV header: $(head -1 "$CSV")" >&2; exit 1; }
+    psql -q -v ON_ERROR_STOP=1 -d "$PGDB" -f "$W/load.sql"
+  fi
+  while read -r name count; do
+    have=$(psql -d "$PGDB" -tAc "select count(*) from public.$name")
+    echo "layer $name: citytwin $count, PostGIS $have"
+    [ "$have" = "$count" ] || { echo "*** $name: counts differ" >&2; exit 1; }
+  done < "$W/layer-counts.txt"
 fi
-while read -r name count; do
-  have=$(psql -d "$PGDB" -tAc "select count(*) from public.$name")
-  echo "layer $name: citytwin $count, PostGIS $have"
-  [ "$have" = "$count" ] || { echo "*** $name: counts differ" >&2; exit 1; }
-done < "$W/layer-counts.txt"
 
 # ---------------------------------------------------------------- martin
 martin_config() { # cache MiB → config file
   local f="$W/martin-cache$1.yaml"
   {
     echo "listen_addresses: '127.0.0.1:$MARTIN_PORT'"
-    echo "cache_size_mb: $1"
+    if [ "$1" = 0 ]; then
+      echo "cache: disable"
+    else
+      printf 'cache:\n  size_mb: %s\n  tile_size_mb: %s\n' "$1" "$1"
+    fi
     echo "postgres:"
     echo "  connection_string: 'postgresql://$PGUSER@$PGHOST:$PGPORT/$PGDB'"
     echo "  auto_publish: false"
@@ -238,7 +254,7 @@ martin_config() { # cache MiB → config file
         number: text
         name: text
         status: text
-        district: text
+        district: int4
 EOF
     done
   } > "$f"
@@ -292,6 +308,12 @@ EOF
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
   wait_http "$NGINX_URL/t/none"
+  local first
+  first=$(find "$W/static/t" -name '*.mvt' -print -quit)
+  first="/t/${first#"$W/static/t/"}"
+  curl -s -o /dev/null -H 'Accept-Encoding: gzip' -w '%{http_code} %{content_type}' "$NGINX_URL$first" \
+    | grep -q '^200 application/vnd.mapbox-vector-tile' \
+    || { echo "*** nginx does not serve $first (see $W/nginx/error.log)" >&2; exit 1; }
 }
 
 # ---------------------------------------------------------------- load tool
@@ -411,10 +433,10 @@ run_load() { # server run round base-url paths-file loops
     > "$out" 2>&1
   r=$(grep '^RESULT' "$out") || { cat "$out"; echo "*** wrk failed" >&2; exit 1; }
   # errors = any status but 200/204 + socket errors + responses missing from the expected count
-  echo "$r" | awk -v s="$server" -v run="$run" -v round="$round" -v exp="$expected" '{
+  echo "$r" | awk -v s="$server" -v run="$run" -v round="$round" -v want="$expected" '{
     for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    missing = exp - v["responses"]; if (missing < 0) missing = 0
-    printf "%s %s %s %d %.1f %.3f %.3f %d %d %d %d %.0f %.1f %.3f\n", s, run, round, exp, v["rps"],
+    missing = want - v["responses"]; if (missing < 0) missing = 0
+    printf "%s %s %s %d %.1f %.3f %.3f %d %d %d %d %.0f %.1f %.3f\n", s, run, round, want, v["rps"],
       v["p50_ms"], v["p99_ms"], v["other"] + v["sockerr"] + missing, v["ok200"], v["ok204"],
       v["other"], (v["ok200"] ? v["bytes200"] / v["ok200"] : 0), v["max_ms"], v["secs"]
   }' | tee -a "$RESULTS" | awk '{printf "   %s %s round %s: %d requests in %.2f s = %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.0f ms, errors %d (200: %d, 204: %d, other status: %d), avg 200 body %d B\n",
@@ -425,11 +447,11 @@ run_load() { # server run round base-url paths-file loops
 for round in $(seq 1 "$ROUNDS"); do
   log "round $round: citytwin"
   start_citytwin
-  echo "   (started: tile cache misses $(ct_metric tile_cache_misses_total), hits $(ct_metric tile_cache_hits_total))"
+  echo "   (started: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total))"
   run_load citytwin cold "$round" "$CT_URL" "$W/paths-citytwin.txt" 1
-  echo "   after cold: tile cache misses $(ct_metric tile_cache_misses_total), hits $(ct_metric tile_cache_hits_total)"
+  echo "   after cold: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total)"
   run_load citytwin warm "$round" "$CT_URL" "$W/paths-citytwin.txt" "$WARM_LOOPS"
-  echo "   after warm: tile cache misses $(ct_metric tile_cache_misses_total), hits $(ct_metric tile_cache_hits_total), entries $(ct_metric tile_cache_entries), cache bytes $(ct_metric tile_cache_bytes)"
+  echo "   after warm: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total), entries $(ct_metric citytwin_tile_cache_entries), cache bytes $(ct_metric citytwin_tile_cache_bytes)"
   if [ "$round" = 1 ]; then
     log "pre-rendering the list from citytwin into $W/static (raw and gzip), sizes per zoom"
     rm -rf "$W/static"
@@ -448,26 +470,29 @@ for round in $(seq 1 "$ROUNDS"); do
     find "$W/static" -name '*.gz' -type f | while read -r f; do
       [ "$(head -c2 "$f" | od -An -tx1 | tr -d ' ')" = 1f8b ] || rm -f "$f"
     done
+    chmod -R a+rX "$W/static" # nginx's workers run as nobody
     echo "   static files: $(find "$W/static" -name '*.mvt' | wc -l) tiles, $(find "$W/static" -name '*.gz' | wc -l) gzip variants, $(du -sh "$W/static" | cut -f1)"
   fi
   stop_pid "$CT_PID"
 
-  log "round $round: martin (cache off)"
-  psql -q -d "$PGDB" -tAc "select sum(pg_prewarm('public.' || t)) from unnest(string_to_array('$LAYERS', ',')) t" > /dev/null
-  start_martin 0
-  run_load martin cold "$round" "$MARTIN_URL" "$W/paths-martin.txt" 1
-  stop_pid "$MARTIN_PID"
-  log "round $round: martin (cache 4096 MiB)"
-  start_martin 4096
-  run_load martin prime "$round" "$MARTIN_URL" "$W/paths-martin.txt" 1
-  run_load martin warm "$round" "$MARTIN_URL" "$W/paths-martin.txt" "$WARM_LOOPS"
-  if [ "$round" = 1 ]; then
-    awk -v u="$MARTIN_URL" -v l="$LAYERS" '{ print "url = \"" u "/" l "/" $0 "\""; print "output = \"/dev/null\"" }' \
-      "$LIST" > "$W/curl-martin.cfg"
-    curl -s -K "$W/curl-martin.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-martin-raw.txt"
-    curl -s -H 'Accept-Encoding: gzip' -K "$W/curl-martin.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-martin-gzip.txt"
+  if [ "$WITH_MARTIN" = 1 ]; then
+    log "round $round: martin (cache off)"
+    psql -q -d "$PGDB" -tAc "select sum(pg_prewarm('public.' || t)) from unnest(string_to_array('$LAYERS', ',')) t" > /dev/null
+    start_martin 0
+    run_load martin cold "$round" "$MARTIN_URL" "$W/paths-martin.txt" 1
+    stop_pid "$MARTIN_PID"
+    log "round $round: martin (cache 4096 MiB)"
+    start_martin 4096
+    run_load martin prime "$round" "$MARTIN_URL" "$W/paths-martin.txt" 1
+    run_load martin warm "$round" "$MARTIN_URL" "$W/paths-martin.txt" "$WARM_LOOPS"
+    if [ "$round" = 1 ]; then
+      awk -v u="$MARTIN_URL" -v l="$LAYERS" '{ print "url = \"" u "/" l "/" $0 "\""; print "output = \"/dev/null\"" }' \
+        "$LIST" > "$W/curl-martin.cfg"
+      curl -s -K "$W/curl-martin.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-martin-raw.txt"
+      curl -s -H 'Accept-Encoding: gzip' -K "$W/curl-martin.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-martin-gzip.txt"
+    fi
+    stop_pid "$MARTIN_PID"
   fi
-  stop_pid "$MARTIN_PID"
 
   log "round $round: nginx"
   start_nginx
@@ -479,14 +504,15 @@ done
 # ---------------------------------------------------------------- summary
 echo
 log "tile sizes (bytes; 200 responses only; from one curl pass per server and encoding)"
-printf "%-6s %-10s %-8s" zoom tiles "ct 204"
+touch "$W/sizes-martin-raw.txt" "$W/sizes-martin-gzip.txt"
+printf "%-6s %6s %7s %7s" zoom tiles "ct 204" "mn 204"
 printf " %12s %12s %12s %12s %12s %12s\n" "ct raw avg" "ct gz avg" "martin raw" "martin gz" "ct raw max" "martin raw max"
 for z in 10 11 12 13 14 15 16 all; do
   awk -v z="$z" -v f="$W/sizes-citytwin-raw.txt" 'function zoom(u,  p, k) { k = split(u, p, "/"); return p[k-2] }
     FNR == 1 { file++ }
     { if (z != "all" && zoom($3) != z) next; tiles[file]++
       if ($1 == 200) { n[file]++; s[file] += $2; if ($2 > mx[file]) mx[file] = $2 } else if ($1 == 204) e[file]++ }
-    END { printf "%-6s %-10d %-8d %12.0f %12.0f %12.0f %12.0f %12d %12d\n", z, tiles[1], e[1],
+    END { printf "%-6s %6d %7d %7d %12.0f %12.0f %12.0f %12.0f %12d %12d\n", z, tiles[1], e[1], e[3],
       n[1] ? s[1]/n[1] : 0, n[2] ? s[2]/n[2] : 0, n[3] ? s[3]/n[3] : 0, n[4] ? s[4]/n[4] : 0, mx[1], mx[3] }' \
     "$W/sizes-citytwin-raw.txt" "$W/sizes-citytwin-gzip.txt" "$W/sizes-martin-raw.txt" "$W/sizes-martin-gzip.txt"
 done
@@ -495,17 +521,25 @@ echo "size passes: responses other than 200/204: $bad"
 
 echo
 log "summary: $NT tiles (z10-z16, ${BOX_KM} km box at the centre), $CONNS connections, Accept-Encoding: gzip, warm = list x $WARM_LOOPS"
-printf "%-9s %-5s %-5s %9s %10s %9s %9s %7s %8s\n" server run round requests req/s "p50 ms" "p99 ms" errors "avg 200 B"
-grep -v ' prime ' "$RESULTS" | sort -k2,2 -k1,1 -k3,3n -s | while read -r s run round exp rps p50 p99 err _ _ _ avg _; do
-  printf "%-9s %-5s %-5s %9d %10.0f %9.2f %9.2f %7d %8d\n" "$s" "$run" "$round" "$exp" "$rps" "$p50" "$p99" "$err" "$avg"
+printf "%-9s %-5s %-5s %9s %10s %9s %9s %7s %8s %8s %9s\n" server run round requests req/s "p50 ms" "p99 ms" errors "200s" "204s" "avg 200 B"
+grep -v ' prime ' "$RESULTS" | sort -k2,2 -k1,1 -k3,3n -s | while read -r s run round want rps p50 p99 err n200 n204 _ avg _; do
+  printf "%-9s %-5s %-5s %9d %10.0f %9.2f %9.2f %7d %8d %8d %9d\n" "$s" "$run" "$round" "$want" "$rps" "$p50" "$p99" "$err" "$n200" "$n204" "$avg"
 done
+# The same list must give the same empty tiles everywhere (a server answering 204 for a tile
+# another one has is not serving the same data).
+awk '$2 != "prime" {k = $2 " " $3; if (k in c && c[k] != $9) bad = bad "\n*** " $2 " round " $3 ": " $1 " answered " $9 " x 200, " w[k] " answered " c[k]; c[k] = $9; w[k] = $1}
+  END {printf "%s", bad}' "$RESULTS" | sed '/^$/d' >&2 || true
 echo
 log "ratios (same round)"
 for round in $(seq 1 "$ROUNDS"); do
   get() { awk -v s="$1" -v r="$2" -v n="$round" '$1 == s && $2 == r && $3 == n {print $5}' "$RESULTS"; }
   ctc=$(get citytwin cold); mc=$(get martin cold); ctw=$(get citytwin warm); mw=$(get martin warm); nw=$(get nginx warm)
-  printf "round %s: citytwin/martin cold %.2fx (goal >= 20), citytwin/martin warm %.2fx (goal >= 1), citytwin/nginx warm %.2fx (goal >= 0.5)\n" \
-    "$round" "$(echo "$ctc / $mc" | bc -l)" "$(echo "$ctw / $mw" | bc -l)" "$(echo "$ctw / $nw" | bc -l)"
+  if [ "$WITH_MARTIN" = 1 ]; then
+    printf "round %s: citytwin/martin cold %.2fx (goal >= 20), citytwin/martin warm %.2fx (goal >= 1), citytwin/nginx warm %.2fx (goal >= 0.5)\n" \
+      "$round" "$(echo "$ctc / $mc" | bc -l)" "$(echo "$ctw / $mw" | bc -l)" "$(echo "$ctw / $nw" | bc -l)"
+  else
+    printf "round %s: citytwin/nginx warm %.2fx (goal >= 0.5); martin not run\n" "$round" "$(echo "$ctw / $nw" | bc -l)"
+  fi
 done
 total_err=$(grep -v ' prime ' "$RESULTS" | awk '{e += $8} END {print e + 0}')
 echo "errors in measured runs: $total_err"

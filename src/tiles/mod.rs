@@ -54,7 +54,7 @@ impl Default for TileSettings {
             point_cap: 4000,
             cluster_cell: 256,
             simplify: 2.0,
-            cache_bytes: 256 << 20,
+            cache_bytes: 1 << 30,
             gzip_level: 1,
             brotli_quality: 4,
         }
