@@ -151,7 +151,7 @@ pub struct Levels {
 
 impl Default for Levels {
     fn default() -> Self {
-        Levels { gzip: 1, brotli: 4 }
+        Levels { gzip: 2, brotli: 4 }
     }
 }
 
