@@ -63,7 +63,9 @@ struct Found {
 #[derive(Clone)]
 struct Cell {
     count: u64,
-    sum: [f64; 2],
+    /// Sum of the grid positions: integers, so the mean does not depend on the order the
+    /// R-tree gives the points in.
+    sum: [i64; 2],
     bbox: [f64; 4],
     /// The first point, shown as itself when the cell holds only it.
     first: Option<Found>,
@@ -73,7 +75,7 @@ impl Default for Cell {
     fn default() -> Self {
         Cell {
             count: 0,
-            sum: [0.0; 2],
+            sum: [0; 2],
             bbox: [f64::MAX, f64::MAX, f64::MIN, f64::MIN],
             first: None,
         }
@@ -83,7 +85,8 @@ impl Default for Cell {
 impl Cell {
     fn add(&mut self, id: u64, lonlat: [f64; 2], at: [f64; 2]) {
         self.count += 1;
-        self.sum = [self.sum[0] + at[0], self.sum[1] + at[1]];
+        let (x, y) = shape::snap(at);
+        self.sum = [self.sum[0] + i64::from(x), self.sum[1] + i64::from(y)];
         self.bbox = [
             self.bbox[0].min(lonlat[0]),
             self.bbox[1].min(lonlat[1]),
@@ -139,7 +142,9 @@ fn points(
     });
     let mut number = String::new();
     if !clustered {
-        // In R-tree order: the same tree gives the same bytes (no sort needed).
+        // In id order: the same objects give the same bytes whatever shape the R-tree has
+        // after edits, so a tile's ETag is the same after a restart and on every replica.
+        found.sort_unstable_by_key(|f| f.id);
         let mut n = 0;
         for f in &found {
             if let Some(o) = twin.get(f.id) {
@@ -192,7 +197,7 @@ fn object_point(
 
 fn cluster_point(layer: MvtLayerBuilder, c: &Cell) -> MvtLayerBuilder {
     let n = c.count as f64;
-    let (x, y) = shape::snap([c.sum[0] / n, c.sum[1] / n]);
+    let (x, y) = shape::snap([c.sum[0] as f64 / n, c.sum[1] as f64 / n]);
     let mut f = layer.feature_of(MvtGeomType::Point);
     let abbreviated = abbreviate(c.count);
     // Tagging fails only on an index overflow, which a few keys cannot reach.
@@ -232,7 +237,8 @@ fn lines(
         return (layer, 0, 0);
     }
     let b = f64::from(s.buffer);
-    let ids = twin.query(l, tile.bounds(s.extent, b));
+    let mut ids = twin.query(l, tile.bounds(s.extent, b));
+    ids.sort_unstable();
     let mut n = 0;
     let mut number = String::new();
     let mut projected = Vec::new();
