@@ -11,6 +11,7 @@ pub mod import;
 pub mod model;
 pub mod numbering;
 pub mod registry;
+pub mod resolve;
 pub mod seed;
 pub mod store;
 pub mod tiles;

@@ -6,6 +6,7 @@ mod assets;
 pub mod error;
 pub mod metrics;
 mod objects;
+mod resolve;
 mod tiles;
 
 use std::sync::Arc;
@@ -63,7 +64,7 @@ struct SuffixedRoutes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "citytwin", description = "Digital twin of a city's numbered objects: registry, vector tiles, emergency resolver."),
-    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "service", description = "Health, metrics and API description"))
+    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "service", description = "Health, metrics and API description"))
 )]
 struct ApiDoc;
 
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(objects::list, objects::create))
         .routes(routes!(metrics::metrics))
         .routes(routes!(assets::index))
+        .routes(routes!(resolve::nearest))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());

@@ -397,6 +397,22 @@ impl Twin {
         }
     }
 
+    /// The points of a point layer from the nearest to `at` outwards, in degree space (callers
+    /// that want metres re-rank: see `resolve::place::nearest_in_layer`); a line layer gives
+    /// nothing.
+    pub fn nearest_points(
+        &self,
+        layer: LayerId,
+        at: [f64; 2],
+    ) -> impl Iterator<Item = (ObjectId, [f64; 2])> + '_ {
+        let tree = match self.trees.get(layer as usize) {
+            Some(LayerTree::Points(t)) => Some(t),
+            _ => None,
+        };
+        tree.into_iter()
+            .flat_map(move |t| t.nearest_neighbor_iter(at).map(|e| (e.data, *e.geom())))
+    }
+
     /// Ids of `layer` in id order, starting after `after`.
     pub fn ids_after(
         &self,
