@@ -162,3 +162,189 @@ fn nearest_landmarks_and_addresses_are_the_true_nearest() {
         assert!(e["error"].is_string());
     }
 }
+
+/// A deterministic pseudo-random sequence (the query set must be reproducible).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+const MISHEARD: [(u8, u8); 4] = [(7, 8), (5, 9), (3, 4), (6, 7)];
+
+#[test]
+fn a_generated_query_set_resolves_with_the_promised_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = repo("seeds/demo.toml").display().to_string();
+    let server = Server::start(&dir.path().join("q.gpkg"), &seed, &[]);
+    // Every scheme-numbered landmark of the demo city.
+    let mut objects: Vec<(String, (f64, f64))> = Vec::new();
+    for layer in [
+        "poles", "manholes", "cameras", "shelters", "wifi", "trees", "cabinets",
+    ] {
+        let mut after = 0;
+        loop {
+            let (_, page) = server.get(&format!("/objects?layer={layer}&limit=1000&after={after}"));
+            let fs = page["features"].as_array().unwrap();
+            for f in fs {
+                if f["properties"]["check_digit"] == true {
+                    let c = &f["geometry"]["coordinates"];
+                    objects.push((
+                        f["properties"]["number"].as_str().unwrap().to_string(),
+                        (c[0].as_f64().unwrap(), c[1].as_f64().unwrap()),
+                    ));
+                }
+            }
+            match page["next_after"].as_u64() {
+                Some(n) if !fs.is_empty() => after = n,
+                _ => break,
+            }
+        }
+    }
+    assert!(objects.len() >= 2000, "{} numbered objects", objects.len());
+    let mut rng = Lcg(20261125);
+    let step = objects.len() / 2000;
+    let sample: Vec<&(String, (f64, f64))> =
+        objects.iter().step_by(step.max(1)).take(2000).collect();
+    assert_eq!(sample.len(), 2000);
+
+    // rule → (asked, top-1, top-3), with and without `near`.
+    let mut tally: std::collections::BTreeMap<String, (u32, u32, u32)> = Default::default();
+    for (number, at) in sample {
+        let (code, rest) = number.split_once('-').unwrap();
+        let digits: Vec<u8> = rest
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .map(|b| b - b'0')
+            .collect();
+        let shown = |d: &[u8]| d.iter().map(|x| char::from(b'0' + x)).collect::<String>();
+        let w = digits.len() - 1;
+        let mut variants: Vec<(&str, String)> = vec![
+            ("exact", number.clone()),
+            (
+                "format",
+                format!(
+                    "№ {} {} {}",
+                    code.to_lowercase(),
+                    shown(&digits[..w]),
+                    digits[w]
+                ),
+            ),
+            (
+                "latin",
+                number
+                    .replace("ОП", "OP")
+                    .replace("ЛК", "LK")
+                    .replace("КМ", "KM")
+                    .replace("УК", "UK")
+                    .replace("ВФ", "VF")
+                    .replace("ДР", "DR")
+                    .replace("ШФ", "SHF"),
+            ),
+            ("no_check_digit", format!("{code} {}", shown(&digits[..w]))),
+        ];
+        let i = rng.next(digits.len());
+        let mut v = digits.clone();
+        v[i] = (v[i] + 1 + rng.next(9) as u8) % 10;
+        variants.push(("one_digit_wrong", format!("{code}{}", shown(&v))));
+        if let Some(j) = (0..w).find(|&j| digits[j] != digits[j + 1]) {
+            let mut v = digits.clone();
+            v.swap(j, j + 1);
+            variants.push(("swapped_digits", format!("{code}{}", shown(&v))));
+        }
+        let mut v = digits.clone();
+        v.remove(1 + rng.next(digits.len() - 1));
+        variants.push(("missing_digit", format!("{code}{}", shown(&v))));
+        let mut v = digits.clone();
+        v.insert(rng.next(digits.len() + 1), rng.next(10) as u8);
+        variants.push(("extra_digit", format!("{code}{}", shown(&v))));
+        if let Some((k, other)) = digits.iter().enumerate().find_map(|(k, d)| {
+            MISHEARD
+                .iter()
+                .find_map(|&(a, b)| (*d == a).then_some((k, b)).or((*d == b).then_some((k, a))))
+        }) {
+            let mut v = digits.clone();
+            v[k] = other;
+            variants.push(("misheard_digit", format!("{code}{}", shown(&v))));
+        }
+        // The caller's area: a point about 300 m from the object.
+        let near = (at.1 + 0.0027, at.0);
+        for (rule, q) in variants {
+            let one_error = !matches!(rule, "exact" | "format" | "latin" | "no_check_digit");
+            let modes: &[bool] = if one_error { &[true, false] } else { &[false] };
+            for &with_near in modes {
+                let mut path = format!("/resolve?q={}&limit=3", enc(&q));
+                if with_near {
+                    path.push_str(&format!("&near={},{}", near.0, near.1));
+                }
+                let (s, r) = server.get(&path);
+                assert_eq!(s, 200, "{path}: {r}");
+                let got: Vec<&str> = r["candidates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["number"].as_str().unwrap())
+                    .collect();
+                let key = format!("{rule}{}", if with_near { " + near" } else { "" });
+                let t = tally.entry(key).or_default();
+                t.0 += 1;
+                t.1 += u32::from(got.first() == Some(&number.as_str()));
+                t.2 += u32::from(got.contains(&number.as_str()));
+            }
+        }
+    }
+    eprintln!(
+        "\nresolver accuracy on {} queries from the demo city:",
+        tally.values().map(|t| t.0).sum::<u32>()
+    );
+    eprintln!(
+        "{:<28} {:>6} {:>8} {:>8}",
+        "rule", "asked", "top-1", "top-3"
+    );
+    for (rule, (n, t1, t3)) in &tally {
+        eprintln!(
+            "{rule:<28} {n:>6} {:>7.2}% {:>7.2}%",
+            100.0 * f64::from(*t1) / f64::from(*n),
+            100.0 * f64::from(*t3) / f64::from(*n)
+        );
+    }
+    for (rule, (n, t1, t3)) in &tally {
+        let (p1, p3) = (
+            f64::from(*t1) / f64::from(*n),
+            f64::from(*t3) / f64::from(*n),
+        );
+        if matches!(rule.as_str(), "exact" | "format" | "latin") {
+            assert_eq!(p1, 1.0, "{rule}: top-1 {p1}");
+        }
+        if rule.ends_with("+ near") {
+            assert!(p1 >= 0.95 && p3 >= 0.99, "{rule}: top-1 {p1}, top-3 {p3}");
+        }
+    }
+
+    // Bad questions: 400, never a 500.
+    let long = "1".repeat(10_000);
+    for q in ["", "---", "%F0%9F%9A%91", long.as_str(), "ОП-12a4-5"] {
+        let (s, e) = server.get(&format!("/resolve?q={q}"));
+        assert_eq!(s, 400, "{q}: {e}");
+    }
+    for extra in [
+        "&near=91,0",
+        "&near=abc",
+        "&limit=0",
+        "&limit=100000",
+        "&radius_m=-1",
+        "&layers=nope",
+    ] {
+        let (s, e) = server.get(&format!("/resolve?q=OP-104273-5{extra}"));
+        assert_eq!(s, 400, "{extra}: {e}");
+    }
+    // A wrong check digit is said so.
+    let (_, r) = server.get(&format!("/resolve?q={}", enc("ОП-000000-1")));
+    assert_eq!(r["check_digit_ok"], false, "{r}");
+}

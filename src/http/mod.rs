@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(metrics::metrics))
         .routes(routes!(assets::index))
         .routes(routes!(resolve::nearest))
+        .routes(routes!(resolve::resolve))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());

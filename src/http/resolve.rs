@@ -1,4 +1,4 @@
-//! `/nearest`: thin handler over [`crate::resolve`].
+//! `/resolve` and `/nearest`: thin handlers over [`crate::resolve`].
 
 use axum::Json;
 use axum::extract::State;
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, Query};
-use crate::resolve::{self, Landmark, NearestError, NearestQuery};
+use crate::resolve::{self, Landmark, NearestError, NearestQuery, ResolveQuery, Resolved};
 
 /// Query of `/nearest`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -59,4 +59,64 @@ pub async fn nearest(
         NearestError::Bad { field, reason } => ApiError::bad(field, reason),
     })?;
     Ok(Json(Nearest { landmarks }))
+}
+
+/// Query of `/resolve`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveParams {
+    /// The number as heard or read, e.g. `ОП-104273-5`, `опора 104273 5`, `op1042735`.
+    pub q: String,
+    /// The caller's area as `lat,lon` (the phone mast's area or the district).
+    pub near: Option<String>,
+    /// How far from `near` the caller may be, metres (default 2000).
+    pub radius_m: Option<f64>,
+    /// Comma list of layers to consider (default: all).
+    pub layers: Option<String>,
+    /// Most candidates, 1..=20 (default 5).
+    pub limit: Option<usize>,
+}
+
+/// Resolves a painted number as heard — even misheard or half-read — to the objects it can
+/// be, best first, with place, address, Plus Code and a phrase for the crew. Says when the
+/// check digit proves a mishearing and when two candidates are both plausible.
+#[utoipa::path(get, path = "/resolve", tag = "resolve", params(ResolveParams),
+    responses(
+        (status = 200, description = "Candidates, best first", body = Resolved),
+        (status = 400, description = "Bad query, position, radius, layers or limit", body = ErrorBody),
+    ))]
+pub async fn resolve(
+    State(app): State<AppState>,
+    Query(p): Query<ResolveParams>,
+) -> Result<Json<Resolved>, ApiError> {
+    let near = match p.near.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => {
+            let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+            let num = |t: &str| t.parse::<f64>().ok().filter(|v| v.is_finite());
+            match parts.as_slice() {
+                [la, lo] => match (num(la), num(lo)) {
+                    (Some(lat), Some(lon)) => Some([lon, lat]),
+                    _ => return Err(ApiError::bad("near", format!("{s:?} is not lat,lon"))),
+                },
+                _ => return Err(ApiError::bad("near", format!("{s:?} is not lat,lon"))),
+            }
+        }
+    };
+    let twin = app.registry.twin();
+    let layers = match p.layers.as_deref().map(str::trim) {
+        None | Some("") => Vec::new(),
+        Some(list) => crate::tiles::parse_layers(list, twin.layers())
+            .map_err(|e| ApiError::bad("layers", e.to_string()))?,
+    };
+    let q = ResolveQuery {
+        q: p.q,
+        near,
+        radius_m: p.radius_m.unwrap_or(2000.0),
+        layers,
+        limit: p.limit.unwrap_or(5),
+    };
+    resolve::resolve(&twin, &q)
+        .map(Json)
+        .map_err(|e| ApiError::bad(e.field, e.reason))
 }

@@ -1,7 +1,11 @@
-//! The emergency resolver's places: from a phone's position to the nearest numbered landmarks
-//! (`/nearest`), with distances, compass bearings and the nearest imported address.
+//! The emergency resolver: a number as heard → the place (`/resolve`, [`number`]), and a
+//! phone's position → the nearest numbered landmarks (`/nearest`, [`nearest`]), with
+//! distances, compass bearings and the nearest imported address ([`place`]).
 
 pub mod nearest;
+pub mod number;
 pub mod place;
+
+pub use number::{Candidate, ResolveError, ResolveQuery, Resolved, resolve};
 
 pub use nearest::{Landmark, NearestError, NearestQuery, nearest};
