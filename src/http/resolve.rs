@@ -8,6 +8,18 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, Query};
 use crate::resolve::{self, Landmark, NearestError, NearestQuery, ResolveQuery, Resolved};
 
+/// The `layers` parameter: a comma list of layer names, or all layers when absent or empty.
+fn optional_layers(
+    twin: &crate::twin::Twin,
+    list: Option<&str>,
+) -> Result<Vec<crate::model::LayerId>, ApiError> {
+    match list.map(str::trim) {
+        None | Some("") => Ok(Vec::new()),
+        Some(list) => crate::tiles::parse_layers(list, twin.layers())
+            .map_err(|e| ApiError::bad("layers", e.to_string())),
+    }
+}
+
 /// Query of `/nearest`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -43,11 +55,7 @@ pub async fn nearest(
     Query(p): Query<NearestParams>,
 ) -> Result<Json<Nearest>, ApiError> {
     let twin = app.registry.twin();
-    let layers = match p.layers.as_deref().map(str::trim) {
-        None | Some("") => Vec::new(),
-        Some(list) => crate::tiles::parse_layers(list, twin.layers())
-            .map_err(|e| ApiError::bad("layers", e.to_string()))?,
-    };
+    let layers = optional_layers(&twin, p.layers.as_deref())?;
     let q = NearestQuery {
         lat: p.lat,
         lon: p.lon,
@@ -104,11 +112,7 @@ pub async fn resolve(
         }
     };
     let twin = app.registry.twin();
-    let layers = match p.layers.as_deref().map(str::trim) {
-        None | Some("") => Vec::new(),
-        Some(list) => crate::tiles::parse_layers(list, twin.layers())
-            .map_err(|e| ApiError::bad("layers", e.to_string()))?,
-    };
+    let layers = optional_layers(&twin, p.layers.as_deref())?;
     let q = ResolveQuery {
         q: p.q,
         near,
