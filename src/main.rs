@@ -89,6 +89,26 @@ enum Command {
     Number,
     /// Print the layers with counts and extents (JSON).
     Layers,
+    /// Resolve a painted number as heard (misheard or half-read) to the objects it can be.
+    Resolve {
+        /// The number as heard, e.g. "опора 104273-5" or OP1042735.
+        query: String,
+        /// The caller's area as lat,lon.
+        #[arg(long)]
+        near: Option<String>,
+        /// How far from --near the caller may be, metres.
+        #[arg(long, default_value_t = 2000.0)]
+        radius_m: f64,
+        /// Comma list of layers to consider.
+        #[arg(long)]
+        layers: Option<String>,
+        /// Most candidates.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        /// json (the /resolve answer) or table.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Write a synthetic numbered city (CSV) for benchmarks.
     Generate {
         /// How many objects.
@@ -243,6 +263,44 @@ fn main() -> Result<()> {
                 "{}",
                 serde_json::to_string_pretty(&registry.twin().layer_infos())?
             );
+            Ok(())
+        }
+        Command::Resolve {
+            query,
+            near,
+            radius_m,
+            layers,
+            limit,
+            format,
+        } => {
+            let registry = open(&config)?;
+            let twin = registry.twin();
+            let near = match near.as_deref() {
+                None => None,
+                Some(s) => {
+                    let (lat, lon) = s
+                        .split_once(',')
+                        .ok_or_else(|| anyhow::anyhow!("--near {s:?}: give lat,lon"))?;
+                    Some([lon.trim().parse::<f64>()?, lat.trim().parse::<f64>()?])
+                }
+            };
+            let layers = match layers.as_deref() {
+                None => Vec::new(),
+                Some(list) => citytwin::tiles::parse_layers(list, twin.layers())?,
+            };
+            let q = citytwin::resolve::ResolveQuery {
+                q: query,
+                near,
+                radius_m,
+                layers,
+                limit,
+            };
+            let r = citytwin::resolve::resolve(&twin, &q)?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&r)?),
+                "table" => print!("{}", citytwin::resolve::number::table(&r)),
+                other => anyhow::bail!("--format {other:?}: use json or table"),
+            }
             Ok(())
         }
         Command::Number => {

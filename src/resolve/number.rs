@@ -381,6 +381,45 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
     })
 }
 
+/// The answer as a plain-text table for a terminal.
+pub fn table(r: &Resolved) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let check = match r.check_digit_ok {
+        Some(true) => "fits",
+        Some(false) => "WRONG — misheard",
+        None => "not given",
+    };
+    let _ = writeln!(
+        out,
+        "heard: {}  →  {}  (check digit {check})",
+        r.query, r.normalized
+    );
+    if !r.note.is_empty() {
+        let _ = writeln!(out, "note: {}", r.note);
+    }
+    if r.ambiguous {
+        let _ = writeln!(out, "AMBIGUOUS: ask again");
+    }
+    let _ = writeln!(
+        out,
+        "{:<14} {:<10} {:>6} {:>9} {:<22} {:<12} address / phrase",
+        "number", "layer", "conf", "dist m", "rule", "plus code"
+    );
+    for c in &r.candidates {
+        let dist = c.distance_m.map_or("-".to_string(), |d| format!("{d:.0}"));
+        let _ = writeln!(
+            out,
+            "{:<14} {:<10} {:>6.3} {:>9} {:<22} {:<12} {}",
+            c.number, c.layer, c.confidence, dist, c.rule, c.plus_code, c.phrase_uk
+        );
+    }
+    if r.candidates.is_empty() {
+        let _ = writeln!(out, "(no candidates)");
+    }
+    out
+}
+
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
