@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(assets::index))
         .routes(routes!(resolve::nearest))
         .routes(routes!(resolve::resolve))
+        .routes(routes!(resolve::locate))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());

@@ -124,3 +124,41 @@ pub async fn resolve(
         .map(Json)
         .map_err(|e| ApiError::bad(e.field, e.reason))
 }
+
+/// Query of `/locate`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LocateParams {
+    /// 2 to 6 numbers the caller reads around them, comma-separated.
+    pub numbers: String,
+    /// How far a painted number can be read from, metres (default 150).
+    pub visible_m: Option<f64>,
+}
+
+/// Where a caller is who reads several numbers around them: the place within sight of all of
+/// them, its uncertainty radius, and any number that cannot be seen together with the others.
+#[utoipa::path(get, path = "/locate", tag = "resolve", params(LocateParams),
+    responses(
+        (status = 200, description = "The estimated place", body = resolve::Located),
+        (status = 400, description = "Too few or too many numbers, bad distance", body = ErrorBody),
+        (status = 404, description = "A number matches no object", body = ErrorBody),
+    ))]
+pub async fn locate(
+    State(app): State<AppState>,
+    Query(p): Query<LocateParams>,
+) -> Result<Json<resolve::Located>, ApiError> {
+    let numbers: Vec<String> = p
+        .numbers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let twin = app.registry.twin();
+    resolve::locate(&twin, &numbers, p.visible_m.unwrap_or(150.0))
+        .map(Json)
+        .map_err(|e| match e {
+            resolve::LocateError::Bad { field, reason } => ApiError::bad(field, reason),
+            resolve::LocateError::Unknown(_) => ApiError::not_found(e.to_string()),
+        })
+}

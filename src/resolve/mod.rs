@@ -2,10 +2,12 @@
 //! phone's position → the nearest numbered landmarks (`/nearest`, [`nearest`]), with
 //! distances, compass bearings and the nearest imported address ([`place`]).
 
+pub mod locate;
 pub mod nearest;
 pub mod number;
 pub mod place;
 
+pub use locate::{LocateError, Located, locate};
 pub use number::{Candidate, ResolveError, ResolveQuery, Resolved, resolve};
 
 pub use nearest::{Landmark, NearestError, NearestQuery, nearest};
