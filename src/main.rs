@@ -89,6 +89,16 @@ enum Command {
     Number,
     /// Print the layers with counts and extents (JSON).
     Layers,
+    /// List objects closer than a distance whose numbers are confusable, with new numbers to
+    /// suggest (nothing is changed).
+    AuditNumbers {
+        /// Pairs closer than this, metres.
+        #[arg(long, default_value_t = 1000.0)]
+        within_m: f64,
+        /// json or table.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Resolve a painted number as heard (misheard or half-read) to the objects it can be.
     Resolve {
         /// The number as heard, e.g. "опора 104273-5" or OP1042735.
@@ -263,6 +273,33 @@ fn main() -> Result<()> {
                 "{}",
                 serde_json::to_string_pretty(&registry.twin().layer_infos())?
             );
+            Ok(())
+        }
+        Command::AuditNumbers { within_m, format } => {
+            if !(within_m.is_finite() && within_m > 0.0 && within_m <= 100_000.0) {
+                anyhow::bail!("--within-m {within_m}: give metres in (0, 100000]");
+            }
+            let registry = open(&config)?;
+            let pairs = registry.audit_numbers(within_m)?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&pairs)?),
+                "table" => {
+                    println!("{} confusable pair(s) within {within_m} m", pairs.len());
+                    for p in &pairs {
+                        println!(
+                            "{:>8.1} m  {} ({}) ~ {} ({})  suggest {} for {}",
+                            p.distance_m,
+                            p.a.number,
+                            p.a.layer,
+                            p.b.number,
+                            p.b.layer,
+                            p.suggestion.as_deref().unwrap_or("-"),
+                            p.b.number
+                        );
+                    }
+                }
+                other => anyhow::bail!("--format {other:?}: use json or table"),
+            }
             Ok(())
         }
         Command::Resolve {

@@ -626,6 +626,32 @@ impl Registry {
         Ok(a)
     }
 
+    /// The confusable-number audit ([`crate::resolve::audit`]), with a suggested new number for
+    /// the later object of each pair: one confusable with nothing within the registry's
+    /// radius, and never a number given out before (retired numbers included). Nothing is
+    /// written.
+    pub fn audit_numbers(
+        &self,
+        within_m: f64,
+    ) -> Result<Vec<crate::resolve::audit::Pair>, RegistryError> {
+        let mut store = self.lock_store();
+        let twin = self.twin();
+        let mut pairs = crate::resolve::audit::confusable_pairs(&twin, within_m);
+        if pairs.is_empty() {
+            return Ok(pairs);
+        }
+        let width = twin.serial_width();
+        let mut a = self.assigner(&mut **store, &twin, width)?;
+        for p in &mut pairs {
+            if let Some(o) = twin.get(p.b.id) {
+                let serial = a.assign(o.geometry.anchor())?;
+                let def = twin.layers().def(o.layer);
+                p.suggestion = Some(Number::scheme(serial, width).display(def, width));
+            }
+        }
+        Ok(pairs)
+    }
+
     /// Gives numbers to every object of a numbered layer that has none.
     pub fn number_missing(&self, actor: &str) -> Result<usize, RegistryError> {
         let mut store = self.lock_store();

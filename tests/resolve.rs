@@ -348,3 +348,88 @@ fn a_generated_query_set_resolves_with_the_promised_accuracy() {
     let (_, r) = server.get(&format!("/resolve?q={}", enc("ОП-000000-1")));
     assert_eq!(r["check_digit_ok"], false, "{r}");
 }
+
+#[test]
+fn the_audit_finds_confusable_numbers_side_by_side() {
+    use citytwin::numbering::{confusable::confusable, damm};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("a.gpkg"),
+        &helsinki_seed(),
+        &[("CITYTWIN_ALLOW_WRITES", "true")],
+    );
+    let (s, before) = server.get("/audit/numbers");
+    assert_eq!(s, 200, "{before}");
+    let n0 = before["pairs"].as_array().unwrap().len();
+    // A new pole 20 m from an existing one, painted with a number one digit (and so its check
+    // digit) away from the old one's: what a careless renumbering would do.
+    let poles = all(&server, "poles");
+    let p = &poles[0];
+    let (code, rest) = p.number.split_once('-').unwrap();
+    let serial: Vec<u8> = rest
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    let serial = &serial[..serial.len() - 1];
+    let shown = |d: &[u8]| d.iter().map(|x| char::from(b'0' + x)).collect::<String>();
+    let mut created = None;
+    for k in 1..10u8 {
+        let mut s2 = serial.to_vec();
+        s2[0] = (s2[0] + k) % 10;
+        let number = format!("{code}-{}-{}", shown(&s2), damm::check_digit(&s2));
+        let (st, body) = server.post(
+            "/objects",
+            &serde_json::json!({"layer": "poles", "number": number,
+                "geometry": {"type": "Point", "coordinates": [p.at.0 + 0.00036, p.at.1]}}),
+        );
+        if st == 201 {
+            created = Some((number, body));
+            break;
+        }
+    }
+    let (number, _) = created.expect("a free confusable number");
+    let (s, after) = server.get("/audit/numbers?within_m=1000");
+    assert_eq!(s, 200);
+    let pairs = after["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), n0 + 1, "{after}");
+    let pair = pairs
+        .iter()
+        .find(|q| q["a"]["number"] == p.number.as_str() && q["b"]["number"] == number.as_str())
+        .unwrap_or_else(|| panic!("pair missing: {after}"));
+    let d = pair["distance_m"].as_f64().unwrap();
+    assert!((15.0..25.0).contains(&d), "{pair}");
+    let suggestion = pair["suggestion"].as_str().unwrap();
+    let digits_of = |n: &str| -> Vec<u8> {
+        n.bytes()
+            .filter(u8::is_ascii_digit)
+            .map(|b| b - b'0')
+            .collect()
+    };
+    assert!(suggestion.starts_with(code) && suggestion != number && suggestion != p.number);
+    assert!(
+        !confusable(&digits_of(suggestion), &digits_of(&p.number)),
+        "{suggestion}"
+    );
+    // Nearer than the distance only.
+    let (_, near) = server.get("/audit/numbers?within_m=10");
+    assert!(
+        near["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["distance_m"].as_f64().unwrap() <= 10.0)
+    );
+    for bad in ["within_m=0", "within_m=-5", "within_m=abc", "nope=1"] {
+        assert_eq!(server.get(&format!("/audit/numbers?{bad}")).0, 400, "{bad}");
+    }
+    // The same audit on the command line.
+    let store = server.store.clone();
+    let mut server = server;
+    server.stop();
+    let json: Value =
+        serde_json::from_str(&cli_ok(&store, &["audit-numbers", "--format", "json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), n0 + 1);
+    let table = cli_ok(&store, &["audit-numbers"]);
+    assert!(table.contains(&number), "{table}");
+}

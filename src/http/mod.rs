@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(resolve::nearest))
         .routes(routes!(resolve::resolve))
         .routes(routes!(resolve::locate))
+        .routes(routes!(resolve::audit_numbers))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());

@@ -162,3 +162,44 @@ pub async fn locate(
             resolve::LocateError::Unknown(_) => ApiError::not_found(e.to_string()),
         })
 }
+
+/// Query of `/audit/numbers`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Pairs closer than this, metres (default 1000, up to 100000).
+    pub within_m: Option<f64>,
+}
+
+/// The answer of `/audit/numbers`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Audit {
+    pub within_m: f64,
+    /// Nearest first.
+    pub pairs: Vec<resolve::audit::Pair>,
+}
+
+/// Objects closer than `within_m` whose numbers a caller could mistake for each other, with a
+/// new number to suggest for the later one (nothing is changed). For staff.
+#[utoipa::path(get, path = "/audit/numbers", tag = "resolve", params(AuditParams),
+    responses(
+        (status = 200, description = "Confusable pairs", body = Audit),
+        (status = 400, description = "Bad distance", body = ErrorBody),
+    ))]
+pub async fn audit_numbers(
+    State(app): State<AppState>,
+    Query(p): Query<AuditParams>,
+) -> Result<Json<Audit>, ApiError> {
+    let within_m = p.within_m.unwrap_or(1000.0);
+    if !(within_m.is_finite() && within_m > 0.0 && within_m <= 100_000.0) {
+        return Err(ApiError::bad(
+            "within_m",
+            format!("{within_m} is outside (0, 100000] metres"),
+        ));
+    }
+    let registry = app.registry.clone();
+    let pairs = tokio::task::spawn_blocking(move || registry.audit_numbers(within_m))
+        .await
+        .map_err(|e| ApiError::internal(format!("audit task failed: {e}")))??;
+    Ok(Json(Audit { within_m, pairs }))
+}

@@ -6,7 +6,7 @@
 //! and have no check digit.
 
 mod assign;
-mod confusable;
+pub mod confusable;
 pub mod damm;
 
 pub use assign::{AssignError, Assigner, distance_m as assign_distance_m};

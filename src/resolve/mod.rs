@@ -2,6 +2,7 @@
 //! phone's position → the nearest numbered landmarks (`/nearest`, [`nearest`]), with
 //! distances, compass bearings and the nearest imported address ([`place`]).
 
+pub mod audit;
 pub mod locate;
 pub mod nearest;
 pub mod number;
