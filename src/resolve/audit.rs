@@ -116,7 +116,7 @@ pub fn confusable_pairs(twin: &Twin, within_m: f64) -> Vec<Pair> {
             Some(Pair {
                 a: side(twin, twin.get(x)?),
                 b: side(twin, twin.get(y)?),
-                distance_m: (d * 10.0).round() / 10.0,
+                distance_m: place::round_m(d),
                 suggestion: None,
             })
         })

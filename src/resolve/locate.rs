@@ -179,7 +179,7 @@ pub fn locate(twin: &Twin, numbers: &[String], visible_m: f64) -> Result<Located
     let est = unlocal(centre, est_m);
     for (i, s) in seen.iter_mut().enumerate() {
         s.consistent = best & (1 << i) != 0;
-        s.distance_m = (place::distance_m(est, pos[i]) * 10.0).round() / 10.0;
+        s.distance_m = place::round_m(place::distance_m(est, pos[i]));
     }
     let inconsistent: Vec<String> = seen
         .iter()
@@ -213,9 +213,7 @@ pub fn locate(twin: &Twin, numbers: &[String], visible_m: f64) -> Result<Located
             10,
         )
         .unwrap_or_default(),
-        address_distance_m: address
-            .as_ref()
-            .map(|a| (a.distance_m * 10.0).round() / 10.0),
+        address_distance_m: address.as_ref().map(|a| place::round_m(a.distance_m)),
         address: address.map(|a| a.text),
         consistent: inconsistent.is_empty(),
         inconsistent,

@@ -128,20 +128,16 @@ pub fn nearest(twin: &Twin, q: &NearestQuery) -> Result<Vec<Landmark>, NearestEr
                 layer: def.name.clone(),
                 lon: p[0],
                 lat: p[1],
-                distance_m: round1(d),
+                distance_m: place::round_m(d),
                 bearing: c.en.into(),
                 bearing_uk: c.uk.into(),
-                bearing_deg: round1(bearing),
-                address_distance_m: address.as_ref().map(|a| round1(a.distance_m)),
+                bearing_deg: place::round_m(bearing),
+                address_distance_m: address.as_ref().map(|a| place::round_m(a.distance_m)),
                 address: address.map(|a| a.text),
                 status: o.status.as_str().into(),
             })
         })
         .collect())
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
 }
 
 #[cfg(test)]

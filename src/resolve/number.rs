@@ -420,10 +420,6 @@ pub fn table(r: &Resolved) -> String {
     out
 }
 
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
 fn candidate(twin: &Twin, o: &Object, rule: &str, confidence: f64, d: Option<f64>) -> Candidate {
     let def = twin.layers().def(o.layer);
     let width = twin.serial_width();
@@ -474,9 +470,9 @@ fn candidate(twin: &Twin, o: &Object, rule: &str, confidence: f64, d: Option<f64
         lon: p[0],
         lat: p[1],
         plus_code,
-        address_distance_m: address.as_ref().map(|a| round1(a.distance_m)),
+        address_distance_m: address.as_ref().map(|a| place::round_m(a.distance_m)),
         address: address.map(|a| a.text),
-        distance_m: d.map(round1),
+        distance_m: d.map(place::round_m),
         confidence: (confidence * 1000.0).round() / 1000.0,
         rule: rule.to_string(),
         status: o.status.as_str().into(),

@@ -10,6 +10,11 @@ pub fn distance_m(a: [f64; 2], b: [f64; 2]) -> f64 {
     Haversine.distance(Point::new(a[0], a[1]), Point::new(b[0], b[1]))
 }
 
+/// Metres as answered: to a tenth.
+pub fn round_m(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
 /// Bearing in degrees (0 = north, clockwise) from `a` to `b`.
 pub fn bearing_deg(a: [f64; 2], b: [f64; 2]) -> f64 {
     Haversine
