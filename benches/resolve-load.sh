@@ -20,8 +20,19 @@ for _ in $(seq 1 120); do curl -sf "localhost:$PORT/health" >/dev/null && break;
 # One object from the middle of the poles, its number misheard by swapping two digits.
 read -r NUMBER LAT LON < <(curl -s "localhost:$PORT/objects?layer=poles&limit=1&after=$(( $(curl -s localhost:$PORT/health | sed 's/.*"objects":\([0-9]*\).*/\1/') / 2 ))" \
   | python3 -c 'import json,sys; f=json.load(sys.stdin)["features"][0]; print(f["properties"]["number_latin"], f["geometry"]["coordinates"][1], f["geometry"]["coordinates"][0])')
+case "$NUMBER" in
+  [A-Z]*-[0-9]*-[0-9]) ;;
+  *) echo "*** $NUMBER is not a scheme number (Latin code, serial, check digit): was the store made with the right serial width (CITYTWIN_SERIAL_WIDTH)?" >&2; exit 1 ;;
+esac
 CODE="${NUMBER%%-*}"; REST="${NUMBER#*-}"; SERIAL="${REST%-*}"; CHECK="${REST##*-}"
-MISHEARD="$CODE-${SERIAL:1:1}${SERIAL:0:1}${SERIAL:2}-$CHECK"
+# Two adjacent digits swapped (the first pair that differs): a mistake the check digit catches.
+MISHEARD=""
+for ((k = 0; k < ${#SERIAL} - 1; k++)); do
+  if [ "${SERIAL:k:1}" != "${SERIAL:k+1:1}" ]; then
+    MISHEARD="$CODE-${SERIAL:0:k}${SERIAL:k+1:1}${SERIAL:k:1}${SERIAL:k+2}-$CHECK"
+    break
+  fi
+done
 echo "object $NUMBER at $LAT,$LON; misheard as $MISHEARD"
 for conns in 16 1; do
   echo "== $conns connection(s), 8 s per route"
