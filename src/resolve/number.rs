@@ -521,4 +521,64 @@ mod tests {
         let small = digits_of(4_273);
         assert_eq!(serials(&small[2..], 6).get(&4_273), Some(&"leading_zeros"));
     }
+
+    #[test]
+    fn two_equally_likely_objects_are_ambiguous_and_a_wrong_check_digit_is_said() {
+        use crate::model::Layers;
+        use crate::twin::tests::obj;
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        // Heard: 104273 with a wrong check digit. Two serials are one digit from it.
+        let mut heard = digits_of(104_273);
+        heard[6] = (heard[6] + 1) % 10;
+        let mut near_ones: Vec<u32> = serials(&heard, 6)
+            .into_iter()
+            .filter(|(s, r)| *s != 104_273 && *r == "one_digit_wrong")
+            .map(|(s, _)| s)
+            .collect();
+        near_ones.sort_unstable();
+        let other = near_ones[0];
+        let t = Twin::build(
+            layers,
+            6,
+            vec![
+                obj(1, poles, [35.0, 47.8], 104_273),
+                obj(2, poles, [35.0, 47.8001], other),
+            ],
+        );
+        let q = |near| ResolveQuery {
+            q: format!(
+                "ОП-{}",
+                heard
+                    .iter()
+                    .map(|d| char::from(b'0' + d))
+                    .collect::<String>()
+            ),
+            near,
+            radius_m: 2000.0,
+            layers: Vec::new(),
+            limit: 5,
+        };
+        let r = resolve(&t, &q(Some([35.0, 47.8]))).unwrap();
+        assert_eq!(r.check_digit_ok, Some(false));
+        assert!(r.note.contains("misheard"), "{}", r.note);
+        assert!(r.ambiguous, "{r:?}");
+        assert_eq!(r.candidates.len(), 2);
+        assert!(r.candidates.iter().all(|c| c.confidence < 0.5));
+        // Far apart, `near` settles it.
+        let t = Twin::build(
+            Layers::default_city(),
+            6,
+            vec![
+                obj(1, poles, [35.0, 47.8], 104_273),
+                obj(2, poles, [30.5, 50.4], other),
+            ],
+        );
+        let r = resolve(&t, &q(Some([35.0, 47.8]))).unwrap();
+        assert!(!r.ambiguous);
+        assert_eq!(
+            r.candidates[0].number,
+            Number::scheme(104_273, 6).display(t.layers().def(poles), 6)
+        );
+    }
 }
