@@ -530,13 +530,7 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            f.changed(
-                &twin,
-                match &what {
-                    Changed::All => Changed::All,
-                    Changed::Boxes(b) => Changed::Boxes(b),
-                },
-            );
+            f.changed(&twin, what);
         }
     }
 

@@ -61,12 +61,11 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("citytwin");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
-        let m = Metrics {
+        let mut m = Metrics {
             requests,
             latency,
             tile_hits: Counter::default(),
@@ -80,70 +79,71 @@ impl Metrics {
             cache_bytes: Gauge::default(),
             cache_invalidated: Gauge::default(),
             objects: Gauge::default(),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("citytwin"),
         };
-        registry.register(
+        m.registry.register(
             "http_requests",
             "HTTP requests by method, route and status",
             m.requests.clone(),
         );
-        registry.register(
+        m.registry.register(
             "http_request_duration_seconds",
             "Time to answer, by route",
             m.latency.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_cache_hits",
             "Tiles answered from the cache",
             m.tile_hits.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_cache_misses",
             "Tiles that had to be rendered",
             m.tile_misses.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_not_modified",
             "Tile requests answered 304 Not Modified",
             m.tile_not_modified.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_bytes",
             "Tile body bytes sent, by content encoding",
             m.tile_bytes.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_size_bytes",
             "Uncompressed size of tiles sent",
             m.tile_size.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_features",
             "Features per rendered tile",
             m.tile_features.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_render_seconds",
             "Time to render one tile from the twin",
             m.tile_render_seconds.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_cache_entries",
             "Tiles held in the cache",
             m.cache_entries.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_cache_bytes",
             "Weight of the tile cache in bytes",
             m.cache_bytes.clone(),
         );
-        registry.register(
+        m.registry.register(
             "tile_cache_invalidated",
             "Cached tiles dropped by edits since start",
             m.cache_invalidated.clone(),
         );
-        registry.register("objects", "Objects in the twin", m.objects.clone());
-        Metrics { registry, ..m }
+        m.registry
+            .register("objects", "Objects in the twin", m.objects.clone());
+        m
     }
 
     /// Notes one tile sent: its uncompressed size, the bytes on the wire and their encoding.

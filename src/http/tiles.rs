@@ -98,10 +98,8 @@ pub async fn tile(
         let version = tiles::tilejson::data_version(&twin, &layers);
         (layers, max_age, version)
     };
-    let (entry, source) = match app.tiles.cache.get(&tiles::cache::Key {
-        layers: layers.clone(),
-        tile,
-    }) {
+    let key = tiles::cache::Key { layers, tile };
+    let (entry, source) = match app.tiles.cached(&key) {
         Some(e) => (e, Source::Cache),
         None => {
             let _slot = app
@@ -112,10 +110,9 @@ pub async fn tile(
                 .map_err(|e| ApiError::internal(format!("render slots: {e}")))?;
             let (svc, registry) = (app.tiles.clone(), app.registry.clone());
             let started = Instant::now();
-            let (e, source) =
-                tokio::task::spawn_blocking(move || svc.tile(&registry, layers.clone(), tile))
-                    .await
-                    .map_err(|e| ApiError::internal(format!("tile task failed: {e}")))?;
+            let (e, source) = tokio::task::spawn_blocking(move || svc.render(&registry, key))
+                .await
+                .map_err(|e| ApiError::internal(format!("tile task failed: {e}")))?;
             if source == Source::Rendered {
                 app.metrics
                     .tile_rendered(e.features, started.elapsed().as_secs_f64());

@@ -245,6 +245,12 @@ impl TileCache {
         v
     }
 
+    /// The entry if cached, without counting a hit or a miss (a second look by a request
+    /// already counted).
+    pub fn peek(&self, key: &Key) -> Option<Arc<TileEntry>> {
+        self.entries.peek(key)
+    }
+
     /// Take before reading the twin for a render.
     pub fn ticket(&self) -> Ticket {
         Ticket(*self.generation.read().unwrap_or_else(|p| p.into_inner()))

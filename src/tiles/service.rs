@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use super::cache::{Key, TileCache, TileEntry};
 use super::tilejson::FieldCatalog;
-use super::{TileId, TileSettings, render};
-use crate::model::LayerId;
+use super::{TileSettings, render};
 use crate::registry::Registry;
 use crate::twin::{Changed, Follower, Twin};
 
@@ -41,15 +40,15 @@ impl TileService {
         s
     }
 
-    /// One tile of `layers` (canonical: see [`super::parse_layers`]).
-    pub fn tile(
-        &self,
-        registry: &Registry,
-        layers: Arc<[LayerId]>,
-        tile: TileId,
-    ) -> (Arc<TileEntry>, Source) {
-        let key = Key { layers, tile };
-        if let Some(e) = self.cache.get(&key) {
+    /// The cached tile, counted as a hit or a miss.
+    pub fn cached(&self, key: &Key) -> Option<Arc<TileEntry>> {
+        self.cache.get(key)
+    }
+
+    /// Renders a tile that was not cached and stores it. Another request may have rendered it
+    /// meanwhile (while this one waited for a render slot): then that one is taken.
+    pub fn render(&self, registry: &Registry, key: Key) -> (Arc<TileEntry>, Source) {
+        if let Some(e) = self.cache.peek(&key) {
             return (e, Source::Cache);
         }
         // The ticket is taken with the twin read-locked: an edit after it invalidates (under
@@ -57,7 +56,7 @@ impl TileService {
         let (rendered, ticket) = {
             let twin = registry.twin();
             let ticket = self.cache.ticket();
-            (render(&twin, &key.layers, tile, &self.settings), ticket)
+            (render(&twin, &key.layers, key.tile, &self.settings), ticket)
         };
         let entry = Arc::new(TileEntry::new(
             rendered.bytes,

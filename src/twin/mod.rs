@@ -94,6 +94,7 @@ impl LayerTree {
 /// What a committed write changed, told to those who keep data derived from the twin (the
 /// tile cache). Told with the twin's write lock held, right after the twin changed, so no
 /// reader sees the new twin with the old derived data.
+#[derive(Clone, Copy)]
 pub enum Changed<'a> {
     /// The old and new bounding boxes (`[west, south, east, north]`) of every changed object,
     /// with its layer.
