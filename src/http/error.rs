@@ -122,6 +122,12 @@ impl From<crate::registry::RegistryError> for ApiError {
     }
 }
 
+impl From<crate::resolve::ResolveError> for ApiError {
+    fn from(e: crate::resolve::ResolveError) -> Self {
+        ApiError::bad(e.field, e.reason)
+    }
+}
+
 /// A JSON request body whose rejection (bad JSON, wrong type, too large) is a JSON error.
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

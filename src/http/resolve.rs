@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, Query};
-use crate::resolve::{self, Landmark, NearestError, NearestQuery, ResolveQuery, Resolved};
+use crate::resolve::{self, Landmark, NearestQuery, ResolveQuery, Resolved};
 
 /// The `layers` parameter: a comma list of layer names, or all layers when absent or empty.
 fn optional_layers(
@@ -63,9 +63,7 @@ pub async fn nearest(
         layers,
         max_m: p.max_m.unwrap_or(1000.0),
     };
-    let landmarks = resolve::nearest(&twin, &q).map_err(|e| match e {
-        NearestError::Bad { field, reason } => ApiError::bad(field, reason),
-    })?;
+    let landmarks = resolve::nearest(&twin, &q)?;
     Ok(Json(Nearest { landmarks }))
 }
 
@@ -122,7 +120,7 @@ pub async fn resolve(
     };
     resolve::resolve(&twin, &q)
         .map(Json)
-        .map_err(|e| ApiError::bad(e.field, e.reason))
+        .map_err(ApiError::from)
 }
 
 /// Query of `/locate`.
@@ -158,7 +156,7 @@ pub async fn locate(
     resolve::locate(&twin, &numbers, p.visible_m.unwrap_or(150.0))
         .map(Json)
         .map_err(|e| match e {
-            resolve::LocateError::Bad { field, reason } => ApiError::bad(field, reason),
+            resolve::LocateError::Bad(bad) => bad.into(),
             resolve::LocateError::Unknown(_) => ApiError::not_found(e.to_string()),
         })
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::number::{ResolveQuery, resolve};
+use super::number::{ResolveError, ResolveQuery, bad, resolve};
 use super::place;
 use crate::twin::Twin;
 
@@ -14,8 +14,8 @@ pub const MAX_NUMBERS: usize = 6;
 /// What is wrong with a question.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LocateError {
-    #[error("{field}: {reason}")]
-    Bad { field: &'static str, reason: String },
+    #[error(transparent)]
+    Bad(#[from] ResolveError),
     #[error("numbers: no object has number {0:?} or one a single mistake away")]
     Unknown(String),
 }
@@ -72,21 +72,20 @@ fn unlocal(o: [f64; 2], m: [f64; 2]) -> [f64; 2] {
 
 /// Locates a caller from the numbers they read, each seen from at most `visible_m` metres.
 pub fn locate(twin: &Twin, numbers: &[String], visible_m: f64) -> Result<Located, LocateError> {
-    let bad = |field, reason: String| LocateError::Bad { field, reason };
     if numbers.len() < 2 || numbers.len() > MAX_NUMBERS {
-        return Err(bad(
+        return Err(LocateError::Bad(bad(
             "numbers",
             format!(
                 "give 2 to {MAX_NUMBERS} numbers, comma-separated ({} given)",
                 numbers.len()
             ),
-        ));
+        )));
     }
     if !(visible_m.is_finite() && (5.0..=2000.0).contains(&visible_m)) {
-        return Err(bad(
+        return Err(LocateError::Bad(bad(
             "visible_m",
             format!("{visible_m} is outside 5..=2000 metres"),
-        ));
+        )));
     }
     // Each number resolved on its own (a misheard one too), best candidate taken.
     let mut seen = Vec::new();

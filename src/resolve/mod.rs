@@ -11,4 +11,4 @@ pub mod place;
 pub use locate::{LocateError, Located, locate};
 pub use number::{Candidate, ResolveError, ResolveQuery, Resolved, resolve};
 
-pub use nearest::{Landmark, NearestError, NearestQuery, nearest};
+pub use nearest::{Landmark, NearestQuery, nearest};

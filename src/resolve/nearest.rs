@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::number::{ResolveError, bad};
 use super::place::{self, Address};
 use crate::model::{GeometryKind, LayerId};
 use crate::twin::Twin;
@@ -24,20 +25,6 @@ pub struct NearestQuery {
     /// Layers to search; empty = every numbered point layer.
     pub layers: Vec<LayerId>,
     pub max_m: f64,
-}
-
-/// What is wrong with a question.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum NearestError {
-    #[error("{field}: {reason}")]
-    Bad { field: &'static str, reason: String },
-}
-
-fn bad(field: &'static str, reason: impl Into<String>) -> NearestError {
-    NearestError::Bad {
-        field,
-        reason: reason.into(),
-    }
 }
 
 /// One landmark near the caller.
@@ -64,7 +51,7 @@ pub struct Landmark {
 }
 
 /// The `k` nearest numbered landmarks, nearest first (ties by id).
-pub fn nearest(twin: &Twin, q: &NearestQuery) -> Result<Vec<Landmark>, NearestError> {
+pub fn nearest(twin: &Twin, q: &NearestQuery) -> Result<Vec<Landmark>, ResolveError> {
     if !q.lat.is_finite() || !(-90.0..=90.0).contains(&q.lat) {
         return Err(bad(
             "lat",
@@ -234,7 +221,7 @@ mod tests {
             ),
         ] {
             assert!(
-                matches!(nearest(&t, &bad_q), Err(NearestError::Bad { field: f, .. }) if f == field)
+                matches!(nearest(&t, &bad_q), Err(ResolveError { field: f, .. }) if f == field)
             );
         }
     }

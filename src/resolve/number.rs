@@ -55,7 +55,8 @@ pub struct ResolveQuery {
     pub limit: usize,
 }
 
-/// What is wrong with a question.
+/// What is wrong with a question to the resolver (`/resolve`, `/nearest`, `/locate`): the
+/// field at fault and why.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{field}: {reason}")]
 pub struct ResolveError {
@@ -63,7 +64,7 @@ pub struct ResolveError {
     pub reason: String,
 }
 
-fn bad(field: &'static str, reason: impl Into<String>) -> ResolveError {
+pub(crate) fn bad(field: &'static str, reason: impl Into<String>) -> ResolveError {
     ResolveError {
         field,
         reason: reason.into(),
