@@ -1,5 +1,5 @@
 //! Resolver benchmarks, in-process, on a twin of 1M numbered points spread over a 20 km city
-//! (7-digit serials, as the 10M benchmark city has). Each figure has a peer measured in the
+//! (7-digit serials, as the 10M benchmark city has; `RESOLVE_BENCH_N=10000000` for 10M). Each figure has a peer measured in the
 //! same run: the bare lookups the resolver is built on (`serial_lookup`: the serial table;
 //! `rtree_nearest`: rstar's nearest-neighbour walk), so the ratio is the resolver's own cost.
 //!
@@ -15,8 +15,16 @@ use citytwin::twin::Twin;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const N: u64 = 1_000_000;
 const WIDTH: u8 = 7;
+
+/// Points in the benchmark city: 1M, or `RESOLVE_BENCH_N` (up to the 7-digit serial space).
+fn city_size() -> u64 {
+    std::env::var("RESOLVE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000u64)
+        .clamp(1_000, 10_000_000)
+}
 
 fn city() -> Twin {
     let layers = Layers::default_city();
@@ -28,7 +36,8 @@ fn city() -> Twin {
         x ^= x << 17;
         (x >> 11) as f64 / (1u64 << 53) as f64
     };
-    let objects = (1..=N)
+    let n = city_size();
+    let objects = (1..=n)
         .map(|id| Object {
             id,
             layer: poles,
@@ -55,14 +64,14 @@ fn bench(c: &mut Criterion) {
     let def = twin.layers().def(poles).clone();
     let some: Vec<(String, [f64; 2])> = (1..=1000u64)
         .map(|i| {
-            let o = twin.get(i * 997).expect("object");
+            let o = twin.get(i * (city_size() / 1000 - 3)).expect("object");
             (
                 o.number.as_ref().expect("number").display(&def, WIDTH),
                 o.geometry.anchor(),
             )
         })
         .collect();
-    let mut g = c.benchmark_group("resolve_1m");
+    let mut g = c.benchmark_group(format!("resolve_{}k", city_size() / 1000));
     let mut i = 0;
     g.bench_function("serial_lookup (peer)", |b| {
         b.iter(|| {
