@@ -79,11 +79,13 @@ fn bench(c: &mut Criterion) {
             twin.find_number(&some[i].0).len()
         })
     });
+    let all: Vec<citytwin::model::LayerId> = twin.layers().ids().collect();
     let q = |s: &str, near: Option<[f64; 2]>| ResolveQuery {
         q: s.to_string(),
         near,
         radius_m: 2000.0,
         layers: Vec::new(),
+        visible: all.clone(),
         limit: 5,
     };
     g.bench_function("resolve_exact", |b| {
@@ -125,6 +127,7 @@ fn bench(c: &mut Criterion) {
                     lon: at[0],
                     k: 5,
                     layers: Vec::new(),
+                    visible: all.clone(),
                     max_m: 1000.0,
                 },
             )

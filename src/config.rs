@@ -29,9 +29,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest `limit` on object listings.
     pub max_page: usize,
-    /// Accept writes over HTTP (`POST`/`PATCH`/`DELETE /objects`). Off by default until access
-    /// control exists; turn on with `allow_writes = true` or `CITYTWIN_ALLOW_WRITES=true`.
-    pub allow_writes: bool,
+    /// Who may read and write what (`[access]`): per-layer rules for the roles public,
+    /// resident, dispatcher, engineer and admin.
+    pub access: crate::access::AccessConfig,
+    /// Request limits (`[limits]`).
+    pub limits: Limits,
     /// How tiles are cut and cached (`[tiles]`).
     pub tiles: crate::tiles::TileSettings,
     /// Attribution shown on maps and in TileJSON.
@@ -52,10 +54,44 @@ impl Default for Config {
             layers: None,
             max_body_bytes: 1 << 20,
             max_page: 1000,
-            allow_writes: false,
+            access: crate::access::AccessConfig::default(),
+            limits: Limits::default(),
             tiles: crate::tiles::TileSettings::default(),
             public_url: None,
             attribution: "© OpenStreetMap contributors (ODbL); Kyiv shelter lists as republished in kulishA/shelters-map".into(),
+        }
+    }
+}
+
+/// Limits on requests: each gives a JSON error with its own status when reached.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Longest query string, in bytes (longer: 414).
+    pub max_query_bytes: usize,
+    /// Largest `bbox` of `/objects`, in km² (larger: 400).
+    pub max_bbox_km2: f64,
+    /// Longest time a request may take, in milliseconds (longer: 503).
+    pub timeout_ms: u64,
+    /// Requests handled at once per feature (tiles, resolver, objects, audit, map, service);
+    /// more: 503 at once, so one feature's load never holds up another.
+    pub concurrency: usize,
+    /// `/resolve`, `/nearest` and `/locate` per client (token, or address without one) and
+    /// minute; above it: 429 with `Retry-After`.
+    pub resolve_per_minute: u32,
+    /// Writes per client and minute.
+    pub writes_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_query_bytes: 4096,
+            max_bbox_km2: 2500.0,
+            timeout_ms: 30_000,
+            concurrency: 256,
+            resolve_per_minute: 600,
+            writes_per_minute: 600,
         }
     }
 }
@@ -73,7 +109,8 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads defaults, then `file` (if given, it must exist), then `CITYTWIN_*` variables
-    /// (e.g. `CITYTWIN_BIND=0.0.0.0:80`, `CITYTWIN_STORE=/var/lib/citytwin.gpkg`).
+    /// (e.g. `CITYTWIN_BIND=0.0.0.0:80`, `CITYTWIN_STORE=/var/lib/citytwin.gpkg`; a section's
+    /// key with `__`: `CITYTWIN_LIMITS__TIMEOUT_MS=10000`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(f) = file {
@@ -83,7 +120,11 @@ impl Config {
             fig = fig.merge(Toml::file(f));
         }
         let cfg: Config = fig
-            .merge(Env::prefixed("CITYTWIN_").ignore(&["config", "log"]))
+            .merge(
+                Env::prefixed("CITYTWIN_")
+                    .ignore(&["config", "log"])
+                    .split("__"),
+            )
             .extract()
             .map_err(Box::new)?;
         cfg.validate()?;
@@ -109,6 +150,18 @@ impl Config {
             return Err(ConfigError::Invalid("max_page must be ≥ 1".into()));
         }
         self.tiles.validate().map_err(ConfigError::Invalid)?;
+        let l = &self.limits;
+        if l.max_query_bytes < 64
+            || !(l.max_bbox_km2.is_finite() && l.max_bbox_km2 > 0.0)
+            || l.timeout_ms == 0
+            || l.concurrency == 0
+            || l.resolve_per_minute == 0
+            || l.writes_per_minute == 0
+        {
+            return Err(ConfigError::Invalid(
+                "limits: max_query_bytes ≥ 64; max_bbox_km2, timeout_ms, concurrency, resolve_per_minute and writes_per_minute > 0".into(),
+            ));
+        }
         self.layers()?;
         Ok(())
     }

@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: `import` → `store` → `twin` → features → `http`.
 
+pub mod access;
 pub mod assets;
 pub mod config;
 pub mod export;

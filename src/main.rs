@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use citytwin::config::Config;
 use citytwin::import::{self, Mapping};
 use citytwin::registry::Registry;
+use citytwin::store::Store;
 use citytwin::store::gpkg::GpkgStore;
 use clap::{Parser, Subcommand};
 
@@ -119,6 +120,16 @@ enum Command {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// API tokens: create (printed once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The tamper-evident change history.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Write a synthetic numbered city (CSV) for benchmarks.
     Generate {
         /// How many objects.
@@ -133,6 +144,44 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token for a role and print it (only this once: the store keeps its hash).
+    Create {
+        /// resident, dispatcher, engineer or admin.
+        #[arg(long)]
+        role: String,
+        /// Who or what holds it, e.g. dispatch-console-3.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. 90d, 12h, 30m; no expiry when absent.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// json or table.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Revoke a token by its id; it stops working within seconds, also on a running server.
+    Revoke {
+        /// The token's id (the number after `ct_`, as `token list` shows).
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the change history: names every edited, deleted or reordered
+    /// entry; exits 1 when it finds any.
+    Verify {
+        /// json or table.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
 }
 
@@ -267,6 +316,34 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Command::Token { command } => token(&config, command),
+        Command::Audit {
+            command: AuditCommand::Verify { format },
+        } => {
+            let mut store = open_store(&config)?;
+            let v = store.verify_history()?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&v)?),
+                "table" => {
+                    let head = v
+                        .head
+                        .as_ref()
+                        .map_or_else(|| "none".to_string(), |(s, h)| format!("entry {s} {h}"));
+                    println!("history: {} entries; head: {head}", v.entries);
+                    for p in &v.problems {
+                        println!("entry {:>8}  {:<10} {}", p.seq, p.kind, p.detail);
+                    }
+                    if v.ok() {
+                        println!("ok: the chain is intact");
+                    }
+                }
+                other => bail!("--format {other:?}: use json or table"),
+            }
+            if !v.ok() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Layers => {
             let registry = open(&config)?;
             println!(
@@ -330,6 +407,8 @@ fn main() -> Result<()> {
                 near,
                 radius_m,
                 layers,
+                // The command line reads the store file itself: it sees every layer.
+                visible: twin.layers().ids().collect(),
                 limit,
             };
             let r = citytwin::resolve::resolve(&twin, &q)?;
@@ -396,6 +475,114 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
     pb.set_message(msg.to_string());
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
+}
+
+/// The store alone, without loading the twin (for commands that do not need it).
+fn open_store(config: &Config) -> Result<GpkgStore> {
+    let layers = config.layers()?;
+    Ok(GpkgStore::open(
+        &config.store,
+        &layers,
+        config.serial_width,
+    )?)
+}
+
+/// Who runs a command, as the history records it.
+fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+fn token(config: &Config, command: TokenCommand) -> Result<()> {
+    use citytwin::access::{Role, tokens};
+    let mut store = open_store(config)?;
+    match command {
+        TokenCommand::Create {
+            role,
+            name,
+            expires_in,
+        } => {
+            let role = Role::parse(&role)
+                .filter(|r| *r != Role::Public)
+                .with_context(|| {
+                    format!("--role {role:?}: use resident, dispatcher, engineer or admin")
+                })?;
+            let name = name.unwrap_or_else(|| role.as_str().to_string());
+            tokens::check_name(&name)?;
+            let expires = expires_in
+                .as_deref()
+                .map(tokens::parse_lifetime)
+                .transpose()?
+                .map(|ms| citytwin::model::now_ms() + ms);
+            let secret = tokens::new_secret()?;
+            let hash = tokens::hash_secret(&secret)?;
+            let id = store.add_token(
+                &tokens::NewToken {
+                    name: name.clone(),
+                    role,
+                    hash,
+                    expires,
+                },
+                &cli_actor(),
+            )?;
+            eprintln!(
+                "token #{id} for {role} ({name}){}; shown only now:",
+                expires.map_or(String::new(), |e| format!(
+                    ", expires {}",
+                    citytwin::store::format_ms(e)
+                ))
+            );
+            println!("{}", tokens::format_token(id, &secret));
+            Ok(())
+        }
+        TokenCommand::List { format } => {
+            let list = store.tokens()?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&list)?),
+                "table" => {
+                    let now = citytwin::model::now_ms();
+                    println!(
+                        "{:>5}  {:<24} {:<10} {:<24} state",
+                        "id", "name", "role", "created"
+                    );
+                    for t in &list {
+                        let state = t.unusable(now).map_or_else(
+                            || {
+                                t.expires.map_or("active".to_string(), |e| {
+                                    format!("active until {}", citytwin::store::format_ms(e))
+                                })
+                            },
+                            |why| {
+                                if t.revoked.is_some() {
+                                    "revoked".to_string()
+                                } else {
+                                    why
+                                }
+                            },
+                        );
+                        println!(
+                            "{:>5}  {:<24} {:<10} {:<24} {state}",
+                            t.id,
+                            t.name,
+                            t.role.as_str(),
+                            citytwin::store::format_ms(t.created)
+                        );
+                    }
+                }
+                other => bail!("--format {other:?}: use json or table"),
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => match store.revoke_token(id, &cli_actor())? {
+            Some(t) => {
+                eprintln!("token #{} ({}, {}) is revoked", t.id, t.name, t.role);
+                Ok(())
+            }
+            None => bail!("no token #{id}; `citytwin token list` shows them"),
+        },
+    }
 }
 
 fn open(config: &Config) -> Result<Registry> {

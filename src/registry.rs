@@ -624,6 +624,43 @@ impl Registry {
     /// the later object of each pair: one confusable with nothing within the registry's
     /// radius, and never a number given out before (retired numbers included). Nothing is
     /// written.
+    /// The change history, newest first; `object` narrows it to one object.
+    pub fn history(
+        &self,
+        object: Option<ObjectId>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::HistoryEntry>, RegistryError> {
+        Ok(self.lock_store().history(object, limit)?)
+    }
+
+    /// Walks the hash-chained history (see [`crate::store::chain`]).
+    pub fn verify_history(&self) -> Result<crate::store::chain::Verdict, RegistryError> {
+        Ok(self.lock_store().verify_history()?)
+    }
+
+    /// Every API token (hashes only).
+    pub fn tokens(&self) -> Result<Vec<crate::access::tokens::TokenRecord>, RegistryError> {
+        Ok(self.lock_store().tokens()?)
+    }
+
+    /// Stores a new token; returns its id.
+    pub fn add_token(
+        &self,
+        t: &crate::access::tokens::NewToken,
+        actor: &str,
+    ) -> Result<i64, RegistryError> {
+        Ok(self.lock_store().add_token(t, actor)?)
+    }
+
+    /// Revokes a token; `None` when there is no such token.
+    pub fn revoke_token(
+        &self,
+        id: i64,
+        actor: &str,
+    ) -> Result<Option<crate::access::tokens::TokenRecord>, RegistryError> {
+        Ok(self.lock_store().revoke_token(id, actor)?)
+    }
+
     pub fn audit_numbers(
         &self,
         within_m: f64,

@@ -18,8 +18,31 @@ fn demo_city_is_seeded_numbered_and_served() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("city.gpkg");
     let seed = repo("seeds/demo.toml").display().to_string();
-    let server = Server::start(&store, &seed, &[]);
-
+    let mut server = Server::start(&store, &seed, &[]);
+    // The public sees the public layers only.
+    let (status, public) = server.get("/layers");
+    assert_eq!(status, 200);
+    let shown: Vec<&str> = public
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "poles",
+            "manholes",
+            "shelters",
+            "wifi",
+            "trees",
+            "addresses",
+            "streets"
+        ]
+    );
+    // An engineer sees every layer.
+    let engineer = token(&store, "engineer");
+    server.as_token(Some(&engineer));
     let (status, layers) = server.get("/layers");
     assert_eq!(status, 200);
     let counts: BTreeMap<&str, u64> = layers
@@ -336,7 +359,9 @@ fn export_then_import_is_lossless_in_every_format() {
     let store = helsinki_store(dir.path());
     // Give objects varied status and typed attributes through the API first.
     {
-        let server = Server::start(&store, "none", &[("CITYTWIN_ALLOW_WRITES", "true")]);
+        let admin = token(&store, "admin");
+        let mut server = Server::start(&store, "none", &[]);
+        server.as_token(Some(&admin));
         let (_, page) = server.get("/objects?layer=manholes&limit=3");
         for (i, f) in page["features"].as_array().unwrap().iter().enumerate() {
             let n = f["properties"]["number"].as_str().unwrap();
@@ -537,7 +562,9 @@ fn numbers_survive_reimport_and_are_never_reused() {
         .next()
         .map(|(a, b)| (a.clone(), b.clone()))
         .unwrap();
-    let mut server = Server::start(&store, "none", &[("CITYTWIN_ALLOW_WRITES", "true")]);
+    let admin = token(&store, "admin");
+    let mut server = Server::start(&store, "none", &[]);
+    server.as_token(Some(&admin));
     let (s, e) = server.delete(&format!("/objects/{}", enc(&gone_number)));
     assert_eq!(s, 200, "{e}");
     let (s, _) = server.get(&format!("/objects/{}", enc(&gone_number)));
@@ -693,7 +720,9 @@ fn fibre_networks_and_projected_coordinates_import_through_the_cli() {
             mapping.to_str().unwrap(),
         ],
     );
-    let server = Server::start(&store, "none", &[]);
+    let engineer = token(&store, "engineer");
+    let mut server = Server::start(&store, "none", &[]);
+    server.as_token(Some(&engineer));
     let (_, page) = server.get("/objects?layer=cameras");
     let f = &page["features"][0];
     let c = &f["geometry"]["coordinates"];

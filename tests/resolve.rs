@@ -60,7 +60,15 @@ fn all(server: &Server, layer: &str) -> Vec<Item> {
 #[test]
 fn nearest_landmarks_and_addresses_are_the_true_nearest() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("r.gpkg"), &helsinki_seed(), &[]);
+    // A dispatcher's console: every landmark layer, and more questions a minute than one
+    // member of the public may ask.
+    let mut server = Server::start(
+        &dir.path().join("r.gpkg"),
+        &helsinki_seed(),
+        &[("CITYTWIN_LIMITS__RESOLVE_PER_MINUTE", "1000000")],
+    );
+    let dispatcher = token(&dir.path().join("r.gpkg"), "dispatcher");
+    server.as_token(Some(&dispatcher));
     let landmark_layers = [
         "poles", "manholes", "cameras", "shelters", "wifi", "trees", "cabinets",
     ];
@@ -182,7 +190,15 @@ const MISHEARD: [(u8, u8); 4] = [(7, 8), (5, 9), (3, 4), (6, 7)];
 fn a_generated_query_set_resolves_with_the_promised_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let seed = repo("seeds/demo.toml").display().to_string();
-    let server = Server::start(&dir.path().join("q.gpkg"), &seed, &[]);
+    // A dispatcher's console: every landmark layer, and more questions a minute than one
+    // member of the public may ask.
+    let mut server = Server::start(
+        &dir.path().join("q.gpkg"),
+        &seed,
+        &[("CITYTWIN_LIMITS__RESOLVE_PER_MINUTE", "1000000")],
+    );
+    let dispatcher = token(&dir.path().join("q.gpkg"), "dispatcher");
+    server.as_token(Some(&dispatcher));
     // Every scheme-numbered landmark of the demo city.
     let mut objects: Vec<(String, (f64, f64))> = Vec::new();
     for layer in [
@@ -328,11 +344,18 @@ fn a_generated_query_set_resolves_with_the_promised_accuracy() {
     }
 
     // Bad questions: 400, never a 500.
-    let long = "1".repeat(10_000);
+    let long = "1".repeat(3_000);
     for q in ["", "---", "%F0%9F%9A%91", long.as_str(), "ОП-12a4-5"] {
         let (s, e) = server.get(&format!("/resolve?q={q}"));
         assert_eq!(s, 400, "{q}: {e}");
     }
+    // A query string over the limit (4096 bytes) is refused before any handler: 414.
+    let (s, e) = server.get(&format!("/resolve?q={}", "1".repeat(10_000)));
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (414, Some("query_too_long")),
+        "{e}"
+    );
     for extra in [
         "&near=91,0",
         "&near=abc",
@@ -353,11 +376,9 @@ fn a_generated_query_set_resolves_with_the_promised_accuracy() {
 fn the_audit_finds_confusable_numbers_side_by_side() {
     use citytwin::numbering::{confusable::confusable, damm};
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &dir.path().join("a.gpkg"),
-        &helsinki_seed(),
-        &[("CITYTWIN_ALLOW_WRITES", "true")],
-    );
+    let mut server = Server::start(&dir.path().join("a.gpkg"), &helsinki_seed(), &[]);
+    let admin = token(&dir.path().join("a.gpkg"), "admin");
+    server.as_token(Some(&admin));
     let (s, before) = server.get("/audit/numbers");
     assert_eq!(s, 200, "{before}");
     let n0 = before["pairs"].as_array().unwrap().len();

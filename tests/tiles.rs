@@ -285,11 +285,9 @@ fn every_tile_decodes_back_to_the_objects_it_shows() {
 #[test]
 fn an_edit_invalidates_exactly_the_tiles_it_touched() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &dir.path().join("t.gpkg"),
-        &helsinki_seed(),
-        &[("CITYTWIN_ALLOW_WRITES", "true")],
-    );
+    let mut server = Server::start(&dir.path().join("t.gpkg"), &helsinki_seed(), &[]);
+    let admin = token(&dir.path().join("t.gpkg"), "admin");
+    server.as_token(Some(&admin));
     let poles = objects(&server, "poles");
     let (&id, pole) = poles.iter().next().unwrap();
     let (px, py) = tile_of(pole.lon, pole.lat, 16);

@@ -214,6 +214,7 @@ fn the_map_page_draws_the_objects_in_a_real_browser() {
             &number,
         ])
         .env("CHROMIUM", &chromium)
+        .env("TOKEN", token(&server.store, "dispatcher"))
         .output()
         .expect("node");
     assert!(
@@ -314,4 +315,26 @@ fn the_map_page_draws_the_objects_in_a_real_browser() {
     assert_eq!(r["found"], number.as_str());
     assert!(r["popup"].as_str().unwrap_or("").contains(&number));
     assert!(shots.join("map-dispatcher.png").exists());
+
+    // Without a token the map never asks for the restricted layers; signed in as a dispatcher,
+    // the same page's style carries them (the token went with the style request), and every
+    // request with it succeeded (no errors above).
+    let public = r["publicSource"].as_str().unwrap();
+    assert!(
+        public.contains("poles") && !public.contains("cameras"),
+        "{public}"
+    );
+    let signed = r["signedIn"]["source"].as_str().expect("signed in");
+    assert!(
+        signed.contains("cameras") && signed.contains("cabinets"),
+        "{signed}"
+    );
+    assert!(
+        r["signedIn"]["button"]
+            .as_str()
+            .unwrap()
+            .contains("Sign out"),
+        "{}",
+        r["signedIn"]
+    );
 }

@@ -9,9 +9,17 @@ let styleName = params.get('style') || 'dispatcher';
 if (![...styleSelect.options].some((o) => o.value === styleName)) styleName = 'dispatcher';
 styleSelect.value = styleName;
 
+// An API token (staff see more layers): kept for this tab only, sent with every request to
+// this server, never to another origin.
+const tokenKey = 'citytwin-token';
+let token = sessionStorage.getItem(tokenKey) || '';
+const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
+const ownUrl = (u) => new URL(u, location.href).origin === location.origin;
+
 const map = new maplibregl.Map({
   container: 'map',
   style: `/styles/${styleName}.json`,
+  transformRequest: (url) => (token && ownUrl(url) ? { url, headers: authHeaders() } : { url }),
   hash: true,
   attributionControl: { compact: true },
 });
@@ -34,6 +42,41 @@ if (!location.hash) {
     if (src && src.loaded()) fit(); else map.once('sourcedata', fit);
   });
 }
+
+const signin = document.getElementById('signin');
+const tokenInput = document.getElementById('token');
+const signinButton = signin.querySelector('button');
+const showSignedIn = (who) => {
+  signinButton.textContent = who ? `Вийти / Sign out (${who})` : 'Увійти / Sign in';
+  tokenInput.hidden = Boolean(who);
+};
+signin.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  message.textContent = '';
+  if (token) {
+    token = '';
+    sessionStorage.removeItem(tokenKey);
+    showSignedIn('');
+  } else {
+    const t = tokenInput.value.trim();
+    if (!t) return;
+    const r = await fetch('/health', { headers: { Authorization: `Bearer ${t}` } });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      message.textContent = body.error || `${r.status}`;
+      return;
+    }
+    token = t;
+    sessionStorage.setItem(tokenKey, t);
+    tokenInput.value = '';
+    showSignedIn(`${body.layers} layers`);
+  }
+  window.citytwin.idle = false;
+  window.citytwin.signedIn = Boolean(token);
+  map.setStyle(`/styles/${styleName}.json`, { diff: false });
+  markIdle();
+});
+if (token) showSignedIn('…');
 
 styleSelect.addEventListener('change', () => {
   styleName = styleSelect.value;
@@ -87,7 +130,7 @@ document.getElementById('search').addEventListener('submit', async (e) => {
   const q = document.getElementById('q').value.trim();
   if (!q) return;
   message.textContent = '';
-  const r = await fetch(`/objects/${encodeURIComponent(q)}`);
+  const r = await fetch(`/objects/${encodeURIComponent(q)}`, { headers: authHeaders() });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
     message.textContent = body.error || `${r.status}`;

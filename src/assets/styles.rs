@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::access::View;
 use crate::tiles::parse_layers;
 use crate::twin::Twin;
 
@@ -23,8 +24,10 @@ pub enum StyleError {
 }
 
 /// The style `name` with source and glyph URLs made absolute against `origin`, the data
-/// version in its TileJSON URL, and its centre on the data it shows.
-pub fn style(name: &str, origin: &str, twin: &Twin) -> Result<Value, StyleError> {
+/// version in its TileJSON URL, and its centre on the data it shows. Only what `view` reads is
+/// in it: sources list only readable layers, and style layers drawing anything else are left
+/// out.
+pub fn style(name: &str, origin: &str, twin: &Twin, view: &View) -> Result<Value, StyleError> {
     let text = STYLES
         .iter()
         .find(|(n, _)| *n == name)
@@ -57,15 +60,50 @@ pub fn style(name: &str, origin: &str, twin: &Twin) -> Result<Value, StyleError>
                 .strip_prefix("/tiles/")
                 .and_then(|r| r.strip_suffix(".json"))
             {
-                let layers =
+                let mut layers =
                     parse_layers(list, twin.layers()).map_err(|e| broken(e.to_string()))?;
+                layers.retain(|l| view.can_read(*l));
+                if layers.is_empty() {
+                    src["url"] = Value::Null;
+                    continue;
+                }
+                let names: Vec<&str> = layers
+                    .iter()
+                    .map(|l| twin.layers().def(*l).name.as_str())
+                    .collect();
                 let v = crate::tiles::tilejson::data_version(twin, &layers);
-                src["url"] = Value::String(format!("{}?v={v}", absolute(&url)));
+                src["url"] =
+                    Value::String(format!("{origin}/tiles/{}.json?v={v}", names.join(",")));
                 shown.extend(layers);
             } else {
                 src["url"] = Value::String(absolute(&url));
             }
         }
+    }
+    // Sources left without a readable layer go, and so does every style layer drawing a
+    // source or source layer this view does not read.
+    let mut gone: Vec<String> = Vec::new();
+    if let Some(sources) = s.get_mut("sources").and_then(Value::as_object_mut) {
+        sources.retain(|k, v| {
+            let keep = !v.get("url").is_some_and(Value::is_null);
+            if !keep {
+                gone.push(k.clone());
+            }
+            keep
+        });
+    }
+    if let Some(style_layers) = s.get_mut("layers").and_then(Value::as_array_mut) {
+        style_layers.retain(|sl| {
+            let source_ok = sl
+                .get("source")
+                .and_then(Value::as_str)
+                .is_none_or(|src| !gone.iter().any(|g| g == src));
+            let layer_ok = sl
+                .get("source-layer")
+                .and_then(Value::as_str)
+                .is_none_or(|n| twin.layers().by_name(n).is_some_and(|l| view.can_read(l)));
+            source_ok && layer_ok
+        });
     }
     if let Some(b) = crate::tiles::tilejson::bounds(twin, &shown) {
         s["center"] = serde_json::json!([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]);

@@ -2,6 +2,7 @@
 //! Exports carry numbers, status and typed attributes so that `import` reads them back
 //! unchanged (with the built-in `citytwin` mapping).
 
+use crate::access::AttrView;
 use std::io::Write;
 use std::path::Path;
 
@@ -47,11 +48,12 @@ pub enum ExportError {
 
 /// An object as a GeoJSON Feature: `id` is the stable object id; properties hold the painted
 /// number in both scripts, layer, status and times, the source, and the typed attributes.
-pub fn feature(o: &Object, layers: &Layers, width: u8) -> Json {
+pub fn feature(o: &Object, layers: &Layers, width: u8, shown: AttrView<'_>) -> Json {
     let def = layers.def(o.layer);
     let attrs: serde_json::Map<String, Json> = o
         .attributes
         .iter()
+        .filter(|(k, _)| shown.shows(k))
         .map(|(k, v)| (k.to_string(), v.to_json()))
         .collect();
     json!({
@@ -110,7 +112,7 @@ fn write_geojson(
         if i > 0 {
             w.write_all(b",\n").map_err(io_err(path))?;
         }
-        serde_json::to_writer(&mut w, &feature(o, layers, width)).map_err(|e| {
+        serde_json::to_writer(&mut w, &feature(o, layers, width, AttrView::All)).map_err(|e| {
             ExportError::Write {
                 path: path.display().to_string(),
                 reason: e.to_string(),

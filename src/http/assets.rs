@@ -82,6 +82,7 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
     ))]
 pub async fn style(
     State(app): State<AppState>,
+    access: super::access::Access,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -89,11 +90,19 @@ pub async fn style(
         return Err(ApiError::not_found("styles are at /styles/{name}.json"));
     };
     let origin = super::tiles::origin(&app, &headers);
-    let s = styles::style(name, &origin, &app.registry.twin()).map_err(|e| match e {
-        styles::StyleError::Unknown(_) => ApiError::not_found(e.to_string()),
-        styles::StyleError::Broken { .. } => ApiError::internal(e.to_string()),
-    })?;
-    Ok(([(header::CACHE_CONTROL, "no-cache")], Json(s)).into_response())
+    let s =
+        styles::style(name, &origin, &app.registry.twin(), &access.view).map_err(|e| match e {
+            styles::StyleError::Unknown(_) => ApiError::not_found(e.to_string()),
+            styles::StyleError::Broken { .. } => ApiError::internal(e.to_string()),
+        })?;
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::VARY, "Authorization"),
+        ],
+        Json(s),
+    )
+        .into_response())
 }
 
 /// Glyphs for map labels: one range of 256 code points of a font stack.

@@ -195,8 +195,16 @@ pub async fn track(State(app): State<AppState>, req: Request, next: Next) -> Res
 
 /// Prometheus metrics of this server.
 #[utoipa::path(get, path = "/metrics", tag = "service",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
-pub async fn metrics(State(app): State<AppState>) -> Result<Response, ApiError> {
+    responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain"),
+        (status = 401, description = "No valid token", body = super::error::ErrorBody),
+        (status = 403, description = "The token's role may not read metrics", body = super::error::ErrorBody),
+    ))]
+pub async fn metrics(
+    State(app): State<AppState>,
+    access: super::access::Access,
+) -> Result<Response, ApiError> {
+    access.view.check_metrics()?;
     let stats = app.tiles.cache.stats();
     let m: &Arc<Metrics> = &app.metrics;
     m.cache_entries.set(stats.entries as i64);

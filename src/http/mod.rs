@@ -2,8 +2,11 @@
 //! answer; errors become JSON in one place ([`error::ApiError`]). Every route is registered
 //! through the OpenAPI router, so `/openapi.json` cannot miss one.
 
+pub mod access;
 mod assets;
+mod audit;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 mod objects;
 mod resolve;
@@ -33,17 +36,36 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub tiles: Arc<crate::tiles::TileService>,
     pub metrics: Arc<metrics::Metrics>,
+    pub policy: Arc<crate::access::Policy>,
+    pub auth: Arc<crate::access::Authenticator>,
+    pub guard: Arc<limits::Guard>,
 }
 
 impl AppState {
-    /// The state of a server over `registry`: its tile service follows the registry's edits.
+    /// The state of a server over `registry`: its tile service follows the registry's edits;
+    /// callers are checked against the registry's tokens and the configured access rules.
     pub fn new(registry: Arc<Registry>, config: Arc<Config>) -> AppState {
-        let tiles = crate::tiles::TileService::new(config.tiles.clone(), &registry);
+        let layers = registry.twin().layers().clone();
+        for name in crate::access::policy::unknown_layers(&config.access, &layers) {
+            tracing::warn!(
+                layer = name,
+                "access rule for a layer this store does not have"
+            );
+        }
+        let policy = Arc::new(crate::access::Policy::new(&config.access, &layers));
+        let tiles = crate::tiles::TileService::new(config.tiles.clone(), &registry, policy.clone());
+        let r = registry.clone();
+        let auth = Arc::new(crate::access::Authenticator::new(Arc::new(move || {
+            r.tokens().map_err(|e| e.to_string())
+        })));
         AppState {
+            guard: Arc::new(limits::Guard::new(&config.limits)),
             registry,
             config,
             tiles,
             metrics: Arc::new(metrics::Metrics::new()),
+            policy,
+            auth,
         }
     }
 }
@@ -73,19 +95,25 @@ struct ApiDoc;
 pub struct Health {
     /// `ok` when the registry answers.
     pub status: String,
+    /// Objects in the layers the caller may see.
     pub objects: usize,
+    /// Layers the caller may see.
     pub layers: usize,
     pub version: String,
 }
 
-/// Liveness and size of the twin.
-#[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, body = Health)))]
-async fn health(State(app): State<AppState>) -> Json<Health> {
+/// Liveness and size of the twin (the objects and layers the caller may see).
+#[utoipa::path(get, path = "/health", tag = "service", responses(
+    (status = 200, body = Health),
+    (status = 401, description = "The token is not valid", body = error::ErrorBody),
+))]
+async fn health(State(app): State<AppState>, access: access::Access) -> Json<Health> {
     let twin = app.registry.twin();
+    let readable = access.view.readable();
     Json(Health {
         status: "ok".into(),
-        objects: twin.len(),
-        layers: twin.layers().len(),
+        objects: readable.iter().map(|l| twin.count(*l)).sum(),
+        layers: readable.len(),
         version: env!("CARGO_PKG_VERSION").into(),
     })
 }
@@ -103,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(resolve::resolve))
         .routes(routes!(resolve::locate))
         .routes(routes!(resolve::audit_numbers))
+        .routes(routes!(audit::history))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());
@@ -132,6 +161,13 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
         ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            limits::panic_response,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -146,7 +182,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let guard = state.guard.clone();
+    let tidy = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            guard.tidy();
+        }
+    });
+    let r = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    tidy.abort();
+    r
 }

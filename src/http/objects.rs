@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 
 use super::AppState;
+use super::access::Access;
 use super::error::{ApiError, ErrorBody, Path, Query};
 use crate::export::feature;
 use crate::model::LayerId;
@@ -15,8 +16,18 @@ use crate::twin::LayerInfo;
 /// The layers with counts, geometry type and extent.
 #[utoipa::path(get, path = "/layers", tag = "registry",
     responses((status = 200, description = "Every layer", body = [LayerInfo])))]
-pub async fn layers(State(app): State<AppState>) -> Json<Vec<LayerInfo>> {
-    Json(app.registry.twin().layer_infos())
+pub async fn layers(State(app): State<AppState>, access: Access) -> Json<Vec<LayerInfo>> {
+    let twin = app.registry.twin();
+    Json(
+        twin.layer_infos()
+            .into_iter()
+            .filter(|i| {
+                twin.layers()
+                    .by_name(&i.name)
+                    .is_some_and(|l| access.view.can_read(l))
+            })
+            .collect(),
+    )
 }
 
 /// One object by its painted number, as a GeoJSON Feature. The number may be written in
@@ -27,11 +38,14 @@ pub async fn layers(State(app): State<AppState>) -> Json<Vec<LayerInfo>> {
     responses(
         (status = 200, description = "GeoJSON Feature; properties include number, number_latin, layer, status, attributes", body = Object),
         (status = 400, description = "Not a number", body = ErrorBody),
+        (status = 401, description = "The number's layer needs a token, or the token is not valid", body = ErrorBody),
+        (status = 403, description = "The token's role may not read the number's layer", body = ErrorBody),
         (status = 404, description = "No object has this number", body = ErrorBody),
         (status = 409, description = "Several objects carry this source number", body = ErrorBody),
     ))]
 pub async fn object(
     State(app): State<AppState>,
+    access: Access,
     Path(number): Path<String>,
 ) -> Result<Json<Json_>, ApiError> {
     let trimmed = number.trim();
@@ -48,12 +62,12 @@ pub async fn object(
         ));
     }
     let twin = app.registry.twin();
-    let found = twin.find_number(trimmed);
+    let found = readable_by_number(&twin, trimmed, &access)?;
     match found.as_slice() {
         [] => Err(ApiError::not_found(format!(
             "no object has number {trimmed:?} (check the digits: the last one is a check digit)"
         ))),
-        [o] => Ok(Json(feature(o, twin.layers(), twin.serial_width()))),
+        [o] => Ok(Json(shown(o, &twin, &access))),
         many => {
             let list: Vec<String> = many
                 .iter()
@@ -91,9 +105,12 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "FeatureCollection with `number_returned` and `next_after` (null on the last page)", body = Object),
         (status = 400, description = "Bad layer, bbox or limit", body = ErrorBody),
+        (status = 401, description = "A layer needs a token, or the token is not valid", body = ErrorBody),
+        (status = 403, description = "The token's role may not read a layer", body = ErrorBody),
     ))]
 pub async fn list(
     State(app): State<AppState>,
+    access: Access,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Json_>, ApiError> {
     let limit = q.limit.unwrap_or(100);
@@ -104,23 +121,43 @@ pub async fn list(
         ));
     }
     let bbox = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    if let Some(b) = bbox {
+        let km2 = bbox_km2(b);
+        if km2 > app.config.limits.max_bbox_km2 {
+            return Err(ApiError::bad(
+                "bbox",
+                format!(
+                    "covers {km2:.0} km²; at most {} km² (setting limits.max_bbox_km2): page through smaller boxes",
+                    app.config.limits.max_bbox_km2
+                ),
+            ));
+        }
+    }
     let after = q.after.unwrap_or(0);
     let twin = app.registry.twin();
     let layers = twin.layers();
     let selected: Vec<LayerId> = match q.layer.as_deref() {
-        None | Some("") => layers.ids().collect(),
+        None | Some("") => access.view.readable(),
         Some(list) => list
             .split(',')
             .map(|name| {
-                layers.by_name(name.trim()).ok_or_else(|| {
-                    let known: Vec<&str> = layers.defs().iter().map(|d| d.name.as_str()).collect();
+                let l = layers.by_name(name.trim()).ok_or_else(|| {
+                    let known: Vec<&str> = layers
+                        .defs()
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| access.view.can_read(*i as LayerId))
+                        .map(|(_, d)| d.name.as_str())
+                        .collect();
                     ApiError::bad(
                         "layer",
                         format!("unknown layer {name:?}; known: {}", known.join(", ")),
                     )
-                })
+                })?;
+                access.view.check_read(l)?;
+                Ok(l)
             })
-            .collect::<Result<_, _>>()?,
+            .collect::<Result<_, ApiError>>()?,
     };
     let mut ids: Vec<u64> = Vec::new();
     for l in selected {
@@ -135,7 +172,7 @@ pub async fn list(
     let features: Vec<Json_> = ids
         .iter()
         .filter_map(|id| twin.get(*id))
-        .map(|o| feature(o, layers, twin.serial_width()))
+        .map(|o| shown(o, &twin, &access))
         .collect();
     Ok(Json(json!({
         "type": "FeatureCollection",
@@ -143,6 +180,43 @@ pub async fn list(
         "next_after": if more { ids.last().copied() } else { None },
         "features": features,
     })))
+}
+
+/// An object as the caller may see it: a GeoJSON Feature with the attributes their role shows.
+fn shown(o: &crate::model::Object, twin: &crate::twin::Twin, access: &Access) -> Json_ {
+    feature(
+        o,
+        twin.layers(),
+        twin.serial_width(),
+        access.view.attrs(o.layer),
+    )
+}
+
+/// The objects a written number names that the caller may read. A number whose layer code
+/// names a layer the caller may not read is refused before it is looked up, so the answer
+/// never tells whether such an object exists; an object found by a source number in such a
+/// layer is simply not found.
+pub(super) fn readable_by_number<'t>(
+    twin: &'t crate::twin::Twin,
+    number: &str,
+    access: &Access,
+) -> Result<Vec<&'t crate::model::Object>, ApiError> {
+    let w = crate::numbering::split_written(number);
+    if !w.code.is_empty()
+        && let Some(l) = crate::numbering::layer_by_code(twin.layers(), &w.code)
+    {
+        access.view.check_read(l)?;
+    }
+    let mut found = twin.find_number(number);
+    found.retain(|o| access.view.can_read(o.layer));
+    Ok(found)
+}
+
+/// The area of a WGS84 box in km² (on a sphere).
+fn bbox_km2(b: [f64; 4]) -> f64 {
+    const R_KM: f64 = 6371.0088;
+    let (s, n) = (b[1].to_radians(), b[3].to_radians());
+    (b[2] - b[0]).to_radians() * R_KM * R_KM * (n.sin() - s.sin()).abs()
 }
 
 /// Parses `min_lon,min_lat,max_lon,max_lat`.
@@ -180,23 +254,14 @@ pub fn parse_bbox(s: &str) -> Result<[f64; 4], ApiError> {
     Ok(v)
 }
 
-fn writes_allowed(app: &AppState) -> Result<(), ApiError> {
-    if app.config.allow_writes {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "writes_disabled",
-            "writes are turned off on this server (setting allow_writes)",
-        ))
-    }
-}
-
-/// The id of the one object a number names, or a JSON error.
-fn id_of(app: &AppState, number: &str) -> Result<u64, ApiError> {
+/// The id of the one object a number names that the caller may change, or a JSON error.
+fn writable_id(app: &AppState, number: &str, access: &Access) -> Result<u64, ApiError> {
     let twin = app.registry.twin();
-    match twin.find_number(number.trim()).as_slice() {
-        [o] => Ok(o.id),
+    match readable_by_number(&twin, number.trim(), access)?.as_slice() {
+        [o] => {
+            access.view.check_write(o.layer)?;
+            Ok(o.id)
+        }
         [] => Err(ApiError::not_found(format!(
             "no object has number {:?}",
             number.trim()
@@ -212,6 +277,7 @@ fn id_of(app: &AppState, number: &str) -> Result<u64, ApiError> {
 /// Runs a blocking registry write off the async workers and shapes the object as a Feature.
 async fn write_feature(
     app: &AppState,
+    access: &Access,
     f: impl FnOnce(
         &crate::registry::Registry,
     ) -> Result<crate::model::Object, crate::registry::RegistryError>
@@ -223,7 +289,7 @@ async fn write_feature(
         .await
         .map_err(|e| ApiError::internal(format!("write task failed: {e}")))??;
     let twin = app.registry.twin();
-    Ok(feature(&o, twin.layers(), twin.serial_width()))
+    Ok(shown(&o, &twin, access))
 }
 
 /// Changes an object's status, attributes or geometry. Acknowledged only once durable.
@@ -233,17 +299,18 @@ async fn write_feature(
     responses(
         (status = 200, description = "The object as changed (GeoJSON Feature)", body = Object),
         (status = 400, description = "Bad body", body = ErrorBody),
-        (status = 403, description = "Writes are turned off", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role may not change this layer", body = ErrorBody),
         (status = 404, description = "No such number", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
     ))]
 pub async fn patch(
     State(app): State<AppState>,
+    access: Access,
     Path(number): Path<String>,
     super::error::Body(patch): super::error::Body<crate::registry::Patch>,
 ) -> Result<Json<Json_>, ApiError> {
-    writes_allowed(&app)?;
-    let id = id_of(&app, &number)?;
+    let id = writable_id(&app, &number, &access)?;
     if let Some(g) = &patch.geometry {
         let twin = app.registry.twin();
         let want = twin
@@ -257,8 +324,9 @@ pub async fn patch(
             ));
         }
     }
+    let actor = access.caller.actor();
     Ok(Json(
-        write_feature(&app, move |r| r.update(id, patch, "http")).await?,
+        write_feature(&app, &access, move |r| r.update(id, patch, &actor)).await?,
     ))
 }
 
@@ -282,20 +350,22 @@ pub struct NewObject {
     responses(
         (status = 201, description = "The new object (GeoJSON Feature)", body = Object),
         (status = 400, description = "Bad body", body = ErrorBody),
-        (status = 403, description = "Writes are turned off", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role may not change this layer", body = ErrorBody),
         (status = 409, description = "The number is taken or retired", body = ErrorBody),
     ))]
 pub async fn create(
     State(app): State<AppState>,
+    access: Access,
     super::error::Body(body): super::error::Body<NewObject>,
 ) -> Result<(StatusCode, Json<Json_>), ApiError> {
-    writes_allowed(&app)?;
     let layer = {
         let twin = app.registry.twin();
         let layers = twin.layers();
         let l = layers
             .by_name(&body.layer)
             .ok_or_else(|| ApiError::bad("layer", format!("unknown layer {:?}", body.layer)))?;
+        access.view.check_write(l)?;
         let want = layers.def(l).geometry;
         if !body.geometry.fits(want) {
             return Err(ApiError::bad(
@@ -321,7 +391,8 @@ pub async fn create(
         },
         source_number: body.number,
     };
-    let f = write_feature(&app, move |r| r.create(draft, "http")).await?;
+    let actor = access.caller.actor();
+    let f = write_feature(&app, &access, move |r| r.create(draft, &actor)).await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
 
@@ -330,16 +401,18 @@ pub async fn create(
     params(("number" = String, Path, description = "Painted number")),
     responses(
         (status = 200, description = "The deleted object (GeoJSON Feature)", body = Object),
-        (status = 403, description = "Writes are turned off", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role may not change this layer", body = ErrorBody),
         (status = 404, description = "No such number", body = ErrorBody),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
+    access: Access,
     Path(number): Path<String>,
 ) -> Result<Json<Json_>, ApiError> {
-    writes_allowed(&app)?;
-    let id = id_of(&app, &number)?;
+    let id = writable_id(&app, &number, &access)?;
+    let actor = access.caller.actor();
     Ok(Json(
-        write_feature(&app, move |r| r.delete(id, "http")).await?,
+        write_feature(&app, &access, move |r| r.delete(id, &actor)).await?,
     ))
 }

@@ -5,18 +5,27 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::access::Access;
 use super::error::{ApiError, ErrorBody, Query};
 use crate::resolve::{self, Landmark, NearestQuery, ResolveQuery, Resolved};
 
-/// The `layers` parameter: a comma list of layer names, or all layers when absent or empty.
+/// The `layers` parameter: a comma list of layer names the caller may read, or (empty) all
+/// they may read.
 fn optional_layers(
     twin: &crate::twin::Twin,
     list: Option<&str>,
+    access: &Access,
 ) -> Result<Vec<crate::model::LayerId>, ApiError> {
     match list.map(str::trim) {
         None | Some("") => Ok(Vec::new()),
-        Some(list) => crate::tiles::parse_layers(list, twin.layers())
-            .map_err(|e| ApiError::bad("layers", e.to_string())),
+        Some(list) => {
+            let layers = crate::tiles::parse_layers(list, twin.layers())
+                .map_err(|e| ApiError::bad("layers", e.to_string()))?;
+            for l in &layers {
+                access.view.check_read(*l)?;
+            }
+            Ok(layers)
+        }
     }
 }
 
@@ -49,18 +58,23 @@ pub struct Nearest {
     responses(
         (status = 200, description = "Landmarks, nearest first", body = Nearest),
         (status = 400, description = "Bad position, k, radius or layers", body = ErrorBody),
+        (status = 401, description = "A layer needs a token, or the token is not valid", body = ErrorBody),
+        (status = 403, description = "The token's role may not read a layer", body = ErrorBody),
+        (status = 429, description = "Too many resolver requests from this client", body = ErrorBody),
     ))]
 pub async fn nearest(
     State(app): State<AppState>,
+    access: Access,
     Query(p): Query<NearestParams>,
 ) -> Result<Json<Nearest>, ApiError> {
     let twin = app.registry.twin();
-    let layers = optional_layers(&twin, p.layers.as_deref())?;
+    let layers = optional_layers(&twin, p.layers.as_deref(), &access)?;
     let q = NearestQuery {
         lat: p.lat,
         lon: p.lon,
         k: p.k.unwrap_or(5),
         layers,
+        visible: access.view.readable(),
         max_m: p.max_m.unwrap_or(1000.0),
     };
     let landmarks = resolve::nearest(&twin, &q)?;
@@ -90,9 +104,13 @@ pub struct ResolveParams {
     responses(
         (status = 200, description = "Candidates, best first", body = Resolved),
         (status = 400, description = "Bad query, position, radius, layers or limit", body = ErrorBody),
+        (status = 401, description = "A layer needs a token, or the token is not valid", body = ErrorBody),
+        (status = 403, description = "The token's role may not read a layer", body = ErrorBody),
+        (status = 429, description = "Too many resolver requests from this client", body = ErrorBody),
     ))]
 pub async fn resolve(
     State(app): State<AppState>,
+    access: Access,
     Query(p): Query<ResolveParams>,
 ) -> Result<Json<Resolved>, ApiError> {
     let near = match p.near.as_deref().map(str::trim) {
@@ -110,12 +128,13 @@ pub async fn resolve(
         }
     };
     let twin = app.registry.twin();
-    let layers = optional_layers(&twin, p.layers.as_deref())?;
+    let layers = optional_layers(&twin, p.layers.as_deref(), &access)?;
     let q = ResolveQuery {
         q: p.q,
         near,
         radius_m: p.radius_m.unwrap_or(2000.0),
         layers,
+        visible: access.view.readable(),
         limit: p.limit.unwrap_or(5),
     };
     resolve::resolve(&twin, &q)
@@ -139,10 +158,13 @@ pub struct LocateParams {
     responses(
         (status = 200, description = "The estimated place", body = resolve::Located),
         (status = 400, description = "Too few or too many numbers, bad distance", body = ErrorBody),
+        (status = 401, description = "The token is not valid", body = ErrorBody),
         (status = 404, description = "A number matches no object", body = ErrorBody),
+        (status = 429, description = "Too many resolver requests from this client", body = ErrorBody),
     ))]
 pub async fn locate(
     State(app): State<AppState>,
+    access: Access,
     Query(p): Query<LocateParams>,
 ) -> Result<Json<resolve::Located>, ApiError> {
     let numbers: Vec<String> = p
@@ -153,12 +175,17 @@ pub async fn locate(
         .map(str::to_string)
         .collect();
     let twin = app.registry.twin();
-    resolve::locate(&twin, &numbers, p.visible_m.unwrap_or(150.0))
-        .map(Json)
-        .map_err(|e| match e {
-            resolve::LocateError::Bad(bad) => bad.into(),
-            resolve::LocateError::Unknown(_) => ApiError::not_found(e.to_string()),
-        })
+    resolve::locate(
+        &twin,
+        &numbers,
+        p.visible_m.unwrap_or(150.0),
+        &access.view.readable(),
+    )
+    .map(Json)
+    .map_err(|e| match e {
+        resolve::LocateError::Bad(bad) => bad.into(),
+        resolve::LocateError::Unknown(_) => ApiError::not_found(e.to_string()),
+    })
 }
 
 /// Query of `/audit/numbers`.
@@ -183,11 +210,15 @@ pub struct Audit {
     responses(
         (status = 200, description = "Confusable pairs", body = Audit),
         (status = 400, description = "Bad distance", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role may not read the audit", body = ErrorBody),
     ))]
 pub async fn audit_numbers(
     State(app): State<AppState>,
+    access: Access,
     Query(p): Query<AuditParams>,
 ) -> Result<Json<Audit>, ApiError> {
+    access.view.check_audit()?;
     let within_m = p.within_m.unwrap_or(1000.0);
     if !(within_m.is_finite() && within_m > 0.0 && within_m <= 100_000.0) {
         return Err(ApiError::bad(
@@ -199,5 +230,18 @@ pub async fn audit_numbers(
     let pairs = tokio::task::spawn_blocking(move || registry.audit_numbers(within_m))
         .await
         .map_err(|e| ApiError::internal(format!("audit task failed: {e}")))??;
+    // Only pairs whose both objects the caller may read.
+    let pairs = {
+        let twin = app.registry.twin();
+        let readable = |name: &str| {
+            twin.layers()
+                .by_name(name)
+                .is_some_and(|l| access.view.can_read(l))
+        };
+        pairs
+            .into_iter()
+            .filter(|p| readable(&p.a.layer) && readable(&p.b.layer))
+            .collect()
+    };
     Ok(Json(Audit { within_m, pairs }))
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
+use super::access::Access;
 use super::error::{ApiError, ErrorBody, Path, Query};
 use crate::model::LayerId;
 use crate::tiles::{self, Encoding, LayerListError, TileId, service::Source};
@@ -40,11 +41,17 @@ fn layer_error(e: LayerListError) -> ApiError {
     }
 }
 
-fn layers_of(app: &AppState, list: &str) -> Result<Arc<[LayerId]>, ApiError> {
-    let twin = app.registry.twin();
-    tiles::parse_layers(list, twin.layers())
-        .map(Into::into)
-        .map_err(layer_error)
+/// The layers of a `{layers}` path segment, each one the caller may read.
+fn readable_layers(
+    twin: &crate::twin::Twin,
+    list: &str,
+    access: &Access,
+) -> Result<Arc<[LayerId]>, ApiError> {
+    let layers = tiles::parse_layers(list, twin.layers()).map_err(layer_error)?;
+    for l in &layers {
+        access.view.check_read(*l)?;
+    }
+    Ok(layers.into())
 }
 
 /// One vector tile (Mapbox Vector Tile 2.1) with one MVT layer per requested layer. An empty
@@ -63,10 +70,13 @@ fn layers_of(app: &AppState, list: &str) -> Result<Arc<[LayerId]>, ApiError> {
         (status = 204, description = "No feature in this tile"),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "z, x or y out of range or not a number", body = ErrorBody),
+        (status = 401, description = "A layer needs a token, or the token is not valid", body = ErrorBody),
+        (status = 403, description = "The token's role may not read a layer", body = ErrorBody),
         (status = 404, description = "Unknown layer", body = ErrorBody),
     ))]
 pub async fn tile(
     State(app): State<AppState>,
+    access: Access,
     Path((list, z, x, y)): Path<(String, String, String, String)>,
     Query(q): Query<TileQuery>,
     headers: HeaderMap,
@@ -87,9 +97,7 @@ pub async fn tile(
     // drops the tiles it touched in one step, so the tile found is never older than it.
     let (layers, max_age, version) = {
         let twin = app.registry.twin();
-        let layers: Arc<[LayerId]> = tiles::parse_layers(&list, twin.layers())
-            .map_err(layer_error)?
-            .into();
+        let layers = readable_layers(&twin, &list, &access)?;
         let max_age = layers
             .iter()
             .map(|l| twin.layers().def(*l).max_age_s)
@@ -98,7 +106,7 @@ pub async fn tile(
         let version = tiles::tilejson::data_version(&twin, &layers);
         (layers, max_age, version)
     };
-    let key = tiles::cache::Key { layers, tile };
+    let key = app.tiles.key(layers, tile, &access.view);
     let (entry, source) = match app.tiles.cached(&key) {
         Some(e) => (e, Source::Cache),
         None => {
@@ -125,10 +133,17 @@ pub async fn tile(
         Source::Rendered => app.metrics.tile_misses.inc(),
     };
     let current = q.v.as_deref() == Some(version.to_string().as_str());
-    let cache_control = if current {
-        "public, max-age=86400, immutable".to_string()
+    // A tile for a token holder may show what the public must not see: only the caller's
+    // own cache may keep it (the URL is the same for every role).
+    let scope = if access.caller.token.is_some() {
+        "private"
     } else {
-        format!("public, max-age={max_age}")
+        "public"
+    };
+    let cache_control = if current {
+        format!("{scope}, max-age=86400, immutable")
+    } else {
+        format!("{scope}, max-age={max_age}")
     };
     let accept = headers
         .get(header::ACCEPT_ENCODING)
@@ -144,7 +159,7 @@ pub async fn tile(
     };
     put(&mut h, header::ETAG, &etag);
     put(&mut h, header::CACHE_CONTROL, &cache_control);
-    put(&mut h, header::VARY, "Accept-Encoding");
+    put(&mut h, header::VARY, "Accept-Encoding, Authorization");
     put(
         &mut h,
         header::HeaderName::from_static("x-tile-cache"),
@@ -203,10 +218,13 @@ pub fn origin(app: &AppState, headers: &HeaderMap) -> String {
     params(("layers" = String, Path, description = "A layer name or a comma list, e.g. poles,manholes")),
     responses(
         (status = 200, description = "TileJSON 3.0.0", body = Object),
+        (status = 401, description = "A layer needs a token, or the token is not valid", body = ErrorBody),
+        (status = 403, description = "The token's role may not read a layer", body = ErrorBody),
         (status = 404, description = "Unknown layer", body = ErrorBody),
     ))]
 pub async fn tilejson(
     State(app): State<AppState>,
+    access: Access,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -215,10 +233,10 @@ pub async fn tilejson(
             "/tiles/{name}: TileJSON is at /tiles/{{layers}}.json, tiles at /tiles/{{layers}}/{{z}}/{{x}}/{{y}}.mvt"
         )));
     };
-    let layers = layers_of(&app, list)?;
     let base = origin(&app, &headers);
     let doc = {
         let twin = app.registry.twin();
+        let layers = readable_layers(&twin, list, &access)?;
         tiles::tilejson::tilejson(
             &twin,
             &layers,
@@ -226,7 +244,15 @@ pub async fn tilejson(
             &app.tiles.settings,
             &app.tiles.fields,
             &app.config.attribution,
+            &access.view,
         )
     };
-    Ok(([(header::CACHE_CONTROL, "no-cache")], Json(doc)).into_response())
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::VARY, "Authorization"),
+        ],
+        Json(doc),
+    )
+        .into_response())
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::number::{ResolveError, ResolveQuery, bad, resolve};
 use super::place;
+use crate::model::LayerId;
 use crate::twin::Twin;
 
 /// Most numbers in one question.
@@ -71,7 +72,13 @@ fn unlocal(o: [f64; 2], m: [f64; 2]) -> [f64; 2] {
 }
 
 /// Locates a caller from the numbers they read, each seen from at most `visible_m` metres.
-pub fn locate(twin: &Twin, numbers: &[String], visible_m: f64) -> Result<Located, LocateError> {
+/// Only objects of the `visible` layers count (a number of any other layer is unknown).
+pub fn locate(
+    twin: &Twin,
+    numbers: &[String],
+    visible_m: f64,
+    visible: &[LayerId],
+) -> Result<Located, LocateError> {
     if numbers.len() < 2 || numbers.len() > MAX_NUMBERS {
         return Err(LocateError::Bad(bad(
             "numbers",
@@ -97,6 +104,7 @@ pub fn locate(twin: &Twin, numbers: &[String], visible_m: f64) -> Result<Located
                 near: None,
                 radius_m: 2000.0,
                 layers: Vec::new(),
+                visible: visible.to_vec(),
                 limit: 1,
             },
         )
@@ -185,7 +193,7 @@ pub fn locate(twin: &Twin, numbers: &[String], visible_m: f64) -> Result<Located
         .filter(|s| !s.consistent)
         .map(|s| s.asked.clone())
         .collect();
-    let address = place::nearest_address(twin, est, super::nearest::ADDRESS_RADIUS_M);
+    let address = place::nearest_address(twin, est, super::nearest::ADDRESS_RADIUS_M, visible);
     let note = if inconsistent.is_empty() {
         String::new()
     } else {

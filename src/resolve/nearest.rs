@@ -22,8 +22,10 @@ pub struct NearestQuery {
     pub lat: f64,
     pub lon: f64,
     pub k: usize,
-    /// Layers to search; empty = every numbered point layer.
+    /// Layers to search; empty = every visible numbered point layer.
     pub layers: Vec<LayerId>,
+    /// The layers the asker may see: nothing else is found (empty = none).
+    pub visible: Vec<LayerId>,
     pub max_m: f64,
 }
 
@@ -78,7 +80,7 @@ pub fn nearest(twin: &Twin, q: &NearestQuery) -> Result<Vec<Landmark>, ResolveEr
         let d = layers.def(l);
         d.numbered && d.geometry == GeometryKind::Point
     };
-    let chosen: Vec<LayerId> = if q.layers.is_empty() {
+    let mut chosen: Vec<LayerId> = if q.layers.is_empty() {
         layers.ids().filter(|l| landmark(*l)).collect()
     } else {
         for l in &q.layers {
@@ -91,6 +93,7 @@ pub fn nearest(twin: &Twin, q: &NearestQuery) -> Result<Vec<Landmark>, ResolveEr
         }
         q.layers.clone()
     };
+    chosen.retain(|l| q.visible.contains(l));
     let at = [q.lon, q.lat];
     let mut found: Vec<(f64, u64)> = chosen
         .iter()
@@ -107,7 +110,8 @@ pub fn nearest(twin: &Twin, q: &NearestQuery) -> Result<Vec<Landmark>, ResolveEr
             let p = o.geometry.anchor();
             let bearing = place::bearing_deg(at, p);
             let c = place::compass(bearing);
-            let address: Option<Address> = place::nearest_address(twin, p, ADDRESS_RADIUS_M);
+            let address: Option<Address> =
+                place::nearest_address(twin, p, ADDRESS_RADIUS_M, &q.visible);
             let number = o.number.as_ref()?;
             Some(Landmark {
                 number: number.display(def, width),
@@ -164,6 +168,7 @@ mod tests {
             lon: 24.9,
             k: 2,
             layers: vec![],
+            visible: t.layers().ids().collect(),
             max_m: 1000.0,
         };
         let r = nearest(&t, &q).unwrap();

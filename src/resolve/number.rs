@@ -50,8 +50,10 @@ pub struct ResolveQuery {
     pub near: Option<[f64; 2]>,
     /// How far from `near` the caller may be, metres.
     pub radius_m: f64,
-    /// Only these layers (empty = all).
+    /// Only these layers (empty = all that are visible).
     pub layers: Vec<LayerId>,
+    /// The layers the asker may see: nothing else is a candidate (empty = none).
+    pub visible: Vec<LayerId>,
     pub limit: usize,
 }
 
@@ -320,7 +322,9 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
             }
         }
     }
-    found.retain(|(o, _)| rq.layers.is_empty() || rq.layers.contains(&o.layer));
+    found.retain(|(o, _)| {
+        rq.visible.contains(&o.layer) && (rq.layers.is_empty() || rq.layers.contains(&o.layer))
+    });
     // Weigh: the mistake's cost, a heard layer word that does not match, the distance.
     let mut weighed: Vec<(f64, Option<f64>, &Object, &'static str)> = found
         .into_iter()
@@ -370,7 +374,7 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
     let candidates = weighed
         .into_iter()
         .take(rq.limit)
-        .map(|(w, d, o, rule)| candidate(twin, o, rule, w / total, d))
+        .map(|(w, d, o, rule)| candidate(twin, o, rule, w / total, d, &rq.visible))
         .collect();
     Ok(Resolved {
         query: rq.q.clone(),
@@ -421,7 +425,14 @@ pub fn table(r: &Resolved) -> String {
     out
 }
 
-fn candidate(twin: &Twin, o: &Object, rule: &str, confidence: f64, d: Option<f64>) -> Candidate {
+fn candidate(
+    twin: &Twin,
+    o: &Object,
+    rule: &str,
+    confidence: f64,
+    d: Option<f64>,
+    visible: &[LayerId],
+) -> Candidate {
     let def = twin.layers().def(o.layer);
     let width = twin.serial_width();
     let (number, number_latin) = match &o.number {
@@ -437,7 +448,7 @@ fn candidate(twin: &Twin, o: &Object, rule: &str, confidence: f64, d: Option<f64
         10,
     )
     .unwrap_or_default();
-    let address = place::nearest_address(twin, p, super::nearest::ADDRESS_RADIUS_M);
+    let address = place::nearest_address(twin, p, super::nearest::ADDRESS_RADIUS_M, visible);
     let (phrase_uk, phrase_en) = match &address {
         Some(a) => {
             let c = place::compass(place::bearing_deg([a.lon, a.lat], p));
@@ -557,6 +568,7 @@ mod tests {
             ),
             near,
             radius_m: 2000.0,
+            visible: t.layers().ids().collect(),
             layers: Vec::new(),
             limit: 5,
         };

@@ -124,9 +124,18 @@ pub fn nearest_in_layer(
     best
 }
 
-/// The nearest imported address to `at` (layer `addresses`), if any is within `max_m`.
-pub fn nearest_address(twin: &Twin, at: [f64; 2], max_m: f64) -> Option<Address> {
-    let layer = twin.layers().by_name("addresses")?;
+/// The nearest imported address to `at` (layer `addresses`), if any is within `max_m` and
+/// the addresses are among the `visible` layers.
+pub fn nearest_address(
+    twin: &Twin,
+    at: [f64; 2],
+    max_m: f64,
+    visible: &[LayerId],
+) -> Option<Address> {
+    let layer = twin
+        .layers()
+        .by_name("addresses")
+        .filter(|l| visible.contains(l))?;
     // A few candidates: the nearest one may have no usable text.
     nearest_in_layer(twin, layer, at, 8, max_m)
         .into_iter()

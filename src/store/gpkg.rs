@@ -15,9 +15,12 @@ use geozero::wkb::GpkgWkb;
 use geozero::{CoordDimensions, ToGeo, ToWkb};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::chain;
 use super::{
     Batch, Change, HistoryEntry, LayerPlan, SerialRecord, Store, StoreError, format_ms, parse_ms,
 };
+use crate::access::Role;
+use crate::access::tokens::{NewToken, TokenRecord};
 use crate::model::{Attributes, Geometry, LayerDef, Layers, Object, ObjectId, Source, Status};
 use crate::numbering::Number;
 
@@ -113,8 +116,12 @@ impl GpkgStore {
                 reason: "not a GeoPackage (application_id is not GPKG)".into(),
             });
         }
-        let tx = self.conn.transaction().map_err(e)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
         tx.execute_batch(SCHEMA).map_err(|err| sql(&p, err))?;
+        adopt_unchained_history(&tx).map_err(|err| sql(&p, err))?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(|err| sql(&p, err))?;
         tx.pragma_update(None, "user_version", USER_VERSION)
@@ -391,9 +398,20 @@ CREATE TABLE IF NOT EXISTS citytwin_history (
   object_id INTEGER,
   number TEXT,
   old TEXT,
-  new TEXT
+  new TEXT,
+  prev_hash TEXT,
+  hash TEXT
 );
 CREATE INDEX IF NOT EXISTS citytwin_history_object ON citytwin_history(object_id);
+CREATE TABLE IF NOT EXISTS citytwin_tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  created DATETIME NOT NULL,
+  expires DATETIME,
+  revoked DATETIME
+);
 ";
 
 const COLUMNS: &str = "fid, geom, serial, number, status, status_changed, attributes, source_file, source_id, created, updated";
@@ -735,7 +753,7 @@ impl Store for GpkgStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT seq, at, actor, action, layer, object_id, number, old, new FROM citytwin_history \
+                "SELECT seq, at, actor, action, layer, object_id, number, old, new, hash FROM citytwin_history \
                  WHERE ?1 IS NULL OR object_id = ?1 ORDER BY seq DESC LIMIT ?2",
             )
             .map_err(|e| sql(&p, e))?;
@@ -752,10 +770,118 @@ impl Store for GpkgStore {
                     number: r.get(6)?,
                     old: json(r.get(7)?),
                     new: json(r.get(8)?),
+                    hash: r.get(9)?,
                 })
             })
             .map_err(|e| sql(&p, e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
+    }
+
+    fn verify_history(&mut self) -> Result<chain::Verdict, StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        let tx = self.conn.transaction().map_err(e)?;
+        let entries = read_chain(&tx).map_err(e)?;
+        let head: Option<String> = tx
+            .query_row(
+                "SELECT value FROM citytwin_settings WHERE key = 'audit_head'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(e)?;
+        let head = head.and_then(|h| {
+            let (s, h) = h.split_once(' ')?;
+            Some((s.parse().ok()?, h.to_string()))
+        });
+        Ok(chain::verify(entries, head))
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>, StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name, role, hash, created, expires, revoked FROM citytwin_tokens ORDER BY id",
+            )
+            .map_err(e)?;
+        let rows = stmt.query_map([], token_row).map_err(e)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(e)
+    }
+
+    fn add_token(&mut self, t: &NewToken, actor: &str) -> Result<i64, StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        let now = format_ms(crate::model::now_ms());
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let expires = t.expires.map(format_ms);
+        tx.execute(
+            "INSERT INTO citytwin_tokens(name, role, hash, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![t.name, t.role.as_str(), t.hash, now, expires],
+        )
+        .map_err(e)?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut h = Appender::open(&tx).map_err(e)?;
+            h.push(chain::Entry {
+                at: now.clone(),
+                actor: actor.to_string(),
+                action: "token_create".into(),
+                new: Some(
+                    serde_json::json!({"token": id, "name": t.name, "role": t.role, "expires": expires})
+                        .to_string(),
+                ),
+                ..Default::default()
+            })
+            .map_err(e)?;
+            h.finish().map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(id)
+    }
+
+    fn revoke_token(&mut self, id: i64, actor: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        let now = format_ms(crate::model::now_ms());
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let n = tx
+            .execute(
+                "UPDATE citytwin_tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
+                params![id, now],
+            )
+            .map_err(e)?;
+        let t = tx
+            .query_row(
+                "SELECT id, name, role, hash, created, expires, revoked FROM citytwin_tokens WHERE id = ?1",
+                [id],
+                token_row,
+            )
+            .optional()
+            .map_err(e)?;
+        if n == 1 {
+            let mut h = Appender::open(&tx).map_err(e)?;
+            h.push(chain::Entry {
+                at: now.clone(),
+                actor: actor.to_string(),
+                action: "token_revoke".into(),
+                new: t.as_ref().map(|t| {
+                    serde_json::json!({"token": t.id, "name": t.name, "role": t.role}).to_string()
+                }),
+                ..Default::default()
+            })
+            .map_err(e)?;
+            h.finish().map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(t)
     }
 
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
@@ -788,7 +914,12 @@ impl GpkgStore {
         let p = self.shown();
         let e = |err| sql(&p, err);
         let layers = &self.layers;
-        let tx = self.conn.transaction().map_err(e)?;
+        // Immediate: the history's head is read before the first write, and another process
+        // (a `citytwin token` command) may write between them otherwise.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
         {
             let mut inserts: Vec<rusqlite::Statement<'_>> = Vec::new();
             let mut deletes: Vec<rusqlite::Statement<'_>> = Vec::new();
@@ -818,12 +949,7 @@ impl GpkgStore {
             let mut number_retire = tx
                 .prepare("UPDATE citytwin_numbers SET retired = ?2 WHERE serial = ?1")
                 .map_err(|err| sql(&p, err))?;
-            let mut history = tx
-                .prepare(
-                    "INSERT INTO citytwin_history(at, actor, action, layer, object_id, number, old, new) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(|err| sql(&p, err))?;
+            let mut history = Appender::open(&tx).map_err(|err| sql(&p, err))?;
             // Recent times as shared texts: a bulk import writes the same few millions of
             // times, and each row binds three of them.
             let mut times: Vec<(i64, std::rc::Rc<str>)> = Vec::new();
@@ -949,16 +1075,17 @@ impl GpkgStore {
                     Change::Delete(o) => (Some(object_json(o, layers, width)), None),
                 };
                 history
-                    .execute(params![
-                        now,
-                        batch.actor,
-                        batch.action,
-                        def.name,
-                        o.id as i64,
-                        shown_number,
-                        old.map(|v| v.to_string()),
-                        new.map(|v| v.to_string()),
-                    ])
+                    .push(chain::Entry {
+                        at: now.clone(),
+                        actor: batch.actor.clone(),
+                        action: batch.action.clone(),
+                        layer: Some(def.name.clone()),
+                        object_id: Some(o.id as i64),
+                        number: shown_number,
+                        old: old.map(|v| v.to_string()),
+                        new: new.map(|v| v.to_string()),
+                        ..Default::default()
+                    })
                     .map_err(row_err)?;
             }
             numbers.sort_unstable();
@@ -990,18 +1117,16 @@ impl GpkgStore {
             }
             if !batch.changes.is_empty() && (!batch.history_per_create || batch.changes.len() > 1) {
                 history
-                    .execute(params![
-                        now,
-                        batch.actor,
-                        batch.action,
-                        Option::<String>::None,
-                        Option::<i64>::None,
-                        Option::<String>::None,
-                        Option::<String>::None,
-                        summary.to_string(),
-                    ])
+                    .push(chain::Entry {
+                        at: now.clone(),
+                        actor: batch.actor.clone(),
+                        action: batch.action.clone(),
+                        new: Some(summary.to_string()),
+                        ..Default::default()
+                    })
                     .map_err(|err| sql(&p, err))?;
             }
+            history.finish().map_err(|err| sql(&p, err))?;
             // Keep gpkg_contents' extent and last_change current for GIS tools.
             let touched: std::collections::BTreeSet<u16> =
                 batch.changes.iter().map(|c| c.object().layer).collect();
@@ -1023,6 +1148,163 @@ impl GpkgStore {
         tx.commit().map_err(|err| sql(&p, err))?;
         Ok(seq)
     }
+}
+
+/// Appends entries to the hash-chained history inside one transaction.
+struct Appender<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    insert: rusqlite::Statement<'t>,
+    seq: i64,
+    hash: String,
+    wrote: bool,
+}
+
+impl<'t> Appender<'t> {
+    fn open(tx: &'t rusqlite::Transaction<'t>) -> rusqlite::Result<Appender<'t>> {
+        let (seq, hash) = tx
+            .query_row(
+                "SELECT seq, hash FROM citytwin_history ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
+            )
+            .optional()?
+            .map_or((0, chain::GENESIS.to_string()), |(s, h)| {
+                (s, h.unwrap_or_default())
+            });
+        let insert = tx.prepare(
+            "INSERT INTO citytwin_history(seq, at, actor, action, layer, object_id, number, old, new, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        Ok(Appender {
+            tx,
+            insert,
+            seq,
+            hash,
+            wrote: false,
+        })
+    }
+
+    /// Appends `e` (its seq and hashes are filled in here).
+    fn push(&mut self, mut e: chain::Entry) -> rusqlite::Result<()> {
+        e.seq = self.seq + 1;
+        e.prev_hash = std::mem::take(&mut self.hash);
+        e.hash = e.digest();
+        self.insert.execute(params![
+            e.seq,
+            e.at,
+            e.actor,
+            e.action,
+            e.layer,
+            e.object_id,
+            e.number,
+            e.old,
+            e.new,
+            e.prev_hash,
+            e.hash
+        ])?;
+        self.seq = e.seq;
+        self.hash = e.hash;
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// Records the new head.
+    fn finish(self) -> rusqlite::Result<()> {
+        if self.wrote {
+            self.tx.execute(
+                "INSERT INTO citytwin_settings(key, value) VALUES ('audit_head', ?1) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [format!("{} {}", self.seq, self.hash)],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Chains history written before the history was hash-chained (a store of an older
+/// citytwin): adds the columns and hashes the old entries in their order, once.
+fn adopt_unchained_history(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let has_hash: bool = tx
+        .prepare("SELECT 1 FROM pragma_table_info('citytwin_history') WHERE name = 'hash'")?
+        .exists([])?;
+    if !has_hash {
+        tx.execute_batch(
+            "ALTER TABLE citytwin_history ADD COLUMN prev_hash TEXT; \
+             ALTER TABLE citytwin_history ADD COLUMN hash TEXT;",
+        )?;
+        let rows = read_chain(tx)?;
+        let mut prev = chain::GENESIS.to_string();
+        let mut update =
+            tx.prepare("UPDATE citytwin_history SET prev_hash = ?2, hash = ?3 WHERE seq = ?1")?;
+        let n = rows.len();
+        let mut head = None;
+        for mut e in rows {
+            e.prev_hash = prev;
+            e.hash = e.digest();
+            update.execute(params![e.seq, e.prev_hash, e.hash])?;
+            prev = e.hash.clone();
+            head = Some(format!("{} {}", e.seq, e.hash));
+        }
+        if let Some(h) = head {
+            tx.execute(
+                "INSERT INTO citytwin_settings(key, value) VALUES ('audit_head', ?1) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [h],
+            )?;
+        }
+        tracing::info!(entries = n, "history chained (store of an older citytwin)");
+    }
+    Ok(())
+}
+
+/// Every history entry in stored order, as stored.
+fn read_chain(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<chain::Entry>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, at, actor, action, layer, object_id, number, old, new, prev_hash, hash \
+         FROM citytwin_history ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(chain::Entry {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            actor: r.get(2)?,
+            action: r.get(3)?,
+            layer: r.get(4)?,
+            object_id: r.get(5)?,
+            number: r.get(6)?,
+            old: r.get(7)?,
+            new: r.get(8)?,
+            prev_hash: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+            hash: r.get::<_, Option<String>>(10)?.unwrap_or_default(),
+        })
+    })?;
+    rows.collect()
+}
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let role: String = r.get(2)?;
+    let time = |i: usize| -> rusqlite::Result<Option<i64>> {
+        Ok(r.get::<_, Option<String>>(i)?
+            .and_then(|t| super::parse_ms(&t)))
+    };
+    let id: i64 = r.get(0)?;
+    Ok(TokenRecord {
+        id,
+        name: r.get(1)?,
+        role: Role::parse(&role).unwrap_or_else(|| {
+            // Least privilege for a role this version does not know.
+            tracing::warn!(
+                token = id,
+                role,
+                "token has an unknown role; treated as public"
+            );
+            Role::Public
+        }),
+        hash: r.get(3)?,
+        created: time(4)?.unwrap_or(0),
+        expires: time(5)?,
+        revoked: time(6)?,
+    })
 }
 
 /// The newest history row's sequence number (0 for none).

@@ -1,6 +1,7 @@
 //! The store: where objects live on disk. Writes are transactions; every change is kept in a
 //! history table. The embedded default is a GeoPackage file ([`gpkg::GpkgStore`]).
 
+pub mod chain;
 pub mod gpkg;
 mod time;
 
@@ -91,6 +92,8 @@ pub struct HistoryEntry {
     pub old: Option<serde_json::Value>,
     #[schema(value_type = Object)]
     pub new: Option<serde_json::Value>,
+    /// This entry's link in the hash chain (SHA-256, hex).
+    pub hash: Option<String>,
 }
 
 /// A serial ever given out, and whether it is retired.
@@ -127,6 +130,23 @@ pub trait Store: Send {
         object: Option<ObjectId>,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Walks the hash-chained history and names every entry that was edited, deleted or
+    /// moved.
+    fn verify_history(&mut self) -> Result<chain::Verdict, StoreError>;
+    /// Every API token (hashes only; revoked and expired ones too).
+    fn tokens(&mut self) -> Result<Vec<crate::access::tokens::TokenRecord>, StoreError>;
+    /// Stores a new token and records it in the history; returns its id.
+    fn add_token(
+        &mut self,
+        t: &crate::access::tokens::NewToken,
+        actor: &str,
+    ) -> Result<i64, StoreError>;
+    /// Revokes a token (recorded in the history); `None` when there is no such token.
+    fn revoke_token(
+        &mut self,
+        id: i64,
+        actor: &str,
+    ) -> Result<Option<crate::access::tokens::TokenRecord>, StoreError>;
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
 }

@@ -181,11 +181,14 @@ fn compress(raw: &[u8], enc: Encoding, levels: Levels) -> Bytes {
 /// Inclusive column and row ranges of tiles at one zoom.
 type TileRange = ([u32; 2], [u32; 2]);
 
-/// A cached tile's address: the canonical layer set and the tile.
+/// A cached tile's address: the canonical layer set, the tile, and whose view of the
+/// attributes it shows (the least trusted role that sees exactly these attributes, so roles
+/// that see the same share one copy and a public tile is never one made for staff).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     pub layers: Arc<[LayerId]>,
     pub tile: TileId,
+    pub view: crate::access::Role,
 }
 
 #[derive(Clone)]
@@ -383,6 +386,7 @@ mod tests {
         let key = |layers: &[LayerId], z: u8, x: u32, y: u32| Key {
             layers: layers.into(),
             tile: TileId { z, x, y },
+            view: crate::access::Role::Public,
         };
         let entry = || Arc::new(TileEntry::new(vec![1; 100], 1, 0));
         // The point sits in z16 tile 39155/22815 (Zaporizhzhia).

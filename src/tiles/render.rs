@@ -6,6 +6,7 @@ use fast_mvt::{MvtCoord, MvtGeomType, MvtLayerBuilder, MvtResult, MvtValueRef};
 use super::TileSettings;
 use super::coord::{Frame, TileId};
 use super::shape;
+use crate::access::{AttrView, View};
 use crate::model::{GeometryKind, LayerId, Object, Value};
 use crate::twin::Twin;
 
@@ -22,7 +23,14 @@ pub struct Rendered {
 
 /// Renders `layers` (each once, in the order given) of one tile. Each layer is encoded on its
 /// own and the non-empty ones are joined: a tile is the concatenation of its layer messages.
-pub fn render(twin: &Twin, layers: &[LayerId], tile: TileId, s: &TileSettings) -> Rendered {
+/// Attributes are those `view` shows of each layer (the caller checked that it reads them).
+pub fn render(
+    twin: &Twin,
+    layers: &[LayerId],
+    tile: TileId,
+    s: &TileSettings,
+    view: &View,
+) -> Rendered {
     let mut out = Rendered::default();
     let frame = Frame::new(tile, s.extent);
     for &l in layers {
@@ -33,8 +41,8 @@ pub fn render(twin: &Twin, layers: &[LayerId], tile: TileId, s: &TileSettings) -
         };
         layer.extent(s.mvt_extent());
         let (layer, n, clusters) = match def.geometry {
-            GeometryKind::Point => points(twin, l, tile, &frame, s, layer),
-            GeometryKind::Line => lines(twin, l, tile, &frame, s, layer),
+            GeometryKind::Point => points(twin, l, tile, &frame, s, layer, view.attrs(l)),
+            GeometryKind::Line => lines(twin, l, tile, &frame, s, layer, view.attrs(l)),
         };
         // An empty layer is left out: the spec asks encoders not to write one.
         if n > 0 {
@@ -107,6 +115,7 @@ fn points(
     frame: &Frame,
     s: &TileSettings,
     mut layer: MvtLayerBuilder,
+    attrs: AttrView<'_>,
 ) -> (MvtLayerBuilder, usize, usize) {
     let e = f64::from(s.extent);
     let b = f64::from(s.buffer);
@@ -148,7 +157,7 @@ fn points(
         let mut n = 0;
         for f in &found {
             if let Some(o) = twin.get(f.id) {
-                layer = object_point(layer, twin, o, f.at, &mut number);
+                layer = object_point(layer, twin, o, f.at, &mut number, attrs);
                 n += 1;
             }
         }
@@ -160,7 +169,7 @@ fn points(
             (_, 0) | (None, _) => {}
             (Some(one), 1) => {
                 if let Some(o) = twin.get(one.id) {
-                    layer = object_point(layer, twin, o, one.at, &mut number);
+                    layer = object_point(layer, twin, o, one.at, &mut number, attrs);
                     n += 1;
                 }
             }
@@ -187,11 +196,12 @@ fn object_point(
     o: &Object,
     at: [f64; 2],
     number: &mut String,
+    attrs: AttrView<'_>,
 ) -> MvtLayerBuilder {
     let (x, y) = shape::snap(at);
     let mut f = layer.feature_of(MvtGeomType::Point);
     f.id(Some(o.id));
-    let _ = properties(&mut f, twin, o, number).and_then(|f| f.points([MvtCoord { x, y }]));
+    let _ = properties(&mut f, twin, o, number, attrs).and_then(|f| f.points([MvtCoord { x, y }]));
     f.end()
 }
 
@@ -232,6 +242,7 @@ fn lines(
     frame: &Frame,
     s: &TileSettings,
     mut layer: MvtLayerBuilder,
+    attrs: AttrView<'_>,
 ) -> (MvtLayerBuilder, usize, usize) {
     if tile.z < twin.layers().def(l).min_zoom {
         return (layer, 0, 0);
@@ -255,7 +266,7 @@ fn lines(
         }
         let mut f = layer.feature_of(MvtGeomType::LineString);
         f.id(Some(o.id));
-        let _ = properties(&mut f, twin, o, &mut number).and_then(|f| {
+        let _ = properties(&mut f, twin, o, &mut number, attrs).and_then(|f| {
             for p in &pieces {
                 f.line(p.iter().map(|&(x, y)| MvtCoord { x, y }))?;
             }
@@ -273,6 +284,7 @@ fn properties<'f>(
     twin: &Twin,
     o: &Object,
     number: &mut String,
+    attrs: AttrView<'_>,
 ) -> MvtResult<&'f mut fast_mvt::MvtFeatureBuilder> {
     let def = twin.layers().def(o.layer);
     if let Some(num) = &o.number {
@@ -281,7 +293,7 @@ fn properties<'f>(
     }
     f.tag_ref("status", MvtValueRef::String(o.status.as_str()))?;
     for (k, v) in o.attributes.iter() {
-        if matches!(k, "number" | "status" | "cluster" | "point_count") {
+        if matches!(k, "number" | "status" | "cluster" | "point_count") || !attrs.shows(k) {
             continue;
         }
         let v = match v {
@@ -301,6 +313,12 @@ mod tests {
     use super::*;
     use crate::model::{Geometry, Layers};
     use crate::twin::tests::obj;
+
+    fn all() -> std::sync::Arc<View> {
+        let layers = crate::model::Layers::default_city();
+        crate::access::Policy::new(&crate::access::AccessConfig::default(), &layers)
+            .view(crate::access::Role::Admin)
+    }
 
     fn settings() -> TileSettings {
         TileSettings::default()
@@ -330,14 +348,14 @@ mod tests {
             x: 39_155,
             y: 22_815,
         };
-        let r = render(&t, &[poles, wifi, cams], tile, &settings());
+        let r = render(&t, &[poles, wifi, cams], tile, &settings(), &all());
         assert_eq!(r.features, 1);
         let reader = mvt_reader::Reader::new(r.bytes.clone()).unwrap();
         let names = reader.get_layer_names().unwrap();
         assert_eq!(names, vec!["wifi".to_string()]);
         let far = TileId { z: 16, x: 0, y: 0 };
         assert!(
-            render(&t, &[poles, wifi], far, &settings())
+            render(&t, &[poles, wifi], far, &settings(), &all())
                 .bytes
                 .is_empty()
         );
@@ -347,7 +365,7 @@ mod tests {
         line.geometry = Geometry::Line(vec![[35.08, 47.87], [35.09, 47.88]]);
         let t = Twin::build(layers, 6, vec![line]);
         let low = TileId { z: 5, x: 19, y: 11 };
-        assert_eq!(render(&t, &[spans], low, &settings()).features, 0);
+        assert_eq!(render(&t, &[spans], low, &settings(), &all()).features, 0);
     }
 
     fn fixture_geometry(n: &str) -> Vec<u32> {
@@ -381,7 +399,7 @@ mod tests {
             6,
             vec![obj(3, poles, at(25.0, 17.0), 100_003), line],
         );
-        let r = render(&t, &[poles, spans], tile, &settings());
+        let r = render(&t, &[poles, spans], tile, &settings(), &all());
         let decoded = crate::tiles::conformance::check(&r.bytes).unwrap();
         assert_eq!(decoded.len(), 2);
         assert_eq!((decoded[0].version, decoded[0].extent), (2, 4096));
@@ -414,14 +432,14 @@ mod tests {
             })
             .collect();
         let t = Twin::build(layers, 6, objects);
-        let roomy = render(&t, &[poles], tile, &settings());
+        let roomy = render(&t, &[poles], tile, &settings(), &all());
         assert_eq!((roomy.features, roomy.clusters), (60, 0));
         let tight = TileSettings {
             point_cap: 10,
             cluster_cell: 1024,
             ..settings()
         };
-        let r = render(&t, &[poles], tile, &tight);
+        let r = render(&t, &[poles], tile, &tight, &all());
         assert!(r.clusters > 0 && r.features <= 16);
         let reader = mvt_reader::Reader::new(r.bytes).unwrap();
         let total: u64 = reader

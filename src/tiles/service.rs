@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use super::cache::{Key, TileCache, TileEntry};
+use super::coord::TileId;
 use super::tilejson::FieldCatalog;
 use super::{TileSettings, render};
+use crate::access::{Policy, Role, View};
+use crate::model::LayerId;
 use crate::registry::Registry;
 use crate::twin::{Changed, Follower, Twin};
 
@@ -23,11 +26,16 @@ pub struct TileService {
     /// Renders running at once: about two per core. A burst of cold tiles queues here instead
     /// of starting hundreds of threads that each hold a tile's worth of memory.
     pub render_slots: tokio::sync::Semaphore,
+    policy: Arc<Policy>,
 }
 
 impl TileService {
     /// A service following `registry`: every edit invalidates the tiles it touched.
-    pub fn new(settings: TileSettings, registry: &Registry) -> Arc<TileService> {
+    pub fn new(
+        settings: TileSettings,
+        registry: &Registry,
+        policy: Arc<Policy>,
+    ) -> Arc<TileService> {
         let s = Arc::new(TileService {
             cache: TileCache::new(settings.cache_bytes),
             settings,
@@ -35,9 +43,32 @@ impl TileService {
             render_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             ),
+            policy,
         });
         registry.follow(s.clone());
         s
+    }
+
+    /// The cache key of `tile` of `layers` as `view` sees it (the caller checked that `view`
+    /// reads every layer): views that show the same attributes of these layers share a key.
+    pub fn key(&self, layers: Arc<[LayerId]>, tile: TileId, view: &View) -> Key {
+        let class = view.attribute_class(&layers);
+        // The class tells views apart by their first 64 layers only.
+        let share = layers.len() <= 64;
+        let role = Role::ALL
+            .into_iter()
+            .filter(|_| share)
+            .into_iter()
+            .find(|r| {
+                let v = self.policy.view(*r);
+                layers.iter().all(|l| v.can_read(*l)) && v.attribute_class(&layers) == class
+            })
+            .unwrap_or(view.role());
+        Key {
+            layers,
+            tile,
+            view: role,
+        }
     }
 
     /// The cached tile, counted as a hit or a miss.
@@ -56,7 +87,11 @@ impl TileService {
         let (rendered, ticket) = {
             let twin = registry.twin();
             let ticket = self.cache.ticket();
-            (render(&twin, &key.layers, key.tile, &self.settings), ticket)
+            let view = self.policy.view(key.view);
+            (
+                render(&twin, &key.layers, key.tile, &self.settings, &view),
+                ticket,
+            )
         };
         let entry = Arc::new(TileEntry::new(
             rendered.bytes,

@@ -78,6 +78,23 @@ pub fn bounds(twin: &Twin, layers: &[LayerId]) -> Option<[f64; 4]> {
     })
 }
 
+/// The fields a view shows: number, status and cluster fields always, attributes as allowed.
+fn visible_fields(mut f: Fields, attrs: crate::access::AttrView<'_>) -> Fields {
+    const ALWAYS: [&str; 9] = [
+        "number",
+        "status",
+        "cluster",
+        "point_count",
+        "point_count_abbreviated",
+        "min_lon",
+        "min_lat",
+        "max_lon",
+        "max_lat",
+    ];
+    f.retain(|k, _| ALWAYS.contains(&k.as_str()) || attrs.shows(k));
+    f
+}
+
 /// The TileJSON document. `base` is the server's own origin (`http://host:port`).
 pub fn tilejson(
     twin: &Twin,
@@ -86,6 +103,7 @@ pub fn tilejson(
     settings: &TileSettings,
     catalog: &FieldCatalog,
     attribution: &str,
+    view: &crate::access::View,
 ) -> Json {
     let names: Vec<&str> = layers
         .iter()
@@ -116,7 +134,7 @@ pub fn tilejson(
                 "description": if d.title_en.is_empty() { d.name.clone() } else { format!("{} / {}", d.title_en, d.title_uk) },
                 "minzoom": lowest,
                 "maxzoom": settings.max_zoom,
-                "fields": catalog.fields(twin, l),
+                "fields": visible_fields(catalog.fields(twin, l), view.attrs(l)),
             })
         })
         .collect();

@@ -67,12 +67,31 @@ pub fn counts(store: &Path) -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
+/// A new API token for `role` on `store` (`citytwin token create`).
+pub fn token(store: &Path, role: &str) -> String {
+    cli_ok(
+        store,
+        &[
+            "token",
+            "create",
+            "--role",
+            role,
+            "--name",
+            &format!("test-{role}"),
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
 /// A running server.
 pub struct Server {
     child: Child,
     pub base: String,
     pub store: PathBuf,
     agent: ureq::Agent,
+    /// Sent as `Authorization: Bearer …` with every request when set.
+    pub token: Option<String>,
 }
 
 impl Server {
@@ -112,7 +131,18 @@ impl Server {
             base,
             store: store.to_path_buf(),
             agent,
+            token: None,
         }
+    }
+
+    /// The same server, asked with `token` (or none) from now on.
+    pub fn as_token(&mut self, token: Option<&str>) -> &mut Server {
+        self.token = token.map(str::to_string);
+        self
+    }
+
+    fn auth(&self) -> Option<String> {
+        self.token.as_ref().map(|t| format!("Bearer {t}"))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -128,7 +158,11 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        Self::answer(self.agent.get(self.url(path)).call())
+        let mut req = self.agent.get(self.url(path));
+        if let Some(a) = self.auth() {
+            req = req.header("Authorization", a);
+        }
+        Self::answer(req.call())
     }
 
     /// A GET with request headers; answers status, response headers (lower-case names) and the
@@ -139,6 +173,9 @@ impl Server {
         headers: &[(&str, &str)],
     ) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
         let mut req = self.agent.get(self.url(path));
+        if let Some(a) = self.auth() {
+            req = req.header("Authorization", a);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -164,15 +201,27 @@ impl Server {
     }
 
     pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
-        Self::answer(self.agent.patch(self.url(path)).send_json(body))
+        let mut req = self.agent.patch(self.url(path));
+        if let Some(a) = self.auth() {
+            req = req.header("Authorization", a);
+        }
+        Self::answer(req.send_json(body))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        Self::answer(self.agent.post(self.url(path)).send_json(body))
+        let mut req = self.agent.post(self.url(path));
+        if let Some(a) = self.auth() {
+            req = req.header("Authorization", a);
+        }
+        Self::answer(req.send_json(body))
     }
 
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        Self::answer(self.agent.delete(self.url(path)).call())
+        let mut req = self.agent.delete(self.url(path));
+        if let Some(a) = self.auth() {
+            req = req.header("Authorization", a);
+        }
+        Self::answer(req.call())
     }
 
     /// `kill -9`: no chance to flush or shut down.

@@ -1,6 +1,7 @@
 // Drives Debian's Chromium (headless, WebGL in software) through the citytwin map page and
 // prints what the map rendered, as JSON. Run by tests/web.rs:
-//   node web/tests/browser.mjs BASE_URL SCREENSHOT_DIR LON LAT ZOOM NUMBER
+//   TOKEN=… node web/tests/browser.mjs BASE_URL SCREENSHOT_DIR LON LAT ZOOM NUMBER
+// With TOKEN (a staff token), it finally signs in and reports what the map shows then.
 import puppeteer from 'puppeteer-core';
 
 const [base, shots, lon, lat, zoom, number] = process.argv.slice(2);
@@ -52,6 +53,7 @@ try {
   await page.goto(`${base}/?style=dispatcher#${zoom}/${lat}/${lon}`, { waitUntil: 'load' });
   await waitIdle();
   out.styles.dispatcher = await rendered();
+  out.publicSource = await page.evaluate(() => window.citytwin.map.getStyle().sources.citytwin.url);
   await page.screenshot({ path: `${shots}/map-dispatcher.png` });
 
   // Click a drawn pole: its details pop up.
@@ -101,6 +103,20 @@ try {
   await waitIdle();
   out.afterSearch = await rendered();
   await page.screenshot({ path: `${shots}/map-search.png` });
+
+  if (process.env.TOKEN) {
+    await page.type('#token', process.env.TOKEN);
+    await page.evaluate(() => { window.citytwin.idle = false; });
+    await page.click('#signin button');
+    await page.waitForFunction(() => window.citytwin.signedIn, { timeout: 30000 });
+    await waitIdle();
+    out.signedIn = {
+      source: await page.evaluate(() => window.citytwin.map.getStyle().sources.citytwin.url),
+      button: await page.$eval('#signin button', (b) => b.textContent),
+      rendered: await rendered(),
+    };
+    await page.screenshot({ path: `${shots}/map-signed-in.png` });
+  }
 } finally {
   await browser.close();
 }

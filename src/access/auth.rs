@@ -1,0 +1,212 @@
+//! Who is calling: `Authorization: Bearer ct_<id>_<secret>` → a [`Caller`].
+//!
+//! Tokens are read from the store and re-read every [`Authenticator::REFRESH`], so a token
+//! revoked by `citytwin token revoke` (another process) stops working within that time. The
+//! argon2 check of a secret runs once per token and process (a few tens of milliseconds, on a
+//! bounded number of threads); after it, the SHA-256 of the proven secret is kept in memory
+//! and compared instead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::tokens::{TokenRecord, parse_token, verify_secret};
+use super::{AccessError, Caller, Role};
+
+/// Reads every token from where they are kept.
+pub type TokenLoader = dyn Fn() -> Result<Vec<TokenRecord>, String> + Send + Sync;
+
+#[derive(Default)]
+struct Snapshot {
+    loaded: Option<Instant>,
+    tokens: HashMap<i64, TokenRecord>,
+    /// Token id → SHA-256 of the secret that passed the argon2 check.
+    proven: HashMap<i64, [u8; 32]>,
+}
+
+/// Checks callers' tokens.
+pub struct Authenticator {
+    load: Arc<TokenLoader>,
+    snapshot: Mutex<Snapshot>,
+    reload: tokio::sync::Mutex<()>,
+    /// argon2 checks running at once.
+    hashing: Arc<tokio::sync::Semaphore>,
+}
+
+fn unauthenticated(msg: impl Into<String>) -> AccessError {
+    AccessError::Unauthenticated(msg.into())
+}
+
+impl Authenticator {
+    /// How old the list of tokens may get.
+    pub const REFRESH: Duration = Duration::from_secs(2);
+
+    pub fn new(load: Arc<TokenLoader>) -> Authenticator {
+        Authenticator {
+            load,
+            snapshot: Mutex::new(Snapshot::default()),
+            reload: tokio::sync::Mutex::new(()),
+            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fresh(&self) -> bool {
+        self.lock()
+            .loaded
+            .is_some_and(|t| t.elapsed() < Self::REFRESH)
+    }
+
+    async fn refresh(&self) -> Result<(), AccessError> {
+        if self.fresh() {
+            return Ok(());
+        }
+        let _one = self.reload.lock().await;
+        if self.fresh() {
+            return Ok(());
+        }
+        let load = self.load.clone();
+        let tokens = tokio::task::spawn_blocking(move || load())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|e| {
+                tracing::error!(error = %e, "tokens cannot be read");
+                unauthenticated(format!("tokens cannot be checked right now: {e}"))
+            })?;
+        let mut s = self.lock();
+        s.tokens = tokens.into_iter().map(|t| (t.id, t)).collect();
+        // A proven secret stays proven only while its token still has the same hash.
+        let Snapshot { tokens, proven, .. } = &mut *s;
+        proven.retain(|id, _| tokens.contains_key(id));
+        s.loaded = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The caller an `Authorization` header value names: public without one; an error for a
+    /// malformed, unknown, wrong, revoked or expired token.
+    pub async fn authenticate(&self, header: Option<&[u8]>) -> Result<Caller, AccessError> {
+        let Some(raw) = header else {
+            return Ok(Caller::public());
+        };
+        let text = std::str::from_utf8(raw)
+            .map_err(|_| unauthenticated("Authorization: not text"))?
+            .trim();
+        let token = text
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .ok_or_else(|| unauthenticated("Authorization: use `Bearer <token>`"))?;
+        let (id, secret) = parse_token(token).ok_or_else(|| {
+            unauthenticated("Authorization: not a citytwin token (ct_<id>_<64 hex digits>)")
+        })?;
+        self.refresh().await?;
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let (record, proven) = {
+            let s = self.lock();
+            let r = s
+                .tokens
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| unauthenticated(format!("unknown token #{id}")))?;
+            (r, s.proven.get(&id) == Some(&digest))
+        };
+        if let Some(why) = record.unusable(crate::model::now_ms()) {
+            return Err(unauthenticated(why));
+        }
+        if !proven {
+            let _slot = self
+                .hashing
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| unauthenticated(e.to_string()))?;
+            let (secret, hash) = (secret.to_string(), record.hash.clone());
+            let ok = tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
+                .await
+                .unwrap_or(false);
+            if !ok {
+                return Err(unauthenticated(format!("wrong secret for token #{id}")));
+            }
+            self.lock().proven.insert(id, digest);
+        }
+        if record.role == Role::Public {
+            return Ok(Caller::public());
+        }
+        Ok(Caller {
+            role: record.role,
+            token: Some((record.id, record.name)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::tokens::{format_token, hash_secret, new_secret};
+
+    fn record(id: i64, role: Role, secret: &str) -> TokenRecord {
+        TokenRecord {
+            id,
+            name: format!("t{id}"),
+            role,
+            hash: hash_secret(secret).unwrap(),
+            created: 0,
+            expires: None,
+            revoked: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_checked_and_revocation_is_seen_on_reload() {
+        let (s1, s2) = (new_secret().unwrap(), new_secret().unwrap());
+        let list = Arc::new(Mutex::new(vec![
+            record(1, Role::Engineer, &s1),
+            TokenRecord {
+                expires: Some(1),
+                ..record(2, Role::Admin, &s2)
+            },
+        ]));
+        let l = list.clone();
+        let auth = Authenticator::new(Arc::new(move || Ok(l.lock().unwrap().clone())));
+        let h = |t: &str| format!("Bearer {t}").into_bytes();
+        assert_eq!(auth.authenticate(None).await.unwrap(), Caller::public());
+        let c = auth
+            .authenticate(Some(&h(&format_token(1, &s1))))
+            .await
+            .unwrap();
+        assert_eq!(c.role, Role::Engineer);
+        assert_eq!(c.actor(), "engineer:t1#1");
+        // Again, from the proven-secret memory.
+        assert!(
+            auth.authenticate(Some(&h(&format_token(1, &s1))))
+                .await
+                .is_ok()
+        );
+        for (bad, says) in [
+            (h(&format_token(1, &s2)), "wrong secret"),
+            (h(&format_token(9, &s1)), "unknown token #9"),
+            (h(&format_token(2, &s2)), "expired"),
+            (b"Basic abc".to_vec(), "Bearer"),
+            (h("ct_1_xyz"), "not a citytwin token"),
+        ] {
+            let e = auth.authenticate(Some(&bad)).await.unwrap_err();
+            assert!(
+                matches!(&e, AccessError::Unauthenticated(m) if m.contains(says)),
+                "{e}"
+            );
+        }
+        list.lock().unwrap()[0].revoked = Some(5);
+        auth.lock().loaded = None; // as if REFRESH had passed
+        let e = auth
+            .authenticate(Some(&h(&format_token(1, &s1))))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("revoked"), "{e}");
+    }
+}

@@ -1,0 +1,231 @@
+//! Limits and isolation, applied to every request before its handler: query length, a
+//! concurrency bulkhead per feature (tiles, resolver, objects, audit, map, service), a time
+//! limit, and per-client rate limits on the resolver and on writes. Each refusal is a JSON
+//! error with its own status: 414, 503 or 429.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::config::Limits;
+
+/// The parts of the API that are kept apart: a flood of one cannot use up another's share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    Tiles,
+    Resolve,
+    Objects,
+    Audit,
+    Map,
+    Service,
+}
+
+impl Feature {
+    const ALL: [Feature; 6] = [
+        Feature::Tiles,
+        Feature::Resolve,
+        Feature::Objects,
+        Feature::Audit,
+        Feature::Map,
+        Feature::Service,
+    ];
+
+    pub fn of(path: &str) -> Feature {
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        match first {
+            "tiles" => Feature::Tiles,
+            "resolve" | "nearest" | "locate" => Feature::Resolve,
+            "objects" | "layers" => Feature::Objects,
+            "audit" => Feature::Audit,
+            "" | "styles" | "fonts" | "assets" => Feature::Map,
+            _ => Feature::Service,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::Tiles => "tiles",
+            Feature::Resolve => "resolver",
+            Feature::Objects => "objects",
+            Feature::Audit => "audit",
+            Feature::Map => "map",
+            Feature::Service => "service",
+        }
+    }
+}
+
+/// The running limits of one server.
+pub struct Guard {
+    limits: Limits,
+    slots: Vec<Arc<tokio::sync::Semaphore>>,
+    resolve: DefaultKeyedRateLimiter<String>,
+    writes: DefaultKeyedRateLimiter<String>,
+}
+
+/// The audit walks whole layers: it gets few slots whatever the general limit.
+const AUDIT_SLOTS: usize = 2;
+
+impl Guard {
+    pub fn new(limits: &Limits) -> Guard {
+        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        Guard {
+            slots: Feature::ALL
+                .iter()
+                .map(|f| {
+                    let n = if *f == Feature::Audit {
+                        AUDIT_SLOTS.min(limits.concurrency)
+                    } else {
+                        limits.concurrency
+                    };
+                    Arc::new(tokio::sync::Semaphore::new(n))
+                })
+                .collect(),
+            resolve: DefaultKeyedRateLimiter::keyed(per_minute(limits.resolve_per_minute)),
+            writes: DefaultKeyedRateLimiter::keyed(per_minute(limits.writes_per_minute)),
+            limits: limits.clone(),
+        }
+    }
+
+    /// Drops rate-limit state of clients not seen for a while (called now and then).
+    pub fn tidy(&self) {
+        self.resolve.retain_recent();
+        self.writes.retain_recent();
+    }
+}
+
+fn refuse(status: StatusCode, code: &'static str, msg: String, retry_s: Option<u64>) -> Response {
+    let mut r = ApiError::new(status, code, msg).into_response();
+    if let Some(s) = retry_s
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// Who a request counts against: its token (by id) or, without one, its address.
+fn client_key(req: &Request) -> String {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .and_then(|(_, t)| crate::access::tokens::parse_token(t.trim()))
+        .map(|(id, _)| id);
+    match token {
+        Some(id) => format!("token:{id}"),
+        None => req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "local".to_string(), |c| c.0.ip().to_string()),
+    }
+}
+
+/// The middleware.
+pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let g = &app.guard;
+    let q = req.uri().query().map_or(0, str::len);
+    if q > g.limits.max_query_bytes {
+        return refuse(
+            StatusCode::URI_TOO_LONG,
+            "query_too_long",
+            format!(
+                "the query string has {q} bytes; at most {} are accepted",
+                g.limits.max_query_bytes
+            ),
+            None,
+        );
+    }
+    let feature = Feature::of(req.uri().path());
+    let limiter = match feature {
+        Feature::Resolve => Some((&g.resolve, g.limits.resolve_per_minute, "resolver")),
+        Feature::Objects if req.method() != Method::GET && req.method() != Method::HEAD => {
+            Some((&g.writes, g.limits.writes_per_minute, "write"))
+        }
+        _ => None,
+    };
+    if let Some((limiter, per_minute, what)) = limiter {
+        let key = client_key(&req);
+        if let Err(not_until) = limiter.check_key(&key) {
+            let wait = not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1);
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "more than {per_minute} {what} requests a minute from this client; try again in {wait} s"
+                ),
+                Some(wait),
+            );
+        }
+    }
+    let Ok(_slot) = g.slots[Feature::ALL.iter().position(|f| *f == feature).unwrap_or(0)]
+        .clone()
+        .try_acquire_owned()
+    else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!(
+                "the {} is at its limit of requests at once; try again shortly",
+                feature.name()
+            ),
+            Some(1),
+        );
+    };
+    let limit = Duration::from_millis(g.limits.timeout_ms);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} ms and was stopped",
+                g.limits.timeout_ms
+            ),
+            Some(1),
+        ),
+    }
+}
+
+/// A panic inside a handler becomes a JSON 500 for that request only.
+pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!(panic = what, "a request panicked; the server goes on");
+    ApiError::internal(
+        "the request failed inside citytwin (a bug, logged); other requests are not affected",
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_fall_into_features() {
+        assert_eq!(Feature::of("/tiles/poles/1/0/0.mvt"), Feature::Tiles);
+        assert_eq!(Feature::of("/resolve"), Feature::Resolve);
+        assert_eq!(Feature::of("/locate"), Feature::Resolve);
+        assert_eq!(Feature::of("/objects/ОП-1"), Feature::Objects);
+        assert_eq!(Feature::of("/audit/numbers"), Feature::Audit);
+        assert_eq!(Feature::of("/"), Feature::Map);
+        assert_eq!(Feature::of("/metrics"), Feature::Service);
+    }
+}
