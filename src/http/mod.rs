@@ -136,7 +136,7 @@ pub fn router(state: AppState) -> Router {
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());
     let api = Arc::new(api);
-    router
+    let router = router
         // Documented by `SuffixedRoutes` under the paths clients use.
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/tiles/{name}", get(tiles::tilejson))
@@ -157,7 +157,14 @@ pub fn router(state: AppState) -> Router {
                 "method_not_allowed",
                 "method not allowed on this route; see /openapi.json",
             )
-        })
+        });
+    harden(router, state)
+}
+
+/// The layers every request passes, outermost first: tracing, metrics, the limits and
+/// bulkheads of [`limits::guard`], panic isolation, the body limit.
+pub fn harden(router: Router<AppState>, state: AppState) -> Router {
+    router
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
         ))
@@ -198,4 +205,102 @@ pub async fn serve(
     .await;
     tidy.abort();
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    fn state(dir: &std::path::Path, limits: crate::config::Limits) -> AppState {
+        let layers = crate::model::Layers::default_city();
+        let store = crate::store::gpkg::GpkgStore::open(&dir.join("s.gpkg"), &layers, 6).unwrap();
+        let registry = Arc::new(Registry::open(Box::new(store), 1000.0).unwrap());
+        let config = Config {
+            limits,
+            ..Config::default()
+        };
+        AppState::new(registry, Arc::new(config))
+    }
+
+    async fn call(app: &Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let r = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    /// A handler with a bug: an `expect` on something absent.
+    async fn boom() -> &'static str {
+        let absent: Option<&'static str> = None;
+        absent.expect("a bug in one feature")
+    }
+
+    /// A panic or a slow request in one feature stops neither the others nor the server.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_or_a_slow_feature_leaves_the_others_answering() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = crate::config::Limits {
+            timeout_ms: 1500,
+            concurrency: 2,
+            ..Default::default()
+        };
+        let st = state(dir.path(), limits);
+        let slow = || async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            "late"
+        };
+        let app = harden(
+            Router::new()
+                .route("/locate", get(boom))
+                .route("/audit/numbers", get(slow))
+                .route("/tiles/x", get(|| async { "tile" }))
+                .route("/resolve", get(|| async { "resolved" })),
+            st,
+        );
+        // The panic is one request's 500, in JSON.
+        let (s, e) = call(&app, "/locate").await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e["code"], "internal");
+        // The audit gets two slots; the third slow request is refused at once.
+        let a = tokio::spawn({
+            let app = app.clone();
+            async move { call(&app, "/audit/numbers").await }
+        });
+        let b = tokio::spawn({
+            let app = app.clone();
+            async move { call(&app, "/audit/numbers").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (s, e) = call(&app, "/audit/numbers").await;
+        assert_eq!(
+            (s, e["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded"))
+        );
+        // Meanwhile tiles and the resolver answer at once, again and again.
+        for _ in 0..20 {
+            assert_eq!(call(&app, "/tiles/x").await.0, StatusCode::OK);
+            assert_eq!(call(&app, "/resolve").await.0, StatusCode::OK);
+        }
+        // The slow ones end at the time limit with a JSON 503.
+        for h in [a, b] {
+            let (s, e) = h.await.unwrap();
+            assert_eq!(
+                (s, e["code"].as_str()),
+                (StatusCode::SERVICE_UNAVAILABLE, Some("timeout"))
+            );
+        }
+        // And the panicking route did not poison anything.
+        assert_eq!(
+            call(&app, "/locate").await.0,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(call(&app, "/tiles/x").await.0, StatusCode::OK);
+    }
 }
