@@ -118,6 +118,64 @@ async fn health(State(app): State<AppState>, access: access::Access) -> Json<Hea
     })
 }
 
+/// Adds to every operation the answers any request can get from the layers around the
+/// handlers (and to operations with a body, those of body parsing), where it does not say
+/// them already.
+fn document_common_answers(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in api.paths.paths.values_mut() {
+        let ops = [
+            (item.get.as_mut(), false),
+            (item.post.as_mut(), true),
+            (item.patch.as_mut(), true),
+            (item.delete.as_mut(), true),
+        ];
+        for (op, write) in ops {
+            let Some(op) = op else { continue };
+            let body = op.request_body.is_some();
+            let r = &mut op.responses.responses;
+            let mut add = |code: &str, what: &str| {
+                r.entry(code.to_string())
+                    .or_insert_with(|| error(what).into());
+            };
+            add(
+                "401",
+                "The token is not valid (wrong, unknown, revoked or expired)",
+            );
+            add(
+                "414",
+                "The query string is longer than limits.max_query_bytes",
+            );
+            add(
+                "503",
+                "This feature is at its limit of requests at once, or the request took longer than limits.timeout_ms",
+            );
+            if body {
+                add("413", "The body is larger than max_body_bytes");
+                add("415", "The body is not Content-Type: application/json");
+                add("422", "The body is JSON of the wrong shape");
+            }
+            if write {
+                add(
+                    "429",
+                    "Too many writes from this client (limits.writes_per_minute)",
+                );
+            }
+        }
+    }
+}
+
 /// The router with every route, and the OpenAPI document describing them.
 pub fn router(state: AppState) -> Router {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -135,6 +193,7 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());
+    document_common_answers(&mut api);
     let api = Arc::new(api);
     let router = router
         // Documented by `SuffixedRoutes` under the paths clients use.
