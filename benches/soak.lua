@@ -1,0 +1,35 @@
+-- wrk script for benches/soak.sh: requests taken in turn from the file `soak.requests` (one per
+-- line: METHOD<TAB>PATH<TAB>BODY), each with the token in SOAK_TOKEN, and every answer that
+-- is not 2xx/3xx counted and the first few printed.
+local requests = {}
+local i = 0
+local bad = 0
+local token = os.getenv("SOAK_TOKEN")
+
+init = function(args)
+  for line in io.lines(os.getenv("SOAK_REQUESTS")) do
+    local method, path, body = line:match("^(%u+)\t([^\t]+)\t?(.*)$")
+    local headers = { ["Authorization"] = "Bearer " .. token }
+    if body ~= nil and body ~= "" then
+      headers["Content-Type"] = "application/json"
+    else
+      body = nil
+    end
+    requests[#requests + 1] = wrk.format(method, path, headers, body)
+  end
+  i = math.random(#requests)
+end
+
+request = function()
+  i = i % #requests + 1
+  return requests[i]
+end
+
+response = function(status, headers, body)
+  if status >= 400 then
+    bad = bad + 1
+    if bad <= 5 then
+      io.stderr:write("answer " .. status .. ": " .. body:sub(1, 200) .. "\n")
+    end
+  end
+end
