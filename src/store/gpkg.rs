@@ -826,8 +826,7 @@ impl Store for GpkgStore {
         .map_err(e)?;
         let id = tx.last_insert_rowid();
         {
-            let mut h = Appender::open(&tx).map_err(e)?;
-            h.push(chain::Entry {
+            Appender::record(&tx, chain::Entry {
                 at: now.clone(),
                 actor: actor.to_string(),
                 action: "token_create".into(),
@@ -836,9 +835,7 @@ impl Store for GpkgStore {
                         .to_string(),
                 ),
                 ..Default::default()
-            })
-            .map_err(e)?;
-            h.finish().map_err(e)?;
+            }).map_err(e)?;
         }
         tx.commit().map_err(e)?;
         Ok(id)
@@ -867,18 +864,20 @@ impl Store for GpkgStore {
             .optional()
             .map_err(e)?;
         if n == 1 {
-            let mut h = Appender::open(&tx).map_err(e)?;
-            h.push(chain::Entry {
-                at: now.clone(),
-                actor: actor.to_string(),
-                action: "token_revoke".into(),
-                new: t.as_ref().map(|t| {
-                    serde_json::json!({"token": t.id, "name": t.name, "role": t.role}).to_string()
-                }),
-                ..Default::default()
-            })
+            Appender::record(
+                &tx,
+                chain::Entry {
+                    at: now.clone(),
+                    actor: actor.to_string(),
+                    action: "token_revoke".into(),
+                    new: t.as_ref().map(|t| {
+                        serde_json::json!({"token": t.id, "name": t.name, "role": t.role})
+                            .to_string()
+                    }),
+                    ..Default::default()
+                },
+            )
             .map_err(e)?;
-            h.finish().map_err(e)?;
         }
         tx.commit().map_err(e)?;
         Ok(t)
@@ -1211,14 +1210,27 @@ impl<'t> Appender<'t> {
     /// Records the new head.
     fn finish(self) -> rusqlite::Result<()> {
         if self.wrote {
-            self.tx.execute(
-                "INSERT INTO citytwin_settings(key, value) VALUES ('audit_head', ?1) \
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [format!("{} {}", self.seq, self.hash)],
-            )?;
+            set_head(self.tx, self.seq, &self.hash)?;
         }
         Ok(())
     }
+
+    /// Appends one entry and records the new head.
+    fn record(tx: &'t rusqlite::Transaction<'t>, e: chain::Entry) -> rusqlite::Result<()> {
+        let mut h = Appender::open(tx)?;
+        h.push(e)?;
+        h.finish()
+    }
+}
+
+/// Keeps the history's newest entry (seq and hash) as the setting `audit_head`.
+fn set_head(tx: &rusqlite::Transaction<'_>, seq: i64, hash: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO citytwin_settings(key, value) VALUES ('audit_head', ?1) \
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [format!("{seq} {hash}")],
+    )?;
+    Ok(())
 }
 
 /// Chains history written before the history was hash-chained (a store of an older
@@ -1243,14 +1255,10 @@ fn adopt_unchained_history(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<(
             e.hash = e.digest();
             update.execute(params![e.seq, e.prev_hash, e.hash])?;
             prev = e.hash.clone();
-            head = Some(format!("{} {}", e.seq, e.hash));
+            head = Some(e.seq);
         }
-        if let Some(h) = head {
-            tx.execute(
-                "INSERT INTO citytwin_settings(key, value) VALUES ('audit_head', ?1) \
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [h],
-            )?;
+        if let Some(seq) = head {
+            set_head(tx, seq, &prev)?;
         }
         tracing::info!(entries = n, "history chained (store of an older citytwin)");
     }
