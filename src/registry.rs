@@ -633,6 +633,14 @@ impl Registry {
         Ok(self.lock_store().history(object, limit)?)
     }
 
+    /// The object that last carried `number` in the history (also a deleted one).
+    pub fn object_of_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<(ObjectId, String)>, RegistryError> {
+        Ok(self.lock_store().object_of_number(number)?)
+    }
+
     /// Walks the hash-chained history (see [`crate::store::chain`]).
     pub fn verify_history(&self) -> Result<crate::store::chain::Verdict, RegistryError> {
         Ok(self.lock_store().verify_history()?)

@@ -217,6 +217,26 @@ fn tokens_wrong_revoked_and_expired_are_refused_and_roles_write_only_their_layer
     assert_eq!(newest["hash"].as_str().unwrap().len(), 64);
     server.as_token(Some(&resident));
     assert_eq!(server.get(&format!("/audit?number={}", enc(&pole))).0, 403);
+    // A deleted object's history stays readable under its painted number.
+    server.as_token(Some(&engineer));
+    let (s, made) = server.post(
+        "/objects",
+        &json!({"layer": "poles", "geometry": {"type": "Point", "coordinates": [24.95, 60.17]}}),
+    );
+    assert_eq!(s, 201, "{made}");
+    let gone = made["properties"]["number_latin"].as_str().unwrap().to_string();
+    assert_eq!(server.delete(&format!("/objects/{}", enc(&gone))).0, 200);
+    server.as_token(Some(&dispatcher));
+    let (s, h) = server.get(&format!("/audit?number={}", enc(&gone)));
+    assert_eq!(s, 200, "{h}");
+    let actions: Vec<&str> = h["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["delete", "create"], "{h}");
+    assert_eq!(h["number"], made["properties"]["number"]);
 
     // Revoked while the server runs: refused within the refresh time.
     server.as_token(Some(&engineer));

@@ -29,6 +29,46 @@ pub struct History {
     pub entries: Vec<HistoryEntry>,
 }
 
+/// The object a painted number named before it was deleted, from the history; only in a layer
+/// the caller may read.
+async fn deleted_object(
+    app: &AppState,
+    number: &str,
+    access: &Access,
+) -> Result<(u64, String, String), ApiError> {
+    let painted = {
+        let twin = app.registry.twin();
+        let w = crate::numbering::split_written(number);
+        crate::numbering::layer_by_code(twin.layers(), &w.code)
+            .zip(crate::numbering::scheme_serial(
+                &w.digits,
+                twin.serial_width(),
+            ))
+            .map(|(l, serial)| {
+                crate::numbering::Number::scheme(serial, twin.serial_width())
+                    .display(twin.layers().def(l), twin.serial_width())
+            })
+    };
+    let gone = || ApiError::not_found(format!("no object has or had number {number:?}"));
+    let painted = painted.ok_or_else(gone)?;
+    let registry = app.registry.clone();
+    let p = painted.clone();
+    let (id, layer) = tokio::task::spawn_blocking(move || registry.object_of_number(&p))
+        .await
+        .map_err(|e| ApiError::internal(format!("history task failed: {e}")))??
+        .ok_or_else(gone)?;
+    let readable = app
+        .registry
+        .twin()
+        .layers()
+        .by_name(&layer)
+        .is_some_and(|l| access.view.can_read(l));
+    if !readable {
+        return Err(gone());
+    }
+    Ok((id, layer, painted))
+}
+
 /// Every recorded change of one object (who, when, what, old → new), newest first, from the
 /// hash-chained history (`citytwin audit verify` proves it unedited). For staff.
 #[utoipa::path(get, path = "/audit", tag = "registry", params(HistoryParams),
@@ -56,25 +96,34 @@ pub async fn history(
             "give a painted number of 1–64 characters",
         ));
     }
-    let (id, layer, shown) = {
+    let found = {
         let twin = app.registry.twin();
         let found = super::objects::readable_by_number(&twin, number, &access)?;
-        let [o] = found.as_slice() else {
-            return Err(if found.is_empty() {
-                ApiError::not_found(format!("no object has number {number:?}"))
-            } else {
-                ApiError::bad("number", format!("several objects carry {number:?}"))
-            });
-        };
-        let def = twin.layers().def(o.layer);
-        (
-            o.id,
-            def.name.clone(),
-            o.number.as_ref().map_or_else(
-                || number.to_string(),
-                |n| n.display(def, twin.serial_width()),
-            ),
-        )
+        match found.as_slice() {
+            [o] => {
+                let def = twin.layers().def(o.layer);
+                Some((
+                    o.id,
+                    def.name.clone(),
+                    o.number.as_ref().map_or_else(
+                        || number.to_string(),
+                        |n| n.display(def, twin.serial_width()),
+                    ),
+                ))
+            }
+            [] => None,
+            _ => {
+                return Err(ApiError::bad(
+                    "number",
+                    format!("several objects carry {number:?}"),
+                ));
+            }
+        }
+    };
+    let (id, layer, shown) = match found {
+        Some(f) => f,
+        // Not in the twin: a deleted object is still in the history, under its painted number.
+        None => deleted_object(&app, number, &access).await?,
     };
     let registry = app.registry.clone();
     let entries = tokio::task::spawn_blocking(move || registry.history(Some(id), limit))

@@ -403,6 +403,7 @@ CREATE TABLE IF NOT EXISTS citytwin_history (
   hash TEXT
 );
 CREATE INDEX IF NOT EXISTS citytwin_history_object ON citytwin_history(object_id);
+CREATE INDEX IF NOT EXISTS citytwin_history_number ON citytwin_history(number);
 CREATE TABLE IF NOT EXISTS citytwin_tokens (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT NOT NULL,
@@ -775,6 +776,20 @@ impl Store for GpkgStore {
             })
             .map_err(|e| sql(&p, e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
+    }
+
+    fn object_of_number(&mut self, number: &str) -> Result<Option<(ObjectId, String)>, StoreError> {
+        let p = self.shown();
+        self.conn
+            .query_row(
+                "SELECT object_id, layer FROM citytwin_history \
+                 WHERE number = ?1 AND object_id IS NOT NULL AND layer IS NOT NULL \
+                 ORDER BY seq DESC LIMIT 1",
+                [number],
+                |r| Ok((r.get::<_, i64>(0)? as ObjectId, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(|e| sql(&p, e))
     }
 
     fn verify_history(&mut self) -> Result<chain::Verdict, StoreError> {

@@ -130,6 +130,9 @@ pub trait Store: Send {
         object: Option<ObjectId>,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// The object (id and layer name) that last carried the painted `number` in the history,
+    /// also one deleted since.
+    fn object_of_number(&mut self, number: &str) -> Result<Option<(ObjectId, String)>, StoreError>;
     /// Walks the hash-chained history and names every entry that was edited, deleted or
     /// moved.
     fn verify_history(&mut self) -> Result<chain::Verdict, StoreError>;
