@@ -1,8 +1,11 @@
 -- wrk script for benches/soak.sh: requests taken in turn from the file `soak.requests` (one per
 -- line: METHOD<TAB>PATH<TAB>BODY), each with the token in SOAK_TOKEN, and every answer that
--- is not 2xx/3xx counted and the first few printed.
+-- is not 2xx/3xx counted and the first few printed. A body's `%d` becomes a running count, so
+-- every write changes something.
 local requests = {}
+local writes = {}
 local i = 0
+local n = 0
 local bad = 0
 local token = os.getenv("SOAK_TOKEN")
 
@@ -15,13 +18,23 @@ init = function(args)
     else
       body = nil
     end
-    requests[#requests + 1] = wrk.format(method, path, headers, body)
+    if body ~= nil and body:find("%%d") then
+      requests[#requests + 1] = false
+      writes[#requests] = { method, path, headers, body }
+    else
+      requests[#requests + 1] = wrk.format(method, path, headers, body)
+    end
   end
   i = math.random(#requests)
 end
 
 request = function()
   i = i % #requests + 1
+  local w = writes[i]
+  if w then
+    n = n + 1
+    return wrk.format(w[1], w[2], w[3], string.format(w[4], n))
+  end
   return requests[i]
 end
 

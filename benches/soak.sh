@@ -47,7 +47,7 @@ for i, f in enumerate(fs):
     wrong = num[:-3] + ("1" if num[-3] != "1" else "2") + num[-2:]
     print(f"GET\t/resolve?q={wrong}&near={lat},{lon}\t")
     print(f"GET\t/nearest?lat={lat}&lon={lon}&k=5\t")
-    print(f"PATCH\t/objects/{num}\t" + json.dumps({"attributes": {"soak": i}}))
+    print(f"PATCH\t/objects/{num}\t" + "{\"attributes\": {\"soak\": %d}}")
 ' > "$WORK/soak.requests"
 echo "requests in the mix: $(wc -l < "$WORK/soak.requests") (1 write in 8); RSS at start: $(rss) kB"
 ( for m in $(seq 1 "$MINUTES"); do sleep 60; echo "RSS after $m min: $(rss) kB"; done ) &
@@ -61,4 +61,5 @@ if grep -q "Non-2xx or 3xx responses" "$WORK/wrk.txt" || grep -q "Socket errors"
   exit 1
 fi
 kill -0 "$PID" && echo "server still up; 0 errors"
-"$BIN" --store "$STORE" audit verify | head -1
+"$BIN" --store "$STORE" audit verify > "$WORK/verify.txt"
+head -n 2 "$WORK/verify.txt"
