@@ -224,7 +224,10 @@ fn tokens_wrong_revoked_and_expired_are_refused_and_roles_write_only_their_layer
         &json!({"layer": "poles", "geometry": {"type": "Point", "coordinates": [24.95, 60.17]}}),
     );
     assert_eq!(s, 201, "{made}");
-    let gone = made["properties"]["number_latin"].as_str().unwrap().to_string();
+    let gone = made["properties"]["number_latin"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(server.delete(&format!("/objects/{}", enc(&gone))).0, 200);
     server.as_token(Some(&dispatcher));
     let (s, h) = server.get(&format!("/audit?number={}", enc(&gone)));
