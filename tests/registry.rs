@@ -660,7 +660,11 @@ fn openapi_documents_every_route() {
     for entry in std::fs::read_dir(repo("src/http")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
+        // Test modules build routers of their own.
+        let lines: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("#[cfg(test)]"))
+            .collect();
         for (i, line) in lines.iter().enumerate() {
             if !line.contains(".route(") {
                 continue;
