@@ -480,7 +480,8 @@ pub(super) fn is_wgs84(normalized: &str) -> bool {
 
 /// Picks the source CRS from `--crs` and the CRS a file declares. With `conflict_fatal`, a
 /// declared CRS that differs from `--crs` is a fatal error; otherwise `--crs` wins.
-/// Returns None for WGS84 (no transform needed); an unknown CRS is fatal.
+/// Returns None for WGS84 (no transform needed); an unknown CRS is fatal (one the file
+/// declares with the file's name).
 pub(super) fn pick_crs(
     file: &str,
     cli: Option<&str>,
@@ -503,8 +504,11 @@ pub(super) fn pick_crs(
             ),
         ));
     }
-    match cli_n.or(decl_n) {
-        Some(code) if !is_wgs84(&code) => Ok(Some(Crs::from_code(&code)?)),
+    match (cli_n, decl_n) {
+        (Some(code), _) if !is_wgs84(&code) => Ok(Some(Crs::from_code(&code)?)),
+        (None, Some(code)) if !is_wgs84(&code) => Crs::from_code(&code)
+            .map(Some)
+            .map_err(|e| ImportError::file(file, format!("the CRS the file declares: {e}"))),
         _ => Ok(None),
     }
 }
