@@ -15,9 +15,15 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 export RUSTC_BOOTSTRAP=1
 target_dir="${FUZZ_TARGET_DIR:-$PWD/target}"
+failed=()
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   echo "== $t: ${secs}s"
+  # A crash stops this target (its input is in artifacts/$t); the others still run.
   cargo fuzz run --debug-assertions --target-dir "$target_dir" "$t" "corpus/$t" "seeds/$t" -- \
-    -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 || failed+=("$t")
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "crashed: ${failed[*]} (inputs in fuzz/artifacts/)"
+  exit 1
+fi
