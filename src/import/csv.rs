@@ -480,7 +480,8 @@ pub(super) fn is_wgs84(normalized: &str) -> bool {
 
 /// Picks the source CRS from `--crs` and the CRS a file declares. With `conflict_fatal`, a
 /// declared CRS that differs from `--crs` is a fatal error; otherwise `--crs` wins.
-/// Returns None for WGS84 (no transform needed); an unknown CRS is fatal.
+/// Returns None for WGS84 (no transform needed); an unknown CRS is fatal (one the file
+/// declares with the file's name).
 pub(super) fn pick_crs(
     file: &str,
     cli: Option<&str>,
@@ -503,8 +504,11 @@ pub(super) fn pick_crs(
             ),
         ));
     }
-    match cli_n.or(decl_n) {
-        Some(code) if !is_wgs84(&code) => Ok(Some(Crs::from_code(&code)?)),
+    match (cli_n, decl_n) {
+        (Some(code), _) if !is_wgs84(&code) => Ok(Some(Crs::from_code(&code)?)),
+        (None, Some(code)) if !is_wgs84(&code) => Crs::from_code(&code)
+            .map(Some)
+            .map_err(|e| ImportError::file(file, format!("the CRS the file declares: {e}"))),
         _ => Ok(None),
     }
 }
@@ -705,6 +709,14 @@ fn record_start(bytes: &[u8], marked: u64) -> usize {
     }
 }
 
+/// Line ends in `bytes[from..to]`: a `\n`, or a `\r` that no `\n` follows (old Mac files: the
+/// CSV reader ends a record there too, and so does an editor).
+fn line_ends(bytes: &[u8], from: usize, to: usize) -> u64 {
+    memchr::memchr2_iter(b'\n', b'\r', &bytes[from..to])
+        .filter(|&i| bytes[from + i] == b'\n' || bytes.get(from + i + 1) != Some(&b'\n'))
+        .count() as u64
+}
+
 /// Counts line ends in `bytes` up to a record's start, from where the last count stopped.
 #[derive(Default)]
 struct LineCounter {
@@ -716,7 +728,7 @@ impl LineCounter {
     /// The 1-based line (within `bytes`) of the record marked at byte `marked`.
     fn line(&mut self, bytes: &[u8], marked: u64) -> u64 {
         let at = record_start(bytes, marked).max(self.scanned);
-        self.ends += memchr::memchr_iter(b'\n', &bytes[self.scanned..at]).count() as u64;
+        self.ends += line_ends(bytes, self.scanned, at);
         self.scanned = at;
         self.ends + 1
     }
@@ -818,7 +830,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         .scan(header_lines, |lines, w| {
             let seg = &body[w[0]..w[1]];
             let offset = *lines;
-            let rows = memchr::memchr_iter(b'\n', seg).count();
+            let rows = line_ends(seg, 0, seg.len()) as usize;
             *lines += rows as u64;
             Some((seg, offset, rows + 1))
         })
@@ -1666,6 +1678,22 @@ false = ["Відсутній"]
             e.contains(&format!("line {}", rows + 1)) && e.contains("UTF-8"),
             "{eol:?} {e}"
         );
+    }
+
+    /// Found by fuzzing: a lone `\r` ends a record, but only `\n` was counted, so a row after
+    /// one was reported on the header's line.
+    #[test]
+    fn a_lone_carriage_return_ends_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cr.csv");
+        std::fs::write(&path, "lon,lat\r30.5,50.4\rabc,50.4\r\n30.6,50.5\nxyz,1\n").unwrap();
+        let layers = Layers::default_city();
+        let p = parse(&path, &layers, &opts(&layers, "poles", Mapping::default())).unwrap();
+        assert_eq!(p.drafts.len(), 2);
+        let ids: Vec<&str> = p.drafts.iter().map(|d| &*d.source.id).collect();
+        assert_eq!(ids, ["line:2", "line:4"]);
+        let lines: Vec<u64> = p.rejects.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [3, 5]);
     }
 
     #[test]

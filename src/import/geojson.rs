@@ -664,6 +664,36 @@ skip = ["junk"]
         );
     }
 
+    /// Found by fuzzing: an unknown CRS declared by the file was reported without the file.
+    #[test]
+    fn an_unknown_declared_crs_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd_crs.geojson");
+        std::fs::write(
+            &path,
+            r#"{"type": "FeatureCollection",
+ "crs": {"type": "name", "properties": {"name": "EPSG:99999"}},
+ "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}]}"#,
+        )
+        .unwrap();
+        let layers = Layers::default_city();
+        let e = parse(
+            &path,
+            &layers,
+            &opts(&layers, Some("poles"), Mapping::default()),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ImportError::File { .. }), "{e:?}");
+        let e = e.to_string();
+        assert!(
+            e.contains("odd_crs.geojson")
+                && e.contains(
+                    "the CRS the file declares: unknown or unsupported CRS \"EPSG:99999\""
+                ),
+            "{e}"
+        );
+    }
+
     #[test]
     fn huge_numbers_are_quoted_only_when_needed() {
         assert_eq!(

@@ -128,8 +128,12 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
             });
         }
     };
-    reader
-        .for_each(|el| match el {
+    // The PBF decoder adds up the file's delta-coded ids and coordinates and scales them by its
+    // granularity and offsets without checking for overflow: on a corrupt file that panics
+    // where overflow checks are on (debug builds, tests) and wraps elsewhere. Either way the
+    // file is unreadable, which is what the caller is told.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        reader.for_each(|el| match el {
             Element::Node(n) => {
                 coords.insert(n.id(), [n.lon(), n.lat()]);
                 let tags: Vec<_> = n.tags().collect();
@@ -152,7 +156,20 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
             }
             Element::Relation(_) => {}
         })
-        .map_err(|e| ImportError::file(&shown, format!("not a readable OSM PBF file: {e}")))?;
+    }));
+    let unreadable =
+        |why: String| ImportError::file(&shown, format!("not a readable OSM PBF file: {why}"));
+    match read {
+        Ok(r) => r.map_err(|e| unreadable(e.to_string()))?,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            return Err(unreadable(format!("the decoder failed ({why})")));
+        }
+    }
 
     let file: Arc<str> = file.into();
     let mut out = Parsed::default();
@@ -287,6 +304,77 @@ mod tests {
             .filter(|d| d.layer == poles && d.source_number.is_some())
             .count();
         assert_eq!(numbered, 1, "one lamp carries a ref");
+    }
+
+    /// One OSMData blob (uncompressed) with one untagged dense node at raw latitude `lat`.
+    fn one_dense_node(lat: i64) -> Vec<u8> {
+        fn varint(out: &mut Vec<u8>, mut v: u64) {
+            while v >= 0x80 {
+                out.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+        }
+        fn field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
+            varint(out, number << 3 | 2);
+            varint(out, bytes.len() as u64);
+            out.extend_from_slice(bytes);
+        }
+        let packed_sint = |v: i64| {
+            let mut b = Vec::new();
+            varint(&mut b, ((v << 1) ^ (v >> 63)) as u64);
+            b
+        };
+        let mut dense = Vec::new();
+        field(&mut dense, 1, &packed_sint(1));
+        field(&mut dense, 8, &packed_sint(lat));
+        field(&mut dense, 9, &packed_sint(0));
+        let mut group = Vec::new();
+        field(&mut group, 2, &dense);
+        let mut table = Vec::new();
+        field(&mut table, 1, b"");
+        let mut block = Vec::new();
+        field(&mut block, 1, &table);
+        field(&mut block, 2, &group);
+        let mut blob = Vec::new();
+        field(&mut blob, 1, &block);
+        let mut header = Vec::new();
+        field(&mut header, 1, b"OSMData");
+        varint(&mut header, 3 << 3);
+        varint(&mut header, blob.len() as u64);
+        let mut out = (header.len() as u32).to_be_bytes().to_vec();
+        out.extend(header);
+        out.extend(blob);
+        out
+    }
+
+    /// Found by fuzzing: the decoder multiplies a coordinate by the granularity unchecked, so
+    /// a huge one panicked (with overflow checks on) instead of failing the import.
+    #[test]
+    fn coordinates_too_large_for_the_decoder_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("huge.osm.pbf");
+        let opts = Options {
+            layer: None,
+            crs: None,
+            mapping: Default::default(),
+            strict: false,
+        };
+        let layers = Layers::default_city();
+        std::fs::write(&f, one_dense_node(504_500_000)).unwrap();
+        let p = parse(&f, &layers, &opts).unwrap();
+        assert!(p.drafts.is_empty() && p.rejects.is_empty());
+        std::fs::write(&f, one_dense_node(i64::MAX / 10)).unwrap();
+        let r = parse(&f, &layers, &opts);
+        if cfg!(debug_assertions) {
+            let e = r.unwrap_err().to_string();
+            assert!(
+                e.contains("huge.osm.pbf")
+                    && e.contains("not a readable OSM PBF file: the decoder failed")
+                    && e.contains("overflow"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -40,8 +40,14 @@ impl CoordError {
 }
 
 impl TileId {
-    /// Parses `z`, `x`, `y` as written in a URL and checks them against `max_zoom`.
+    /// The deepest zoom a tile id can address: its column and row, and [`TileId::side`], are
+    /// `u32`.
+    pub const MAX_Z: u8 = 31;
+
+    /// Parses `z`, `x`, `y` as written in a URL and checks them against `max_zoom` (and
+    /// [`TileId::MAX_Z`], whichever is smaller).
     pub fn parse(z: &str, x: &str, y: &str, max_zoom: u8) -> Result<TileId, CoordError> {
+        let max_zoom = max_zoom.min(Self::MAX_Z);
         let num = |field: &'static str, s: &str| -> Result<u64, CoordError> {
             // Digits only: no sign, no spaces, no `+`, and not so long that it overflows.
             if s.is_empty() || s.len() > 12 || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -190,6 +196,31 @@ mod tests {
             assert!(TileId::parse("1", bad, "0", 22).is_err(), "{bad:?}");
         }
         assert!(TileId::parse("0", "0", "1", 22).is_err());
+    }
+
+    /// Found by fuzzing: with a largest zoom over 63, `z` = 64 overflowed the shift that
+    /// computes the side; from 32 on, columns over `u32` were cut to their low bits.
+    #[test]
+    fn zooms_beyond_a_u32_tile_grid_are_refused() {
+        for z in ["32", "63", "64", "255"] {
+            let e = TileId::parse(z, "0", "0", u8::MAX).unwrap_err();
+            assert_eq!(e.field(), "z", "{z}: {e}");
+            assert_eq!(e.to_string(), format!("z: {z} is outside 0..=31"));
+        }
+        assert_eq!(
+            TileId::parse("31", "2147483647", "0", u8::MAX),
+            Ok(TileId {
+                z: 31,
+                x: 2_147_483_647,
+                y: 0
+            })
+        );
+        assert_eq!(
+            TileId::parse("31", "2147483648", "0", 40)
+                .unwrap_err()
+                .field(),
+            "x"
+        );
     }
 
     #[test]
