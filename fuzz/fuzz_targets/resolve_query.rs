@@ -95,6 +95,7 @@ fuzz_target!(|data: &[u8]| {
         near,
         radius_m: 2000.0,
         layers: Vec::new(),
+        visible: twin().layers().ids().collect(),
         limit,
     };
     match resolve(twin(), &rq) {
