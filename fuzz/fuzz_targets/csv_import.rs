@@ -14,18 +14,10 @@ fn all_options() -> &'static [Options] {
         strict.strict = true;
         vec![
             options(Some("poles"), ""),
+            // The mapping the demo city imports the Kyiv shelter lists with.
             options(
                 Some("shelters"),
-                r#"
-lat = "latitude"
-lon = "longitude"
-text = ["address_number", "phone"]
-[rename]
-ramp = "accessible"
-[bools.ramp]
-true = ["В наявності"]
-false = ["Відсутній"]
-"#,
+                include_str!("../../seeds/kyiv-shelters.toml"),
             ),
             options(
                 None,

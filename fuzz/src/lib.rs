@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use citytwin::import::{self, Format, ImportError, Mapping, Options, Parsed};
-use citytwin::model::{Geometry, Layers};
+use citytwin::model::Layers;
 
 pub fn layers() -> &'static Layers {
     static L: OnceLock<Layers> = OnceLock::new();
@@ -52,87 +52,11 @@ pub fn import_all(format: Format, path: &Path, opts: &[Options]) {
     }
 }
 
-/// Errors about a CSV file as a whole, decided by its header line: they need no line number.
-const CSV_HEADER_ERRORS: &[&str] = &[
-    "empty file: no header line",
-    "the mapping names column",
-    "no layer: give --layer",
-    "no longitude and latitude columns",
-    "no a longitude column",
-    "no a latitude column",
-    "no records to import: the file holds no data",
-];
+mod outcome;
 
-fn names_a_line(msg: &str) -> bool {
-    let b = msg.as_bytes();
-    let digit_at = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
-    msg.match_indices("line ").any(|(i, _)| digit_at(i + 5))
-        || msg.match_indices(':').any(|(i, _)| {
-            let mut j = i + 1;
-            while digit_at(j) {
-                j += 1;
-            }
-            j > i + 1 && b.get(j) == Some(&b':')
-        })
-}
-
-/// `Ok` holds only valid objects in WGS84 range; an error names the file (and, for CSV, the
-/// line, unless it is about the header).
+/// Panics (a crash for libFuzzer) when the outcome breaks a rule of [`outcome::violation`].
 pub fn check(format: Format, path: &Path, opts: &Options, r: &Result<Parsed, ImportError>) {
-    let label = path.file_name().unwrap().to_str().unwrap();
-    match r {
-        Ok(p) => {
-            // The OSM importer leaves an empty import to the registry to refuse.
-            assert!(
-                format == Format::Osm || !p.drafts.is_empty(),
-                "Ok without a single draft"
-            );
-            for d in &p.drafts {
-                assert!(layers().get(d.layer).is_some(), "unknown layer: {d:?}");
-                assert!(d.geometry.validate().is_ok(), "invalid geometry: {d:?}");
-                let pts: &[[f64; 2]] = match &d.geometry {
-                    Geometry::Point(p) => std::slice::from_ref(p),
-                    Geometry::Line(l) => l,
-                };
-                for &[x, y] in pts {
-                    assert!(
-                        x.is_finite()
-                            && y.is_finite()
-                            && (-180.0..=180.0).contains(&x)
-                            && (-90.0..=90.0).contains(&y),
-                        "coordinate outside WGS84: {d:?}"
-                    );
-                }
-                assert_eq!(&*d.source.file, label);
-            }
-            for rej in &p.rejects {
-                assert_eq!(rej.file, label);
-                assert!(!rej.field.is_empty() && !rej.reason.is_empty(), "{rej:?}");
-                if format == Format::Csv {
-                    assert!(rej.line >= 2, "{rej:?}");
-                }
-            }
-            assert!(!opts.strict || p.rejects.is_empty());
-        }
-        Err(e) => {
-            let msg = e.to_string();
-            match e {
-                ImportError::Options(_) => assert!(opts.mapping.delimiter.is_some(), "{msg}"),
-                ImportError::Crs(_) => {
-                    assert!(opts.crs.is_some(), "a CRS error from the file: {msg}")
-                }
-                _ => assert!(
-                    msg.contains(label),
-                    "the error does not name the file: {msg}"
-                ),
-            }
-            if format == Format::Csv && !matches!(e, ImportError::Options(_) | ImportError::Crs(_))
-            {
-                assert!(
-                    names_a_line(&msg) || CSV_HEADER_ERRORS.iter().any(|h| msg.contains(h)),
-                    "a CSV error without a line number: {msg}"
-                );
-            }
-        }
+    if let Some(v) = outcome::violation(layers(), format, path, opts, r) {
+        panic!("{v}");
     }
 }

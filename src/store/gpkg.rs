@@ -840,18 +840,19 @@ impl Store for GpkgStore {
         )
         .map_err(e)?;
         let id = tx.last_insert_rowid();
-        {
-            Appender::record(&tx, chain::Entry {
+        let new =
+            serde_json::json!({"token": id, "name": t.name, "role": t.role, "expires": expires});
+        Appender::record(
+            &tx,
+            chain::Entry {
                 at: now.clone(),
                 actor: actor.to_string(),
                 action: "token_create".into(),
-                new: Some(
-                    serde_json::json!({"token": id, "name": t.name, "role": t.role, "expires": expires})
-                        .to_string(),
-                ),
+                new: Some(new.to_string()),
                 ..Default::default()
-            }).map_err(e)?;
-        }
+            },
+        )
+        .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(id)
     }
