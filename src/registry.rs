@@ -545,10 +545,9 @@ impl Registry {
         retired: &HashSet<u32>,
         used: &mut fixedbitset::FixedBitSet,
     ) -> Result<Number, RegistryError> {
-        let w = numbering::split_written(text);
-        let serial = numbering::scheme_serial(&w.digits, width).filter(|_| {
-            !w.code.is_empty() && numbering::layer_by_code(layers, &w.code) == Some(d.layer)
-        });
+        let serial = numbering::read_scheme(layers, width, text)
+            .filter(|(l, _)| *l == d.layer)
+            .map(|(_, s)| s);
         let Some(serial) = serial else {
             return Ok(Number::Source(text.into()));
         };

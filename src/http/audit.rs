@@ -38,16 +38,12 @@ async fn deleted_object(
 ) -> Result<(u64, String, String), ApiError> {
     let painted = {
         let twin = app.registry.twin();
-        let w = crate::numbering::split_written(number);
-        crate::numbering::layer_by_code(twin.layers(), &w.code)
-            .zip(crate::numbering::scheme_serial(
-                &w.digits,
-                twin.serial_width(),
-            ))
-            .map(|(l, serial)| {
+        crate::numbering::read_scheme(twin.layers(), twin.serial_width(), number).map(
+            |(l, serial)| {
                 crate::numbering::Number::scheme(serial, twin.serial_width())
                     .display(twin.layers().def(l), twin.serial_width())
-            })
+            },
+        )
     };
     let gone = || ApiError::not_found(format!("no object has or had number {number:?}"));
     let painted = painted.ok_or_else(gone)?;

@@ -193,6 +193,16 @@ pub fn layer_by_code(layers: &Layers, code: &str) -> Option<LayerId> {
     })
 }
 
+/// A written number that is a whole scheme number: a layer code (either script) and a serial
+/// whose check digit holds, e.g. `OP-104273-5` → (poles, 104273).
+pub fn read_scheme(layers: &Layers, width: u8, written: &str) -> Option<(LayerId, u32)> {
+    let w = split_written(written);
+    if w.code.is_empty() {
+        return None;
+    }
+    layer_by_code(layers, &w.code).zip(scheme_serial(&w.digits, width))
+}
+
 /// Reads a valid scheme serial out of a written number: `width + 1` digits whose Damm check
 /// holds. Returns the serial.
 pub fn scheme_serial(digits: &[u8], width: u8) -> Option<u32> {
