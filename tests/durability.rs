@@ -149,3 +149,138 @@ fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
         verify.lines().next().unwrap_or("")
     );
 }
+
+/// A CSV of `n` trees on a grid over Helsinki (no numbers: imported with `--no-number`).
+fn trees_csv(path: &std::path::Path, n: usize, tag: &str) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(f, "id,lon,lat,name").unwrap();
+    for i in 0..n {
+        let lon = 24.85 + (i % 1000) as f64 * 1.5e-4;
+        let lat = 60.15 + (i / 1000) as f64 * 2e-4;
+        writeln!(f, "{tag}{i},{lon:.6},{lat:.6},Tree {tag}{i}").unwrap();
+    }
+}
+
+fn journal_mode(store: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// A bulk import into a store no one else has open is written with SQLite's rollback journal
+/// (each page once) and leaves the store in WAL; beside a running server it stays in WAL and
+/// the server keeps answering.
+#[test]
+fn a_bulk_import_uses_the_rollback_journal_only_when_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = helsinki_store(dir.path());
+    let before = counts(&store)["trees"];
+    let import = |csv: &std::path::Path| {
+        let out = std::process::Command::new(BIN)
+            .arg("--store")
+            .arg(&store)
+            .args([
+                "import",
+                csv.to_str().unwrap(),
+                "--layer",
+                "trees",
+                "--no-number",
+            ])
+            .env("CITYTWIN_LOG", "citytwin::store=debug,warn")
+            .env_remove("CITYTWIN_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "import failed: {err}");
+        err
+    };
+    let csv = dir.path().join("trees-a.csv");
+    trees_csv(&csv, 30_000, "a");
+    let log = import(&csv);
+    assert!(
+        log.contains("bulk write with the rollback journal"),
+        "{log}"
+    );
+    assert_eq!(journal_mode(&store), "wal");
+    assert_eq!(counts(&store)["trees"], before + 30_000);
+
+    let server = Server::start(&store, "none", &[]);
+    let csv = dir.path().join("trees-b.csv");
+    trees_csv(&csv, 30_000, "b");
+    let log = import(&csv);
+    assert!(log.contains("bulk write stays in WAL"), "{log}");
+    let (s, _) = server.get("/health");
+    assert_eq!(s, 200);
+    assert_eq!(journal_mode(&store), "wal");
+    drop(server);
+    assert_eq!(counts(&store)["trees"], before + 60_000);
+}
+
+/// `kill -9` while a bulk import is being written with the rollback journal: the next open
+/// rolls the journal back, so the store is exactly as before the import, intact, in WAL, and
+/// its history chain verifies.
+#[test]
+fn kill_9_during_a_bulk_import_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = helsinki_store(dir.path());
+    let before = counts(&store);
+    let csv = dir.path().join("trees.csv");
+    trees_csv(&csv, 300_000, "k");
+    let journal = {
+        let mut p = store.clone().into_os_string();
+        p.push("-journal");
+        std::path::PathBuf::from(p)
+    };
+    let mut child = std::process::Command::new(BIN)
+        .arg("--store")
+        .arg(&store)
+        .args([
+            "import",
+            csv.to_str().unwrap(),
+            "--layer",
+            "trees",
+            "--no-number",
+        ])
+        .env("CITYTWIN_LOG", "warn")
+        .env_remove("CITYTWIN_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once the transaction has started writing (the rollback journal exists).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if journal.exists() {
+            std::thread::sleep(Duration::from_millis(30));
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the import ended ({status}) before it was caught writing");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.wait().unwrap();
+    assert!(journal.exists(), "a hot journal is left by the kill");
+
+    assert_eq!(
+        counts(&store),
+        before,
+        "the killed import left objects behind"
+    );
+    assert!(!journal.exists(), "the hot journal was rolled back");
+    assert_eq!(journal_mode(&store), "wal");
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok", "SQLite integrity check");
+    drop(conn);
+    let verify = cli_ok(&store, &["audit", "verify"]);
+    assert!(verify.contains("ok: the chain is intact"), "{verify}");
+}

@@ -7,7 +7,9 @@
 //! Durability: WAL journal with `synchronous=FULL`, so a committed transaction has been
 //! fsynced before `commit` returns — it survives `kill -9` and power loss alike. Writes are rare
 //! next to reads (the twin answers reads from memory), so the fsync per commit costs nothing
-//! that matters.
+//! that matters. A bulk write (an import) into a store no one else has open uses SQLite's
+//! rollback journal instead, with the same guarantees and half the writing (see
+//! `GpkgStore::rollback_journal_if_alone`).
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +39,8 @@ const BULK_CACHE_KIB: i64 = -262_144;
 /// Memory map for the loader threads' read-only connections (an upper bound on address space,
 /// not memory: pages stay in the OS page cache).
 const LOAD_MMAP_BYTES: i64 = 1 << 40;
+/// How long a write waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Rows read from the start of a layer to estimate how many it holds.
 const PLAN_SAMPLE: i64 = 65_536;
 
@@ -95,9 +99,7 @@ impl GpkgStore {
         self.conn
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(e)?;
-        self.conn
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(e)?;
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(e)?;
         let app: i32 = self
             .conn
             .pragma_query_value(None, "application_id", |r| r.get(0))
@@ -727,13 +729,18 @@ impl Store for GpkgStore {
         let width = self.width;
 
         let bulk = batch.changes.len() > 10_000;
+        let mut alone = false;
         if bulk {
             self.conn
                 .pragma_update(None, "cache_size", BULK_CACHE_KIB)
                 .map_err(e)?;
+            alone = self.rollback_journal_if_alone();
         }
         let result = self.commit_tx(batch, now, width);
         if bulk {
+            if alone {
+                self.back_to_wal();
+            }
             let _ = self.conn.pragma_update(None, "cache_size", SMALL_CACHE_KIB);
             let _ = self.conn.execute_batch("PRAGMA shrink_memory");
         }
@@ -925,6 +932,44 @@ impl Store for GpkgStore {
 }
 
 impl GpkgStore {
+    /// For a bulk write when no other connection has the store open: leaves WAL for SQLite's
+    /// rollback journal until [`GpkgStore::back_to_wal`]. In WAL mode every page of a big
+    /// import is written twice (to the WAL, then by the checkpoint into the file); with the
+    /// rollback journal, pages added at the end of the file are written once and need no
+    /// journal entry, and the commit is just as atomic and durable (`synchronous=FULL` syncs
+    /// the journal before the file). Measured on 10M points: twice the write throughput.
+    /// Leaving WAL needs an exclusive lock, so when a server or another command has the store
+    /// open this answers false at once (no busy wait) and the write stays in WAL.
+    fn rollback_journal_if_alone(&mut self) -> bool {
+        let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
+        let mode = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get::<_, String>(0));
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
+        match mode {
+            Ok(m) if m.eq_ignore_ascii_case("delete") => {
+                tracing::debug!(store = %self.shown(), "bulk write with the rollback journal");
+                true
+            }
+            Ok(m) => {
+                tracing::debug!(store = %self.shown(), mode = %m, "bulk write stays in WAL");
+                false
+            }
+            Err(err) => {
+                tracing::debug!(store = %self.shown(), %err, "store is shared: bulk write stays in WAL");
+                false
+            }
+        }
+    }
+
+    /// Returns to WAL after a bulk write. Should that fail (another process opened the store
+    /// in between and holds it), the store is still consistent, and every open sets WAL again.
+    fn back_to_wal(&mut self) {
+        if let Err(err) = self.conn.pragma_update(None, "journal_mode", "WAL") {
+            tracing::warn!(store = %self.shown(), %err, "could not switch the store back to WAL; the next open will");
+        }
+    }
+
     fn commit_tx(&mut self, batch: &Batch, now: String, width: u8) -> Result<u64, StoreError> {
         let p = self.shown();
         let e = |err| sql(&p, err);
