@@ -200,9 +200,14 @@ pub fn parse_files(
         all.extend(parse_file(p, format, layers, opts)?);
     }
     let before = all.drafts.len();
+    // The digests are computed on every core; the set is filled in order, so the first of
+    // identical records is the one kept.
+    let keys = draft_keys(&all.drafts);
     let mut seen: std::collections::HashSet<(u64, u64), DigestHashing> =
         std::collections::HashSet::with_capacity_and_hasher(all.drafts.len(), Default::default());
-    all.drafts.retain(|d| seen.insert(draft_key(d)));
+    let mut keys = keys.into_iter();
+    all.drafts
+        .retain(|_| keys.next().is_some_and(|k| seen.insert(k)));
     all.duplicates += before - all.drafts.len();
     Ok(all)
 }
@@ -228,14 +233,29 @@ impl std::hash::Hasher for DigestHasher {
     }
 }
 
+/// [`draft_key`] of every draft, in order, computed on all cores.
+fn draft_keys(drafts: &[Draft]) -> Vec<(u64, u64)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = drafts.len().div_ceil(threads).max(10_000);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = drafts
+            .chunks(per)
+            .map(|part| scope.spawn(|| part.iter().map(draft_key).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Content identity of a draft, ignoring the file it came from: a 128-bit digest of layer,
-/// geometry, status, attributes and number (two independently keyed 64-bit hashes; a false
+/// geometry, status, attributes and number (two differently seeded 64-bit hashes; a false
 /// match between different records has a chance of about n²/2¹²⁹).
 fn draft_key(d: &Draft) -> (u64, u64) {
-    use std::hash::{Hash, Hasher};
+    use std::hash::{BuildHasher, Hash, Hasher};
     let digest = |salt: u64| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        salt.hash(&mut h);
+        let mut h = foldhash::quality::FixedState::with_seed(salt).build_hasher();
         d.layer.hash(&mut h);
         match &d.geometry {
             crate::model::Geometry::Point([x, y]) => (x.to_bits(), y.to_bits()).hash(&mut h),
