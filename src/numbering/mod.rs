@@ -196,11 +196,39 @@ pub fn layer_by_code(layers: &Layers, code: &str) -> Option<LayerId> {
 /// A written number that is a whole scheme number: a layer code (either script) and a serial
 /// whose check digit holds, e.g. `OP-104273-5` → (poles, 104273).
 pub fn read_scheme(layers: &Layers, width: u8, written: &str) -> Option<(LayerId, u32)> {
+    // A number as citytwin writes it (`ОП-1042735-5`, an import of an export reads millions)
+    // is read in place; any other spelling goes through the full reading below.
+    if let Some(found) = read_canonical(layers, width, written) {
+        return Some(found);
+    }
     let w = split_written(written);
     if w.code.is_empty() {
         return None;
     }
     layer_by_code(layers, &w.code).zip(scheme_serial(&w.digits, width))
+}
+
+/// `CODE-serial-check` with a layer's code exactly as defined (either script) and ASCII digits,
+/// read without allocating. `None` when the text is not in that form or the check fails.
+fn read_canonical(layers: &Layers, width: u8, written: &str) -> Option<(LayerId, u32)> {
+    let (code, rest) = written.split_once('-')?;
+    let (serial, check) = rest.split_once('-')?;
+    if serial.len() != width as usize || check.len() != 1 {
+        return None;
+    }
+    let layer = layers.ids().find(|&id| {
+        let d = layers.def(id);
+        d.numbered && (d.code == code || d.latin == code)
+    })?;
+    let mut digits = [0u8; 16];
+    let all = serial.bytes().chain(check.bytes());
+    for (slot, b) in digits.iter_mut().zip(all) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        *slot = b - b'0';
+    }
+    scheme_serial(&digits[..width as usize + 1], width).map(|s| (layer, s))
 }
 
 /// Reads a valid scheme serial out of a written number: `width + 1` digits whose Damm check
@@ -233,6 +261,37 @@ mod tests {
             Number::scheme(42, 6)
                 .display(poles, 6)
                 .starts_with("ОП-000042-")
+        );
+    }
+
+    #[test]
+    fn canonical_numbers_read_the_same_as_any_spelling() {
+        let layers = Layers::default_city();
+        let poles = layers.def(layers.by_name("poles").unwrap());
+        for width in [6u8, 7] {
+            for serial in [0u32, 42, 104_273, 999_999] {
+                let n = Number::scheme(serial, width);
+                let shown = n.display(poles, width);
+                let latin = n.latin(poles, width);
+                let want = Some((layers.by_name("poles").unwrap(), serial));
+                assert_eq!(read_canonical(&layers, width, &shown), want, "{shown}");
+                assert_eq!(read_canonical(&layers, width, &latin), want, "{latin}");
+                assert_eq!(read_scheme(&layers, width, &shown), want);
+                // A wrong check digit is no number, in either reading.
+                let last = shown.chars().last().unwrap().to_digit(10).unwrap();
+                let wrong = format!("{}{}", &shown[..shown.len() - 1], (last + 1) % 10);
+                assert_eq!(read_canonical(&layers, width, &wrong), None, "{wrong}");
+                assert_eq!(read_scheme(&layers, width, &wrong), None, "{wrong}");
+            }
+        }
+        // Other spellings are left to the full reading, which folds them.
+        assert_eq!(read_canonical(&layers, 6, "оп-104273-5"), None);
+        assert_eq!(read_canonical(&layers, 6, "ОП-10427-35"), None);
+        assert_eq!(read_canonical(&layers, 6, "ОП-１04273-5"), None);
+        let spelled = read_scheme(&layers, 6, " № оп 104273-5 ");
+        assert_eq!(
+            spelled,
+            read_scheme(&layers, 6, &Number::scheme(104_273, 6).display(poles, 6))
         );
     }
 
