@@ -134,6 +134,11 @@ if [ ! -f "$STORE" ]; then
     --rejects "$W/rejects.csv" > "$W/import.json"
   mv "$STORE.tmp" "$STORE"
 fi
+# Cameras and cabinets are not public: the tiles are asked with an engineer's token (the role
+# that reads every layer of the list), the metrics with an admin's. New tokens every run.
+ENGINEER=$("$BIN" --store "$STORE" token create --role engineer --name bench-tiles --expires-in 1d)
+ADMIN=$("$BIN" --store "$STORE" token create --role admin --name bench-metrics --expires-in 1d)
+CT_AUTH="Authorization: Bearer $ENGINEER"
 # A tile cache big enough for the whole list with its gzip variants (the default is 256 MiB).
 CT_CONFIG="$W/citytwin.toml"
 cat > "$CT_CONFIG" <<EOF
@@ -150,12 +155,12 @@ start_citytwin() {
   PIDS+=("$CT_PID")
   wait_http "$CT_URL/health"
 }
-ct_metric() { curl -s "$CT_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+ct_metric() { curl -s -H "Authorization: Bearer $ADMIN" "$CT_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 # ---------------------------------------------------------------- tile list
 log "tile list"
 start_citytwin
-curl -s "$CT_URL/layers" > "$W/layers.json"
+curl -s -H "$CT_AUTH" "$CT_URL/layers" > "$W/layers.json"
 jq -r --arg l "$LAYERS" '($l | split(",")) as $want | .[] | select(.name as $n | $want | index($n))
   | "\(.name) \(.count)"' "$W/layers.json" > "$W/layer-counts.txt"
 read -r CLON CLAT < <(jq -r --arg l "$LAYERS" '[.[] | select(.name as $n | ($l | split(",")) | index($n))
@@ -421,14 +426,16 @@ EOF
 
 RESULTS="$W/results.txt"
 : > "$RESULTS"
-run_load() { # server run round base-url paths-file loops
+run_load() { # server run round base-url paths-file loops [extra header]
   local server="$1" run="$2" round="$3" url="$4" paths="$5" loops="$6" idle
+  local extra=(-H 'Accept-Encoding: gzip')
+  if [ -n "${7:-}" ]; then extra+=(-H "$7"); fi
   local out="$W/wrk-$server-$run-$round.log" done="$W/wrk.done" expected r
   rm -f "$done"
   expected=$(( $(wc -l < "$paths") * loops ))
   # What a thread sends after its share (never read: the thread has stopped): an empty tile.
   idle=$(head -1 "$paths" | sed -E 's|[0-9]+/[0-9]+/[0-9]+(\.mvt)?$|16/0/0\1|')
-  wrk -t"$CONNS" -c"$CONNS" -d3600s --timeout 300s -H 'Accept-Encoding: gzip' -s "$LUA" "$url" \
+  wrk -t"$CONNS" -c"$CONNS" -d3600s --timeout 300s "${extra[@]}" -s "$LUA" "$url" \
     -- "$paths" "$CONNS" "$loops" "$done" "$idle" \
     > "$out" 2>&1
   r=$(grep '^RESULT' "$out") || { cat "$out"; echo "*** wrk failed" >&2; exit 1; }
@@ -448,9 +455,9 @@ for round in $(seq 1 "$ROUNDS"); do
   log "round $round: citytwin"
   start_citytwin
   echo "   (started: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total))"
-  run_load citytwin cold "$round" "$CT_URL" "$W/paths-citytwin.txt" 1
+  run_load citytwin cold "$round" "$CT_URL" "$W/paths-citytwin.txt" 1 "$CT_AUTH"
   echo "   after cold: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total)"
-  run_load citytwin warm "$round" "$CT_URL" "$W/paths-citytwin.txt" "$WARM_LOOPS"
+  run_load citytwin warm "$round" "$CT_URL" "$W/paths-citytwin.txt" "$WARM_LOOPS" "$CT_AUTH"
   echo "   after warm: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total), entries $(ct_metric citytwin_tile_cache_entries), cache bytes $(ct_metric citytwin_tile_cache_bytes)"
   if [ "$round" = 1 ]; then
     log "pre-rendering the list from citytwin into $W/static (raw and gzip), sizes per zoom"
@@ -462,8 +469,8 @@ for round in $(seq 1 "$ROUNDS"); do
     awk -v u="$CT_URL" -v l="$LAYERS" -v d="$W/static/t" '{
       print "url = \"" u "/tiles/" l "/" $0 ".mvt\""; print "output = \"" d "/" $0 ".mvt.gz\""
     }' "$LIST" > "$W/curl-gz.cfg"
-    curl -s --create-dirs -K "$W/curl-raw.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-citytwin-raw.txt"
-    curl -s --create-dirs -H 'Accept-Encoding: gzip' -K "$W/curl-gz.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-citytwin-gzip.txt"
+    curl -s --create-dirs -H "$CT_AUTH" -K "$W/curl-raw.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-citytwin-raw.txt"
+    curl -s --create-dirs -H "$CT_AUTH" -H 'Accept-Encoding: gzip' -K "$W/curl-gz.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-citytwin-gzip.txt"
     # Empty tiles are 204: no file (nginx answers 204 for a missing file). A .gz that is not
     # gzip (citytwin sent the tile uncompressed) is dropped: nginx then sends the raw file.
     find "$W/static" -type f -size 0 -delete
