@@ -140,21 +140,76 @@ pub fn unproject([x, y]: [f64; 2], world: f64) -> (f64, f64) {
 pub struct Frame {
     world: f64,
     origin: [f64; 2],
+    /// Near the tile, Mercator's y as a polynomial in the latitude's distance from the
+    /// tile's middle (see [`Frame::new`]).
+    local: Option<LocalY>,
 }
+
+/// `y(φ0 + d) = c[0] + c[1]·d + … + c[5]·d⁵` in tile units, for `|d| ≤ reach` (radians).
+#[derive(Debug, Clone, Copy)]
+struct LocalY {
+    lat0: f64,
+    reach: f64,
+    c: [f64; 6],
+}
+
+/// Zooms from which a tile's y is computed by its local polynomial: there a tile and its
+/// buffer span at most ~2° of latitude, where the series' error is far below a tile unit.
+const LOCAL_FROM_ZOOM: u8 = 8;
 
 impl Frame {
     pub fn new(tile: TileId, extent: u32) -> Frame {
         let e = f64::from(extent);
+        let world = e * f64::from(tile.side());
+        let origin = [f64::from(tile.x) * e, f64::from(tile.y) * e];
+        // A tile's points are projected by the Taylor series of Mercator's y about the
+        // tile's middle latitude: a few multiplications per point instead of tan, cos and ln.
+        // With f(φ) = ln(tan φ + sec φ), the derivatives are: f1 = sec, f2 = sec·tan,
+        // f3 = sec·tan² + sec³, f4 = sec·tan³ + 5·sec³·tan, f5 = sec·tan⁴ + 18·sec³·tan² + 5·sec⁵.
+        // Positions beyond the tile's buffer (a long line's far vertices) are projected exactly.
+        let local = (tile.z >= LOCAL_FROM_ZOOM).then(|| {
+            let (_, north) = unproject([origin[0], origin[1]], world);
+            let (_, south) = unproject([origin[0], origin[1] + e], world);
+            let lat0 = ((north + south) / 2.0).to_radians();
+            let reach = (north - south).to_radians() * 1.5;
+            let (sec, tan) = (1.0 / lat0.cos(), lat0.tan());
+            let k = -world / (2.0 * std::f64::consts::PI);
+            let y0 = project(0.0, lat0.to_degrees(), world)[1] - origin[1];
+            LocalY {
+                lat0,
+                reach,
+                c: [
+                    y0,
+                    k * sec,
+                    k * sec * tan / 2.0,
+                    k * (sec * tan * tan + sec.powi(3)) / 6.0,
+                    k * (sec * tan.powi(3) + 5.0 * sec.powi(3) * tan) / 24.0,
+                    k * (sec * tan.powi(4) + 18.0 * sec.powi(3) * tan * tan + 5.0 * sec.powi(5))
+                        / 120.0,
+                ],
+            }
+        });
         Frame {
-            world: e * f64::from(tile.side()),
-            origin: [f64::from(tile.x) * e, f64::from(tile.y) * e],
+            world,
+            origin,
+            local,
         }
     }
 
     /// Tile units of a position (not rounded).
     pub fn to_tile(&self, [lon, lat]: [f64; 2]) -> [f64; 2] {
-        let [x, y] = project(lon, lat, self.world);
-        [x - self.origin[0], y - self.origin[1]]
+        let x = (lon + 180.0) / 360.0 * self.world - self.origin[0];
+        if let Some(l) = &self.local {
+            let d = lat.to_radians() - l.lat0;
+            // Beyond Web Mercator's edge the exact projection clamps: so does this.
+            if d.abs() <= l.reach && lat.abs() <= MAX_LAT {
+                let c = &l.c;
+                let y = c[0] + d * (c[1] + d * (c[2] + d * (c[3] + d * (c[4] + d * c[5]))));
+                return [x, y];
+            }
+        }
+        let [_, y] = project(lon, lat, self.world);
+        [x, y - self.origin[1]]
     }
 
     /// Degrees of a position in tile units.
@@ -221,6 +276,38 @@ mod tests {
                 .field(),
             "x"
         );
+    }
+
+    /// The local series of a tile agrees with the exact projection over the tile and its
+    /// buffer, at every zoom that uses it and every latitude Web Mercator covers.
+    #[test]
+    fn a_tiles_local_projection_matches_the_exact_one() {
+        let mut worst: f64 = 0.0;
+        for z in [LOCAL_FROM_ZOOM, 10, 13, 16, 20, 22] {
+            let side = 1u32 << z;
+            for row in 0..=64u32 {
+                let y = (u64::from(side - 1) * u64::from(row) / 64) as u32;
+                let t = TileId { z, x: side / 3, y };
+                let f = Frame::new(t, 4096);
+                assert!(f.local.is_some());
+                let world = 4096.0 * f64::from(side);
+                let top = f64::from(y) * 4096.0;
+                for i in 0..=40 {
+                    // From above the buffer's top edge to below its bottom edge.
+                    let ty = -100.0 + f64::from(i) * (4096.0 + 200.0) / 40.0;
+                    let (lon, lat) = unproject([f64::from(t.x) * 4096.0 + 5.0, top + ty], world);
+                    let exact = project(lon, lat, world)[1] - top;
+                    let got = f.to_tile([lon, lat])[1];
+                    worst = worst.max((got - exact).abs());
+                }
+                // Far away (a long line's other end): exact.
+                let far = f.to_tile([0.0, 0.0])[1];
+                assert!((far - (project(0.0, 0.0, world)[1] - top)).abs() < 1e-6);
+            }
+        }
+        // Measured: up to 2e-7 units to z12, 2.4e-6 at z16, 1.4e-4 at z22 in the far south,
+        // where the exact formula itself loses digits (tan φ + sec φ cancels near -85°).
+        assert!(worst < 1e-3, "worst difference {worst} tile units");
     }
 
     #[test]
