@@ -29,6 +29,39 @@ impl rstar::RTreeParams for TreeParams {
     type DefaultInsertionStrategy = rstar::RStarInsertionStrategy;
 }
 
+/// Walks a point tree's node: every point inside `env`. A node whose envelope lies wholly
+/// inside it gives all its points without testing them (`inside`), which is most of the tree
+/// for a low-zoom tile; rstar's own envelope iterator tests every child it passes.
+fn visit_node(
+    node: &rstar::ParentNode<PointEntry>,
+    env: &AABB<[f64; 2]>,
+    inside: bool,
+    f: &mut impl FnMut(ObjectId, [f64; 2]),
+) {
+    use rstar::{Envelope, RTreeNode};
+    for child in node.children() {
+        match child {
+            RTreeNode::Leaf(p) => {
+                if inside || env.contains_point(p.geom()) {
+                    f(p.data, *p.geom());
+                }
+            }
+            RTreeNode::Parent(n) => {
+                if inside {
+                    visit_node(n, env, true, f);
+                } else {
+                    let e = n.envelope();
+                    if env.contains_envelope(&e) {
+                        visit_node(n, env, true, f);
+                    } else if env.intersects(&e) {
+                        visit_node(n, env, false, f);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The spatial index of one layer.
 enum LayerTree {
     Points(RTree<PointEntry, TreeParams>),
@@ -390,11 +423,11 @@ impl Twin {
         bbox: [f64; 4],
         mut f: impl FnMut(ObjectId, [f64; 2]),
     ) {
-        if let Some(LayerTree::Points(t)) = self.trees.get(layer as usize) {
+        if let Some(LayerTree::Points(t)) = self.trees.get(layer as usize)
+            && t.size() > 0
+        {
             let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
-            for e in t.locate_in_envelope(env) {
-                f(e.data, *e.geom());
-            }
+            visit_node(t.root(), &env, false, &mut f);
         }
     }
 
@@ -508,6 +541,49 @@ impl Twin {
 pub(crate) mod tests {
     use super::*;
     use crate::model::{Geometry, Source, Status};
+
+    /// The tile walk gives exactly the points rstar's envelope query gives, on a tree big
+    /// enough to have nodes wholly inside, partly inside and outside each box.
+    #[test]
+    fn visiting_points_finds_what_the_envelope_query_finds() {
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let objects: Vec<Object> = (1..=20_000u64)
+            .map(|i| {
+                obj(
+                    i,
+                    poles,
+                    [35.0 + next() * 0.2, 47.8 + next() * 0.1],
+                    i as u32,
+                )
+            })
+            .collect();
+        let twin = Twin::build(layers, 6, objects);
+        let Some(LayerTree::Points(tree)) = twin.trees.get(poles as usize) else {
+            panic!("poles are points");
+        };
+        for _ in 0..200 {
+            let (w, s) = (35.0 + next() * 0.2, 47.8 + next() * 0.1);
+            let bbox = [w, s, w + next() * 0.1, s + next() * 0.05];
+            let mut walked = Vec::new();
+            twin.visit_points(poles, bbox, |id, _| walked.push(id));
+            let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
+            let mut queried: Vec<u64> = tree.locate_in_envelope(env).map(|e| e.data).collect();
+            walked.sort_unstable();
+            queried.sort_unstable();
+            assert_eq!(walked, queried);
+        }
+        let mut all = 0;
+        twin.visit_points(poles, [-180.0, -90.0, 180.0, 90.0], |_, _| all += 1);
+        assert_eq!(all, 20_000);
+    }
 
     pub(crate) fn obj(id: u64, layer: LayerId, p: [f64; 2], serial: u32) -> Object {
         Object {
