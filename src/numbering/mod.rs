@@ -54,24 +54,37 @@ impl Number {
     /// Writes the number as painted, with `code` (Cyrillic or Latin), into `out` (cleared
     /// first): for a caller that shows many numbers without a new string each time.
     pub fn write_with_code(&self, code: &str, width: u8, out: &mut String) {
-        use std::fmt::Write;
         out.clear();
-        // Writing into a String does not fail.
-        let _ = match self {
+        match self {
+            // Digit by digit rather than through `format!`: every feature of a tile writes one.
             Number::Scheme { serial, check } => {
-                write!(out, "{code}-{serial:0w$}-{check}", w = width as usize)
+                let mut digits = [0u8; 10];
+                let (mut n, mut len) = (*serial, 0);
+                loop {
+                    digits[len] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    len += 1;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                out.push_str(code);
+                out.push('-');
+                for _ in len..width as usize {
+                    out.push('0');
+                }
+                out.extend(digits[..len].iter().rev().map(|&d| char::from(d)));
+                out.push('-');
+                out.push(char::from(b'0' + check % 10));
             }
-            Number::Source(s) => out.write_str(s),
-        };
+            Number::Source(s) => out.push_str(s),
+        }
     }
 
     fn render(&self, code: &str, width: u8) -> String {
-        match self {
-            Number::Scheme { serial, check } => {
-                format!("{code}-{serial:0w$}-{check}", w = width as usize)
-            }
-            Number::Source(s) => s.to_string(),
-        }
+        let mut out = String::with_capacity(code.len() + width as usize + 3);
+        self.write_with_code(code, width, &mut out);
+        out
     }
 
     /// The digit string a caller reads (serial + check digit, or the source number's digits).
@@ -247,6 +260,25 @@ pub fn scheme_serial(digits: &[u8], width: u8) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_render_as_the_format_string_does() {
+        for width in [4u8, 6, 7, 8] {
+            let fits = |s: &u32| u64::from(*s) < 10u64.pow(u32::from(width));
+            for serial in [0u32, 7, 42, 104_273, 999_999, 9_999_999, 99_999_999]
+                .into_iter()
+                .filter(fits)
+            {
+                let n = Number::scheme(serial, width);
+                let Number::Scheme { check, .. } = n else {
+                    unreachable!()
+                };
+                let want = format!("ОП-{serial:0w$}-{check}", w = width as usize);
+                assert_eq!(n.render("ОП", width), want);
+            }
+        }
+        assert_eq!(Number::Source("A-12".into()).render("ОП", 6), "A-12");
+    }
 
     #[test]
     fn renders_in_both_scripts() {
