@@ -47,8 +47,9 @@ fn citytwin_import(csv: &Path, store: &Path) {
 /// prepared statement in one transaction.
 fn sqlite_floor(csv_path: &Path, db: &Path) {
     let conn = rusqlite::Connection::open(db).expect("open");
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .expect("wal");
+    // The journal citytwin's own bulk writes use (see `GpkgStore::rollback_journal_if_alone`).
+    conn.pragma_update(None, "journal_mode", "DELETE")
+        .expect("journal");
     conn.pragma_update(None, "synchronous", "FULL")
         .expect("sync");
     conn.execute_batch("CREATE TABLE t (fid INTEGER PRIMARY KEY, geom BLOB, layer TEXT, number TEXT, name TEXT, status TEXT)")
@@ -108,10 +109,13 @@ fn same_rows(csv_path: &Path) -> Vec<SameRow> {
 
 /// The floor of the store's own format: citytwin's exact tables and row (12 columns, plus the
 /// numbers table, serials inserted in order), written from memory with prepared statements in
-/// one WAL transaction with synchronous=FULL — what any importer into this GeoPackage pays.
+/// one transaction with synchronous=FULL and the rollback journal, as citytwin's bulk writes —
+/// what any importer into this GeoPackage pays.
 fn sqlite_floor_same_row(rows: &[SameRow], db: &Path) {
     drop(GpkgStore::open(db, &Layers::default_city(), 7).expect("store"));
     let mut conn = rusqlite::Connection::open(db).expect("open");
+    conn.pragma_update(None, "journal_mode", "DELETE")
+        .expect("journal");
     conn.pragma_update(None, "synchronous", "FULL")
         .expect("sync");
     let tx = conn.transaction().expect("tx");
