@@ -134,14 +134,7 @@ fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
         assert_eq!(s, 200, "camera {n} was acknowledged but is gone: {f}");
     }
     server.stop();
-    let conn = rusqlite::Connection::open(&store).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok", "SQLite integrity check");
-    drop(conn);
-    let verify = cli_ok(&store, &["audit", "verify"]);
-    assert!(verify.contains("ok: the chain is intact"), "{verify}");
+    let verify = assert_intact(&store);
     eprintln!(
         "{ROUNDS} × kill -9: {} acknowledged patches and {} creates, all present after restart; integrity check ok; {}",
         total.0,
@@ -162,6 +155,37 @@ fn trees_csv(path: &std::path::Path, n: usize, tag: &str) {
     }
 }
 
+/// `citytwin import CSV --layer trees --no-number` on `store`, logging at `log`.
+fn trees_import(
+    store: &std::path::Path,
+    csv: &std::path::Path,
+    log: &str,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("--store")
+        .arg(store)
+        .arg("import")
+        .arg(csv)
+        .args(["--layer", "trees", "--no-number"])
+        .env("CITYTWIN_LOG", log)
+        .env_remove("CITYTWIN_CONFIG");
+    cmd
+}
+
+/// SQLite's integrity check passes and the history's hash chain verifies; returns the
+/// verifier's report.
+fn assert_intact(store: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok", "SQLite integrity check");
+    drop(conn);
+    let verify = cli_ok(store, &["audit", "verify"]);
+    assert!(verify.contains("ok: the chain is intact"), "{verify}");
+    verify
+}
+
 fn journal_mode(store: &std::path::Path) -> String {
     let conn = rusqlite::Connection::open(store).unwrap();
     conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -177,18 +201,7 @@ fn a_bulk_import_uses_the_rollback_journal_only_when_alone() {
     let store = helsinki_store(dir.path());
     let before = counts(&store)["trees"];
     let import = |csv: &std::path::Path| {
-        let out = std::process::Command::new(BIN)
-            .arg("--store")
-            .arg(&store)
-            .args([
-                "import",
-                csv.to_str().unwrap(),
-                "--layer",
-                "trees",
-                "--no-number",
-            ])
-            .env("CITYTWIN_LOG", "citytwin::store=debug,warn")
-            .env_remove("CITYTWIN_CONFIG")
+        let out = trees_import(&store, csv, "citytwin::store=debug,warn")
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr).to_string();
@@ -232,18 +245,7 @@ fn kill_9_during_a_bulk_import_leaves_the_store_as_it_was() {
         p.push("-journal");
         std::path::PathBuf::from(p)
     };
-    let mut child = std::process::Command::new(BIN)
-        .arg("--store")
-        .arg(&store)
-        .args([
-            "import",
-            csv.to_str().unwrap(),
-            "--layer",
-            "trees",
-            "--no-number",
-        ])
-        .env("CITYTWIN_LOG", "warn")
-        .env_remove("CITYTWIN_CONFIG")
+    let mut child = trees_import(&store, &csv, "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -275,12 +277,5 @@ fn kill_9_during_a_bulk_import_leaves_the_store_as_it_was() {
     );
     assert!(!journal.exists(), "the hot journal was rolled back");
     assert_eq!(journal_mode(&store), "wal");
-    let conn = rusqlite::Connection::open(&store).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok", "SQLite integrity check");
-    drop(conn);
-    let verify = cli_ok(&store, &["audit", "verify"]);
-    assert!(verify.contains("ok: the chain is intact"), "{verify}");
+    assert_intact(&store);
 }
