@@ -17,6 +17,9 @@ pub struct Config {
     pub bind: SocketAddr,
     /// The GeoPackage store file.
     pub store: PathBuf,
+    /// SQLite's page cache during a bulk write (an import), in MiB: an upper bound on an
+    /// import's cache memory; beyond it pages go to the file before the commit.
+    pub bulk_cache_mib: u32,
     /// Digits in a serial for a new store (an existing store keeps its own).
     pub serial_width: u8,
     /// No two objects closer than this get confusable numbers.
@@ -48,6 +51,7 @@ impl Default for Config {
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             store: PathBuf::from("data/citytwin.gpkg"),
+            bulk_cache_mib: 256,
             serial_width: 6,
             confusable_radius_m: 1000.0,
             seed: PathBuf::from("seeds/demo.toml"),
@@ -132,6 +136,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=65_536).contains(&self.bulk_cache_mib) {
+            return Err(ConfigError::Invalid(format!(
+                "bulk_cache_mib {} is outside 1..=65536",
+                self.bulk_cache_mib
+            )));
+        }
         if !(crate::numbering::MIN_WIDTH..=crate::numbering::MAX_WIDTH).contains(&self.serial_width)
         {
             return Err(ConfigError::Invalid(format!(

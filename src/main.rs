@@ -480,11 +480,9 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
 /// The store alone, without loading the twin (for commands that do not need it).
 fn open_store(config: &Config) -> Result<GpkgStore> {
     let layers = config.layers()?;
-    Ok(GpkgStore::open(
-        &config.store,
-        &layers,
-        config.serial_width,
-    )?)
+    let mut store = GpkgStore::open(&config.store, &layers, config.serial_width)?;
+    store.set_bulk_cache_mib(config.bulk_cache_mib);
+    Ok(store)
 }
 
 /// Who runs a command, as the history records it.
@@ -586,8 +584,7 @@ fn token(config: &Config, command: TokenCommand) -> Result<()> {
 }
 
 fn open(config: &Config) -> Result<Registry> {
-    let layers = config.layers()?;
-    let store = GpkgStore::open(&config.store, &layers, config.serial_width)?;
+    let store = open_store(config)?;
     Ok(Registry::open(Box::new(store), config.confusable_radius_m)?)
 }
 

@@ -230,14 +230,16 @@ fn a_bulk_import_uses_the_rollback_journal_only_when_alone() {
     assert_eq!(counts(&store)["trees"], before + 60_000);
 }
 
-/// `kill -9` while a bulk import is being written with the rollback journal: the next open
-/// rolls the journal back, so the store is exactly as before the import, intact, in WAL, and
-/// its history chain verifies.
+/// `kill -9` while a bulk import is being written with the rollback journal, after some of
+/// its pages have reached the store file (a 1 MiB bulk cache spills them early): the next open
+/// rolls the journal back, so the store is exactly as before the import (its objects, its size),
+/// intact, in WAL, and its history chain verifies.
 #[test]
 fn kill_9_during_a_bulk_import_leaves_the_store_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let store = helsinki_store(dir.path());
     let before = counts(&store);
+    let size_before = std::fs::metadata(&store).unwrap().len();
     let csv = dir.path().join("trees.csv");
     trees_csv(&csv, 300_000, "k");
     let journal = {
@@ -246,15 +248,17 @@ fn kill_9_during_a_bulk_import_leaves_the_store_as_it_was() {
         std::path::PathBuf::from(p)
     };
     let mut child = trees_import(&store, &csv, "warn")
+        .env("CITYTWIN_BULK_CACHE_MIB", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once the transaction has started writing (the rollback journal exists).
+    // Kill it once the transaction has written pages into the file itself (the file grew
+    // while the rollback journal exists).
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if journal.exists() {
-            std::thread::sleep(Duration::from_millis(30));
+        let grew = std::fs::metadata(&store).unwrap().len() > size_before + (1 << 20);
+        if grew && journal.exists() {
             child.kill().unwrap(); // SIGKILL
             break;
         }
@@ -263,12 +267,17 @@ fn kill_9_during_a_bulk_import_leaves_the_store_as_it_was() {
         }
         assert!(
             Instant::now() < deadline,
-            "the import never started writing"
+            "the import never wrote into the store file"
         );
         std::thread::sleep(Duration::from_millis(1));
     }
     child.wait().unwrap();
     assert!(journal.exists(), "a hot journal is left by the kill");
+    let size_killed = std::fs::metadata(&store).unwrap().len();
+    assert!(
+        size_killed > size_before,
+        "the killed import had written into the file ({size_killed} > {size_before} bytes)"
+    );
 
     assert_eq!(
         counts(&store),
@@ -276,6 +285,11 @@ fn kill_9_during_a_bulk_import_leaves_the_store_as_it_was() {
         "the killed import left objects behind"
     );
     assert!(!journal.exists(), "the hot journal was rolled back");
+    assert_eq!(
+        std::fs::metadata(&store).unwrap().len(),
+        size_before,
+        "the rollback cut the file back to its size before the import"
+    );
     assert_eq!(journal_mode(&store), "wal");
     assert_intact(&store);
 }
