@@ -142,7 +142,7 @@ impl TileEntry {
     }
 }
 
-/// Compression levels: gzip 1–9, brotli quality 0–11.
+/// Compression levels: gzip 1–12 (libdeflate's scale), brotli quality 0–11.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Levels {
     pub gzip: u32,
@@ -177,28 +177,38 @@ fn brotli(raw: &[u8], quality: u32) -> Bytes {
 
 /// gzip with libdeflate, a whole-buffer compressor (a tile is one buffer). On the 1M city's
 /// benchmark tiles (191 MB raw) its level 1 took 0.59 s for 67 MB, where zlib-rs took 1.04 s
-/// for 68 MB at level 2 and 0.53 s for 84 MB at level 1. One compressor per thread and level.
+/// for 68 MB at level 2 and 0.53 s for 84 MB at level 1. One compressor and one output buffer
+/// per thread; the cached variant is an exact-size copy (libdeflate needs room for its
+/// worst case, about the raw size, and the cache must not keep that room).
 fn gzip(raw: &[u8], level: u32) -> Bytes {
-    thread_local! {
-        static COMPRESSOR: std::cell::RefCell<Option<(u32, libdeflater::Compressor)>> =
-            const { std::cell::RefCell::new(None) };
+    struct Gzip {
+        level: u32,
+        compressor: libdeflater::Compressor,
+        out: Vec<u8>,
     }
-    COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.as_ref().is_none_or(|(l, _)| *l != level) {
-            let lvl = libdeflater::CompressionLvl::new(level as i32)
-                .unwrap_or(libdeflater::CompressionLvl::fastest());
-            *c = Some((level, libdeflater::Compressor::new(lvl)));
-        }
-        let Some((_, comp)) = c.as_mut() else {
-            return Bytes::new();
-        };
-        let mut out = vec![0u8; comp.gzip_compress_bound(raw.len())];
-        match comp.gzip_compress(raw, &mut out) {
-            Ok(n) => {
-                out.truncate(n);
-                Bytes::from(out)
+    thread_local! {
+        static GZIP: std::cell::RefCell<Option<Gzip>> = const { std::cell::RefCell::new(None) };
+    }
+    GZIP.with(|g| {
+        let mut g = g.borrow_mut();
+        let g = match &mut *g {
+            Some(g) if g.level == level => g,
+            slot => {
+                let lvl = libdeflater::CompressionLvl::new(level as i32)
+                    .unwrap_or(libdeflater::CompressionLvl::fastest());
+                slot.insert(Gzip {
+                    level,
+                    compressor: libdeflater::Compressor::new(lvl),
+                    out: Vec::new(),
+                })
             }
+        };
+        let bound = g.compressor.gzip_compress_bound(raw.len());
+        if g.out.len() < bound {
+            g.out.resize(bound, 0);
+        }
+        match g.compressor.gzip_compress(raw, &mut g.out) {
+            Ok(n) => Bytes::copy_from_slice(&g.out[..n]),
             // The bound is libdeflate's own, so this does not happen; if it ever did, the
             // raw bytes are served.
             Err(_) => Bytes::new(),
