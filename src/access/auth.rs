@@ -91,13 +91,13 @@ impl Authenticator {
         Ok(())
     }
 
-    /// The caller an `Authorization` header value names: public without one; an error for a
-    /// malformed, unknown, wrong, revoked or expired token.
     /// How many secrets have been checked with argon2 since start.
     pub fn verified(&self) -> u64 {
         self.verified.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The caller an `Authorization` header value names: public without one; an error for a
+    /// malformed, unknown, wrong, revoked or expired token.
     pub async fn authenticate(&self, header: Option<&[u8]>) -> Result<Caller, AccessError> {
         let Some(raw) = header else {
             return Ok(Caller::public());

@@ -209,7 +209,7 @@ pub fn layer_by_code(layers: &Layers, code: &str) -> Option<LayerId> {
 /// A written number that is a whole scheme number: a layer code (either script) and a serial
 /// whose check digit holds, e.g. `OP-104273-5` → (poles, 104273).
 pub fn read_scheme(layers: &Layers, width: u8, written: &str) -> Option<(LayerId, u32)> {
-    // A number as citytwin writes it (`ОП-1042735-5`, an import of an export reads millions)
+    // A number as citytwin writes it (`ОП-104273-5`, an import of an export reads millions)
     // is read in place; any other spelling goes through the full reading below.
     if let Some(found) = read_canonical(layers, width, written) {
         return Some(found);
