@@ -250,8 +250,9 @@ fn draft_keys(drafts: &[Draft]) -> Vec<(u64, u64)> {
 }
 
 /// Content identity of a draft, ignoring the file it came from: a 128-bit digest of layer,
-/// geometry, status, attributes and number (two differently seeded 64-bit hashes; a false
-/// match between different records has a chance of about n²/2¹²⁹).
+/// geometry, status, attributes and number (two differently seeded 64-bit foldhash hashes; for
+/// records not crafted to collide, a false match has a chance of about n²/2¹²⁹ — the seeds
+/// share foldhash's constants, so this is no defence against deliberate collisions).
 fn draft_key(d: &Draft) -> (u64, u64) {
     use std::hash::{BuildHasher, Hash, Hasher};
     let digest = |salt: u64| {
