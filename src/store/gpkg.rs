@@ -427,6 +427,10 @@ CREATE TABLE IF NOT EXISTS citytwin_tokens (
 );
 ";
 
+/// The tokens table's columns as [`token_row`] reads them.
+const TOKEN_SELECT: &str =
+    "SELECT id, name, role, hash, created, expires, revoked FROM citytwin_tokens";
+
 const COLUMNS: &str = "fid, geom, serial, number, status, status_changed, attributes, source_file, source_id, created, updated";
 
 fn create_layer_table(tx: &rusqlite::Transaction<'_>, def: &LayerDef) -> rusqlite::Result<()> {
@@ -837,86 +841,40 @@ impl Store for GpkgStore {
         let e = |err| sql(&p, err);
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, name, role, hash, created, expires, revoked FROM citytwin_tokens ORDER BY id",
-            )
+            .prepare_cached(&format!("{TOKEN_SELECT} ORDER BY id"))
             .map_err(e)?;
         let rows = stmt.query_map([], token_row).map_err(e)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(e)
     }
 
     fn add_token(&mut self, t: &NewToken, actor: &str) -> Result<i64, StoreError> {
-        let p = self.shown();
-        let e = |err| sql(&p, err);
-        let now = format_ms(crate::model::now_ms());
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let expires = t.expires.map(format_ms);
-        tx.execute(
-            "INSERT INTO citytwin_tokens(name, role, hash, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![t.name, t.role.as_str(), t.hash, now, expires],
-        )
-        .map_err(e)?;
-        let id = tx.last_insert_rowid();
-        let new =
-            serde_json::json!({"token": id, "name": t.name, "role": t.role, "expires": expires});
-        Appender::record(
-            &tx,
-            chain::Entry {
-                at: now.clone(),
-                actor: actor.to_string(),
-                action: "token_create".into(),
-                new: Some(new.to_string()),
-                ..Default::default()
-            },
-        )
-        .map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok(id)
+        self.token_change(actor, "token_create", |tx, now| {
+            let expires = t.expires.map(format_ms);
+            tx.execute(
+                "INSERT INTO citytwin_tokens(name, role, hash, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.name, t.role.as_str(), t.hash, now, expires],
+            )?;
+            let id = tx.last_insert_rowid();
+            let new = serde_json::json!({"token": id, "name": t.name, "role": t.role, "expires": expires});
+            Ok((id, Some(new.to_string())))
+        })
     }
 
     fn revoke_token(&mut self, id: i64, actor: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let p = self.shown();
-        let e = |err| sql(&p, err);
-        let now = format_ms(crate::model::now_ms());
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let n = tx
-            .execute(
+        self.token_change(actor, "token_revoke", |tx, now| {
+            let n = tx.execute(
                 "UPDATE citytwin_tokens SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
                 params![id, now],
-            )
-            .map_err(e)?;
-        let t = tx
-            .query_row(
-                "SELECT id, name, role, hash, created, expires, revoked FROM citytwin_tokens WHERE id = ?1",
-                [id],
-                token_row,
-            )
-            .optional()
-            .map_err(e)?;
-        if n == 1 {
-            Appender::record(
-                &tx,
-                chain::Entry {
-                    at: now.clone(),
-                    actor: actor.to_string(),
-                    action: "token_revoke".into(),
-                    new: t.as_ref().map(|t| {
-                        serde_json::json!({"token": t.id, "name": t.name, "role": t.role})
-                            .to_string()
-                    }),
-                    ..Default::default()
-                },
-            )
-            .map_err(e)?;
-        }
-        tx.commit().map_err(e)?;
-        Ok(t)
+            )?;
+            let t = tx
+                .query_row(&format!("{TOKEN_SELECT} WHERE id = ?1"), [id], token_row)
+                .optional()?;
+            // Only a revocation that happened is recorded.
+            let new = t.as_ref().filter(|_| n == 1).map(|t| {
+                serde_json::json!({"token": t.id, "name": t.name, "role": t.role}).to_string()
+            });
+            Ok((t, new))
+        })
     }
 
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
@@ -945,6 +903,40 @@ impl Store for GpkgStore {
 }
 
 impl GpkgStore {
+    /// A change to the tokens table: `f` runs in an immediate transaction with the time of
+    /// the change, and when it returns a history text, an entry `action` by `actor` with it
+    /// is appended before the commit.
+    fn token_change<T>(
+        &mut self,
+        actor: &str,
+        action: &str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, &str) -> rusqlite::Result<(T, Option<String>)>,
+    ) -> Result<T, StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        let now = format_ms(crate::model::now_ms());
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let (out, new) = f(&tx, &now).map_err(e)?;
+        if new.is_some() {
+            Appender::record(
+                &tx,
+                chain::Entry {
+                    at: now.clone(),
+                    actor: actor.to_string(),
+                    action: action.into(),
+                    new,
+                    ..Default::default()
+                },
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(out)
+    }
+
     /// For a bulk write when no other connection has the store open: leaves WAL for SQLite's
     /// rollback journal until [`GpkgStore::back_to_wal`]. In WAL mode every page of a big
     /// import is written twice (to the WAL, then by the checkpoint into the file); with the
