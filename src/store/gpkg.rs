@@ -1001,6 +1001,8 @@ impl GpkgStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(e)?;
+        // The newest history entry's sequence number, as the appender leaves it.
+        let seq;
         {
             let mut inserts: Vec<rusqlite::Statement<'_>> = Vec::new();
             let mut deletes: Vec<rusqlite::Statement<'_>> = Vec::new();
@@ -1207,7 +1209,7 @@ impl GpkgStore {
                     })
                     .map_err(|err| sql(&p, err))?;
             }
-            history.finish().map_err(|err| sql(&p, err))?;
+            seq = history.finish().map_err(|err| sql(&p, err))?;
             // Keep gpkg_contents' extent and last_change current for GIS tools.
             let touched: std::collections::BTreeSet<u16> =
                 batch.changes.iter().map(|c| c.object().layer).collect();
@@ -1225,7 +1227,6 @@ impl GpkgStore {
             [self.next_id as i64],
         )
         .map_err(|err| sql(&p, err))?;
-        let seq = last_seq(&tx).map_err(|err| sql(&p, err))?;
         tx.commit().map_err(|err| sql(&p, err))?;
         Ok(seq)
     }
@@ -1289,19 +1290,19 @@ impl<'t> Appender<'t> {
         Ok(())
     }
 
-    /// Records the new head.
-    fn finish(self) -> rusqlite::Result<()> {
+    /// Records the new head; returns the newest entry's sequence number (0 for none).
+    fn finish(self) -> rusqlite::Result<u64> {
         if self.wrote {
             set_head(self.tx, self.seq, &self.hash)?;
         }
-        Ok(())
+        Ok(self.seq.max(0) as u64)
     }
 
     /// Appends one entry and records the new head.
     fn record(tx: &'t rusqlite::Transaction<'t>, e: chain::Entry) -> rusqlite::Result<()> {
         let mut h = Appender::open(tx)?;
         h.push(e)?;
-        h.finish()
+        h.finish().map(|_| ())
     }
 }
 
