@@ -70,7 +70,7 @@ pub enum TokenError {
 pub fn new_secret() -> Result<String, TokenError> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|e| TokenError::Random(e.to_string()))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(hex::encode(b))
 }
 
 /// The argon2id hash of `secret` with a random salt.

@@ -56,7 +56,7 @@ impl Entry {
         field(b'n', self.number.as_deref().map(str::as_bytes));
         field(b'o', self.old.as_deref().map(str::as_bytes));
         field(b'w', self.new.as_deref().map(str::as_bytes));
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(h.finalize())
     }
 }
 
