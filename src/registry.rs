@@ -619,10 +619,6 @@ impl Registry {
         Ok(a)
     }
 
-    /// The confusable-number audit ([`crate::resolve::audit`]), with a suggested new number for
-    /// the later object of each pair: one confusable with nothing within the registry's
-    /// radius, and never a number given out before (retired numbers included). Nothing is
-    /// written.
     /// The change history, newest first; `object` narrows it to one object.
     pub fn history(
         &self,
@@ -640,34 +636,15 @@ impl Registry {
         Ok(self.lock_store().object_of_number(number)?)
     }
 
-    /// Walks the hash-chained history (see [`crate::store::chain`]).
-    pub fn verify_history(&self) -> Result<crate::store::chain::Verdict, RegistryError> {
-        Ok(self.lock_store().verify_history()?)
-    }
-
     /// Every API token (hashes only).
     pub fn tokens(&self) -> Result<Vec<crate::access::tokens::TokenRecord>, RegistryError> {
         Ok(self.lock_store().tokens()?)
     }
 
-    /// Stores a new token; returns its id.
-    pub fn add_token(
-        &self,
-        t: &crate::access::tokens::NewToken,
-        actor: &str,
-    ) -> Result<i64, RegistryError> {
-        Ok(self.lock_store().add_token(t, actor)?)
-    }
-
-    /// Revokes a token; `None` when there is no such token.
-    pub fn revoke_token(
-        &self,
-        id: i64,
-        actor: &str,
-    ) -> Result<Option<crate::access::tokens::TokenRecord>, RegistryError> {
-        Ok(self.lock_store().revoke_token(id, actor)?)
-    }
-
+    /// The confusable-number audit ([`crate::resolve::audit`]), with a suggested new number for
+    /// the later object of each pair: one confusable with nothing within the registry's
+    /// radius, and never a number given out before (retired numbers included). Nothing is
+    /// written.
     pub fn audit_numbers(
         &self,
         within_m: f64,
