@@ -423,9 +423,7 @@ impl Twin {
         bbox: [f64; 4],
         mut f: impl FnMut(ObjectId, [f64; 2]),
     ) {
-        if let Some(LayerTree::Points(t)) = self.trees.get(layer as usize)
-            && t.size() > 0
-        {
+        if let Some(LayerTree::Points(t)) = self.trees.get(layer as usize) {
             let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
             visit_node(t.root(), &env, false, &mut f);
         }
