@@ -85,13 +85,7 @@ pub async fn history(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad("limit", "must be 1–1000"));
     }
-    let number = p.number.trim();
-    if number.is_empty() || number.chars().count() > 64 {
-        return Err(ApiError::bad(
-            "number",
-            "give a painted number of 1–64 characters",
-        ));
-    }
+    let number = super::objects::painted_number(&p.number)?;
     let found = {
         let twin = app.registry.twin();
         let found = super::objects::readable_by_number(&twin, number, &access)?;

@@ -30,6 +30,18 @@ pub async fn layers(State(app): State<AppState>, access: Access) -> Json<Vec<Lay
     )
 }
 
+/// A painted number as asked (trimmed), refused when empty or longer than 64 characters.
+pub(super) fn painted_number(asked: &str) -> Result<&str, ApiError> {
+    let trimmed = asked.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 64 {
+        return Err(ApiError::bad(
+            "number",
+            "give a painted number of 1–64 characters",
+        ));
+    }
+    Ok(trimmed)
+}
+
 /// One object by its painted number, as a GeoJSON Feature. The number may be written in
 /// Cyrillic or Latin letters, with or without dashes (`ОП-104273-5`, `OP1042735`); a number kept
 /// from a source (no check digit) is found by its text.
@@ -48,13 +60,7 @@ pub async fn object(
     access: Access,
     Path(number): Path<String>,
 ) -> Result<Json<Json_>, ApiError> {
-    let trimmed = number.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 64 {
-        return Err(ApiError::bad(
-            "number",
-            "give a painted number of 1–64 characters",
-        ));
-    }
+    let trimmed = painted_number(&number)?;
     if !trimmed.chars().any(|c| c.is_alphanumeric()) {
         return Err(ApiError::bad(
             "number",
