@@ -161,14 +161,9 @@ fn trees_import(
     csv: &std::path::Path,
     log: &str,
 ) -> std::process::Command {
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.arg("--store")
-        .arg(store)
-        .arg("import")
-        .arg(csv)
-        .args(["--layer", "trees", "--no-number"])
-        .env("CITYTWIN_LOG", log)
-        .env_remove("CITYTWIN_CONFIG");
+    let csv = csv.to_str().expect("a UTF-8 path");
+    let mut cmd = cli_cmd(store, &["import", csv, "--layer", "trees", "--no-number"]);
+    cmd.env("CITYTWIN_LOG", log);
     cmd
 }
 
@@ -181,9 +176,7 @@ fn assert_intact(store: &std::path::Path) -> String {
         .unwrap();
     assert_eq!(check, "ok", "SQLite integrity check");
     drop(conn);
-    let verify = cli_ok(store, &["audit", "verify"]);
-    assert!(verify.contains("ok: the chain is intact"), "{verify}");
-    verify
+    assert_chain_intact(store)
 }
 
 fn journal_mode(store: &std::path::Path) -> String {

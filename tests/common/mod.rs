@@ -15,16 +15,20 @@ pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// Runs the CLI with a store; returns its output.
-pub fn cli(store: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--store")
+/// The CLI with a store and arguments, logging warnings only, not yet run.
+pub fn cli_cmd(store: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--store")
         .arg(store)
         .args(args)
         .env("CITYTWIN_LOG", "warn")
-        .env_remove("CITYTWIN_CONFIG")
-        .output()
-        .expect("run citytwin")
+        .env_remove("CITYTWIN_CONFIG");
+    cmd
+}
+
+/// Runs the CLI with a store; returns its output.
+pub fn cli(store: &Path, args: &[&str]) -> Output {
+    cli_cmd(store, args).output().expect("run citytwin")
 }
 
 /// Runs the CLI and insists it succeeds; returns stdout.
@@ -65,6 +69,13 @@ pub fn counts(store: &Path) -> std::collections::BTreeMap<String, u64> {
             )
         })
         .collect()
+}
+
+/// `citytwin audit verify` finds the history's hash chain intact; returns its report.
+pub fn assert_chain_intact(store: &Path) -> String {
+    let verify = cli_ok(store, &["audit", "verify"]);
+    assert!(verify.contains("ok: the chain is intact"), "{verify}");
+    verify
 }
 
 /// A new API token for `role` on `store` (`citytwin token create`).
@@ -141,8 +152,12 @@ impl Server {
         self
     }
 
-    fn auth(&self) -> Option<String> {
-        self.token.as_ref().map(|t| format!("Bearer {t}"))
+    /// `req` with the server's token as `Authorization`, when one is set.
+    fn authed<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => req.header("Authorization", format!("Bearer {t}")),
+            None => req,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -158,10 +173,7 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let mut req = self.agent.get(self.url(path));
-        if let Some(a) = self.auth() {
-            req = req.header("Authorization", a);
-        }
+        let req = self.authed(self.agent.get(self.url(path)));
         Self::answer(req.call())
     }
 
@@ -172,10 +184,7 @@ impl Server {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
-        let mut req = self.agent.get(self.url(path));
-        if let Some(a) = self.auth() {
-            req = req.header("Authorization", a);
-        }
+        let mut req = self.authed(self.agent.get(self.url(path)));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -201,26 +210,17 @@ impl Server {
     }
 
     pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
-        let mut req = self.agent.patch(self.url(path));
-        if let Some(a) = self.auth() {
-            req = req.header("Authorization", a);
-        }
+        let req = self.authed(self.agent.patch(self.url(path)));
         Self::answer(req.send_json(body))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let mut req = self.agent.post(self.url(path));
-        if let Some(a) = self.auth() {
-            req = req.header("Authorization", a);
-        }
+        let req = self.authed(self.agent.post(self.url(path)));
         Self::answer(req.send_json(body))
     }
 
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        let mut req = self.agent.delete(self.url(path));
-        if let Some(a) = self.auth() {
-            req = req.header("Authorization", a);
-        }
+        let req = self.authed(self.agent.delete(self.url(path)));
         Self::answer(req.call())
     }
 
