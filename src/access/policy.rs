@@ -142,6 +142,11 @@ impl View {
         self.read.get(l as usize).copied().unwrap_or(false)
     }
 
+    /// Whether the layer named `name` exists in `layers` and this view reads it.
+    pub fn can_read_name(&self, layers: &Layers, name: &str) -> bool {
+        layers.by_name(name).is_some_and(|l| self.can_read(l))
+    }
+
     pub fn can_write(&self, l: LayerId) -> bool {
         self.can_read(l) && self.write.get(l as usize).copied().unwrap_or(false)
     }

@@ -101,7 +101,7 @@ pub fn style(name: &str, origin: &str, twin: &Twin, view: &View) -> Result<Value
             let layer_ok = sl
                 .get("source-layer")
                 .and_then(Value::as_str)
-                .is_none_or(|n| twin.layers().by_name(n).is_some_and(|l| view.can_read(l)));
+                .is_none_or(|n| view.can_read_name(twin.layers(), n));
             source_ok && layer_ok
         });
     }

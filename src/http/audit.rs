@@ -53,13 +53,10 @@ async fn deleted_object(
         .await
         .map_err(|e| ApiError::internal(format!("history task failed: {e}")))??
         .ok_or_else(gone)?;
-    let readable = app
-        .registry
-        .twin()
-        .layers()
-        .by_name(&layer)
-        .is_some_and(|l| access.view.can_read(l));
-    if !readable {
+    if !access
+        .view
+        .can_read_name(app.registry.twin().layers(), &layer)
+    {
         return Err(gone());
     }
     Ok((id, layer, painted))

@@ -21,11 +21,7 @@ pub async fn layers(State(app): State<AppState>, access: Access) -> Json<Vec<Lay
     Json(
         twin.layer_infos()
             .into_iter()
-            .filter(|i| {
-                twin.layers()
-                    .by_name(&i.name)
-                    .is_some_and(|l| access.view.can_read(l))
-            })
+            .filter(|i| access.view.can_read_name(twin.layers(), &i.name))
             .collect(),
     )
 }
@@ -148,12 +144,11 @@ pub async fn list(
             .split(',')
             .map(|name| {
                 let l = layers.by_name(name.trim()).ok_or_else(|| {
-                    let known: Vec<&str> = layers
-                        .defs()
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| access.view.can_read(*i as LayerId))
-                        .map(|(_, d)| d.name.as_str())
+                    let known: Vec<&str> = access
+                        .view
+                        .readable()
+                        .into_iter()
+                        .map(|l| layers.def(l).name.as_str())
                         .collect();
                     ApiError::bad(
                         "layer",

@@ -233,11 +233,7 @@ pub async fn audit_numbers(
     // Only pairs whose both objects the caller may read.
     let pairs = {
         let twin = app.registry.twin();
-        let readable = |name: &str| {
-            twin.layers()
-                .by_name(name)
-                .is_some_and(|l| access.view.can_read(l))
-        };
+        let readable = |name: &str| access.view.can_read_name(twin.layers(), name);
         pairs
             .into_iter()
             .filter(|p| readable(&p.a.layer) && readable(&p.b.layer))
