@@ -138,15 +138,7 @@ impl GpkgStore {
             .map_err(|err| sql(&p, err))?;
         tx.pragma_update(None, "user_version", USER_VERSION)
             .map_err(|err| sql(&p, err))?;
-        let get = |k: &str| -> Result<Option<String>, StoreError> {
-            tx.query_row(
-                "SELECT value FROM citytwin_settings WHERE key = ?1",
-                [k],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|err| sql(&p, err))
-        };
+        let get = |k: &str| read_setting(&tx, k).map_err(|err| sql(&p, err));
         match get("serial_width")? {
             Some(w) => {
                 self.width = w.parse().map_err(|_| StoreError::Invalid {
@@ -821,14 +813,7 @@ impl Store for GpkgStore {
         let e = |err| sql(&p, err);
         let tx = self.conn.transaction().map_err(e)?;
         let entries = read_chain(&tx).map_err(e)?;
-        let head: Option<String> = tx
-            .query_row(
-                "SELECT value FROM citytwin_settings WHERE key = 'audit_head'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(e)?;
+        let head = read_setting(&tx, "audit_head").map_err(e)?;
         let head = head.and_then(|h| {
             let (s, h) = h.split_once(' ')?;
             Some((s.parse().ok()?, h.to_string()))
@@ -879,26 +864,12 @@ impl Store for GpkgStore {
 
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
         let p = self.shown();
-        self.conn
-            .query_row(
-                "SELECT value FROM citytwin_settings WHERE key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| sql(&p, e))
+        read_setting(&self.conn, key).map_err(|e| sql(&p, e))
     }
 
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
         let p = self.shown();
-        self.conn
-            .execute(
-                "INSERT INTO citytwin_settings(key, value) VALUES (?1, ?2) \
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )
-            .map_err(|e| sql(&p, e))?;
-        Ok(())
+        write_setting(&self.conn, key, value).map_err(|e| sql(&p, e))
     }
 }
 
@@ -1308,10 +1279,25 @@ impl<'t> Appender<'t> {
 
 /// Keeps the history's newest entry (seq and hash) as the setting `audit_head`.
 fn set_head(tx: &rusqlite::Transaction<'_>, seq: i64, hash: &str) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO citytwin_settings(key, value) VALUES ('audit_head', ?1) \
+    write_setting(tx, "audit_head", &format!("{seq} {hash}"))
+}
+
+/// One value of `citytwin_settings` (on a connection or inside a transaction).
+fn read_setting(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT value FROM citytwin_settings WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Sets one value of `citytwin_settings`.
+fn write_setting(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO citytwin_settings(key, value) VALUES (?1, ?2) \
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [format!("{seq} {hash}")],
+        [key, value],
     )?;
     Ok(())
 }
