@@ -191,6 +191,11 @@ impl View {
         }
     }
 
+    /// Ok when every layer of `layers` may be read; the error names the first that may not.
+    pub fn check_read_all(&self, layers: &[LayerId]) -> Result<(), AccessError> {
+        layers.iter().try_for_each(|&l| self.check_read(l))
+    }
+
     /// Ok when layer `l` may be read; the error says which roles may.
     pub fn check_read(&self, l: LayerId) -> Result<(), AccessError> {
         if self.can_read(l) {

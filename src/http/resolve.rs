@@ -21,9 +21,7 @@ fn optional_layers(
         Some(list) => {
             let layers = crate::tiles::parse_layers(list, twin.layers())
                 .map_err(|e| ApiError::bad("layers", e.to_string()))?;
-            for l in &layers {
-                access.view.check_read(*l)?;
-            }
+            access.view.check_read_all(&layers)?;
             Ok(layers)
         }
     }

@@ -48,9 +48,7 @@ fn readable_layers(
     access: &Access,
 ) -> Result<Arc<[LayerId]>, ApiError> {
     let layers = tiles::parse_layers(list, twin.layers()).map_err(layer_error)?;
-    for l in &layers {
-        access.view.check_read(*l)?;
-    }
+    access.view.check_read_all(&layers)?;
     Ok(layers.into())
 }
 
