@@ -49,8 +49,11 @@ pub fn style(name: &str, origin: &str, twin: &Twin, view: &View) -> Result<Value
         s["glyphs"] = Value::String(absolute(g));
     }
     let mut shown = Vec::new();
+    // Sources left without a readable layer go, and so does every style layer drawing a
+    // source or source layer this view does not read.
+    let mut gone: Vec<String> = Vec::new();
     if let Some(sources) = s.get_mut("sources").and_then(Value::as_object_mut) {
-        for src in sources.values_mut() {
+        for (key, src) in sources.iter_mut() {
             let Some(url) = src.get("url").and_then(Value::as_str).map(str::to_string) else {
                 continue;
             };
@@ -64,7 +67,7 @@ pub fn style(name: &str, origin: &str, twin: &Twin, view: &View) -> Result<Value
                     parse_layers(list, twin.layers()).map_err(|e| broken(e.to_string()))?;
                 layers.retain(|l| view.can_read(*l));
                 if layers.is_empty() {
-                    src["url"] = Value::Null;
+                    gone.push(key.clone());
                     continue;
                 }
                 let names: Vec<&str> = layers
@@ -73,24 +76,15 @@ pub fn style(name: &str, origin: &str, twin: &Twin, view: &View) -> Result<Value
                     .collect();
                 let v = crate::tiles::tilejson::data_version(twin, &layers);
                 src["url"] =
-                    Value::String(format!("{origin}/tiles/{}.json?v={v}", names.join(",")));
+                    Value::String(absolute(&format!("/tiles/{}.json?v={v}", names.join(","))));
                 shown.extend(layers);
             } else {
                 src["url"] = Value::String(absolute(&url));
             }
         }
     }
-    // Sources left without a readable layer go, and so does every style layer drawing a
-    // source or source layer this view does not read.
-    let mut gone: Vec<String> = Vec::new();
     if let Some(sources) = s.get_mut("sources").and_then(Value::as_object_mut) {
-        sources.retain(|k, v| {
-            let keep = !v.get("url").is_some_and(Value::is_null);
-            if !keep {
-                gone.push(k.clone());
-            }
-            keep
-        });
+        sources.retain(|k, _| !gone.contains(k));
     }
     if let Some(style_layers) = s.get_mut("layers").and_then(Value::as_array_mut) {
         style_layers.retain(|sl| {
