@@ -32,7 +32,7 @@ pub struct Authenticator {
     snapshot: Mutex<Snapshot>,
     reload: tokio::sync::Mutex<()>,
     /// argon2 checks running at once.
-    hashing: Arc<tokio::sync::Semaphore>,
+    hashing: tokio::sync::Semaphore,
     /// Secrets checked with argon2 so far (each costs tens of milliseconds of CPU).
     verified: std::sync::atomic::AtomicU64,
 }
@@ -50,7 +50,7 @@ impl Authenticator {
             load,
             snapshot: Mutex::new(Snapshot::default()),
             reload: tokio::sync::Mutex::new(()),
-            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
+            hashing: tokio::sync::Semaphore::new(2),
             verified: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -130,8 +130,7 @@ impl Authenticator {
         if !proven {
             let _slot = self
                 .hashing
-                .clone()
-                .acquire_owned()
+                .acquire()
                 .await
                 .map_err(|e| unauthenticated(e.to_string()))?;
             // A map opens with many tile requests at once, all with the same new token: the

@@ -31,6 +31,7 @@ pub enum Feature {
 }
 
 impl Feature {
+    /// In declaration order: a feature's slot is `slots[feature as usize]`.
     const ALL: [Feature; 6] = [
         Feature::Tiles,
         Feature::Resolve,
@@ -171,10 +172,7 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
             );
         }
     }
-    let Ok(_slot) = g.slots[Feature::ALL.iter().position(|f| *f == feature).unwrap_or(0)]
-        .clone()
-        .try_acquire_owned()
-    else {
+    let Ok(_slot) = g.slots[feature as usize].clone().try_acquire_owned() else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
