@@ -300,7 +300,8 @@ fn no_route_shows_any_role_what_it_may_not_see() {
         "{} restricted numbered objects",
         secrets.len()
     );
-    let internal: BTreeSet<String> = all_pages(&server, "poles")
+    let poles = all_pages(&server, "poles");
+    let internal: BTreeSet<String> = poles
         .iter()
         .flat_map(|f| {
             f["properties"]["attributes"]
@@ -316,7 +317,7 @@ fn no_route_shows_any_role_what_it_may_not_see() {
         !internal.is_empty(),
         "poles have no internal attributes to hide"
     );
-    let pole = all_pages(&server, "poles")[0].clone();
+    let pole = poles[0].clone();
     let pole_number = pole["properties"]["number"].as_str().unwrap().to_string();
     let pole_at = [
         pole["geometry"]["coordinates"][0].as_f64().unwrap(),
