@@ -23,8 +23,10 @@ fn every_limit_answers_with_its_own_status_and_a_json_error() {
     );
     let code = |e: &Value| e["code"].as_str().unwrap_or("").to_string();
 
-    // Body too large: 413, and nothing written.
+    // Body too large: 413, and nothing written. The token is used once first: limits count
+    // against a token only once its secret is proven, before that against the address.
     server.as_token(Some(&admin));
+    assert_eq!(server.get("/objects?layer=poles&limit=1").0, 200);
     let (_, before) = server.get("/health");
     let big = json!({"layer": "poles", "geometry": {"type": "Point", "coordinates": [24.94, 60.17]},
         "attributes": {"note": "x".repeat(10_000)}});
@@ -83,6 +85,14 @@ fn every_limit_answers_with_its_own_status_and_a_json_error() {
     let e: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!((s, code(&e)), (429, "rate_limited".into()), "{e}");
     assert!(hs["retry-after"].parse::<u64>().unwrap() >= 1);
+    // Made-up tokens buy no fresh allowance: until a token is proven, it counts against the
+    // address, which is spent.
+    for id in [900, 901] {
+        let fake = format!("ct_{id}_{}", "ab".repeat(32));
+        server.as_token(Some(&fake));
+        let (s, e) = server.get(&format!("/resolve?q={}", enc(&pole)));
+        assert_eq!((s, code(&e)), (429, "rate_limited".into()), "{e}");
+    }
     server.as_token(Some(&admin));
     assert_eq!(server.get(&format!("/resolve?q={}", enc(&pole))).0, 200);
     // Tiles are not rate limited: a map draws many at once.

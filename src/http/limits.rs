@@ -114,16 +114,15 @@ fn refuse(status: StatusCode, code: &'static str, msg: String, retry_s: Option<u
     r
 }
 
-/// Who a request counts against: its token (by id) or, without one, its address.
-fn client_key(req: &Request) -> String {
-    let token = req
+/// Who a request counts against: its token (by id) once the token's secret has been proven,
+/// else its address. A token not yet proven (or made up) counts against the address, so
+/// inventing tokens gives no fresh allowance.
+fn client_key(req: &Request, auth: &crate::access::Authenticator) -> String {
+    let header = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .and_then(|(_, t)| crate::access::tokens::parse_token(t.trim()))
-        .map(|(id, _)| id);
-    match token {
+        .map(HeaderValue::as_bytes);
+    match auth.proven_id(header) {
         Some(id) => format!("token:{id}"),
         None => req
             .extensions()
@@ -156,7 +155,7 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
         _ => None,
     };
     if let Some((limiter, per_minute, what)) = limiter {
-        let key = client_key(&req);
+        let key = client_key(&req, &app.auth);
         if let Err(not_until) = limiter.check_key(&key) {
             let wait = not_until
                 .wait_time_from(DefaultClock::default().now())
