@@ -251,14 +251,6 @@ fn main() -> Result<()> {
                 strict,
             };
             let started = std::time::Instant::now();
-            let progress = spinner(&format!("reading {} file(s)", files.len()));
-            let parsed = import::parse_files(&files, format, &layers, &opts)?;
-            progress.finish_and_clear();
-            tracing::info!(
-                parse_ms = started.elapsed().as_millis() as u64,
-                records = parsed.drafts.len(),
-                "parsed"
-            );
             let rejects_path = rejects.unwrap_or_else(|| {
                 let dir = config
                     .store
@@ -271,16 +263,33 @@ fn main() -> Result<()> {
                     .unwrap_or_default();
                 dir.join(format!("{name}.rejects.csv"))
             });
-            let rejected = parsed.rejects.clone();
-            let read = parsed.drafts.len();
             let summary = serde_json::json!({
                 "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
                 "format": format,
             });
-            let progress = spinner(&format!("writing {read} objects"));
+            // About how many records: only decides whether the store prepares for a bulk write.
+            let bytes: u64 = files
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            let expected = usize::try_from(bytes / 64).unwrap_or(usize::MAX);
+            // One core is the store's writer; the others parse.
+            let workers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .saturating_sub(1)
+                .max(1);
+            let progress = spinner(&format!("importing {} file(s)", files.len()));
             registry.stop_following();
-            let report = registry.import(parsed, "cli", summary, !no_number)?;
+            let (report, rejected) = registry.import_from(
+                expected,
+                |sink| import::read_files(&files, format, &layers, &opts, workers, sink),
+                "cli",
+                summary,
+                !no_number,
+            )?;
             progress.finish_and_clear();
+            let read = report.created + report.updated + report.unchanged;
             if !rejected.is_empty() {
                 import::write_rejects(&rejects_path, &rejected)?;
                 eprintln!(

@@ -7,7 +7,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use crate::import::Parsed;
 use crate::model::{Draft, LayerId, Object, ObjectId, now_ms};
 use crate::numbering::{self, AssignError, Assigner, Number};
-use crate::store::{Batch, Change, Store, StoreError};
+use crate::store::{Batch, BatchHead, Change, Part, SerialRecord, Store, StoreError};
 use crate::twin::{Changed, Follower, Twin};
 
 /// A registry error.
@@ -32,6 +32,10 @@ pub enum RegistryError {
         id: String,
         number: String,
     },
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
+    #[error("the store's writer stopped before the import was complete")]
+    WriterStopped,
     #[error("nothing to import: {0}")]
     Empty(String),
     #[error("object {0} does not exist (any more)")]
@@ -144,7 +148,7 @@ impl Registry {
             }
         };
         self.follow_numbers(&batch.changes);
-        self.apply(batch.changes, seq);
+        self.apply(vec![batch.changes], seq);
         Ok(())
     }
 
@@ -160,7 +164,7 @@ impl Registry {
     }
 
     /// Keeps the cached assigner in step with committed changes (call under the store lock).
-    fn follow_numbers(&self, changes: &[Change]) {
+    fn follow_numbers<'c>(&self, changes: impl IntoIterator<Item = &'c Change>) {
         let mut cached = self.assigner.lock().unwrap_or_else(|p| p.into_inner());
         let Some(a) = cached.as_mut() else { return };
         let width = self.twin().serial_width();
@@ -301,175 +305,122 @@ impl Registry {
         summary: serde_json::Value,
         auto_number: bool,
     ) -> Result<ImportReport, RegistryError> {
-        let mut report = ImportReport {
-            rejected: parsed.rejects.len(),
-            duplicates: parsed.duplicates,
-            ..Default::default()
-        };
-        if parsed.drafts.is_empty() {
-            return Err(RegistryError::Empty(match parsed.rejects.first() {
-                Some(r) => format!(
-                    "all {} records were rejected; first: {}:{} {}: {}",
-                    parsed.rejects.len(),
-                    r.file,
-                    r.line,
-                    r.field,
-                    r.reason
-                ),
-                None => "the input holds no objects".into(),
-            }));
-        }
+        let expected = parsed.drafts.len();
+        let read = |sink: &mut Sink<'_>| sink(parsed);
+        Ok(self
+            .import_from(expected, read, actor, summary, auto_number)?
+            .0)
+    }
+
+    /// Imports records as `read` hands them to its sink, part by part (see
+    /// [`crate::import::read_files`]), as [`Registry::import`] does with all of them: each part
+    /// is checked and given ids here while a writer thread puts the earlier parts into the
+    /// store's open transaction, so reading, checking and writing overlap. Objects that need a
+    /// number are numbered at the end, knowing every number of the batch. Nothing is written
+    /// unless everything succeeds. `expected` is about how many records will come (a bulk
+    /// write is prepared for above ten thousand). Returns the report and the rejected records.
+    pub fn import_from(
+        &self,
+        expected: usize,
+        read: impl FnOnce(&mut Sink<'_>) -> Result<(), RegistryError>,
+        actor: &str,
+        summary: serde_json::Value,
+        auto_number: bool,
+    ) -> Result<(ImportReport, Vec<crate::import::Reject>), RegistryError> {
         let t_start = std::time::Instant::now();
         let mut store = self.lock_store();
         let retired = retired_serials(&mut **store)?;
-        let twin = self.twin();
-        let width = twin.serial_width();
-        let layers = twin.layers().clone();
-        // Existing objects from the same files, by (layer, file, source id).
-        let files: HashSet<std::sync::Arc<str>> = parsed
-            .drafts
-            .iter()
-            .map(|d| d.source.file.clone())
-            .collect();
-        let existing: HashMap<(LayerId, &str, &str), ObjectId> = twin
-            .objects()
-            .filter(|o| files.contains(&*o.source.file))
-            .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id))
-            .collect();
-        let new_count = parsed
-            .drafts
-            .iter()
-            .filter(|d| !existing.contains_key(&(d.layer, &*d.source.file, &*d.source.id)))
-            .count() as u64;
-        let mut next_id = store.reserve_ids(new_count)?;
-        let now = now_ms();
-        // Serials taken by this import so far: a bit per serial of the space (1.25 MB for
-        // 7 digits) rather than a hash set, which at 10M numbers is a cache miss per lookup.
-        let mut used_in_batch =
-            fixedbitset::FixedBitSet::with_capacity(numbering::serial_space(width) as usize);
-        let mut changes = Vec::with_capacity(parsed.drafts.len());
-        let mut created_per_layer = vec![0usize; layers.len()];
-        let counts_before: Vec<usize> = layers.ids().map(|l| twin.count(l)).collect();
-        for d in parsed.drafts {
-            let number = match &d.source_number {
-                Some(s) => Some(self.source_number(
-                    &d,
-                    s,
-                    &layers,
-                    width,
-                    &twin,
-                    &retired,
-                    &mut used_in_batch,
-                )?),
-                None => None,
-            };
-            let known = existing
-                .get(&(d.layer, &*d.source.file, &*d.source.id))
-                .copied();
-            match known {
-                Some(id) => {
-                    let Some(old) = twin.get(id) else { continue };
-                    let mut new = draft_object(d, id, now);
-                    new.number = old.number.clone().or(number);
-                    new.created = old.created;
-                    new.status_changed = if new.status == old.status {
-                        old.status_changed
-                    } else {
-                        now
-                    };
-                    let same = new.geometry == old.geometry
-                        && new.attributes == old.attributes
-                        && new.status == old.status
-                        && new.number == old.number;
-                    if same {
-                        report.unchanged += 1;
-                    } else {
-                        report.updated += 1;
-                        changes.push(Change::Update {
-                            old: Box::new(old.clone()),
-                            new,
-                        });
-                    }
-                }
-                None => {
-                    let mut o = draft_object(d, next_id, now);
-                    next_id += 1;
-                    o.number = number;
-                    report.created += 1;
-                    created_per_layer[o.layer as usize] += 1;
-                    changes.push(Change::Create(o));
-                }
-            }
-        }
-        if auto_number {
-            let needs: Vec<usize> = changes
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| {
-                    let o = c.object();
-                    o.number.is_none() && layers.def(o.layer).numbered
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if !needs.is_empty() {
-                let mut assigner = self.assigner(&mut **store, &twin, width)?;
-                for c in &changes {
-                    note_number(&mut assigner, c.object(), width);
-                }
-                for i in needs {
-                    let o = match &mut changes[i] {
-                        Change::Create(o) | Change::Update { new: o, .. } => o,
-                        Change::Delete(_) => continue,
-                    };
-                    let serial = assigner.assign(o.geometry.anchor())?;
-                    o.number = Some(Number::scheme(serial, width));
-                    report.numbered += 1;
-                }
-            }
-        }
-        drop(twin);
-        let mut summary = summary;
-        if let Some(m) = summary.as_object_mut() {
-            m.insert("rejected".into(), report.rejected.into());
-            m.insert("duplicates".into(), report.duplicates.into());
-            m.insert("numbered".into(), report.numbered.into());
-        }
-        let batch = Batch {
+        let head = BatchHead {
             actor: actor.to_string(),
             action: "import".into(),
-            summary,
-            changes,
             history_per_create: false,
+            bulk: expected > 10_000,
         };
-        let t_prepared = t_start.elapsed();
-        self.write(&mut **store, batch)?;
+        let (part_tx, part_rx) = std::sync::mpsc::sync_channel::<Part>(2);
+        let (id_tx, id_rx) = std::sync::mpsc::sync_channel::<ObjectId>(1);
+        // The writer keeps each part once written: the twin applies them after the commit, and
+        // numbering at the end notes the batch's numbers from them.
+        let written: Mutex<Vec<Vec<Change>>> = Mutex::new(Vec::new());
+        let store_ref: &mut dyn Store = &mut **store;
+        let (produced, committed) = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                let mut first_id = move |id| {
+                    let _ = id_tx.send(id);
+                };
+                let mut keep = |part| written.lock().unwrap_or_else(|p| p.into_inner()).push(part);
+                // The receiver moves in: if the writer stops, the producer's sends fail.
+                let parts = part_rx;
+                store_ref.commit_parts(&head, &parts, &mut first_id, &mut keep)
+            });
+            let produced = (|| {
+                // No id: the writer could not open the transaction; its error is reported.
+                let first_id = id_rx.recv().map_err(|_| RegistryError::WriterStopped)?;
+                let twin = self.twin();
+                let mut prep = Prep::new(self, &twin, &retired, first_id, auto_number);
+                let send = |p: Part| part_tx.send(p).map_err(|_| RegistryError::WriterStopped);
+                read(&mut |parsed: Parsed| {
+                    let changes = prep.take(parsed)?;
+                    if changes.is_empty() {
+                        return Ok(());
+                    }
+                    send(Part::Changes(changes))
+                })?;
+                let numbered = prep.number_rest(&send, &written)?;
+                if !numbered.is_empty() {
+                    send(Part::Changes(numbered))?;
+                }
+                let (report, summary, rejects, next_id) = prep.finish(summary)?;
+                send(Part::Finish { summary, next_id })?;
+                Ok((report, rejects))
+            })();
+            // Without a finish, this ends the batch: the writer rolls it back.
+            drop(part_tx);
+            let committed = writer
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (produced, committed)
+        });
+        let t_written = t_start.elapsed();
+        let (report, rejects) = match (produced, committed) {
+            (Ok(done), Ok(seq)) => {
+                let parts = written.into_inner().unwrap_or_else(|p| p.into_inner());
+                self.follow_numbers(parts.iter().flatten());
+                self.apply(parts, seq);
+                done
+            }
+            (produced, committed) => {
+                // The cached assigner may have noted serials the store never got.
+                *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                return Err(match (produced, committed) {
+                    // The writer's own failure is the cause when the reading saw it stop.
+                    (Err(RegistryError::WriterStopped) | Ok(_), Err(e)) => e.into(),
+                    (Err(e), _) => e,
+                    (Ok(_), Ok(_)) => RegistryError::WriterStopped,
+                });
+            }
+        };
+        drop(store);
         tracing::info!(
-            prepare_ms = t_prepared.as_millis() as u64,
-            write_ms = (t_start.elapsed() - t_prepared).as_millis() as u64,
+            ms = t_written.as_millis() as u64,
+            created = report.created,
+            updated = report.updated,
             "import written"
         );
-        drop(store);
-        report.per_layer = layers
-            .ids()
-            .map(|l| {
-                let n = counts_before[l as usize] + created_per_layer[l as usize];
-                (layers.def(l).name.clone(), n)
-            })
-            .collect();
-        Ok(report)
+        Ok((report, rejects))
     }
 
     /// Applies committed changes to the twin; many changes rebuild it in one bulk load.
     /// Applies committed changes to the twin, sets the touched layers' data version to the
     /// commit's sequence number and tells the followers, all under the twin's write lock.
-    fn apply(&self, changes: Vec<Change>, seq: u64) {
+    fn apply(&self, parts: Vec<Vec<Change>>, seq: u64) {
         if !self.twin_follows.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         let mut touched_layers: Vec<crate::model::LayerId> = Vec::new();
         let mut boxes: Vec<(crate::model::LayerId, [f64; 4])> = Vec::new();
-        let bulk = changes.len() > 50_000;
-        for c in &changes {
+        let count: usize = parts.iter().map(Vec::len).sum();
+        let bulk = count > 50_000;
+        for c in parts.iter().flatten() {
             let (old, new) = match c {
                 Change::Create(o) => (None, Some(o)),
                 Change::Update { old, new } => (Some(&**old), Some(new)),
@@ -484,8 +435,9 @@ impl Registry {
                 }
             }
         }
+        let changes = parts.into_iter().flatten();
         let mut twin = self.twin.write().unwrap_or_else(|p| p.into_inner());
-        if bulk && changes.len() > twin.len() / 4 {
+        if bulk && count > twin.len() / 4 {
             let layers = twin.layers().clone();
             let width = twin.serial_width();
             let versions: Vec<u64> = layers.ids().map(|l| twin.version(l)).collect();
@@ -597,8 +549,19 @@ impl Registry {
         twin: &Twin,
         width: u8,
     ) -> Result<Assigner, RegistryError> {
+        self.assigner_from(store.serials()?, twin, width)
+    }
+
+    /// An assigner that knows `serials` (every serial ever given) and every number in the
+    /// twin.
+    fn assigner_from(
+        &self,
+        serials: Vec<SerialRecord>,
+        twin: &Twin,
+        width: u8,
+    ) -> Result<Assigner, RegistryError> {
         let mut a = Assigner::new(width, self.radius_m, true)?;
-        for rec in store.serials()? {
+        for rec in serials {
             if rec.retired {
                 a.retire(rec.serial);
             } else {
@@ -704,6 +667,231 @@ impl Registry {
         };
         self.write(&mut **store, batch)?;
         Ok(n)
+    }
+}
+
+/// A sink for parsed records (see [`Registry::import_from`]).
+pub type Sink<'a> = dyn FnMut(Parsed) -> Result<(), RegistryError> + 'a;
+
+/// What an import's checking ends with: the report, the batch summary, the rejected records
+/// and the first object id left unused.
+type Finished = (
+    ImportReport,
+    serde_json::Value,
+    Vec<crate::import::Reject>,
+    ObjectId,
+);
+
+/// The checking half of an import: turns parsed records into changes, part by part, under the
+/// twin's read lock.
+struct Prep<'r> {
+    registry: &'r Registry,
+    twin: &'r Twin,
+    layers: crate::model::Layers,
+    width: u8,
+    retired: &'r HashSet<u32>,
+    auto_number: bool,
+    /// Objects from the files met so far that the twin already holds, by (layer, file,
+    /// source id).
+    existing: HashMap<(LayerId, &'r str, &'r str), ObjectId>,
+    files: HashSet<std::sync::Arc<str>>,
+    /// Serials taken by this import so far: a bit per serial of the space (1.25 MB for
+    /// 7 digits) rather than a hash set, which at 10M numbers is a cache miss per lookup.
+    used_in_batch: fixedbitset::FixedBitSet,
+    next_id: ObjectId,
+    now: i64,
+    report: ImportReport,
+    rejects: Vec<crate::import::Reject>,
+    drafts: usize,
+    /// Changes whose object still needs a number: numbered at the end.
+    unnumbered: Vec<Change>,
+    counts_before: Vec<usize>,
+    created_per_layer: Vec<usize>,
+}
+
+impl<'r> Prep<'r> {
+    fn new(
+        registry: &'r Registry,
+        twin: &'r Twin,
+        retired: &'r HashSet<u32>,
+        first_id: ObjectId,
+        auto_number: bool,
+    ) -> Prep<'r> {
+        let width = twin.serial_width();
+        let layers = twin.layers().clone();
+        Prep {
+            registry,
+            twin,
+            width,
+            retired,
+            auto_number,
+            existing: HashMap::new(),
+            files: HashSet::new(),
+            used_in_batch: fixedbitset::FixedBitSet::with_capacity(
+                numbering::serial_space(width) as usize
+            ),
+            next_id: first_id,
+            now: now_ms(),
+            report: ImportReport::default(),
+            rejects: Vec::new(),
+            drafts: 0,
+            unnumbered: Vec::new(),
+            counts_before: layers.ids().map(|l| twin.count(l)).collect(),
+            created_per_layer: vec![0; layers.len()],
+            layers,
+        }
+    }
+
+    /// The changes for one part of the records (those still to be numbered are kept back).
+    fn take(&mut self, parsed: Parsed) -> Result<Vec<Change>, RegistryError> {
+        self.report.rejected += parsed.rejects.len();
+        self.report.duplicates += parsed.duplicates;
+        self.rejects.extend(parsed.rejects);
+        self.drafts += parsed.drafts.len();
+        let mut changes = Vec::with_capacity(parsed.drafts.len());
+        for d in parsed.drafts {
+            if !self.files.contains(&d.source.file) {
+                self.met_file(d.source.file.clone());
+            }
+            let number = match &d.source_number {
+                Some(s) => Some(self.registry.source_number(
+                    &d,
+                    s,
+                    &self.layers,
+                    self.width,
+                    self.twin,
+                    self.retired,
+                    &mut self.used_in_batch,
+                )?),
+                None => None,
+            };
+            let known = self
+                .existing
+                .get(&(d.layer, &*d.source.file, &*d.source.id))
+                .copied();
+            let change = match known {
+                Some(id) => {
+                    let Some(old) = self.twin.get(id) else {
+                        continue;
+                    };
+                    let mut new = draft_object(d, id, self.now);
+                    new.number = old.number.clone().or(number);
+                    new.created = old.created;
+                    new.status_changed = if new.status == old.status {
+                        old.status_changed
+                    } else {
+                        self.now
+                    };
+                    let same = new.geometry == old.geometry
+                        && new.attributes == old.attributes
+                        && new.status == old.status
+                        && new.number == old.number;
+                    if same {
+                        self.report.unchanged += 1;
+                        continue;
+                    }
+                    self.report.updated += 1;
+                    Change::Update {
+                        old: Box::new(old.clone()),
+                        new,
+                    }
+                }
+                None => {
+                    let mut o = draft_object(d, self.next_id, self.now);
+                    self.next_id += 1;
+                    o.number = number;
+                    self.report.created += 1;
+                    self.created_per_layer[o.layer as usize] += 1;
+                    Change::Create(o)
+                }
+            };
+            let o = change.object();
+            if self.auto_number && o.number.is_none() && self.layers.def(o.layer).numbered {
+                self.unnumbered.push(change);
+            } else {
+                changes.push(change);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Notes the objects the twin holds from `file`, which the import may update.
+    fn met_file(&mut self, file: std::sync::Arc<str>) {
+        let twin = self.twin;
+        self.existing.extend(
+            twin.objects()
+                .filter(|o| *o.source.file == *file)
+                .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id)),
+        );
+        self.files.insert(file);
+    }
+
+    /// Numbers the changes kept back, knowing every serial ever given (asked of the writer,
+    /// inside its transaction), every number in the twin and every number the batch has
+    /// written so far.
+    fn number_rest(
+        &mut self,
+        send: &dyn Fn(Part) -> Result<(), RegistryError>,
+        written: &Mutex<Vec<Vec<Change>>>,
+    ) -> Result<Vec<Change>, RegistryError> {
+        let mut changes = std::mem::take(&mut self.unnumbered);
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        send(Part::Serials(reply))?;
+        let serials = answer.recv().map_err(|_| RegistryError::WriterStopped)??;
+        let mut a = self
+            .registry
+            .assigner_from(serials, self.twin, self.width)?;
+        // The writer answered after writing every earlier part, so all of them are here.
+        for part in written.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for c in part {
+                note_number(&mut a, c.object(), self.width);
+            }
+        }
+        for c in &mut changes {
+            let o = match c {
+                Change::Create(o) | Change::Update { new: o, .. } => o,
+                Change::Delete(_) => continue,
+            };
+            let serial = a.assign(o.geometry.anchor())?;
+            o.number = Some(Number::scheme(serial, self.width));
+            self.report.numbered += 1;
+        }
+        Ok(changes)
+    }
+
+    /// The report (with objects per layer), the batch summary, the rejects and the first id
+    /// left unused. An import of nothing is an error.
+    fn finish(mut self, mut summary: serde_json::Value) -> Result<Finished, RegistryError> {
+        if self.drafts == 0 {
+            return Err(RegistryError::Empty(match self.rejects.first() {
+                Some(r) => format!(
+                    "all {} records were rejected; first: {}:{} {}: {}",
+                    self.rejects.len(),
+                    r.file,
+                    r.line,
+                    r.field,
+                    r.reason
+                ),
+                None => "the input holds no objects".into(),
+            }));
+        }
+        if let Some(m) = summary.as_object_mut() {
+            m.insert("rejected".into(), self.report.rejected.into());
+            m.insert("duplicates".into(), self.report.duplicates.into());
+            m.insert("numbered".into(), self.report.numbered.into());
+        }
+        self.report.per_layer = self
+            .layers
+            .ids()
+            .map(|l| {
+                let n = self.counts_before[l as usize] + self.created_per_layer[l as usize];
+                (self.layers.def(l).name.clone(), n)
+            })
+            .collect();
+        Ok((self.report, summary, self.rejects, self.next_id))
     }
 }
 

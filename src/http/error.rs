@@ -119,8 +119,8 @@ impl From<crate::registry::RegistryError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "number_taken", e.to_string())
             }
             R::Assign(_) => ApiError::new(StatusCode::CONFLICT, "no_number", e.to_string()),
-            R::Empty(_) => ApiError::bad("body", e.to_string()),
-            R::Store(_) | R::Poisoned(_) => ApiError::new(
+            R::Empty(_) | R::Import(_) => ApiError::bad("body", e.to_string()),
+            R::Store(_) | R::Poisoned(_) | R::WriterStopped => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
                 e.to_string(),

@@ -430,16 +430,23 @@ pub(super) fn kind_mismatch(layers: &Layers, layer: LayerId, g: &Geometry) -> Op
 /// The fatal error for a file from which nothing could be imported.
 /// `unit` names what `line` counts: `line`, `feature`, `fid`, `item`.
 pub(super) fn nothing_importable(file: &str, unit: &str, rejects: &[Reject]) -> ImportError {
-    match rejects.first() {
+    nothing_importable_of(file, unit, rejects.len(), rejects.first())
+}
+
+/// As [`nothing_importable`], for a reader that kept only the count and the first reject.
+fn nothing_importable_of(
+    file: &str,
+    unit: &str,
+    rejected: usize,
+    first: Option<&Reject>,
+) -> ImportError {
+    match first {
         None => ImportError::file(file, "no records to import: the file holds no data"),
         Some(r) => ImportError::file(
             file,
             format!(
-                "no importable records: all {} records were rejected; the first, at {unit} {}, field {:?}: {}",
-                rejects.len(),
-                r.line,
-                r.field,
-                r.reason
+                "no importable records: all {rejected} records were rejected; the first, at {unit} {}, field {:?}: {}",
+                r.line, r.field, r.reason
             ),
         ),
     }
@@ -758,8 +765,33 @@ fn csv_error(file: &str, e: csv::Error, bytes: &[u8], line_offset: u64) -> Impor
 
 /// Below this size a file is parsed on one thread.
 const PARALLEL_MIN_BYTES: usize = 4 << 20;
+/// A large file is parsed in segments of about this size, handed on one by one in file order:
+/// small enough that writing starts soon and parsed records do not pile up, large enough that
+/// handing them on costs nothing.
+const SEGMENT_BYTES: usize = 8 << 20;
 
+/// Parses a whole CSV file on every core.
 pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, ImportError> {
+    let mut out = Parsed::default();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    read(path, layers, opts, workers, &mut |part: Parsed| {
+        out.extend(part);
+        Ok::<(), ImportError>(())
+    })?;
+    Ok(out)
+}
+
+/// Parses a CSV file and hands its records to `sink` part by part, in file order. A large
+/// file whose fields are not quoted (so every line end ends a row) is cut into segments at
+/// line ends and parsed by `workers` threads while `sink` takes the earlier parts. A fatal
+/// error stops the reading; the parts already handed on are then the caller's to discard.
+pub fn read<E: From<ImportError>>(
+    path: &Path,
+    layers: &Layers,
+    opts: &Options,
+    workers: usize,
+    sink: &mut dyn FnMut(Parsed) -> Result<(), E>,
+) -> Result<(), E> {
     let shown = path.display().to_string();
     let label = file_label(path);
     let source_file: Arc<str> = Arc::from(label.as_str());
@@ -774,7 +806,8 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         Some(c) => {
             return Err(ImportError::Options(format!(
                 "mapping: delimiter {c:?} must be one ASCII character other than a quote or newline"
-            )));
+            ))
+            .into());
         }
         None => detect_delimiter(first_line),
     };
@@ -791,7 +824,7 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         .read_record(&mut rec)
         .map_err(|e| csv_error(&shown, e, data, 0))?
     {
-        return Err(ImportError::file(&shown, "empty file: no header line"));
+        return Err(ImportError::file(&shown, "empty file: no header line").into());
     }
     let cols = columns(&rec, &shown, layers, opts)?;
     let fixed_layer = match (cols.layer, opts.layer) {
@@ -799,24 +832,22 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
             return Err(ImportError::file(
                 &shown,
                 "no layer: give --layer, or map a layer column in the mapping (`layer = \"…\"`)",
-            ));
+            )
+            .into());
         }
         (None, Some(l)) => Some(l),
         (Some(_), _) => None,
     };
-    // The rows after the header, cut into one segment per core at line ends. Only where no
-    // field is quoted: a line end inside quotes is part of a field, not the end of a row.
+    // The rows after the header, cut into segments at line ends. Only where no field is
+    // quoted: a line end inside quotes is part of a field, not the end of a row.
     let body_start = record_start(data, rdr.position().byte());
     let header_lines = LineCounter::default().line(data, rdr.position().byte()) - 1;
     let body = &data[body_start..];
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
     let mut cuts = vec![0];
-    if threads > 1 && body.len() >= PARALLEL_MIN_BYTES && memchr::memchr(b'"', body).is_none() {
-        for k in 1..threads {
-            let at = body.len() * k / threads;
+    if body.len() >= PARALLEL_MIN_BYTES && memchr::memchr(b'"', body).is_none() {
+        let pieces = body.len().div_ceil(SEGMENT_BYTES).max(workers);
+        for k in 1..pieces {
+            let at = body.len() * k / pieces;
             if let Some(nl) = memchr::memchr(b'\n', &body[at..]) {
                 cuts.push(at + nl + 1);
             }
@@ -835,10 +866,6 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
             Some((seg, offset, rows + 1))
         })
         .collect();
-    // The first segment's drafts are sized to hold every row of the file, so the others are
-    // appended to it without the vector growing (millions of drafts would be copied again at
-    // every doubling).
-    let all_rows: usize = segments.iter().map(|s| s.2).sum();
     let ctx = Segment {
         shown: &shown,
         label: &label,
@@ -849,31 +876,55 @@ pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, Imp
         fixed_layer,
         delim: (delimiter as char).to_string(),
     };
-    let parts: Vec<Result<Parsed, ImportError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = segments
-            .iter()
-            .enumerate()
-            .map(|(i, &(seg, offset, rows))| {
-                let ctx = &ctx;
-                let capacity = if i == 0 { all_rows } else { rows };
-                scope.spawn(move || ctx.parse(reader(seg), seg, offset, capacity))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    // Segments in file order: the first fatal error in the file is the one reported.
-    let mut parts = parts.into_iter();
-    let mut out = parts.next().unwrap_or(Ok(Parsed::default()))?;
-    for part in parts {
-        out.extend(part?);
+    let (mut drafts, mut rejected, mut first_reject) = (0usize, 0usize, None);
+    let mut hand_on = |part: Parsed| -> Result<(), E> {
+        drafts += part.drafts.len();
+        rejected += part.rejects.len();
+        if first_reject.is_none() {
+            first_reject = part.rejects.first().cloned();
+        }
+        sink(part)
+    };
+    let workers = workers.clamp(1, segments.len().max(1));
+    if workers == 1 {
+        for &(seg, offset, rows) in &segments {
+            hand_on(ctx.parse(reader(seg), seg, offset, rows)?)?;
+        }
+    } else {
+        // Worker w parses segments w, w + workers, … and hands each on through its own
+        // channel of one, so segment k is always found at channel k % workers, in order, and
+        // no worker runs more than two segments ahead of the sink.
+        std::thread::scope(|scope| -> Result<(), E> {
+            let mut inbox = Vec::with_capacity(workers);
+            for w in 0..workers {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                inbox.push(rx);
+                let (ctx, segments) = (&ctx, &segments);
+                scope.spawn(move || {
+                    for &(seg, offset, rows) in segments.iter().skip(w).step_by(workers) {
+                        let part = ctx.parse(reader(seg), seg, offset, rows);
+                        let failed = part.is_err();
+                        // A closed channel: the sink stopped the reading.
+                        if tx.send(part).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+            }
+            for k in 0..segments.len() {
+                // A worker that panicked closed its channel; the scope passes the panic on.
+                let Ok(part) = inbox[k % workers].recv() else {
+                    break;
+                };
+                hand_on(part?)?;
+            }
+            Ok(())
+        })?;
     }
-    if out.drafts.is_empty() {
-        return Err(nothing_importable(&shown, "line", &out.rejects));
+    if drafts == 0 {
+        return Err(nothing_importable_of(&shown, "line", rejected, first_reject.as_ref()).into());
     }
-    Ok(out)
+    Ok(())
 }
 
 /// What every segment of one file is parsed with.

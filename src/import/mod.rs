@@ -174,17 +174,21 @@ pub fn parse_file(
         Format::Gpkg => gpkg::parse(path, layers, opts)?,
         Format::Ofds => ofds::parse(path, layers, opts)?,
     };
-    if opts.strict
-        && let Some(r) = parsed.rejects.first()
-    {
-        return Err(ImportError::At {
+    check_strict(opts, &parsed)?;
+    Ok(parsed)
+}
+
+/// With `--strict`, the first reject is a fatal error.
+fn check_strict(opts: &Options, parsed: &Parsed) -> Result<(), ImportError> {
+    match parsed.rejects.first() {
+        Some(r) if opts.strict => Err(ImportError::At {
             file: r.file.clone(),
             line: r.line,
             field: r.field.clone(),
             reason: format!("{} (--strict: no record may be rejected)", r.reason),
-        });
+        }),
+        _ => Ok(()),
     }
-    Ok(parsed)
 }
 
 /// Parses several files of one format as one import; identical records across files
@@ -196,20 +200,59 @@ pub fn parse_files(
     opts: &Options,
 ) -> Result<Parsed, ImportError> {
     let mut all = Parsed::default();
-    for p in paths {
-        all.extend(parse_file(p, format, layers, opts)?);
-    }
-    let before = all.drafts.len();
-    // The digests are computed on every core; the set is filled in order, so the first of
-    // identical records is the one kept.
-    let keys = draft_keys(&all.drafts);
-    let mut seen: std::collections::HashSet<(u64, u64), DigestHashing> =
-        std::collections::HashSet::with_capacity_and_hasher(all.drafts.len(), Default::default());
-    let mut keys = keys.into_iter();
-    all.drafts
-        .retain(|_| keys.next().is_some_and(|k| seen.insert(k)));
-    all.duplicates += before - all.drafts.len();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    read_files(paths, format, layers, opts, workers, &mut |part: Parsed| {
+        all.extend(part);
+        Ok::<(), ImportError>(())
+    })?;
     Ok(all)
+}
+
+/// Reads several files of one format as one import and hands the records to `sink` part by
+/// part, in file order, so that they can be checked and written while the rest is read.
+/// Identical records (also across files) are handed on once; with `--strict` a reject stops
+/// the reading. A large CSV file is parsed by `workers` threads; other formats are parsed
+/// whole and handed on as one part per file. A fatal error stops the reading: the parts
+/// already handed on must then be discarded.
+pub fn read_files<E: From<ImportError>>(
+    paths: &[PathBuf],
+    format: Format,
+    layers: &Layers,
+    opts: &Options,
+    workers: usize,
+    sink: &mut dyn FnMut(Parsed) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut seen = Seen::default();
+    let mut checked = |mut part: Parsed| -> Result<(), E> {
+        check_strict(opts, &part)?;
+        seen.drop_repeats(&mut part);
+        sink(part)
+    };
+    for p in paths {
+        match format {
+            Format::Csv => csv::read(p, layers, opts, workers, &mut checked)?,
+            _ => checked(parse_file(p, format, layers, opts)?)?,
+        }
+    }
+    Ok(())
+}
+
+/// The records read so far, by content digest: drops a record identical to an earlier one.
+#[derive(Default)]
+struct Seen(std::collections::HashSet<(u64, u64), DigestHashing>);
+
+impl Seen {
+    /// Drops from `part` the records seen before (in it or an earlier part); the first of
+    /// identical records is the one kept.
+    fn drop_repeats(&mut self, part: &mut Parsed) {
+        let before = part.drafts.len();
+        let keys = draft_keys(&part.drafts);
+        self.0.reserve(keys.len());
+        let mut keys = keys.into_iter();
+        part.drafts
+            .retain(|_| keys.next().is_some_and(|k| self.0.insert(k)));
+        part.duplicates += before - part.drafts.len();
+    }
 }
 
 /// Hashing for sets of [`draft_key`]s: they are keyed digests already, so hashing them again

@@ -19,7 +19,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain;
 use super::{
-    Batch, Change, HistoryEntry, LayerPlan, SerialRecord, Store, StoreError, format_ms, parse_ms,
+    Batch, BatchHead, Change, HistoryEntry, LayerPlan, Part, SerialRecord, Store, StoreError,
+    format_ms, parse_ms,
 };
 use crate::access::Role;
 use crate::access::tokens::{NewToken, TokenRecord};
@@ -699,61 +700,65 @@ impl Store for GpkgStore {
 
     fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError> {
         let p = self.shown();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT serial, object_id, retired IS NOT NULL FROM citytwin_numbers")
-            .map_err(|e| sql(&p, e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(SerialRecord {
-                    serial: r.get::<_, i64>(0)? as u32,
-                    object_id: r.get::<_, i64>(1)? as u64,
-                    retired: r.get(2)?,
-                })
-            })
-            .map_err(|e| sql(&p, e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
+        read_serials(&self.conn).map_err(|e| sql(&p, e))
     }
 
     fn reserve_ids(&mut self, n: u64) -> Result<ObjectId, StoreError> {
-        let first = self.next_id;
-        self.next_id += n;
         let p = self.shown();
-        self.conn
-            .execute(
-                "UPDATE citytwin_settings SET value = ?1 WHERE key = 'next_id'",
-                [self.next_id.to_string()],
+        // One statement, so that another process reserving at the same time gets other ids.
+        let first: i64 = self
+            .conn
+            .query_row(
+                "UPDATE citytwin_settings \
+                 SET value = CAST(max(CAST(value AS INTEGER), ?1) + ?2 AS TEXT) \
+                 WHERE key = 'next_id' RETURNING CAST(value AS INTEGER) - ?2",
+                params![self.next_id as i64, n as i64],
+                |r| r.get(0),
             )
             .map_err(|e| sql(&p, e))?;
+        let first = first as ObjectId;
+        self.next_id = first + n;
         Ok(first)
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<u64, StoreError> {
-        let p = self.shown();
-        let e = |err| sql(&p, err);
-        let now = format_ms(crate::model::now_ms());
-        let width = self.width;
+        let head = BatchHead {
+            actor: batch.actor.clone(),
+            action: batch.action.clone(),
+            history_per_create: batch.history_per_create,
+            bulk: batch.changes.len() > 10_000,
+        };
+        self.in_batch(&head, |w, _| {
+            w.write(&batch.changes)?;
+            Ok((batch.summary.clone(), None))
+        })
+    }
 
-        if self.wal_pending {
-            self.back_to_wal();
-        }
-        let bulk = batch.changes.len() > 10_000;
-        let mut alone = false;
-        if bulk {
-            self.conn
-                .pragma_update(None, "cache_size", -i64::from(self.bulk_cache_mib) * 1024)
-                .map_err(e)?;
-            alone = self.rollback_journal_if_alone();
-        }
-        let result = self.commit_tx(batch, now, width);
-        if bulk {
-            if alone {
-                self.back_to_wal();
+    fn commit_parts(
+        &mut self,
+        head: &BatchHead,
+        parts: &std::sync::mpsc::Receiver<Part>,
+        first_id: &mut dyn FnMut(ObjectId),
+        written: &mut dyn FnMut(Vec<Change>),
+    ) -> Result<u64, StoreError> {
+        let path = self.shown();
+        self.in_batch(head, |w, free| {
+            first_id(free);
+            loop {
+                match parts.recv() {
+                    Ok(Part::Changes(changes)) => {
+                        w.write(&changes)?;
+                        written(changes);
+                    }
+                    Ok(Part::Serials(reply)) => {
+                        // The asker may have given up; then the next recv ends the batch.
+                        let _ = reply.send(read_serials(w.tx).map_err(|e| sql(&path, e)));
+                    }
+                    Ok(Part::Finish { summary, next_id }) => return Ok((summary, Some(next_id))),
+                    Err(_) => return Err(StoreError::Abandoned { path }),
+                }
             }
-            let _ = self.conn.pragma_update(None, "cache_size", SMALL_CACHE_KIB);
-            let _ = self.conn.execute_batch("PRAGMA shrink_memory");
-        }
-        result
+        })
     }
 
     fn last_seq(&mut self) -> Result<u64, StoreError> {
@@ -962,245 +967,376 @@ impl GpkgStore {
         }
     }
 
-    fn commit_tx(&mut self, batch: &Batch, now: String, width: u8) -> Result<u64, StoreError> {
+    /// Runs one batch in one transaction: prepares the store for a bulk write if the head asks
+    /// for it, opens the transaction and hands `fill` a [`BatchWriter`] and the first free
+    /// object id. `fill` writes the changes and returns the batch's summary and, if it gave out
+    /// ids itself, the first one it left unused. Commits only when `fill` succeeds.
+    fn in_batch(
+        &mut self,
+        head: &BatchHead,
+        fill: impl FnOnce(
+            &mut BatchWriter<'_>,
+            ObjectId,
+        ) -> Result<(serde_json::Value, Option<ObjectId>), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let p = self.shown();
+        if self.wal_pending {
+            self.back_to_wal();
+        }
+        let mut alone = false;
+        if head.bulk {
+            self.conn
+                .pragma_update(None, "cache_size", -i64::from(self.bulk_cache_mib) * 1024)
+                .map_err(|e| sql(&p, e))?;
+            alone = self.rollback_journal_if_alone();
+        }
+        let result = self.batch_tx(head, fill);
+        if head.bulk {
+            if alone {
+                self.back_to_wal();
+            }
+            let _ = self.conn.pragma_update(None, "cache_size", SMALL_CACHE_KIB);
+            let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+        }
+        result
+    }
+
+    fn batch_tx(
+        &mut self,
+        head: &BatchHead,
+        fill: impl FnOnce(
+            &mut BatchWriter<'_>,
+            ObjectId,
+        ) -> Result<(serde_json::Value, Option<ObjectId>), StoreError>,
+    ) -> Result<u64, StoreError> {
         let p = self.shown();
         let e = |err| sql(&p, err);
-        let layers = &self.layers;
-        // Immediate: the history's head is read before the first write, and another process
-        // (a `citytwin token` command) may write between them otherwise.
+        // Immediate: the history's head and the next free id are read before the first write,
+        // and another process (a `citytwin token` command, another import) may write between
+        // them otherwise.
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(e)?;
-        // The newest history entry's sequence number, as the appender leaves it.
-        let seq;
-        {
-            let mut inserts: Vec<rusqlite::Statement<'_>> = Vec::new();
-            let mut deletes: Vec<rusqlite::Statement<'_>> = Vec::new();
-            for def in layers.defs() {
-                inserts.push(
-                    tx.prepare(&format!(
-                        "INSERT OR REPLACE INTO \"{}\" (fid, geom, serial, number, check_digit, status, \
-                         status_changed, attributes, source_file, source_id, created, updated) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                        def.name
-                    ))
-                    .map_err(|err| sql(&p, err))?,
-                );
-                deletes.push(
-                    tx.prepare(&format!("DELETE FROM \"{}\" WHERE fid = ?1", def.name))
-                        .map_err(|err| sql(&p, err))?,
-                );
-            }
-            let mut number_insert = tx
-                .prepare(
-                    "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT(serial) DO UPDATE SET \
-                     layer = excluded.layer, object_id = excluded.object_id, retired = NULL \
-                     WHERE citytwin_numbers.object_id = excluded.object_id",
-                )
-                .map_err(|err| sql(&p, err))?;
-            let mut number_retire = tx
-                .prepare("UPDATE citytwin_numbers SET retired = ?2 WHERE serial = ?1")
-                .map_err(|err| sql(&p, err))?;
-            let mut history = Appender::open(&tx).map_err(|err| sql(&p, err))?;
-            // Recent times as shared texts: a bulk import writes the same few millions of
-            // times, and each row binds three of them.
-            let mut times: Vec<(i64, std::rc::Rc<str>)> = Vec::new();
-            let mut fmt = |ms: i64| -> std::rc::Rc<str> {
-                if let Some((_, s)) = times.iter().find(|(m, _)| *m == ms) {
-                    return s.clone();
-                }
-                let s: std::rc::Rc<str> = format_ms(ms).into();
-                if times.len() > 8 {
-                    times.remove(0);
-                }
-                times.push((ms, s.clone()));
-                s
-            };
-            let mut attrs_buf: Vec<u8> = Vec::new();
-            // Serials are spread over the whole space: inserting them in order keeps the
-            // numbers table's B-tree appends local.
-            let mut numbers: Vec<(i64, u16, u64)> = Vec::new();
-            let mut first_id = u64::MAX;
-            let mut last_id = 0;
-            let mut counts = [0u64; 3];
-            for change in &batch.changes {
-                let o = change.object();
-                first_id = first_id.min(o.id);
-                last_id = last_id.max(o.id);
-                let def = layers.get(o.layer).ok_or_else(|| StoreError::Invalid {
-                    path: p.clone(),
-                    reason: format!(
-                        "object {} names layer #{} which does not exist",
-                        o.id, o.layer
-                    ),
-                })?;
-                let bad = |reason: String| StoreError::BadRow {
-                    path: p.clone(),
-                    layer: def.name.clone(),
-                    fid: o.id as i64,
-                    reason,
-                };
-                let row_err = |err: rusqlite::Error| bad(err.to_string());
-                let shown_number = o.number.as_ref().map(|n| n.display(def, width));
-                match change {
-                    Change::Create(_) | Change::Update { .. } => {
-                        counts[if matches!(change, Change::Create(_)) {
-                            0
-                        } else {
-                            1
-                        }] += 1;
-                        if !o.geometry.fits(def.geometry) {
-                            return Err(bad(format!(
-                                "geometry does not fit layer geometry {}",
-                                def.geometry.ogc_name()
-                            )));
-                        }
-                        o.geometry.validate().map_err(bad)?;
-                        let blob = encode_geometry(&o.geometry).map_err(bad)?;
-                        let serial = match &o.number {
-                            Some(Number::Scheme { serial, .. }) => Some(*serial as i64),
-                            _ => None,
-                        };
-                        let attrs = if o.attributes.is_empty() {
-                            None
-                        } else {
-                            attrs_buf.clear();
-                            write_attributes_json(&o.attributes, &mut attrs_buf);
-                            Some(std::str::from_utf8(&attrs_buf).map_err(|e| bad(e.to_string()))?)
-                        };
-                        if let Change::Update { old, .. } = change
-                            && old.layer != o.layer
-                        {
-                            deletes[old.layer as usize]
-                                .execute([old.id as i64])
-                                .map_err(row_err)?;
-                        }
-                        inserts[o.layer as usize]
-                            .execute(params![
-                                o.id as i64,
-                                blob,
-                                serial,
-                                shown_number,
-                                o.number.as_ref().is_some_and(Number::has_check_digit),
-                                o.status.as_str(),
-                                &*fmt(o.status_changed),
-                                attrs,
-                                &*o.source.file,
-                                &*o.source.id,
-                                &*fmt(o.created),
-                                &*fmt(o.updated),
-                            ])
-                            .map_err(row_err)?;
-                        if let Some(s) = serial {
-                            numbers.push((s, o.layer, o.id));
-                        }
-                        if let Change::Update { old, .. } = change
-                            && let Some(Number::Scheme { serial: was, .. }) = &old.number
-                            && serial != Some(*was as i64)
-                        {
-                            number_retire
-                                .execute(params![*was as i64, now])
-                                .map_err(row_err)?;
-                        }
-                    }
-                    Change::Delete(_) => {
-                        counts[2] += 1;
-                        deletes[o.layer as usize]
-                            .execute([o.id as i64])
-                            .map_err(row_err)?;
-                        if let Some(Number::Scheme { serial, .. }) = &o.number {
-                            number_retire
-                                .execute(params![*serial as i64, now])
-                                .map_err(row_err)?;
-                        }
-                    }
-                }
-                let (old, new) = match change {
-                    Change::Create(o) if batch.history_per_create => {
-                        (None, Some(object_json(o, layers, width)))
-                    }
-                    Change::Create(_) => continue,
-                    Change::Update { old, new } => (
-                        Some(object_json(old, layers, width)),
-                        Some(object_json(new, layers, width)),
-                    ),
-                    Change::Delete(o) => (Some(object_json(o, layers, width)), None),
-                };
-                history
-                    .push(chain::Entry {
-                        at: now.clone(),
-                        actor: batch.actor.clone(),
-                        action: batch.action.clone(),
-                        layer: Some(def.name.clone()),
-                        object_id: Some(o.id as i64),
-                        number: shown_number,
-                        old: old.map(|v| v.to_string()),
-                        new: new.map(|v| v.to_string()),
-                        ..Default::default()
-                    })
-                    .map_err(row_err)?;
-            }
-            numbers.sort_unstable();
-            for (s, layer, id) in numbers {
-                let name = &layers.def(layer).name;
-                let n = number_insert
-                    .execute(params![s, name, id as i64, now])
-                    .map_err(|err| sql(&p, err))?;
-                if n == 0 {
-                    return Err(StoreError::BadRow {
-                        path: p.clone(),
-                        layer: name.clone(),
-                        fid: id as i64,
-                        reason: format!(
-                            "serial {s} was already given to another object; numbers are never reused"
-                        ),
-                    });
-                }
-            }
-            // One summary row per batch: what, how many, which ids.
-            let mut summary = batch.summary.clone();
-            if let Some(m) = summary.as_object_mut() {
-                m.insert("created".into(), counts[0].into());
-                m.insert("updated".into(), counts[1].into());
-                m.insert("deleted".into(), counts[2].into());
-                if first_id <= last_id {
-                    m.insert("ids".into(), serde_json::json!([first_id, last_id]));
-                }
-            }
-            if !batch.changes.is_empty() && (!batch.history_per_create || batch.changes.len() > 1) {
-                history
-                    .push(chain::Entry {
-                        at: now.clone(),
-                        actor: batch.actor.clone(),
-                        action: batch.action.clone(),
-                        new: Some(summary.to_string()),
-                        ..Default::default()
-                    })
-                    .map_err(|err| sql(&p, err))?;
-            }
-            seq = history.finish().map_err(|err| sql(&p, err))?;
-            // Keep gpkg_contents' extent and last_change current for GIS tools.
-            let touched: std::collections::BTreeSet<u16> =
-                batch.changes.iter().map(|c| c.object().layer).collect();
-            for l in touched {
-                let name = &layers.def(l).name;
-                tx.execute(
-                    "UPDATE gpkg_contents SET last_change = ?2 WHERE table_name = ?1",
-                    params![name, now],
-                )
-                .map_err(|err| sql(&p, err))?;
-            }
-        }
+        let stored: ObjectId = read_setting(&tx, "next_id")
+            .map_err(e)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let free = stored.max(self.next_id);
+        let mut w = BatchWriter::open(&tx, &self.layers, self.width, head, p.clone())?;
+        let (summary, used_to) = fill(&mut w, free)?;
+        let next_id = used_to.unwrap_or(self.next_id).max(free);
+        let seq = w.finish(summary)?;
         tx.execute(
             "UPDATE citytwin_settings SET value = ?1 WHERE key = 'next_id' AND CAST(value AS INTEGER) < ?1",
-            [self.next_id as i64],
+            [next_id as i64],
         )
-        .map_err(|err| sql(&p, err))?;
-        tx.commit().map_err(|err| sql(&p, err))?;
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        self.next_id = next_id;
         Ok(seq)
     }
+}
+
+/// Recent times as shared texts: a bulk import writes the same few times millions of times,
+/// and each row binds three of them.
+#[derive(Default)]
+struct TimeTexts(Vec<(i64, std::rc::Rc<str>)>);
+
+impl TimeTexts {
+    fn get(&mut self, ms: i64) -> std::rc::Rc<str> {
+        if let Some((_, s)) = self.0.iter().find(|(m, _)| *m == ms) {
+            return s.clone();
+        }
+        let s: std::rc::Rc<str> = format_ms(ms).into();
+        if self.0.len() > 8 {
+            self.0.remove(0);
+        }
+        self.0.push((ms, s.clone()));
+        s
+    }
+}
+
+/// Writes the changes of one batch inside its transaction, part by part; [`BatchWriter::finish`]
+/// adds what belongs to the batch as a whole (numbers, the summary row, the history head).
+struct BatchWriter<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    layers: &'t Layers,
+    width: u8,
+    head: &'t BatchHead,
+    path: String,
+    now: String,
+    /// Per layer: upsert and delete by fid.
+    inserts: Vec<rusqlite::Statement<'t>>,
+    deletes: Vec<rusqlite::Statement<'t>>,
+    number_retire: rusqlite::Statement<'t>,
+    history: Appender<'t>,
+    times: TimeTexts,
+    attrs_buf: Vec<u8>,
+    /// Serials given by this batch, written at the end in order: serials are spread over the
+    /// whole space, and inserting them sorted keeps the numbers table's B-tree appends local.
+    numbers: Vec<(i64, u16, u64)>,
+    first_id: u64,
+    last_id: u64,
+    /// Created, updated, deleted.
+    counts: [u64; 3],
+    touched: std::collections::BTreeSet<u16>,
+}
+
+impl<'t> BatchWriter<'t> {
+    fn open(
+        tx: &'t rusqlite::Transaction<'t>,
+        layers: &'t Layers,
+        width: u8,
+        head: &'t BatchHead,
+        path: String,
+    ) -> Result<BatchWriter<'t>, StoreError> {
+        let e = |err| sql(&path, err);
+        let mut inserts = Vec::new();
+        let mut deletes = Vec::new();
+        for def in layers.defs() {
+            inserts.push(
+                tx.prepare(&format!(
+                    "INSERT OR REPLACE INTO \"{}\" (fid, geom, serial, number, check_digit, status, \
+                     status_changed, attributes, source_file, source_id, created, updated) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    def.name
+                ))
+                .map_err(e)?,
+            );
+            deletes.push(
+                tx.prepare(&format!("DELETE FROM \"{}\" WHERE fid = ?1", def.name))
+                    .map_err(e)?,
+            );
+        }
+        let number_retire = tx
+            .prepare("UPDATE citytwin_numbers SET retired = ?2 WHERE serial = ?1")
+            .map_err(e)?;
+        let history = Appender::open(tx).map_err(e)?;
+        Ok(BatchWriter {
+            tx,
+            layers,
+            width,
+            head,
+            now: format_ms(crate::model::now_ms()),
+            inserts,
+            deletes,
+            number_retire,
+            history,
+            times: TimeTexts::default(),
+            attrs_buf: Vec::new(),
+            numbers: Vec::new(),
+            first_id: u64::MAX,
+            last_id: 0,
+            counts: [0; 3],
+            touched: Default::default(),
+            path,
+        })
+    }
+
+    /// Writes `changes` (rows, retired numbers, a history row per update and delete).
+    fn write(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        let (layers, width) = (self.layers, self.width);
+        for change in changes {
+            let o = change.object();
+            self.first_id = self.first_id.min(o.id);
+            self.last_id = self.last_id.max(o.id);
+            let def = layers.get(o.layer).ok_or_else(|| StoreError::Invalid {
+                path: self.path.clone(),
+                reason: format!(
+                    "object {} names layer #{} which does not exist",
+                    o.id, o.layer
+                ),
+            })?;
+            self.touched.insert(o.layer);
+            let path = &self.path;
+            let bad = |reason: String| StoreError::BadRow {
+                path: path.clone(),
+                layer: def.name.clone(),
+                fid: o.id as i64,
+                reason,
+            };
+            let row_err = |err: rusqlite::Error| bad(err.to_string());
+            let shown_number = o.number.as_ref().map(|n| n.display(def, width));
+            match change {
+                Change::Create(_) | Change::Update { .. } => {
+                    self.counts[usize::from(!matches!(change, Change::Create(_)))] += 1;
+                    if !o.geometry.fits(def.geometry) {
+                        return Err(bad(format!(
+                            "geometry does not fit layer geometry {}",
+                            def.geometry.ogc_name()
+                        )));
+                    }
+                    o.geometry.validate().map_err(bad)?;
+                    let blob = encode_geometry(&o.geometry).map_err(bad)?;
+                    let serial = match &o.number {
+                        Some(Number::Scheme { serial, .. }) => Some(*serial as i64),
+                        _ => None,
+                    };
+                    let attrs = if o.attributes.is_empty() {
+                        None
+                    } else {
+                        self.attrs_buf.clear();
+                        write_attributes_json(&o.attributes, &mut self.attrs_buf);
+                        Some(std::str::from_utf8(&self.attrs_buf).map_err(|e| bad(e.to_string()))?)
+                    };
+                    if let Change::Update { old, .. } = change
+                        && old.layer != o.layer
+                    {
+                        self.deletes[old.layer as usize]
+                            .execute([old.id as i64])
+                            .map_err(row_err)?;
+                    }
+                    let times = &mut self.times;
+                    self.inserts[o.layer as usize]
+                        .execute(params![
+                            o.id as i64,
+                            blob,
+                            serial,
+                            shown_number,
+                            o.number.as_ref().is_some_and(Number::has_check_digit),
+                            o.status.as_str(),
+                            &*times.get(o.status_changed),
+                            attrs,
+                            &*o.source.file,
+                            &*o.source.id,
+                            &*times.get(o.created),
+                            &*times.get(o.updated),
+                        ])
+                        .map_err(row_err)?;
+                    if let Some(s) = serial {
+                        self.numbers.push((s, o.layer, o.id));
+                    }
+                    if let Change::Update { old, .. } = change
+                        && let Some(Number::Scheme { serial: was, .. }) = &old.number
+                        && serial != Some(*was as i64)
+                    {
+                        self.number_retire
+                            .execute(params![*was as i64, self.now])
+                            .map_err(row_err)?;
+                    }
+                }
+                Change::Delete(_) => {
+                    self.counts[2] += 1;
+                    self.deletes[o.layer as usize]
+                        .execute([o.id as i64])
+                        .map_err(row_err)?;
+                    if let Some(Number::Scheme { serial, .. }) = &o.number {
+                        self.number_retire
+                            .execute(params![*serial as i64, self.now])
+                            .map_err(row_err)?;
+                    }
+                }
+            }
+            let (old, new) = match change {
+                Change::Create(o) if self.head.history_per_create => {
+                    (None, Some(object_json(o, layers, width)))
+                }
+                Change::Create(_) => continue,
+                Change::Update { old, new } => (
+                    Some(object_json(old, layers, width)),
+                    Some(object_json(new, layers, width)),
+                ),
+                Change::Delete(o) => (Some(object_json(o, layers, width)), None),
+            };
+            self.history
+                .push(chain::Entry {
+                    at: self.now.clone(),
+                    actor: self.head.actor.clone(),
+                    action: self.head.action.clone(),
+                    layer: Some(def.name.clone()),
+                    object_id: Some(o.id as i64),
+                    number: shown_number,
+                    old: old.map(|v| v.to_string()),
+                    new: new.map(|v| v.to_string()),
+                    ..Default::default()
+                })
+                .map_err(row_err)?;
+        }
+        Ok(())
+    }
+
+    /// Records the batch's serials, its summary row (unless it was one created object with a
+    /// row of its own) and the new history head; returns the newest history sequence number.
+    fn finish(mut self, mut summary: serde_json::Value) -> Result<u64, StoreError> {
+        let p = self.path.clone();
+        let e = |err| sql(&p, err);
+        let mut number_insert = self
+            .tx
+            .prepare(
+                "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(serial) DO UPDATE SET \
+                 layer = excluded.layer, object_id = excluded.object_id, retired = NULL \
+                 WHERE citytwin_numbers.object_id = excluded.object_id",
+            )
+            .map_err(e)?;
+        self.numbers.sort_unstable();
+        for &(s, layer, id) in &self.numbers {
+            let name = &self.layers.def(layer).name;
+            let n = number_insert
+                .execute(params![s, name, id as i64, self.now])
+                .map_err(e)?;
+            if n == 0 {
+                return Err(StoreError::BadRow {
+                    path: p.clone(),
+                    layer: name.clone(),
+                    fid: id as i64,
+                    reason: format!(
+                        "serial {s} was already given to another object; numbers are never reused"
+                    ),
+                });
+            }
+        }
+        // One summary row per batch: what, how many, which ids.
+        if let Some(m) = summary.as_object_mut() {
+            m.insert("created".into(), self.counts[0].into());
+            m.insert("updated".into(), self.counts[1].into());
+            m.insert("deleted".into(), self.counts[2].into());
+            if self.first_id <= self.last_id {
+                m.insert(
+                    "ids".into(),
+                    serde_json::json!([self.first_id, self.last_id]),
+                );
+            }
+        }
+        let changed: u64 = self.counts.iter().sum();
+        if changed > 0 && (!self.head.history_per_create || changed > 1) {
+            self.history
+                .push(chain::Entry {
+                    at: self.now.clone(),
+                    actor: self.head.actor.clone(),
+                    action: self.head.action.clone(),
+                    new: Some(summary.to_string()),
+                    ..Default::default()
+                })
+                .map_err(e)?;
+        }
+        let seq = self.history.finish().map_err(e)?;
+        // Keep gpkg_contents' extent and last_change current for GIS tools.
+        for &l in &self.touched {
+            self.tx
+                .execute(
+                    "UPDATE gpkg_contents SET last_change = ?2 WHERE table_name = ?1",
+                    params![self.layers.def(l).name, self.now],
+                )
+                .map_err(e)?;
+        }
+        Ok(seq)
+    }
+}
+
+/// Every serial ever given out (active and retired), on a connection or inside a transaction.
+fn read_serials(conn: &Connection) -> rusqlite::Result<Vec<SerialRecord>> {
+    let mut stmt =
+        conn.prepare("SELECT serial, object_id, retired IS NOT NULL FROM citytwin_numbers")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SerialRecord {
+            serial: r.get::<_, i64>(0)? as u32,
+            object_id: r.get::<_, i64>(1)? as u64,
+            retired: r.get(2)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// Appends entries to the hash-chained history inside one transaction.

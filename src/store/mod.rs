@@ -32,6 +32,9 @@ pub enum StoreError {
     },
     #[error("store {path}: {reason}")]
     Invalid { path: String, reason: String },
+    /// A batch written in parts ended without its last part: nothing of it was written.
+    #[error("store {path}: the batch was abandoned before its end; nothing of it was written")]
+    Abandoned { path: String },
     #[error("store {path}: layer {layer:?} object {fid}: {reason}")]
     BadRow {
         path: String,
@@ -75,6 +78,33 @@ pub struct Batch {
     /// summary row instead (which names the id range), so a 10M-object import stays fast; updates
     /// and deletes always get a row each with old and new state.
     pub history_per_create: bool,
+}
+
+/// What a batch written in parts ([`Store::commit_parts`]) says before its changes arrive.
+#[derive(Debug, Clone)]
+pub struct BatchHead {
+    pub actor: String,
+    pub action: String,
+    /// As [`Batch::history_per_create`].
+    pub history_per_create: bool,
+    /// Many changes are expected (more than ten thousand): the store may prepare for a bulk
+    /// write.
+    pub bulk: bool,
+}
+
+/// One message to a batch being written in parts, in order.
+pub enum Part {
+    /// Changes to write (ids already given, from the first id the store handed out).
+    Changes(Vec<Change>),
+    /// Asks for every serial ever given out, as the open transaction sees it (this batch's
+    /// own numbers are recorded at its end, so they are not among them).
+    Serials(std::sync::mpsc::SyncSender<Result<Vec<SerialRecord>, StoreError>>),
+    /// The end: the batch's summary (kept in the history) and the first object id it left
+    /// unused. Only now is the batch committed.
+    Finish {
+        summary: serde_json::Value,
+        next_id: ObjectId,
+    },
 }
 
 /// A row of the change history.
@@ -121,6 +151,20 @@ pub trait Store: Send {
     /// Writes a batch in one transaction: all of it or nothing. Returns once it is durable,
     /// with the history sequence number of the batch's last history row.
     fn commit(&mut self, batch: &Batch) -> Result<u64, StoreError>;
+    /// Writes a batch whose changes arrive in parts from another thread, all in one
+    /// transaction, so that writing overlaps with reading and checking the rest. Once the
+    /// transaction is open, `first_id` is told the first free object id (read inside it, so no
+    /// other process can take the same ids); the ids of created objects count up from there.
+    /// Each part's changes are handed to `written` once they are in the transaction. The batch
+    /// is committed at [`Part::Finish`]; if `parts` ends before it, or any part fails, nothing
+    /// is written. Returns, once durable, the history sequence number of the batch's last row.
+    fn commit_parts(
+        &mut self,
+        head: &BatchHead,
+        parts: &std::sync::mpsc::Receiver<Part>,
+        first_id: &mut dyn FnMut(ObjectId),
+        written: &mut dyn FnMut(Vec<Change>),
+    ) -> Result<u64, StoreError>;
     /// The newest history sequence number (0 for an empty history): a data version that only
     /// grows, also across restarts.
     fn last_seq(&mut self) -> Result<u64, StoreError>;
