@@ -981,4 +981,210 @@ mod tests {
         };
         assert_eq!(twin.by_serial(serial).map(|x| x.id), Some(o.id));
     }
+
+    /// A registry on a new store in `dir`, holding `n` trees from [`tree`].
+    fn registry_with_trees(dir: &std::path::Path, n: u64) -> Registry {
+        let layers = Layers::default_city();
+        let store = GpkgStore::open(&dir.join("s.gpkg"), &layers, 7).unwrap();
+        let registry = Registry::open(Box::new(store), 1000.0).unwrap();
+        let first = Parsed {
+            drafts: (0..n).map(|i| tree(&layers, "first", i, None)).collect(),
+            ..Default::default()
+        };
+        registry
+            .import(first, "test", serde_json::json!({}), true)
+            .unwrap();
+        registry
+    }
+
+    /// Tree `i` of a grid about 11 m apart, from `file`, with an optional painted number.
+    fn tree(layers: &Layers, file: &str, i: u64, number: Option<String>) -> Draft {
+        Draft {
+            layer: layers.by_name("trees").unwrap(),
+            geometry: Geometry::Point([
+                30.0 + (i % 300) as f64 * 1.5e-4,
+                50.0 + (i / 300) as f64 * 1e-4,
+            ]),
+            status: Status::Ok,
+            attributes: Default::default(),
+            source: Source {
+                file: file.into(),
+                id: format!("{i}").into(),
+            },
+            source_number: number,
+        }
+    }
+
+    /// What the store file holds, read afresh: objects, history head, next free id.
+    fn store_state(dir: &std::path::Path) -> (usize, u64, String) {
+        let layers = Layers::default_city();
+        let mut store = GpkgStore::open(&dir.join("s.gpkg"), &layers, 7).unwrap();
+        let seq = store.last_seq().unwrap();
+        let next = store.setting("next_id").unwrap().unwrap();
+        let registry = Registry::open(Box::new(store), 1000.0).unwrap();
+        let n = registry.twin().len();
+        (n, seq, next)
+    }
+
+    #[test]
+    fn an_import_that_fails_after_parts_were_written_leaves_the_store_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let registry = registry_with_trees(dir.path(), 100);
+        let before = store_state(dir.path());
+        let part = |from: u64| Parsed {
+            drafts: (from..from + 20_000)
+                .map(|i| tree(&layers, "second", i, None))
+                .collect(),
+            ..Default::default()
+        };
+        // Two parts go to the writer, then the reading fails.
+        let err = registry
+            .import_from(
+                40_000,
+                |sink| {
+                    sink(part(1000))?;
+                    sink(part(21_000))?;
+                    Err(
+                        crate::import::ImportError::file("second.csv", "cut off at line 40002")
+                            .into(),
+                    )
+                },
+                "test",
+                serde_json::json!({}),
+                true,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("cut off at line 40002"), "{err}");
+        assert_eq!(registry.twin().len(), 100);
+        // A number already held, found in the second part.
+        let held = registry
+            .twin()
+            .objects()
+            .next()
+            .unwrap()
+            .number
+            .clone()
+            .unwrap();
+        let shown = held.display(layers.def(layers.by_name("trees").unwrap()), 7);
+        let err = registry
+            .import_from(
+                40_000,
+                |sink| {
+                    sink(part(1000))?;
+                    let mut second = part(21_000);
+                    second.drafts[500].source_number = Some(shown.clone());
+                    sink(second)
+                },
+                "test",
+                serde_json::json!({}),
+                true,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::NumberTaken { ref id, .. } if id == "21500"),
+            "{err}"
+        );
+        drop(registry);
+        assert_eq!(store_state(dir.path()), before);
+    }
+
+    #[test]
+    fn a_write_that_fails_inside_the_store_is_reported_as_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let registry = registry_with_trees(dir.path(), 10);
+        let before = store_state(dir.path());
+        let err = registry
+            .import_from(
+                3,
+                |sink| {
+                    sink(Parsed {
+                        drafts: (0..2).map(|i| tree(&layers, "x", i, None)).collect(),
+                        ..Default::default()
+                    })?;
+                    // A line on the point layer of trees: the store refuses the row.
+                    let mut bad = tree(&layers, "x", 2, None);
+                    bad.geometry = Geometry::Line(vec![[30.0, 50.0], [30.001, 50.001]]);
+                    let mut more = Vec::new();
+                    for i in 3..2000 {
+                        more.push(tree(&layers, "x", i, None));
+                    }
+                    sink(Parsed {
+                        drafts: std::iter::once(bad).chain(more).collect(),
+                        ..Default::default()
+                    })
+                },
+                "test",
+                serde_json::json!({}),
+                false,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::Store(StoreError::BadRow { .. })),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("geometry"), "{err}");
+        drop(registry);
+        assert_eq!(store_state(dir.path()), before);
+    }
+
+    #[test]
+    fn objects_numbered_at_the_end_of_a_streamed_import_avoid_the_numbers_written_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let registry = registry_with_trees(dir.path(), 1);
+        let trees = layers.def(layers.by_name("trees").unwrap());
+        // The first part brings painted numbers (serials 1000, 1001, …) on trees 0–1999; the
+        // second part has the same places again (another file), unnumbered, so every one of
+        // them lands next to a painted number already sent to the writer.
+        let painted = |i: u64| Number::scheme(1000 + i as u32, 7).display(trees, 7);
+        let (report, _) = registry
+            .import_from(
+                4000,
+                |sink| {
+                    sink(Parsed {
+                        drafts: (0..2000)
+                            .map(|i| tree(&layers, "painted", i, Some(painted(i))))
+                            .collect(),
+                        ..Default::default()
+                    })?;
+                    sink(Parsed {
+                        drafts: (0..2000).map(|i| tree(&layers, "bare", i, None)).collect(),
+                        ..Default::default()
+                    })
+                },
+                "test",
+                serde_json::json!({}),
+                true,
+            )
+            .unwrap();
+        assert_eq!((report.created, report.numbered), (4000, 2000));
+        let twin = registry.twin();
+        let serials: HashSet<u32> = twin
+            .objects()
+            .filter_map(|o| match o.number {
+                Some(Number::Scheme { serial, .. }) => Some(serial),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(serials.len(), twin.len(), "every object has its own serial");
+        let pairs = crate::resolve::audit::confusable_pairs(&twin, 1000.0);
+        let fresh: Vec<_> = pairs
+            .iter()
+            .filter(|p| {
+                [p.a.id, p.b.id]
+                    .iter()
+                    .any(|id| twin.get(*id).is_some_and(|o| &*o.source.file == "bare"))
+            })
+            .collect();
+        assert!(
+            fresh.is_empty(),
+            "numbers given at the end are confusable: {fresh:?}"
+        );
+        drop(twin);
+        // And the store holds the same.
+        drop(registry);
+        assert_eq!(store_state(dir.path()).0, 4001);
+    }
 }

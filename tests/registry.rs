@@ -429,7 +429,7 @@ fn bad_files_give_precise_errors_and_leave_the_store_unchanged() {
         std::fs::write(&p, text).unwrap();
         p
     };
-    let cases: Vec<(std::path::PathBuf, Vec<&str>, Vec<&str>)> = vec![
+    let mut cases: Vec<(std::path::PathBuf, Vec<&str>, Vec<&str>)> = vec![
         (
             write(
                 "broken.geojson",
@@ -472,6 +472,29 @@ fn bad_files_give_precise_errors_and_leave_the_store_unchanged() {
             vec!["lines-as-points.geojson", "geometry"],
         ),
     ];
+    // A file large enough to be read, checked and written in parts (over 8 MiB): its last
+    // line is broken, so the error comes after earlier parts went into the transaction.
+    let rows = 160_000;
+    let mut big = String::from("lon,lat,name\n");
+    for i in 0..rows {
+        big.push_str(&format!(
+            "24.{:06},60.{:06},Street light on a long avenue number {i}\n",
+            100_000 + i % 800_000,
+            150_000 + i / 100
+        ));
+    }
+    let mut big = big.into_bytes();
+    let at = big.len() - 5;
+    big[at] = 0xFF;
+    assert!(big.len() > 8 << 20);
+    let big_file = dir.path().join("big-broken.csv");
+    std::fs::write(&big_file, &big).unwrap();
+    let big_line = format!("line {}", rows + 1);
+    cases.push((
+        big_file,
+        vec!["--layer", "poles"],
+        vec!["big-broken.csv", &big_line, "UTF-8"],
+    ));
     for (file, extra, needles) in &cases {
         let mut args = vec!["import", file.to_str().unwrap()];
         args.extend(extra.iter().copied());

@@ -1709,6 +1709,27 @@ false = ["Відсутній"]
             "{eol:?}"
         );
         assert!(parsed.rejects.iter().all(|r| r.field == "lat"));
+        // Read part by part, by one to three workers: the parts come in file order.
+        for workers in 1..=3 {
+            let mut parts = Vec::new();
+            read(
+                &path,
+                &layers,
+                &opts(&layers, "poles", mapping.clone()),
+                workers,
+                &mut |p: Parsed| {
+                    parts.push(p);
+                    Ok::<(), ImportError>(())
+                },
+            )
+            .unwrap();
+            assert!(parts.len() >= workers, "{workers}: {}", parts.len());
+            let got: Vec<&str> = parts
+                .iter()
+                .flat_map(|p| p.drafts.iter().map(|d| &*d.source.id))
+                .collect();
+            assert_eq!(got, ids, "{eol:?}, {workers} workers");
+        }
         // Without an id column, objects are known by their line: every one its own.
         let by_line = parse(&path, &layers, &opts(&layers, "poles", Mapping::default())).unwrap();
         let want: Vec<String> = (0..rows)
@@ -1722,13 +1743,30 @@ false = ["Відсутній"]
         let last = bytes.len() - 40;
         bytes[last] = 0xFF;
         std::fs::write(&path, &bytes).unwrap();
-        let e = parse(&path, &layers, &opts(&layers, "poles", mapping))
+        let e = parse(&path, &layers, &opts(&layers, "poles", mapping.clone()))
             .unwrap_err()
             .to_string();
         assert!(
             e.contains(&format!("line {}", rows + 1)) && e.contains("UTF-8"),
             "{eol:?} {e}"
         );
+        // Read part by part, the earlier parts are handed on before the error stops the
+        // reading (the caller discards them).
+        let mut handed = 0;
+        let e = read(
+            &path,
+            &layers,
+            &opts(&layers, "poles", mapping),
+            2,
+            &mut |_: Parsed| {
+                handed += 1;
+                Ok::<(), ImportError>(())
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(&format!("line {}", rows + 1)), "{eol:?} {e}");
+        assert!(handed >= 1, "{eol:?}");
     }
 
     /// Found by fuzzing: a lone `\r` ends a record, but only `\n` was counted, so a row after
