@@ -349,8 +349,7 @@ impl Registry {
                 };
                 let mut keep = |part| written.lock().unwrap_or_else(|p| p.into_inner()).push(part);
                 // The receiver moves in: if the writer stops, the producer's sends fail.
-                let parts = part_rx;
-                store_ref.commit_parts(&head, &parts, &mut first_id, &mut keep)
+                store_ref.commit_parts(&head, part_rx, &mut first_id, &mut keep)
             });
             let produced = (|| {
                 // No id: the writer could not open the transaction; its error is reported.

@@ -161,7 +161,7 @@ pub trait Store: Send {
     fn commit_parts(
         &mut self,
         head: &BatchHead,
-        parts: &std::sync::mpsc::Receiver<Part>,
+        parts: std::sync::mpsc::Receiver<Part>,
         first_id: &mut dyn FnMut(ObjectId),
         written: &mut dyn FnMut(Vec<Change>),
     ) -> Result<u64, StoreError>;
