@@ -69,7 +69,18 @@ impl Authenticator {
         if self.fresh() {
             return Ok(());
         }
-        let _one = self.reload.lock().await;
+        // With a list in hand, a request does not queue behind a reload that is already
+        // running (it may wait for the store behind a long write): it goes on with the list
+        // read a moment ago. Only without any list does it wait.
+        let have_list = self.lock().loaded.is_some();
+        let _one = if have_list {
+            match self.reload.try_lock() {
+                Ok(one) => one,
+                Err(_) => return Ok(()),
+            }
+        } else {
+            self.reload.lock().await
+        };
         if self.fresh() {
             return Ok(());
         }
@@ -274,5 +285,41 @@ mod tests {
         assert_eq!(auth.proven_id(Some(&made_up)), None);
         assert_eq!(auth.proven_id(None), None);
         assert_eq!(auth.proven_id(Some(b"Basic abc")), None);
+    }
+
+    #[tokio::test]
+    async fn a_slow_reload_does_not_hold_up_requests_with_a_proven_token() {
+        let s1 = new_secret().unwrap();
+        let list = vec![record(1, Role::Engineer, &s1)];
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let wait = Mutex::new(wait);
+        let c = calls.clone();
+        // The second read of the list waits until released, like a store busy with a write.
+        let auth = Arc::new(Authenticator::new(Arc::new(move || {
+            if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                let _ = wait.lock().unwrap().recv();
+            }
+            Ok(list.clone())
+        })));
+        let h = format!("Bearer {}", format_token(1, &s1)).into_bytes();
+        auth.authenticate(Some(&h)).await.unwrap();
+        let stale = Instant::now()
+            .checked_sub(Authenticator::REFRESH * 2)
+            .unwrap();
+        auth.lock().loaded = Some(stale);
+        let (a, ha) = (auth.clone(), h.clone());
+        let reloading = tokio::spawn(async move { a.authenticate(Some(&ha)).await });
+        while calls.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The reload is stuck; another request goes on with the list it has.
+        let other = tokio::time::timeout(Duration::from_secs(5), auth.authenticate(Some(&h)))
+            .await
+            .expect("a request waited for the stuck reload");
+        assert_eq!(other.unwrap().role, Role::Engineer);
+        assert!(!reloading.is_finished());
+        release.send(()).unwrap();
+        assert_eq!(reloading.await.unwrap().unwrap().role, Role::Engineer);
     }
 }
