@@ -34,12 +34,23 @@ fn citytwin_import(csv: &Path, store: &Path) {
         mapping: mapping(),
         strict: true,
     };
-    let parsed =
-        import::parse_files(&[csv.to_path_buf()], Format::Csv, &layers, &opts).expect("parse");
     let gpkg = GpkgStore::open(store, &layers, 6).expect("store");
     let registry = Registry::open(Box::new(gpkg), 1000.0).expect("registry");
+    // As `citytwin import` does it: read, checked and written part by part, one core writing.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1);
+    let files = [csv.to_path_buf()];
+    registry.stop_following();
     registry
-        .import(parsed, "bench", serde_json::json!({}), true)
+        .import_from(
+            N as usize,
+            |sink| import::read_files(&files, Format::Csv, &layers, &opts, workers, sink),
+            "bench",
+            serde_json::json!({}),
+            true,
+        )
         .expect("import");
 }
 
@@ -129,7 +140,7 @@ fn sqlite_floor_same_row(rows: &[SameRow], db: &Path) {
                     .prepare(&format!(
                         "INSERT OR REPLACE INTO \"{}\" (fid, geom, serial, number, check_digit, status, \
                          status_changed, attributes, source_file, source_id, created, updated) \
-                         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, 'city.csv', ?8, ?6, ?6)",
+                         VALUES (?1, ?2, ?3, ?4, 1, ?5, NULL, ?7, 'city.csv', ?8, ?6, ?6)",
                         r.layer
                     ))
                     .expect("prepare");

@@ -768,7 +768,7 @@ const PARALLEL_MIN_BYTES: usize = 4 << 20;
 /// A large file is parsed in segments of about this size, handed on one by one in file order:
 /// small enough that writing starts soon and parsed records do not pile up, large enough that
 /// handing them on costs nothing.
-const SEGMENT_BYTES: usize = 8 << 20;
+const SEGMENT_BYTES: usize = 2 << 20;
 
 /// Parses a whole CSV file on every core.
 pub fn parse(path: &Path, layers: &Layers, opts: &Options) -> Result<Parsed, ImportError> {
