@@ -1014,6 +1014,44 @@ mod tests {
         }
     }
 
+    /// Imports `parts` one by one through [`Registry::import_from`], then ends the reading
+    /// with `end` (an error stops the import there).
+    fn stream(
+        registry: &Registry,
+        parts: Vec<Parsed>,
+        end: Result<(), RegistryError>,
+        auto_number: bool,
+    ) -> Result<ImportReport, RegistryError> {
+        let expected = parts.iter().map(|p| p.drafts.len()).sum();
+        let read = |sink: &mut Sink<'_>| {
+            for part in parts {
+                sink(part)?;
+            }
+            end
+        };
+        registry
+            .import_from(expected, read, "test", serde_json::json!({}), auto_number)
+            .map(|(report, _)| report)
+    }
+
+    fn drafts(drafts: Vec<Draft>) -> Parsed {
+        Parsed {
+            drafts,
+            ..Default::default()
+        }
+    }
+
+    /// Runs `f` on a registry holding `n` trees, then checks that the store file holds
+    /// exactly what it held before.
+    fn leaves_the_store_as_it_was(n: u64, f: impl FnOnce(&Registry, &Layers)) {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry_with_trees(dir.path(), n);
+        let before = store_state(dir.path());
+        f(&registry, &Layers::default_city());
+        drop(registry);
+        assert_eq!(store_state(dir.path()), before);
+    }
+
     /// What the store file holds, read afresh: objects, history head, next free id.
     fn store_state(dir: &std::path::Path) -> (usize, u64, String) {
         let layers = Layers::default_city();
@@ -1027,105 +1065,66 @@ mod tests {
 
     #[test]
     fn an_import_that_fails_after_parts_were_written_leaves_the_store_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let layers = Layers::default_city();
-        let registry = registry_with_trees(dir.path(), 100);
-        let before = store_state(dir.path());
-        let part = |from: u64| Parsed {
-            drafts: (from..from + 20_000)
-                .map(|i| tree(&layers, "second", i, None))
-                .collect(),
-            ..Default::default()
-        };
-        // Two parts go to the writer, then the reading fails.
-        let err = registry
-            .import_from(
-                40_000,
-                |sink| {
-                    sink(part(1000))?;
-                    sink(part(21_000))?;
-                    Err(
-                        crate::import::ImportError::file("second.csv", "cut off at line 40002")
-                            .into(),
-                    )
-                },
-                "test",
-                serde_json::json!({}),
+        leaves_the_store_as_it_was(100, |registry, layers| {
+            let part = |from: u64| {
+                drafts(
+                    (from..from + 20_000)
+                        .map(|i| tree(&layers, "second", i, None))
+                        .collect(),
+                )
+            };
+            // Two parts go to the writer, then the reading fails.
+            let cut = crate::import::ImportError::file("second.csv", "cut off at line 40002");
+            let err = stream(
+                &registry,
+                vec![part(1000), part(21_000)],
+                Err(cut.into()),
                 true,
             )
             .unwrap_err();
-        assert!(err.to_string().contains("cut off at line 40002"), "{err}");
-        assert_eq!(registry.twin().len(), 100);
-        // A number already held, found in the second part.
-        let held = registry
-            .twin()
-            .objects()
-            .next()
-            .unwrap()
-            .number
-            .clone()
-            .unwrap();
-        let shown = held.display(layers.def(layers.by_name("trees").unwrap()), 7);
-        let err = registry
-            .import_from(
-                40_000,
-                |sink| {
-                    sink(part(1000))?;
-                    let mut second = part(21_000);
-                    second.drafts[500].source_number = Some(shown.clone());
-                    sink(second)
-                },
-                "test",
-                serde_json::json!({}),
-                true,
-            )
-            .unwrap_err();
-        assert!(
-            matches!(err, RegistryError::NumberTaken { ref id, .. } if id == "21500"),
-            "{err}"
-        );
-        drop(registry);
-        assert_eq!(store_state(dir.path()), before);
+            assert!(err.to_string().contains("cut off at line 40002"), "{err}");
+            assert_eq!(registry.twin().len(), 100);
+            // A number already held, found in the second part.
+            let held = registry
+                .twin()
+                .objects()
+                .next()
+                .unwrap()
+                .number
+                .clone()
+                .unwrap();
+            let shown = held.display(layers.def(layers.by_name("trees").unwrap()), 7);
+            let mut second = part(21_000);
+            second.drafts[500].source_number = Some(shown);
+            let err = stream(&registry, vec![part(1000), second], Ok(()), true).unwrap_err();
+            assert!(
+                matches!(err, RegistryError::NumberTaken { ref id, .. } if id == "21500"),
+                "{err}"
+            );
+        });
     }
 
     #[test]
     fn a_write_that_fails_inside_the_store_is_reported_as_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let layers = Layers::default_city();
-        let registry = registry_with_trees(dir.path(), 10);
-        let before = store_state(dir.path());
-        let err = registry
-            .import_from(
-                3,
-                |sink| {
-                    sink(Parsed {
-                        drafts: (0..2).map(|i| tree(&layers, "x", i, None)).collect(),
-                        ..Default::default()
-                    })?;
-                    // A line on the point layer of trees: the store refuses the row.
-                    let mut bad = tree(&layers, "x", 2, None);
-                    bad.geometry = Geometry::Line(vec![[30.0, 50.0], [30.001, 50.001]]);
-                    let mut more = Vec::new();
-                    for i in 3..2000 {
-                        more.push(tree(&layers, "x", i, None));
-                    }
-                    sink(Parsed {
-                        drafts: std::iter::once(bad).chain(more).collect(),
-                        ..Default::default()
-                    })
-                },
-                "test",
-                serde_json::json!({}),
+        leaves_the_store_as_it_was(10, |registry, layers| {
+            // A line on the point layer of trees, at the start of the second part: the store
+            // refuses the row.
+            let mut second: Vec<Draft> = (2..2000).map(|i| tree(&layers, "x", i, None)).collect();
+            second[0].geometry = Geometry::Line(vec![[30.0, 50.0], [30.001, 50.001]]);
+            let first = (0..2).map(|i| tree(&layers, "x", i, None)).collect();
+            let err = stream(
+                &registry,
+                vec![drafts(first), drafts(second)],
+                Ok(()),
                 false,
             )
             .unwrap_err();
-        assert!(
-            matches!(err, RegistryError::Store(StoreError::BadRow { .. })),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("geometry"), "{err}");
-        drop(registry);
-        assert_eq!(store_state(dir.path()), before);
+            assert!(
+                matches!(err, RegistryError::Store(StoreError::BadRow { .. })),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("geometry"), "{err}");
+        });
     }
 
     #[test]
@@ -1138,26 +1137,10 @@ mod tests {
         // second part has the same places again (another file), unnumbered, so every one of
         // them lands next to a painted number already sent to the writer.
         let painted = |i: u64| Number::scheme(1000 + i as u32, 7).display(trees, 7);
-        let (report, _) = registry
-            .import_from(
-                4000,
-                |sink| {
-                    sink(Parsed {
-                        drafts: (0..2000)
-                            .map(|i| tree(&layers, "painted", i, Some(painted(i))))
-                            .collect(),
-                        ..Default::default()
-                    })?;
-                    sink(Parsed {
-                        drafts: (0..2000).map(|i| tree(&layers, "bare", i, None)).collect(),
-                        ..Default::default()
-                    })
-                },
-                "test",
-                serde_json::json!({}),
-                true,
-            )
-            .unwrap();
+        let painted_part = (0..2000).map(|i| tree(&layers, "painted", i, Some(painted(i))));
+        let bare_part = (0..2000).map(|i| tree(&layers, "bare", i, None));
+        let parts = vec![drafts(painted_part.collect()), drafts(bare_part.collect())];
+        let report = stream(&registry, parts, Ok(()), true).unwrap();
         assert_eq!((report.created, report.numbered), (4000, 2000));
         let twin = registry.twin();
         let serials: HashSet<u32> = twin

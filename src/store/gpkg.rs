@@ -1033,7 +1033,7 @@ impl GpkgStore {
                 .map_err(|e| sql(&p, e))?;
             alone = self.rollback_journal_if_alone();
         }
-        let result = self.batch_tx(head, fill);
+        let result = self.batch_tx(head, p, fill);
         if head.bulk {
             if alone {
                 self.back_to_wal();
@@ -1044,15 +1044,14 @@ impl GpkgStore {
         result
     }
 
-    fn batch_tx(
-        &mut self,
-        head: &BatchHead,
-        fill: impl FnOnce(
+    /// The transaction of [`GpkgStore::in_batch`].
+    fn batch_tx<F>(&mut self, head: &BatchHead, p: String, fill: F) -> Result<u64, StoreError>
+    where
+        F: FnOnce(
             &mut BatchWriter<'_>,
             ObjectId,
         ) -> Result<(serde_json::Value, Option<ObjectId>), StoreError>,
-    ) -> Result<u64, StoreError> {
-        let p = self.shown();
+    {
         let e = |err| sql(&p, err);
         // Immediate: the history's head and the next free id are read before the first write,
         // and another process (a `citytwin token` command, another import) may write between
