@@ -939,35 +939,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layers = Layers::default_city();
         let trees = layers.by_name("trees").unwrap();
-        let store = GpkgStore::open(&dir.path().join("s.gpkg"), &layers, 7).unwrap();
-        let registry = Registry::open(Box::new(store), 1000.0).unwrap();
-        let draft = |i: u64| Draft {
-            layer: trees,
-            // A 300 × 200 grid, ~11 m apart: spread enough for 7-digit numbers.
-            geometry: Geometry::Point([
-                30.0 + (i % 300) as f64 * 1.5e-4,
-                50.0 + (i / 300) as f64 * 1e-4,
-            ]),
-            status: Status::Ok,
-            attributes: Default::default(),
-            source: Source {
-                file: "grid".into(),
-                id: format!("{i}").into(),
-            },
-            source_number: None,
-        };
-        let small = Parsed {
-            drafts: (0..10).map(draft).collect(),
-            ..Default::default()
-        };
-        registry
-            .import(small, "test", serde_json::json!({}), true)
-            .unwrap();
+        let registry = registry_with_trees(dir.path(), 10);
         // Enough changes to take the bulk-rebuild path; the first ten are re-imported unchanged.
-        let big = Parsed {
-            drafts: (0..60_000).map(draft).collect(),
-            ..Default::default()
-        };
+        let big = drafts(
+            (0..60_000)
+                .map(|i| tree(&layers, "first", i, None))
+                .collect(),
+        );
         let report = registry
             .import(big, "test", serde_json::json!({}), true)
             .unwrap();
@@ -1069,14 +1047,14 @@ mod tests {
             let part = |from: u64| {
                 drafts(
                     (from..from + 20_000)
-                        .map(|i| tree(&layers, "second", i, None))
+                        .map(|i| tree(layers, "second", i, None))
                         .collect(),
                 )
             };
             // Two parts go to the writer, then the reading fails.
             let cut = crate::import::ImportError::file("second.csv", "cut off at line 40002");
             let err = stream(
-                &registry,
+                registry,
                 vec![part(1000), part(21_000)],
                 Err(cut.into()),
                 true,
@@ -1096,7 +1074,7 @@ mod tests {
             let shown = held.display(layers.def(layers.by_name("trees").unwrap()), 7);
             let mut second = part(21_000);
             second.drafts[500].source_number = Some(shown);
-            let err = stream(&registry, vec![part(1000), second], Ok(()), true).unwrap_err();
+            let err = stream(registry, vec![part(1000), second], Ok(()), true).unwrap_err();
             assert!(
                 matches!(err, RegistryError::NumberTaken { ref id, .. } if id == "21500"),
                 "{err}"
@@ -1109,16 +1087,11 @@ mod tests {
         leaves_the_store_as_it_was(10, |registry, layers| {
             // A line on the point layer of trees, at the start of the second part: the store
             // refuses the row.
-            let mut second: Vec<Draft> = (2..2000).map(|i| tree(&layers, "x", i, None)).collect();
+            let mut second: Vec<Draft> = (2..2000).map(|i| tree(layers, "x", i, None)).collect();
             second[0].geometry = Geometry::Line(vec![[30.0, 50.0], [30.001, 50.001]]);
-            let first = (0..2).map(|i| tree(&layers, "x", i, None)).collect();
-            let err = stream(
-                &registry,
-                vec![drafts(first), drafts(second)],
-                Ok(()),
-                false,
-            )
-            .unwrap_err();
+            let first = (0..2).map(|i| tree(layers, "x", i, None)).collect();
+            let err =
+                stream(registry, vec![drafts(first), drafts(second)], Ok(()), false).unwrap_err();
             assert!(
                 matches!(err, RegistryError::Store(StoreError::BadRow { .. })),
                 "{err:?}"
