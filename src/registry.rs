@@ -694,6 +694,8 @@ struct Prep<'r> {
     /// source id).
     existing: HashMap<(LayerId, &'r str, &'r str), ObjectId>,
     files: HashSet<std::sync::Arc<str>>,
+    /// The twin's objects by source file, built when the first file is met.
+    by_file: Option<HashMap<&'r str, Vec<&'r Object>>>,
     /// Serials taken by this import so far: a bit per serial of the space (1.25 MB for
     /// 7 digits) rather than a hash set, which at 10M numbers is a cache miss per lookup.
     used_in_batch: fixedbitset::FixedBitSet,
@@ -726,6 +728,7 @@ impl<'r> Prep<'r> {
             auto_number,
             existing: HashMap::new(),
             files: HashSet::new(),
+            by_file: None,
             used_in_batch: fixedbitset::FixedBitSet::with_capacity(
                 numbering::serial_space(width) as usize
             ),
@@ -814,14 +817,24 @@ impl<'r> Prep<'r> {
         Ok(changes)
     }
 
-    /// Notes the objects the twin holds from `file`, which the import may update.
+    /// Notes the objects the twin holds from `file`, which the import may update. The twin is
+    /// grouped by file once, at the first file met, however many files the import reads.
     fn met_file(&mut self, file: std::sync::Arc<str>) {
         let twin = self.twin;
-        self.existing.extend(
-            twin.objects()
-                .filter(|o| *o.source.file == *file)
-                .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id)),
-        );
+        let by_file = self.by_file.get_or_insert_with(|| {
+            let mut m: HashMap<&'r str, Vec<&'r Object>> = HashMap::new();
+            for o in twin.objects() {
+                m.entry(&*o.source.file).or_default().push(o);
+            }
+            m
+        });
+        if let Some(objects) = by_file.get(&*file) {
+            self.existing.extend(
+                objects
+                    .iter()
+                    .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id)),
+            );
+        }
         self.files.insert(file);
     }
 

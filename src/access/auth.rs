@@ -1,7 +1,8 @@
 //! Who is calling: `Authorization: Bearer ct_<id>_<secret>` → a [`Caller`].
 //!
 //! Tokens are read from the store and re-read every [`Authenticator::REFRESH`], so a token
-//! revoked by `citytwin token revoke` (another process) stops working within that time. The
+//! revoked by `citytwin token revoke` (another process) stops working within that time, or
+//! within [`Authenticator::STALE_MAX`] while the store is slow to answer a reload. The
 //! argon2 check of a secret runs once per token and process (a few tens of milliseconds, on a
 //! bounded number of threads); after it, the SHA-256 of the proven secret is kept in memory
 //! and compared instead.
@@ -44,6 +45,9 @@ fn unauthenticated(msg: impl Into<String>) -> AccessError {
 impl Authenticator {
     /// How old the list of tokens may get.
     pub const REFRESH: Duration = Duration::from_secs(2);
+    /// How old a list may be used while another request reloads it: a revoked token is
+    /// refused within this time even when the store is slow to answer.
+    pub const STALE_MAX: Duration = Duration::from_secs(4);
 
     pub fn new(load: Arc<TokenLoader>) -> Authenticator {
         Authenticator {
@@ -65,15 +69,18 @@ impl Authenticator {
             .is_some_and(|t| t.elapsed() < Self::REFRESH)
     }
 
-    async fn refresh(&self) -> Result<(), AccessError> {
+    async fn refresh(&self, id: i64) -> Result<(), AccessError> {
         if self.fresh() {
             return Ok(());
         }
-        // With a list in hand, a request does not queue behind a reload that is already
-        // running (it may wait for the store behind a long write): it goes on with the list
-        // read a moment ago. Only without any list does it wait.
-        let have_list = self.lock().loaded.is_some();
-        let _one = if have_list {
+        // A request does not queue behind a reload that is already running (it may wait for
+        // the store behind a long write) while the list in hand is at most `STALE_MAX` old and
+        // names its token: it goes on with that list. Otherwise it waits for the reload.
+        let usable = {
+            let s = self.lock();
+            s.loaded.is_some_and(|t| t.elapsed() < Self::STALE_MAX) && s.tokens.contains_key(&id)
+        };
+        let _one = if usable {
             match self.reload.try_lock() {
                 Ok(one) => one,
                 Err(_) => return Ok(()),
@@ -139,7 +146,7 @@ impl Authenticator {
         let (id, secret) = parse_token(token).ok_or_else(|| {
             unauthenticated("Authorization: not a citytwin token (ct_<id>_<64 hex digits>)")
         })?;
-        self.refresh().await?;
+        self.refresh(id).await?;
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         let (record, proven) = {
             let s = self.lock();
@@ -305,7 +312,7 @@ mod tests {
         let h = format!("Bearer {}", format_token(1, &s1)).into_bytes();
         auth.authenticate(Some(&h)).await.unwrap();
         let stale = Instant::now()
-            .checked_sub(Authenticator::REFRESH * 2)
+            .checked_sub(Authenticator::REFRESH + Duration::from_secs(1))
             .unwrap();
         auth.lock().loaded = Some(stale);
         let (a, ha) = (auth.clone(), h.clone());
@@ -318,6 +325,14 @@ mod tests {
             .await
             .expect("a request waited for the stuck reload");
         assert_eq!(other.unwrap().role, Role::Engineer);
+        // But a list older than STALE_MAX is not used: the request waits for the reload.
+        let too_old = Instant::now()
+            .checked_sub(Authenticator::STALE_MAX + Duration::from_secs(1))
+            .unwrap();
+        auth.lock().loaded = Some(too_old);
+        let waited =
+            tokio::time::timeout(Duration::from_millis(300), auth.authenticate(Some(&h))).await;
+        assert!(waited.is_err(), "a list past STALE_MAX was used");
         assert!(!reloading.is_finished());
         release.send(()).unwrap();
         assert_eq!(reloading.await.unwrap().unwrap().role, Role::Engineer);

@@ -725,9 +725,10 @@ impl Store for GpkgStore {
     fn reserve_ids(&mut self, n: u64) -> Result<ObjectId, StoreError> {
         let p = self.shown();
         // One statement, so that another process reserving at the same time gets other ids.
+        // `query_one` steps the statement to its end, so a failed commit is reported.
         let first: i64 = self
             .conn
-            .query_row(
+            .query_one(
                 "UPDATE citytwin_settings \
                  SET value = CAST(max(CAST(value AS INTEGER), ?1) + ?2 AS TEXT) \
                  WHERE key = 'next_id' RETURNING CAST(value AS INTEGER) - ?2",
@@ -771,6 +772,8 @@ impl Store for GpkgStore {
                 let (layers, path_ref) = (&layers, &path);
                 scope.spawn(move || {
                     while let Ok(part) = parts.recv() {
+                        // Nothing is read after the last part.
+                        let last = matches!(part, Part::Finish { .. });
                         let part = match part {
                             Part::Changes(c) => {
                                 let e = Encoded::of(&c, layers, width, path_ref);
@@ -779,7 +782,7 @@ impl Store for GpkgStore {
                             Part::Serials(reply) => Encoding::Serials(reply),
                             Part::Finish { summary, next_id } => Encoding::Finish(summary, next_id),
                         };
-                        if enc_tx.send(part).is_err() {
+                        if enc_tx.send(part).is_err() || last {
                             return;
                         }
                     }
@@ -1185,8 +1188,12 @@ impl<'t> BatchWriter<'t> {
 
     /// Writes `changes` (rows, retired numbers, a history row per update and delete).
     fn write(&mut self, changes: &[Change]) -> Result<(), StoreError> {
-        let encoded = Encoded::of(changes, self.layers, self.width, &self.path)?;
-        self.write_encoded(changes, &encoded)
+        // In slices, so that a batch of millions is not encoded whole before it is written.
+        for slice in changes.chunks(4096) {
+            let encoded = Encoded::of(slice, self.layers, self.width, &self.path)?;
+            self.write_encoded(slice, &encoded)?;
+        }
+        Ok(())
     }
 
     /// As [`BatchWriter::write`], with the column values already encoded (on another thread).
