@@ -787,8 +787,13 @@ impl Store for GpkgStore {
                         }
                     }
                 });
+                // Time spent waiting for parts: near zero when the writer is the bottleneck.
+                let mut waited = std::time::Duration::ZERO;
                 loop {
-                    match enc_rx.recv() {
+                    let asked = std::time::Instant::now();
+                    let next = enc_rx.recv();
+                    waited += asked.elapsed();
+                    match next {
                         Ok(Encoding::Changes(changes, encoded)) => {
                             w.write_encoded(&changes, &encoded?)?;
                             written(changes);
@@ -798,6 +803,10 @@ impl Store for GpkgStore {
                             let _ = reply.send(read_serials(w.tx).map_err(|e| sql(&path, e)));
                         }
                         Ok(Encoding::Finish(summary, next_id)) => {
+                            tracing::debug!(
+                                waited_ms = waited.as_millis() as u64,
+                                "all parts written"
+                            );
                             return Ok((summary, Some(next_id)));
                         }
                         Err(_) => return Err(StoreError::Abandoned { path: path.clone() }),
@@ -1126,9 +1135,10 @@ struct BatchWriter<'t> {
     number_retire: rusqlite::Statement<'t>,
     history: Appender<'t>,
     times: TimeTexts,
-    /// Serials given by this batch, written at the end in order: serials are spread over the
-    /// whole space, and inserting them sorted keeps the numbers table's B-tree appends local.
-    numbers: Vec<(i64, u16, u64)>,
+    /// Serials given by this batch (with whether the object was updated rather than
+    /// created), written at the end in order: serials are spread over the whole space, and
+    /// inserting them sorted keeps the numbers table's B-tree appends local.
+    numbers: Vec<(i64, u16, u64, bool)>,
     first_id: u64,
     last_id: u64,
     /// Created, updated, deleted.
@@ -1253,7 +1263,8 @@ impl<'t> BatchWriter<'t> {
                         ])
                         .map_err(row_err)?;
                     if let Some(s) = serial {
-                        self.numbers.push((s, o.layer, o.id));
+                        let updated = matches!(change, Change::Update { .. });
+                        self.numbers.push((s, o.layer, o.id, updated));
                     }
                     if let Change::Update { old, .. } = change
                         && let Some(Number::Scheme { serial: was, .. }) = &old.number
@@ -1309,22 +1320,41 @@ impl<'t> BatchWriter<'t> {
     fn finish(mut self, mut summary: serde_json::Value) -> Result<u64, StoreError> {
         let p = self.path.clone();
         let e = |err| sql(&p, err);
-        let mut number_insert = self
-            .tx
-            .prepare(
-                "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(serial) DO UPDATE SET \
-                 layer = excluded.layer, object_id = excluded.object_id, retired = NULL \
-                 WHERE citytwin_numbers.object_id = excluded.object_id",
-            )
-            .map_err(e)?;
+        // A created object's serial is new: a plain insert, which fails on a serial given
+        // before. An updated object may keep its serial: the row is then taken over again.
+        let insert = "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) \
+                      VALUES (?1, ?2, ?3, ?4)";
+        let mut statements = [
+            self.tx.prepare(insert).map_err(e)?,
+            self.tx
+                .prepare(&format!(
+                    "{insert} ON CONFLICT(serial) DO UPDATE SET \
+                     layer = excluded.layer, object_id = excluded.object_id, retired = NULL \
+                     WHERE citytwin_numbers.object_id = excluded.object_id"
+                ))
+                .map_err(e)?,
+        ];
+        for st in &mut statements {
+            // The same for every row: bound once.
+            st.raw_bind_parameter(4, &self.now).map_err(e)?;
+        }
         self.numbers.sort_unstable();
-        for &(s, layer, id) in &self.numbers {
+        for &(s, layer, id, updated) in &self.numbers {
             let name = &self.layers.def(layer).name;
-            let n = number_insert
-                .execute(params![s, name, id as i64, self.now])
-                .map_err(e)?;
-            if n == 0 {
+            let st = &mut statements[usize::from(updated)];
+            st.raw_bind_parameter(1, s).map_err(e)?;
+            st.raw_bind_parameter(2, name).map_err(e)?;
+            st.raw_bind_parameter(3, id as i64).map_err(e)?;
+            let taken = match st.raw_execute() {
+                Ok(n) => n == 0,
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                {
+                    true
+                }
+                Err(err) => return Err(e(err)),
+            };
+            if taken {
                 return Err(StoreError::BadRow {
                     path: p.clone(),
                     layer: name.clone(),
@@ -1744,5 +1774,64 @@ mod tests {
         let poles_plan = plan.iter().find(|p| p.layer == poles).copied().unwrap();
         let loaded = store.load_layer(&poles_plan).unwrap().concat();
         assert_eq!(loaded, vec![fresh, changed]);
+    }
+
+    #[test]
+    fn the_store_refuses_a_serial_given_before_and_keeps_it_for_the_same_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let mut store = GpkgStore::open(&dir.path().join("s.gpkg"), &layers, 6).unwrap();
+        let batch = |changes: Vec<Change>| Batch {
+            actor: "test".into(),
+            action: "edit".into(),
+            summary: serde_json::json!({}),
+            changes,
+            history_per_create: true,
+        };
+        let first = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
+        store
+            .commit(&batch(vec![Change::Create(first.clone())]))
+            .unwrap();
+        // Another object with the same serial: refused, and nothing of the batch is written.
+        let twin = crate::twin::tests::obj(2, poles, [30.1, 50.1], 100_001);
+        let e = store
+            .commit(&batch(vec![Change::Create(twin.clone())]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("serial 100001 was already given"), "{e}");
+        let count = |store: &GpkgStore| -> i64 {
+            store
+                .conn
+                .query_one("SELECT count(*) FROM poles", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(&store), 1);
+        // The same object, updated, keeps its serial.
+        let mut moved = first.clone();
+        moved.geometry = crate::model::Geometry::Point([30.01, 50.01]);
+        store
+            .commit(&batch(vec![Change::Update {
+                old: Box::new(first),
+                new: moved.clone(),
+            }]))
+            .unwrap();
+        // Deleted, its serial is retired, and refused to a new object too.
+        store.commit(&batch(vec![Change::Delete(moved)])).unwrap();
+        let e = store
+            .commit(&batch(vec![Change::Create(twin)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("serial 100001 was already given"), "{e}");
+        assert_eq!(count(&store), 0);
+        let retired: bool = store
+            .conn
+            .query_one(
+                "SELECT retired IS NOT NULL FROM citytwin_numbers WHERE serial = 100001",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(retired);
     }
 }
