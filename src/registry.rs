@@ -336,7 +336,9 @@ impl Registry {
             history_per_create: false,
             bulk: expected > 10_000,
         };
-        let (part_tx, part_rx) = std::sync::mpsc::sync_channel::<Part>(2);
+        // A few parts of slack (a part is ~30k records): the writer, the bottleneck, does not
+        // wait when checking stalls for a moment (a hash table growing, say).
+        let (part_tx, part_rx) = std::sync::mpsc::sync_channel::<Part>(8);
         let (id_tx, id_rx) = std::sync::mpsc::sync_channel::<ObjectId>(1);
         // The writer keeps each part once written: the twin applies them after the commit, and
         // numbering at the end notes the batch's numbers from them.

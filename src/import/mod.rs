@@ -222,7 +222,14 @@ pub fn read_files<E: From<ImportError>>(
     workers: usize,
     sink: &mut dyn FnMut(Parsed) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut seen = Seen::default();
+    // Sized for about as many records as the files have lines (judged from their sizes), so
+    // that it does not grow, rehashing millions of digests, in the middle of the reading.
+    let bytes: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut seen = Seen::with_capacity(usize::try_from(bytes / 80).unwrap_or(0).min(1 << 26));
     let mut checked = |mut part: Parsed| -> Result<(), E> {
         check_strict(opts, &part)?;
         seen.drop_repeats(&mut part);
@@ -242,6 +249,13 @@ pub fn read_files<E: From<ImportError>>(
 struct Seen(std::collections::HashSet<(u64, u64), DigestHashing>);
 
 impl Seen {
+    fn with_capacity(n: usize) -> Seen {
+        Seen(std::collections::HashSet::with_capacity_and_hasher(
+            n,
+            Default::default(),
+        ))
+    }
+
     /// Drops from `part` the records seen before (in it or an earlier part); the first of
     /// identical records is the one kept.
     fn drop_repeats(&mut self, part: &mut Parsed) {
