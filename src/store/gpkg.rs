@@ -1045,7 +1045,23 @@ impl GpkgStore {
                 .map_err(|e| sql(&p, e))?;
             alone = self.rollback_journal_if_alone();
         }
-        let result = self.batch_tx(head, p, fill);
+        let result = if head.bulk {
+            // A bulk write leaves gigabytes dirty in the OS page cache, which the kernel writes
+            // back only past its threshold; the commit's fsync would then wait for all of it.
+            // A helper flushes the file every second instead, while the disk is otherwise
+            // idle. This changes nothing for safety: the pages were handed to the OS already,
+            // which may write them at any time, and until the commit a crash rolls them back.
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let path = self.path.clone();
+            std::thread::scope(|scope| {
+                scope.spawn(|| flush_while(&path, &stop));
+                let result = self.batch_tx(head, p, fill);
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                result
+            })
+        } else {
+            self.batch_tx(head, p, fill)
+        };
         if head.bulk {
             if alone {
                 self.back_to_wal();
@@ -1477,6 +1493,26 @@ impl Encoded {
         let [g, a, n] = self.ends[k];
         let text = |r: std::ops::Range<usize>| std::str::from_utf8(&self.bytes[r]).unwrap_or("");
         (&self.bytes[start..g], text(g..a), text(a..n))
+    }
+}
+
+/// Flushes the file at `path` to disk every second until `stop` (see [`GpkgStore::in_batch`]).
+fn flush_while(path: &Path, stop: &std::sync::atomic::AtomicBool) {
+    let Ok(file) = std::fs::File::open(path) else {
+        return;
+    };
+    let tick = std::time::Duration::from_millis(100);
+    let mut waited = std::time::Duration::ZERO;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(tick);
+        waited += tick;
+        if waited >= std::time::Duration::from_secs(1) {
+            waited = std::time::Duration::ZERO;
+            if let Err(err) = file.sync_data() {
+                tracing::debug!(%err, "early flush of a bulk write failed; the commit syncs anyway");
+                return;
+            }
+        }
     }
 }
 
