@@ -1044,6 +1044,9 @@ impl GpkgStore {
                 .pragma_update(None, "cache_size", -i64::from(self.bulk_cache_mib) * 1024)
                 .map_err(|e| sql(&p, e))?;
             alone = self.rollback_journal_if_alone();
+            // Until `back_to_wal` below has run: should the batch panic, the next commit
+            // returns the store to WAL.
+            self.wal_pending |= alone;
         }
         let result = if head.bulk {
             // A bulk write leaves gigabytes dirty in the OS page cache, which the kernel writes
@@ -1055,9 +1058,10 @@ impl GpkgStore {
             let path = self.path.clone();
             std::thread::scope(|scope| {
                 scope.spawn(|| flush_while(&path, &stop));
-                let result = self.batch_tx(head, p, fill);
-                stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                result
+                // Set also when the batch panics: the scope waits for the helper before it
+                // passes the panic on.
+                let _stop = StopOnDrop(&stop);
+                self.batch_tx(head, p, fill)
             })
         } else {
             self.batch_tx(head, p, fill)
@@ -1536,6 +1540,15 @@ impl Encoded {
     }
 }
 
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Flushes the file at `path` to disk every second until `stop` (see [`GpkgStore::in_batch`]).
 fn flush_while(path: &Path, stop: &std::sync::atomic::AtomicBool) {
     let Ok(file) = std::fs::File::open(path) else {
@@ -1925,5 +1938,42 @@ mod tests {
             )
             .unwrap();
         assert!(retired);
+    }
+
+    /// Without the stop flag set on unwinding, this test would never end: the scope would wait
+    /// for the flush helper forever.
+    #[test]
+    fn a_bulk_batch_that_panics_stops_its_flush_helper() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let mut store = GpkgStore::open(&dir.path().join("s.gpkg"), &layers, 6).unwrap();
+        let head = BatchHead {
+            actor: "test".into(),
+            action: "import".into(),
+            history_per_create: false,
+            bulk: true,
+        };
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.in_batch(&head, |_, _| panic!("a bug while writing"))
+        }));
+        assert!(caught.is_err());
+        // The store is still usable, and the next commit returns it to WAL.
+        assert_eq!(store.last_seq().unwrap(), 0);
+        let poles = layers.by_name("poles").unwrap();
+        let o = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
+        store
+            .commit(&Batch {
+                actor: "test".into(),
+                action: "edit".into(),
+                summary: serde_json::json!({}),
+                changes: vec![Change::Create(o)],
+                history_per_create: true,
+            })
+            .unwrap();
+        let mode: String = store
+            .conn
+            .query_one("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
 }
