@@ -1054,13 +1054,13 @@ impl GpkgStore {
             // A helper flushes the file every second instead, while the disk is otherwise
             // idle. This changes nothing for safety: the pages were handed to the OS already,
             // which may write them at any time, and until the commit a crash rolls them back.
-            let stop = std::sync::atomic::AtomicBool::new(false);
             let path = self.path.clone();
             std::thread::scope(|scope| {
-                scope.spawn(|| flush_while(&path, &stop));
-                // Set also when the batch panics: the scope waits for the helper before it
+                let (stop, stopped) = std::sync::mpsc::channel::<()>();
+                scope.spawn(move || flush_until(&path, &stopped));
+                // Dropped also when the batch panics: the scope waits for the helper before it
                 // passes the panic on.
-                let _stop = StopOnDrop(&stop);
+                let _stop = stop;
                 self.batch_tx(head, p, fill)
             })
         } else {
@@ -1540,31 +1540,18 @@ impl Encoded {
     }
 }
 
-/// Sets its flag when dropped.
-struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// Flushes the file at `path` to disk every second until `stop` (see [`GpkgStore::in_batch`]).
-fn flush_while(path: &Path, stop: &std::sync::atomic::AtomicBool) {
+/// Flushes the file at `path` to disk every second until `stop`'s sender is dropped (see
+/// [`GpkgStore::in_batch`]).
+fn flush_until(path: &Path, stop: &std::sync::mpsc::Receiver<()>) {
     let Ok(file) = std::fs::File::open(path) else {
         return;
     };
-    let tick = std::time::Duration::from_millis(100);
-    let mut waited = std::time::Duration::ZERO;
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-        std::thread::sleep(tick);
-        waited += tick;
-        if waited >= std::time::Duration::from_secs(1) {
-            waited = std::time::Duration::ZERO;
-            if let Err(err) = file.sync_data() {
-                tracing::debug!(%err, "early flush of a bulk write failed; the commit syncs anyway");
-                return;
-            }
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(std::time::Duration::from_secs(1))
+    {
+        if let Err(err) = file.sync_data() {
+            tracing::debug!(%err, "early flush of a bulk write failed; the commit syncs anyway");
+            return;
         }
     }
 }
@@ -1778,6 +1765,17 @@ fn last_seq(conn: &rusqlite::Connection) -> rusqlite::Result<u64> {
 mod tests {
     use super::*;
 
+    /// An edit by `test` with a history row per created object.
+    fn batch(changes: Vec<Change>) -> Batch {
+        Batch {
+            actor: "test".into(),
+            action: "edit".into(),
+            summary: serde_json::json!({}),
+            changes,
+            history_per_create: true,
+        }
+    }
+
     #[test]
     fn point_blob_fast_path_matches_geozero() {
         let g = Geometry::Point([24.9384, 60.1699]);
@@ -1804,14 +1802,7 @@ mod tests {
         let mut store = GpkgStore::open(&path, &layers, 6).unwrap();
         let mut o = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
         o.attributes.set("name", crate::model::Value::text("a"));
-        let batch = Batch {
-            actor: "test".into(),
-            action: "edit".into(),
-            summary: serde_json::json!({}),
-            changes: vec![Change::Create(o)],
-            history_per_create: true,
-        };
-        store.commit(&batch).unwrap();
+        store.commit(&batch(vec![Change::Create(o)])).unwrap();
         let plan = store.plan().unwrap();
         assert_eq!(
             plan.iter().find(|p| p.layer == poles).map(|p| p.count),
@@ -1839,17 +1830,11 @@ mod tests {
         (fresh.created, fresh.status_changed, fresh.updated) = (1_000, 1_000, 1_000);
         let mut changed = crate::twin::tests::obj(2, poles, [30.1, 50.1], 100_012);
         (changed.created, changed.status_changed, changed.updated) = (1_000, 5_000, 6_000);
-        let batch = Batch {
-            actor: "test".into(),
-            action: "edit".into(),
-            summary: serde_json::json!({}),
-            changes: vec![
-                Change::Create(fresh.clone()),
-                Change::Create(changed.clone()),
-            ],
-            history_per_create: true,
-        };
-        store.commit(&batch).unwrap();
+        let both = vec![
+            Change::Create(fresh.clone()),
+            Change::Create(changed.clone()),
+        ];
+        store.commit(&batch(both)).unwrap();
         let stored: Vec<Option<String>> = store
             .conn
             .prepare("SELECT status_changed FROM poles ORDER BY fid")
@@ -1871,13 +1856,6 @@ mod tests {
         let layers = Layers::default_city();
         let poles = layers.by_name("poles").unwrap();
         let mut store = GpkgStore::open(&dir.path().join("s.gpkg"), &layers, 6).unwrap();
-        let batch = |changes: Vec<Change>| Batch {
-            actor: "test".into(),
-            action: "edit".into(),
-            summary: serde_json::json!({}),
-            changes,
-            history_per_create: true,
-        };
         let first = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
         store
             .commit(&batch(vec![Change::Create(first.clone())]))
@@ -1961,15 +1939,7 @@ mod tests {
         assert_eq!(store.last_seq().unwrap(), 0);
         let poles = layers.by_name("poles").unwrap();
         let o = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
-        store
-            .commit(&Batch {
-                actor: "test".into(),
-                action: "edit".into(),
-                summary: serde_json::json!({}),
-                changes: vec![Change::Create(o)],
-                history_per_create: true,
-            })
-            .unwrap();
+        store.commit(&batch(vec![Change::Create(o)])).unwrap();
         let mode: String = store
             .conn
             .query_one("PRAGMA journal_mode", [], |r| r.get(0))
