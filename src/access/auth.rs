@@ -119,12 +119,7 @@ impl Authenticator {
     /// SHA-256, no waiting. Per-client limits key on this, so a made-up token cannot buy a
     /// fresh allowance.
     pub fn proven_id(&self, header: Option<&[u8]>) -> Option<i64> {
-        let text = std::str::from_utf8(header?).ok()?.trim();
-        let (scheme, token) = text.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        let (id, secret) = parse_token(token.trim())?;
+        let (id, secret) = bearer_token(header?).ok()?;
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         (self.lock().proven.get(&id) == Some(&digest)).then_some(id)
     }
@@ -135,17 +130,7 @@ impl Authenticator {
         let Some(raw) = header else {
             return Ok(Caller::public());
         };
-        let text = std::str::from_utf8(raw)
-            .map_err(|_| unauthenticated("Authorization: not text"))?
-            .trim();
-        let token = text
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim())
-            .ok_or_else(|| unauthenticated("Authorization: use `Bearer <token>`"))?;
-        let (id, secret) = parse_token(token).ok_or_else(|| {
-            unauthenticated("Authorization: not a citytwin token (ct_<id>_<64 hex digits>)")
-        })?;
+        let (id, secret) = bearer_token(raw)?;
         self.refresh(id).await?;
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         let (record, proven) = {
@@ -189,6 +174,21 @@ impl Authenticator {
             token: Some((record.id, record.name)),
         })
     }
+}
+
+/// The token id and secret of an `Authorization: Bearer ct_<id>_<secret>` value.
+fn bearer_token(raw: &[u8]) -> Result<(i64, &str), AccessError> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| unauthenticated("Authorization: not text"))?
+        .trim();
+    let token = text
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .ok_or_else(|| unauthenticated("Authorization: use `Bearer <token>`"))?;
+    parse_token(token).ok_or_else(|| {
+        unauthenticated("Authorization: not a citytwin token (ct_<id>_<64 hex digits>)")
+    })
 }
 
 #[cfg(test)]
