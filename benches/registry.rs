@@ -37,10 +37,7 @@ fn citytwin_import(csv: &Path, store: &Path) {
     let gpkg = GpkgStore::open(store, &layers, 6).expect("store");
     let registry = Registry::open(Box::new(gpkg), 1000.0).expect("registry");
     // As `citytwin import` does it: read, checked and written part by part, one core writing.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .saturating_sub(1)
-        .max(1);
+    let workers = import::workers_beside_writer();
     let files = [csv.to_path_buf()];
     registry.stop_following();
     registry

@@ -267,18 +267,9 @@ fn main() -> Result<()> {
                 "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
                 "format": format,
             });
-            // About how many records: only decides whether the store prepares for a bulk write.
-            let bytes: u64 = files
-                .iter()
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            let expected = usize::try_from(bytes / 64).unwrap_or(usize::MAX);
-            // One core is the store's writer; the others parse.
-            let workers = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .saturating_sub(1)
-                .max(1);
+            // Only decides whether the store prepares for a bulk write.
+            let expected = import::records_estimate(&files);
+            let workers = import::workers_beside_writer();
             let progress = spinner(&format!("importing {} file(s)", files.len()));
             registry.stop_following();
             let (report, rejected) = registry.import_from(

@@ -222,14 +222,9 @@ pub fn read_files<E: From<ImportError>>(
     workers: usize,
     sink: &mut dyn FnMut(Parsed) -> Result<(), E>,
 ) -> Result<(), E> {
-    // Sized for about as many records as the files have lines (judged from their sizes), so
-    // that it does not grow, rehashing millions of digests, in the middle of the reading.
-    let bytes: u64 = paths
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    let mut seen = Seen::with_capacity(usize::try_from(bytes / 80).unwrap_or(0).min(1 << 26));
+    // Sized for about as many records as the files hold, so that it does not grow, rehashing
+    // millions of digests, in the middle of the reading.
+    let mut seen = Seen::with_capacity(records_estimate(paths).min(1 << 26));
     let mut checked = |mut part: Parsed| -> Result<(), E> {
         check_strict(opts, &part)?;
         seen.drop_repeats(&mut part);
@@ -242,6 +237,25 @@ pub fn read_files<E: From<ImportError>>(
         }
     }
     Ok(())
+}
+
+/// About how many records the files hold, judged from their sizes (a file that cannot be read
+/// counts nothing: reading it reports the error).
+pub fn records_estimate(paths: &[PathBuf]) -> usize {
+    let bytes: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    usize::try_from(bytes / 64).unwrap_or(usize::MAX)
+}
+
+/// Threads to parse with beside an import's writer thread: every core but the writer's.
+pub fn workers_beside_writer() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1)
 }
 
 /// The records read so far, by content digest: drops a record identical to an earlier one.
