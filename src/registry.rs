@@ -140,16 +140,23 @@ impl Registry {
     /// cached assigner and the twin in step, in commit order. A failed commit drops the cached
     /// assigner, which may already have noted serials the store never got.
     fn write(&self, store: &mut dyn Store, batch: Batch) -> Result<(), RegistryError> {
-        let seq = match store.commit(&batch) {
-            Ok(seq) => seq,
-            Err(e) => {
-                *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                return Err(e.into());
-            }
-        };
-        self.follow_numbers(&batch.changes);
-        self.apply(vec![batch.changes], seq);
+        let seq = store
+            .commit(&batch)
+            .inspect_err(|_| self.forget_assigner())?;
+        self.follow_commit(vec![batch.changes], seq);
         Ok(())
+    }
+
+    /// After a failed write: the cached assigner may already have noted serials the store
+    /// never got.
+    fn forget_assigner(&self) {
+        *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// After a commit: the cached assigner, then the twin, follow its changes.
+    fn follow_commit(&self, parts: Vec<Vec<Change>>, seq: u64) {
+        self.follow_numbers(parts.iter().flatten());
+        self.apply(parts, seq);
     }
 
     /// A batch of one change made by `actor`, with a history row for it.
@@ -384,14 +391,11 @@ impl Registry {
         let t_written = t_start.elapsed();
         let (report, rejects) = match (produced, committed) {
             (Ok(done), Ok(seq)) => {
-                let parts = written.into_inner().unwrap_or_else(|p| p.into_inner());
-                self.follow_numbers(parts.iter().flatten());
-                self.apply(parts, seq);
+                self.follow_commit(written.into_inner().unwrap_or_else(|p| p.into_inner()), seq);
                 done
             }
             (produced, committed) => {
-                // The cached assigner may have noted serials the store never got.
-                *self.assigner.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.forget_assigner();
                 return Err(match (produced, committed) {
                     // The writer's own failure is the cause when the reading saw it stop.
                     (Err(RegistryError::WriterStopped) | Ok(_), Err(e)) => e.into(),
@@ -695,9 +699,8 @@ struct Prep<'r> {
     /// Objects from the files met so far that the twin already holds, by (layer, file,
     /// source id).
     existing: HashMap<(LayerId, &'r str, &'r str), ObjectId>,
-    files: HashSet<std::sync::Arc<str>>,
-    /// The twin's objects by source file, built when the first file is met.
-    by_file: Option<HashMap<&'r str, Vec<&'r Object>>>,
+    /// The twin's objects by source file, of the files not met yet.
+    by_file: HashMap<&'r str, Vec<&'r Object>>,
     /// Serials taken by this import so far: a bit per serial of the space (1.25 MB for
     /// 7 digits) rather than a hash set, which at 10M numbers is a cache miss per lookup.
     used_in_batch: fixedbitset::FixedBitSet,
@@ -729,8 +732,7 @@ impl<'r> Prep<'r> {
             retired,
             auto_number,
             existing: HashMap::new(),
-            files: HashSet::new(),
-            by_file: None,
+            by_file: by_file(twin),
             used_in_batch: fixedbitset::FixedBitSet::with_capacity(
                 numbering::serial_space(width) as usize
             ),
@@ -754,8 +756,13 @@ impl<'r> Prep<'r> {
         self.drafts += parsed.drafts.len();
         let mut changes = Vec::with_capacity(parsed.drafts.len());
         for d in parsed.drafts {
-            if !self.files.contains(&d.source.file) {
-                self.met_file(d.source.file.clone());
+            // The first record of a file brings in the twin's objects from that file.
+            if let Some(objects) = self.by_file.remove(&*d.source.file) {
+                self.existing.extend(
+                    objects
+                        .into_iter()
+                        .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id)),
+                );
             }
             let number = match &d.source_number {
                 Some(s) => Some(self.registry.source_number(
@@ -817,27 +824,6 @@ impl<'r> Prep<'r> {
             }
         }
         Ok(changes)
-    }
-
-    /// Notes the objects the twin holds from `file`, which the import may update. The twin is
-    /// grouped by file once, at the first file met, however many files the import reads.
-    fn met_file(&mut self, file: std::sync::Arc<str>) {
-        let twin = self.twin;
-        let by_file = self.by_file.get_or_insert_with(|| {
-            let mut m: HashMap<&'r str, Vec<&'r Object>> = HashMap::new();
-            for o in twin.objects() {
-                m.entry(&*o.source.file).or_default().push(o);
-            }
-            m
-        });
-        if let Some(objects) = by_file.get(&*file) {
-            self.existing.extend(
-                objects
-                    .iter()
-                    .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id)),
-            );
-        }
-        self.files.insert(file);
     }
 
     /// Numbers the changes kept back, knowing every serial ever given (asked of the writer,
@@ -907,6 +893,15 @@ impl<'r> Prep<'r> {
             .collect();
         Ok((self.report, summary, self.rejects, self.next_id))
     }
+}
+
+/// The twin's objects grouped by source file (one pass, however many files an import reads).
+fn by_file(twin: &Twin) -> HashMap<&str, Vec<&Object>> {
+    let mut m: HashMap<&str, Vec<&Object>> = HashMap::new();
+    for o in twin.objects() {
+        m.entry(&*o.source.file).or_default().push(o);
+    }
+    m
 }
 
 /// Serials given once and retired since: never to be given again.
