@@ -108,14 +108,8 @@ pub struct Server {
 impl Server {
     /// Starts `citytwin serve` on a free port with the given store and seed (`none` for none).
     pub fn start(store: &Path, seed: &str, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--store")
-            .arg(store)
-            .args(["serve", "--bind", "127.0.0.1:0", "--seed", seed])
-            .env("CITYTWIN_LOG", "warn")
-            .env_remove("CITYTWIN_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut cmd = cli_cmd(store, &["serve", "--bind", "127.0.0.1:0", "--seed", seed]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         for (k, v) in env {
             cmd.env(k, v);
         }
