@@ -82,8 +82,6 @@ pub fn style(name: &str, origin: &str, twin: &Twin, view: &View) -> Result<Value
                 src["url"] = Value::String(absolute(&url));
             }
         }
-    }
-    if let Some(sources) = s.get_mut("sources").and_then(Value::as_object_mut) {
         sources.retain(|k, _| !gone.contains(k));
     }
     if let Some(style_layers) = s.get_mut("layers").and_then(Value::as_array_mut) {
