@@ -47,15 +47,9 @@ fn visit_node(
                 }
             }
             RTreeNode::Parent(n) => {
-                if inside {
-                    visit_node(n, env, true, f);
-                } else {
-                    let e = n.envelope();
-                    if env.contains_envelope(&e) {
-                        visit_node(n, env, true, f);
-                    } else if env.intersects(&e) {
-                        visit_node(n, env, false, f);
-                    }
+                let whole = inside || env.contains_envelope(&n.envelope());
+                if whole || env.intersects(&n.envelope()) {
+                    visit_node(n, env, whole, f);
                 }
             }
         }
