@@ -51,7 +51,7 @@ impl Default for Config {
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             store: PathBuf::from("data/citytwin.gpkg"),
-            bulk_cache_mib: 256,
+            bulk_cache_mib: crate::store::gpkg::DEFAULT_BULK_CACHE_MIB,
             serial_width: 6,
             confusable_radius_m: 1000.0,
             seed: PathBuf::from("seeds/demo.toml"),

@@ -32,6 +32,8 @@ const APPLICATION_ID: i32 = 0x4750_4B47;
 const USER_VERSION: i32 = 10300;
 /// citytwin's own schema version, kept in `citytwin_settings`.
 const SCHEMA_VERSION: &str = "1";
+/// Page cache during a bulk write unless configured (`bulk_cache_mib`), in MiB.
+pub const DEFAULT_BULK_CACHE_MIB: u32 = 256;
 /// Page cache for everyday use (negative: KiB), small because the twin answers reads.
 const SMALL_CACHE_KIB: i64 = -16_384;
 /// Memory map for the loader threads' read-only connections (an upper bound on address space,
@@ -78,7 +80,7 @@ impl GpkgStore {
             layers: layers.clone(),
             width,
             next_id: 1,
-            bulk_cache_mib: 256,
+            bulk_cache_mib: DEFAULT_BULK_CACHE_MIB,
             wal_pending: false,
         };
         store.init()?;
