@@ -384,28 +384,15 @@ mod tests {
     fn variants_are_made_once_and_decode_to_the_tile() {
         let raw: Vec<u8> = (0..2000u32).flat_map(|i| (i % 7).to_le_bytes()).collect();
         let e = TileEntry::new(raw.clone(), 1, 0);
-        let (enc, gz) = e.body(
-            Encoding::Gzip,
-            crate::tiles::TileSettings::default().levels(),
-        );
+        let levels = crate::tiles::TileSettings::default().levels();
+        let (enc, gz) = e.body(Encoding::Gzip, levels);
         assert_eq!(enc, Encoding::Gzip);
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
         assert_eq!(back, raw);
         // The same bytes again (not compressed a second time).
-        assert_eq!(
-            e.body(
-                Encoding::Gzip,
-                crate::tiles::TileSettings::default().levels()
-            )
-            .1
-            .as_ptr(),
-            gz.as_ptr()
-        );
-        let (enc, br) = e.body(
-            Encoding::Brotli,
-            crate::tiles::TileSettings::default().levels(),
-        );
+        assert_eq!(e.body(Encoding::Gzip, levels).1.as_ptr(), gz.as_ptr());
+        let (enc, br) = e.body(Encoding::Brotli, levels);
         assert_eq!(enc, Encoding::Brotli);
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut brotli::Decompressor::new(&br[..], 4096), &mut back)
@@ -416,14 +403,7 @@ mod tests {
         assert!(!e.matches("\"0000000000000000\""));
         // A tiny tile is not worth compressing.
         let tiny = TileEntry::new(vec![1, 2, 3], 1, 0);
-        assert_eq!(
-            tiny.body(
-                Encoding::Gzip,
-                crate::tiles::TileSettings::default().levels()
-            )
-            .0,
-            Encoding::Identity
-        );
+        assert_eq!(tiny.body(Encoding::Gzip, levels).0, Encoding::Identity);
     }
 
     #[test]
