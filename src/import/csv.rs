@@ -795,12 +795,8 @@ pub fn read<E: From<ImportError>>(
     let shown = path.display().to_string();
     let label = file_label(path);
     let source_file: Arc<str> = Arc::from(label.as_str());
-    let bytes = std::fs::read(path).map_err(|e| ImportError::Io {
-        file: shown.clone(),
-        source: e,
-    })?;
-    let data = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let first_line = &data[..memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1)];
+    let mut body = Body::open(path, &shown)?;
+    let pool = Pool::default();
     let delimiter = match opts.mapping.delimiter {
         Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' => c as u8,
         Some(c) => {
@@ -809,23 +805,26 @@ pub fn read<E: From<ImportError>>(
             ))
             .into());
         }
-        None => detect_delimiter(first_line),
+        None => detect_delimiter(body.first_line()),
     };
-    let reader = |bytes| {
+    fn reader(delimiter: u8, bytes: &[u8]) -> csv::Reader<&[u8]> {
         csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
             .from_reader(bytes)
-    };
-    let mut rdr = reader(data);
-    let mut rec = csv::StringRecord::new();
-    if !rdr
-        .read_record(&mut rec)
-        .map_err(|e| csv_error(&shown, e, data, 0))?
-    {
-        return Err(ImportError::file(&shown, "empty file: no header line").into());
     }
+    let rec = body.header(|data| {
+        let mut rdr = reader(delimiter, data);
+        let mut rec = csv::StringRecord::new();
+        let found = rdr
+            .read_record(&mut rec)
+            .map_err(|e| csv_error(&shown, e, data, 0))?;
+        Ok(found.then(|| (rec, rdr.position().byte())))
+    })?;
+    let Some(rec) = rec else {
+        return Err(ImportError::file(&shown, "empty file: no header line").into());
+    };
     let cols = columns(&rec, &shown, layers, opts)?;
     let fixed_layer = match (cols.layer, opts.layer) {
         (None, None) => {
@@ -838,34 +837,6 @@ pub fn read<E: From<ImportError>>(
         (None, Some(l)) => Some(l),
         (Some(_), _) => None,
     };
-    // The rows after the header, cut into segments at line ends. Only where no field is
-    // quoted: a line end inside quotes is part of a field, not the end of a row.
-    let body_start = record_start(data, rdr.position().byte());
-    let header_lines = LineCounter::default().line(data, rdr.position().byte()) - 1;
-    let body = &data[body_start..];
-    let mut cuts = vec![0];
-    if body.len() >= PARALLEL_MIN_BYTES && memchr::memchr(b'"', body).is_none() {
-        let pieces = body.len().div_ceil(SEGMENT_BYTES).max(workers);
-        for k in 1..pieces {
-            let at = body.len() * k / pieces;
-            if let Some(nl) = memchr::memchr(b'\n', &body[at..]) {
-                cuts.push(at + nl + 1);
-            }
-        }
-    }
-    cuts.push(body.len());
-    cuts.dedup();
-    // (bytes, lines before it, rows it may hold) per segment.
-    let segments: Vec<(&[u8], u64, usize)> = cuts
-        .windows(2)
-        .scan(header_lines, |lines, w| {
-            let seg = &body[w[0]..w[1]];
-            let offset = *lines;
-            let rows = line_ends(seg, 0, seg.len()) as usize;
-            *lines += rows as u64;
-            Some((seg, offset, rows + 1))
-        })
-        .collect();
     let ctx = Segment {
         shown: &shown,
         label: &label,
@@ -885,24 +856,32 @@ pub fn read<E: From<ImportError>>(
         }
         sink(part)
     };
-    let workers = workers.clamp(1, segments.len().max(1));
-    if workers == 1 {
-        for &(seg, offset, rows) in &segments {
-            hand_on(ctx.parse(reader(seg), seg, offset, rows)?)?;
+    let parse = |seg: Piece| {
+        let rdr = reader(delimiter, &seg.bytes);
+        let part = ctx.parse(rdr, &seg.bytes, seg.lines_before, seg.rows);
+        pool.give_back(seg.bytes);
+        part
+    };
+    if workers <= 1 || !body.is_cut() {
+        while let Some(seg) = body.next(&pool)? {
+            hand_on(parse(seg)?)?;
         }
     } else {
-        // Worker w parses segments w, w + workers, … and hands each on through its own
-        // channel of one, so segment k is always found at channel k % workers, in order, and
-        // no worker runs more than two segments ahead of the sink.
+        // The file is read on a thread of its own; segment k goes to worker k % workers,
+        // which hands it on through its own channel of one, so segment k is always found at
+        // channel k % workers, in order, and no worker runs more than two segments ahead of
+        // the sink. A reading error takes the place of the segment it stopped.
         std::thread::scope(|scope| -> Result<(), E> {
-            let mut inbox = Vec::with_capacity(workers);
-            for w in 0..workers {
+            let (mut inbox, mut outbox) = (Vec::with_capacity(workers), Vec::new());
+            for _ in 0..workers {
+                let (to_worker, work) = std::sync::mpsc::sync_channel::<Result<Piece, _>>(1);
                 let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                outbox.push(to_worker);
                 inbox.push(rx);
-                let (ctx, segments) = (&ctx, &segments);
+                let parse = &parse;
                 scope.spawn(move || {
-                    for &(seg, offset, rows) in segments.iter().skip(w).step_by(workers) {
-                        let part = ctx.parse(reader(seg), seg, offset, rows);
+                    for seg in work {
+                        let part = seg.and_then(parse);
                         let failed = part.is_err();
                         // A closed channel: the sink stopped the reading.
                         if tx.send(part).is_err() || failed {
@@ -911,8 +890,23 @@ pub fn read<E: From<ImportError>>(
                     }
                 });
             }
-            for k in 0..segments.len() {
-                // A worker that panicked closed its channel; the scope passes the panic on.
+            let (body, pool) = (&mut body, &pool);
+            scope.spawn(move || {
+                for k in 0.. {
+                    let seg = match body.next(pool) {
+                        Ok(None) => return,
+                        Ok(Some(seg)) => Ok(seg),
+                        Err(e) => Err(e),
+                    };
+                    let failed = seg.is_err();
+                    if outbox[k % outbox.len()].send(seg).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            for k in 0.. {
+                // Closed: the reading ended before segment k, or a worker panicked (the scope
+                // passes the panic on).
                 let Ok(part) = inbox[k % workers].recv() else {
                     break;
                 };
@@ -925,6 +919,178 @@ pub fn read<E: From<ImportError>>(
         return Err(nothing_importable_of(&shown, "line", rejected, first_reject.as_ref()).into());
     }
     Ok(())
+}
+
+/// A CSV file's rows after the header, read as they are parsed: segments of about
+/// `SEGMENT_BYTES` that end at a line end, each with the number of lines before it. Only while
+/// no field is quoted: a line end inside quotes is part of a field, not the end of a row, so
+/// from the first quote on the rest of the file is one segment. A file under
+/// `PARALLEL_MIN_BYTES` is one segment.
+struct Body {
+    file: std::fs::File,
+    shown: String,
+    /// Bytes read and not yet handed on; they start at the start of a row.
+    pending: Vec<u8>,
+    /// Lines of the file before `pending`.
+    lines_before: u64,
+    eof: bool,
+    /// A quote was met: the rest is handed on as one segment.
+    whole: bool,
+    cut: bool,
+}
+
+/// One segment of a file's body.
+struct Piece {
+    bytes: Vec<u8>,
+    lines_before: u64,
+    /// Rows it may hold (its line ends plus one).
+    rows: usize,
+}
+
+/// Segment buffers handed back once parsed, so that reading a large file reuses a few.
+#[derive(Default)]
+struct Pool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        free.pop()
+            .unwrap_or_else(|| Vec::with_capacity(SEGMENT_BYTES + (64 << 10)))
+    }
+
+    fn give_back(&self, mut bytes: Vec<u8>) {
+        bytes.clear();
+        let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < 8 {
+            free.push(bytes);
+        }
+    }
+}
+
+impl Body {
+    fn open(path: &Path, shown: &str) -> Result<Body, ImportError> {
+        let io = |source| ImportError::Io {
+            file: shown.to_string(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        let cut = size >= PARALLEL_MIN_BYTES as u64;
+        let mut body = Body {
+            file,
+            shown: shown.to_string(),
+            pending: Vec::new(),
+            lines_before: 0,
+            eof: false,
+            whole: !cut,
+            cut,
+        };
+        body.fill(SEGMENT_BYTES)?;
+        if body.pending.starts_with(b"\xEF\xBB\xBF") {
+            body.pending.drain(..3);
+        }
+        Ok(body)
+    }
+
+    /// Whether the body is read in more than one segment.
+    fn is_cut(&self) -> bool {
+        self.cut
+    }
+
+    /// The first line read, for guessing the delimiter.
+    fn first_line(&self) -> &[u8] {
+        let data = &self.pending;
+        &data[..memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1)]
+    }
+
+    /// Reads up to `more` bytes (everything left when `whole`) onto `pending`.
+    fn fill(&mut self, more: usize) -> Result<(), ImportError> {
+        let limit = if self.whole { u64::MAX } else { more as u64 };
+        let got = Read::by_ref(&mut self.file)
+            .take(limit)
+            .read_to_end(&mut self.pending)
+            .map_err(|source| ImportError::Io {
+                file: self.shown.clone(),
+                source,
+            })?;
+        self.eof |= self.whole || (got as u64) < limit;
+        Ok(())
+    }
+
+    /// Reads the header row with `read` (given the bytes read so far, it returns the row and
+    /// the byte where the next row starts), reading more while the row may be incomplete.
+    fn header<T>(
+        &mut self,
+        mut read: impl FnMut(&[u8]) -> Result<Option<(T, u64)>, ImportError>,
+    ) -> Result<Option<T>, ImportError> {
+        loop {
+            // Until the end of the file, a row that reaches the end of the bytes read (or a
+            // character cut there) may go on in the bytes not read yet.
+            match read(&self.pending) {
+                Ok(Some((_, end))) if end as usize >= self.pending.len() && !self.eof => {}
+                Ok(None) | Err(_) if !self.eof => {}
+                Err(e) => return Err(e),
+                Ok(None) => return Ok(None),
+                Ok(Some((rec, end))) => {
+                    let start = record_start(&self.pending, end);
+                    self.lines_before = LineCounter::default().line(&self.pending, end) - 1;
+                    self.pending.drain(..start);
+                    if memchr::memchr(b'"', &self.pending).is_some() {
+                        self.whole = true;
+                    }
+                    return Ok(Some(rec));
+                }
+            }
+            let more = self.pending.len().max(SEGMENT_BYTES);
+            self.fill(more)?;
+        }
+    }
+
+    /// The next segment, or None at the end of the file; its buffer is taken from `pool`.
+    fn next(&mut self, pool: &Pool) -> Result<Option<Piece>, ImportError> {
+        loop {
+            if self.whole && !self.eof {
+                self.fill(0)?;
+            }
+            let end = if self.eof {
+                self.pending.len()
+            } else {
+                match memchr::memrchr(b'\n', &self.pending) {
+                    Some(i) if self.pending.len() >= SEGMENT_BYTES => i + 1,
+                    _ => 0,
+                }
+            };
+            if end == 0 && !self.eof {
+                let from = self.pending.len();
+                if from >= SEGMENT_BYTES {
+                    // A segment's worth with no line end (a very long row, or old Mac line
+                    // ends): rather than search it again and again, read the rest whole.
+                    self.whole = true;
+                    continue;
+                }
+                self.fill(SEGMENT_BYTES - from)?;
+                if memchr::memchr(b'"', &self.pending[from..]).is_some() {
+                    self.whole = true;
+                }
+                continue;
+            }
+            if self.pending.is_empty() {
+                return Ok(None);
+            }
+            let mut rest = pool.take();
+            rest.extend_from_slice(&self.pending[end..]);
+            let mut bytes = std::mem::replace(&mut self.pending, rest);
+            bytes.truncate(end);
+            let ends = line_ends(&bytes, 0, bytes.len());
+            let lines_before = self.lines_before;
+            self.lines_before += ends;
+            return Ok(Some(Piece {
+                bytes,
+                lines_before,
+                rows: ends as usize + 1,
+            }));
+        }
+    }
 }
 
 /// What every segment of one file is parsed with.
@@ -1767,6 +1933,82 @@ false = ["Відсутній"]
         .to_string();
         assert!(e.contains(&format!("line {}", rows + 1)), "{eol:?} {e}");
         assert!(handed >= 1, "{eol:?}");
+    }
+
+    /// A large file is read as it is parsed. A quote met after the first segments makes the
+    /// rest of the file one segment: a row whose quoted name spans two lines stays one row, and
+    /// every row keeps its line. The same with a BOM, and with old Mac line ends (no `\n` to
+    /// cut at).
+    #[test]
+    fn a_quote_late_in_a_large_file_makes_the_rest_one_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late-quote.csv");
+        let layers = Layers::default_city();
+        let mapping = Mapping {
+            id: Some("id".into()),
+            ..Mapping::default()
+        };
+        let (rows, quoted) = (120_000u64, 60_000u64);
+        for (eol, bom) in [("\n", true), ("\r\n", false), ("\r", false)] {
+            let mut text = String::from(if bom { "\u{FEFF}" } else { "" });
+            text += &format!("id,name,lon,lat{eol}");
+            for i in 0..rows {
+                let name = if i == quoted {
+                    format!("\"Pole {i}{eol}on two lines, \"\"quoted\"\"\"")
+                } else {
+                    format!("Pole number {i} on a long street name")
+                };
+                let lat = if i % 1009 == 7 {
+                    "north".to_string()
+                } else {
+                    format!("{:.6}", 50.0 + i as f64 * 1e-6)
+                };
+                text += &format!("p{i},{name},30.{i:06},{lat}{eol}");
+            }
+            let at = text.find("on two lines").unwrap();
+            assert!(at > SEGMENT_BYTES && text.len() > PARALLEL_MIN_BYTES);
+            std::fs::write(&path, &text).unwrap();
+            let bad: Vec<u64> = (0..rows).filter(|i| i % 1009 == 7).collect();
+            let want: Vec<String> = (0..rows)
+                .filter(|i| i % 1009 != 7)
+                .map(|i| format!("p{i}"))
+                .collect();
+            // Row i is on line i + 2 (after the header), one line later past the quoted row.
+            let want_lines: Vec<u64> = bad.iter().map(|&i| i + 2 + u64::from(i > quoted)).collect();
+            for workers in 1..=3 {
+                let mut parts = Vec::new();
+                read(
+                    &path,
+                    &layers,
+                    &opts(&layers, "poles", mapping.clone()),
+                    workers,
+                    &mut |p: Parsed| {
+                        parts.push(p);
+                        Ok::<(), ImportError>(())
+                    },
+                )
+                .unwrap();
+                let what = format!("{eol:?}, {workers} workers");
+                // Old Mac line ends give nothing to cut at: one segment.
+                let cut = eol.contains('\n');
+                assert_eq!(parts.len() >= 2, cut, "{what}: {} parts", parts.len());
+                let drafts: Vec<&Draft> = parts.iter().flat_map(|p| &p.drafts).collect();
+                let ids: Vec<&str> = drafts.iter().map(|d| &*d.source.id).collect();
+                assert_eq!(ids, want, "{what}");
+                let two = drafts[quoted as usize - bad.iter().filter(|&&b| b < quoted).count()];
+                assert_eq!(&*two.source.id, format!("p{quoted}"), "{what}");
+                let name = format!("{:?}", two.attributes.get("name"));
+                assert!(
+                    name.contains("two lines") && name.contains("\\\"quoted\\\""),
+                    "{what}: {name}"
+                );
+                let lines: Vec<u64> = parts
+                    .iter()
+                    .flat_map(|p| p.rejects.iter().map(|r| r.line))
+                    .collect();
+                assert_eq!(lines, want_lines, "{what}");
+            }
+        }
     }
 
     /// Found by fuzzing: a lone `\r` ends a record, but only `\n` was counted, so a row after
