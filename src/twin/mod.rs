@@ -167,7 +167,8 @@ pub struct Twin {
     /// ordered set would cost more memory than the objects' geometry.
     counts: Vec<usize>,
     trees: Vec<LayerTree>,
-    /// Serial → object id (0 = none): a dense table, 10^width entries.
+    /// Serial → object id (0 = none): a dense table, 10^width entries (none until the twin
+    /// holds a numbered object).
     serials: Vec<ObjectId>,
     /// Source numbers (no check digit) by lookup key.
     source_numbers: HashMap<String, Vec<ObjectId>>,
@@ -214,7 +215,15 @@ impl Twin {
     ) -> Result<Twin, E> {
         let n = layers.len();
         let max_id = plan.iter().map(|p| p.max_id).max().unwrap_or(0) as usize;
-        let shared = build::Shared::new(max_id, numbering::serial_space(width) as usize);
+        // An empty twin starts without a serial table: the first import's checks then find
+        // every serial free at once, instead of reading a table of 10^width zeros.
+        let anything = plan.iter().any(|p| p.count > 0);
+        let serial_space = if anything {
+            numbering::serial_space(width) as usize
+        } else {
+            0
+        };
+        let shared = build::Shared::new(max_id, serial_space);
         let mut order: Vec<&LayerPlan> = plan.iter().filter(|p| (p.layer as usize) < n).collect();
         order.sort_by_key(|p| std::cmp::Reverse(p.count));
         let kinds: Vec<crate::model::GeometryKind> =
@@ -281,6 +290,10 @@ impl Twin {
     fn index_number(&mut self, o: &Object) {
         match &o.number {
             Some(Number::Scheme { serial, .. }) => {
+                let space = numbering::serial_space(self.width) as usize;
+                if self.serials.len() < space && (*serial as usize) < space {
+                    self.serials.resize(space, 0);
+                }
                 if let Some(slot) = self.serials.get_mut(*serial as usize) {
                     *slot = o.id;
                 }
