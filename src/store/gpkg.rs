@@ -1142,6 +1142,197 @@ impl TimeTexts {
     }
 }
 
+/// The error for an object's row that the store refuses.
+fn refused<'a>(
+    layers: &'a Layers,
+    path: &'a str,
+) -> impl Fn(&Object, rusqlite::Error) -> StoreError + 'a {
+    move |o, err| StoreError::BadRow {
+        path: path.to_string(),
+        layer: layers.def(o.layer).name.clone(),
+        fid: o.id as i64,
+        reason: err.to_string(),
+    }
+}
+
+/// Rows a layer's multi-row insert writes per statement: a statement's own cost (cursor, reset,
+/// the B-tree descent to the end of the table) is then paid once per 64 created objects.
+const ROWS_PER_INSERT: usize = 64;
+
+/// One layer's row inserts (or replaces). Objects created by the batch wait in `pending` and go
+/// in 64 rows per statement; everything else one row per statement.
+struct RowInsert<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    table: String,
+    one: Rows<'t>,
+    /// Prepared at the first run of 64 created objects.
+    many: Option<Rows<'t>>,
+    /// Created objects not written yet: their places in the part being written.
+    pending: Vec<usize>,
+}
+
+/// An insert statement of `slots.len()` rows of 12 columns. The columns that most rows of a
+/// batch share (status, times, source file) are bound again only when they change: a
+/// statement keeps its bindings from one row to the next, and SQLite copies every text it is
+/// bound to.
+struct Rows<'t> {
+    st: rusqlite::Statement<'t>,
+    slots: Vec<Shared>,
+}
+
+/// What one row of a statement holds bound of the columns rows share.
+#[derive(Default)]
+struct Shared {
+    check_digit: Option<bool>,
+    status: Option<Status>,
+    /// None while the status is as created.
+    status_changed: Option<Option<i64>>,
+    source_file: Option<std::sync::Arc<str>>,
+    created: Option<i64>,
+    updated: Option<i64>,
+}
+
+impl<'t> Rows<'t> {
+    fn prepare(
+        tx: &'t rusqlite::Transaction<'t>,
+        table: &str,
+        rows: usize,
+    ) -> rusqlite::Result<Rows<'t>> {
+        let values = (0..rows)
+            .map(|r| {
+                let cols: Vec<String> = (1..=12).map(|c| format!("?{}", 12 * r + c)).collect();
+                format!("({})", cols.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let st = tx.prepare(&format!(
+            "INSERT OR REPLACE INTO \"{table}\" (fid, geom, serial, number, check_digit, status, \
+             status_changed, attributes, source_file, source_id, created, updated) VALUES {values}"
+        ))?;
+        Ok(Rows {
+            st,
+            slots: (0..rows).map(|_| Shared::default()).collect(),
+        })
+    }
+
+    /// Binds the row of `o` (values encoded as `row`) as the statement's row `slot`.
+    fn bind(
+        &mut self,
+        slot: usize,
+        o: &Object,
+        row: (&[u8], &str, &str),
+        times: &mut TimeTexts,
+    ) -> rusqlite::Result<()> {
+        let (blob, attrs, number) = row;
+        let (st, kept, at) = (&mut self.st, &mut self.slots[slot], 12 * slot);
+        let serial = match &o.number {
+            Some(Number::Scheme { serial, .. }) => Some(*serial as i64),
+            _ => None,
+        };
+        st.raw_bind_parameter(at + 1, o.id as i64)?;
+        st.raw_bind_parameter(at + 2, blob)?;
+        st.raw_bind_parameter(at + 3, serial)?;
+        st.raw_bind_parameter(at + 4, o.number.as_ref().map(|_| number))?;
+        let check_digit = o.number.as_ref().is_some_and(Number::has_check_digit);
+        if kept.check_digit != Some(check_digit) {
+            st.raw_bind_parameter(at + 5, check_digit)?;
+            kept.check_digit = Some(check_digit);
+        }
+        if kept.status != Some(o.status) {
+            st.raw_bind_parameter(at + 6, o.status.as_str())?;
+            kept.status = Some(o.status);
+        }
+        // NULL while the status is as created: a bulk import writes a tenth less, and a GIS
+        // user sees at once which statuses never changed.
+        let changed = (o.status_changed != o.created).then_some(o.status_changed);
+        if kept.status_changed != Some(changed) {
+            st.raw_bind_parameter(at + 7, changed.map(|t| times.get(t)).as_deref())?;
+            kept.status_changed = Some(changed);
+        }
+        st.raw_bind_parameter(at + 8, (!o.attributes.is_empty()).then_some(attrs))?;
+        if kept.source_file.as_deref() != Some(&*o.source.file) {
+            st.raw_bind_parameter(at + 9, &*o.source.file)?;
+            kept.source_file = Some(o.source.file.clone());
+        }
+        st.raw_bind_parameter(at + 10, &*o.source.id)?;
+        if kept.created != Some(o.created) {
+            st.raw_bind_parameter(at + 11, &*times.get(o.created))?;
+            kept.created = Some(o.created);
+        }
+        if kept.updated != Some(o.updated) {
+            st.raw_bind_parameter(at + 12, &*times.get(o.updated))?;
+            kept.updated = Some(o.updated);
+        }
+        Ok(())
+    }
+}
+
+impl<'t> RowInsert<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'t>, table: &str) -> rusqlite::Result<RowInsert<'t>> {
+        Ok(RowInsert {
+            tx,
+            table: table.to_string(),
+            one: Rows::prepare(tx, table, 1)?,
+            many: None,
+            pending: Vec::with_capacity(ROWS_PER_INSERT),
+        })
+    }
+
+    /// Writes one row now.
+    fn write(
+        &mut self,
+        o: &Object,
+        row: (&[u8], &str, &str),
+        times: &mut TimeTexts,
+    ) -> rusqlite::Result<()> {
+        self.one.bind(0, o, row, times)?;
+        self.one.st.raw_execute().map(|_| ())
+    }
+
+    /// Writes the pending created objects of `changes` (encoded as `enc`): 64 rows at once
+    /// when there are 64, else row by row. A row the store refuses is named by its object.
+    fn flush(
+        &mut self,
+        changes: &[Change],
+        enc: &Encoded,
+        times: &mut TimeTexts,
+        bad: impl Fn(&Object, rusqlite::Error) -> StoreError,
+    ) -> Result<(), StoreError> {
+        if self.pending.len() == ROWS_PER_INSERT {
+            let many = match &mut self.many {
+                Some(m) => m,
+                None => {
+                    let o = changes[self.pending[0]].object();
+                    let rows = Rows::prepare(self.tx, &self.table, ROWS_PER_INSERT)
+                        .map_err(|e| bad(o, e))?;
+                    self.many.insert(rows)
+                }
+            };
+            let mut bound = Ok(());
+            for (slot, &k) in self.pending.iter().enumerate() {
+                bound = many.bind(slot, changes[k].object(), enc.row(k), times);
+                if bound.is_err() {
+                    break;
+                }
+            }
+            // On an error the statement's rows were undone: row by row below finds which
+            // row the store refuses.
+            if bound.and_then(|()| many.st.raw_execute()).is_ok() {
+                self.pending.clear();
+                return Ok(());
+            }
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for &k in &pending {
+            let o = changes[k].object();
+            self.write(o, enc.row(k), times).map_err(|e| bad(o, e))?;
+        }
+        self.pending = pending;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
 /// Writes the changes of one batch inside its transaction, part by part; [`BatchWriter::finish`]
 /// adds what belongs to the batch as a whole (numbers, the summary row, the history head).
 struct BatchWriter<'t> {
@@ -1152,7 +1343,7 @@ struct BatchWriter<'t> {
     path: String,
     now: String,
     /// Per layer: upsert and delete by fid.
-    inserts: Vec<rusqlite::Statement<'t>>,
+    inserts: Vec<RowInsert<'t>>,
     deletes: Vec<rusqlite::Statement<'t>>,
     number_retire: rusqlite::Statement<'t>,
     history: Appender<'t>,
@@ -1180,15 +1371,7 @@ impl<'t> BatchWriter<'t> {
         let mut inserts = Vec::new();
         let mut deletes = Vec::new();
         for def in layers.defs() {
-            inserts.push(
-                tx.prepare(&format!(
-                    "INSERT OR REPLACE INTO \"{}\" (fid, geom, serial, number, check_digit, status, \
-                     status_changed, attributes, source_file, source_id, created, updated) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    def.name
-                ))
-                .map_err(e)?,
-            );
+            inserts.push(RowInsert::new(tx, &def.name).map_err(e)?);
             deletes.push(
                 tx.prepare(&format!("DELETE FROM \"{}\" WHERE fid = ?1", def.name))
                     .map_err(e)?,
@@ -1228,8 +1411,31 @@ impl<'t> BatchWriter<'t> {
         Ok(())
     }
 
+    /// Writes the created objects still waiting for their layer's multi-row insert.
+    fn flush_pending(
+        inserts: &mut [RowInsert<'t>],
+        times: &mut TimeTexts,
+        (layers, path): (&Layers, &str),
+        changes: &[Change],
+        enc: &Encoded,
+    ) -> Result<(), StoreError> {
+        for insert in inserts {
+            if !insert.pending.is_empty() {
+                insert.flush(changes, enc, times, refused(layers, path))?;
+            }
+        }
+        Ok(())
+    }
+
     /// As [`BatchWriter::write`], with the column values already encoded (on another thread).
     fn write_encoded(&mut self, changes: &[Change], enc: &Encoded) -> Result<(), StoreError> {
+        self.write_rows(changes, enc)?;
+        // Every row of the part is written before the part is handed back.
+        let at = (self.layers, self.path.as_str());
+        Self::flush_pending(&mut self.inserts, &mut self.times, at, changes, enc)
+    }
+
+    fn write_rows(&mut self, changes: &[Change], enc: &Encoded) -> Result<(), StoreError> {
         let (layers, width) = (self.layers, self.width);
         for (k, change) in changes.iter().enumerate() {
             let o = change.object();
@@ -1246,8 +1452,13 @@ impl<'t> BatchWriter<'t> {
                 reason,
             };
             let row_err = |err: rusqlite::Error| bad(err.to_string());
-            let (blob, attrs, number) = enc.row(k);
+            let (_, _, number) = enc.row(k);
             let shown_number = o.number.as_ref().map(|_| number);
+            if !matches!(change, Change::Create(_)) {
+                // Rows are written in the order of their changes.
+                let at = (layers, path.as_str());
+                Self::flush_pending(&mut self.inserts, &mut self.times, at, changes, enc)?;
+            }
             match change {
                 Change::Create(_) | Change::Update { .. } => {
                     self.counts[usize::from(!matches!(change, Change::Create(_)))] += 1;
@@ -1255,7 +1466,6 @@ impl<'t> BatchWriter<'t> {
                         Some(Number::Scheme { serial, .. }) => Some(*serial as i64),
                         _ => None,
                     };
-                    let attrs = (!o.attributes.is_empty()).then_some(attrs);
                     if let Change::Update { old, .. } = change
                         && old.layer != o.layer
                     {
@@ -1263,27 +1473,18 @@ impl<'t> BatchWriter<'t> {
                             .execute([old.id as i64])
                             .map_err(row_err)?;
                     }
-                    let times = &mut self.times;
-                    // NULL while the status is as created: a bulk import writes a tenth less,
-                    // and a GIS user sees at once which statuses never changed.
-                    let status_changed =
-                        (o.status_changed != o.created).then(|| times.get(o.status_changed));
-                    self.inserts[o.layer as usize]
-                        .execute(params![
-                            o.id as i64,
-                            blob,
-                            serial,
-                            shown_number,
-                            o.number.as_ref().is_some_and(Number::has_check_digit),
-                            o.status.as_str(),
-                            status_changed.as_deref(),
-                            attrs,
-                            &*o.source.file,
-                            &*o.source.id,
-                            &*times.get(o.created),
-                            &*times.get(o.updated),
-                        ])
-                        .map_err(row_err)?;
+                    let insert = &mut self.inserts[o.layer as usize];
+                    if matches!(change, Change::Create(_)) {
+                        insert.pending.push(k);
+                        if insert.pending.len() == ROWS_PER_INSERT {
+                            let bad = refused(layers, path);
+                            insert.flush(changes, enc, &mut self.times, bad)?;
+                        }
+                    } else {
+                        insert
+                            .write(o, enc.row(k), &mut self.times)
+                            .map_err(row_err)?;
+                    }
                     if let Some(s) = serial {
                         let updated = matches!(change, Change::Update { .. });
                         self.numbers.push((s, o.layer, o.id, updated));
@@ -1383,12 +1584,17 @@ impl<'t> BatchWriter<'t> {
             st.raw_bind_parameter(4, &self.now).map_err(e)?;
         }
         self.numbers.sort_unstable();
+        // The layer each row of `many` holds bound: bound again only when it changes.
+        let mut bound = [u16::MAX; ROWS];
         for chunk in self.numbers.chunks(ROWS) {
             if chunk.len() == ROWS && chunk.iter().all(|n| !n.3) {
                 for (k, &(s, layer, id, _)) in chunk.iter().enumerate() {
                     many.raw_bind_parameter(3 * k + 1, s).map_err(e)?;
-                    many.raw_bind_parameter(3 * k + 2, &self.layers.def(layer).name)
-                        .map_err(e)?;
+                    if bound[k] != layer {
+                        many.raw_bind_parameter(3 * k + 2, &self.layers.def(layer).name)
+                            .map_err(e)?;
+                        bound[k] = layer;
+                    }
                     many.raw_bind_parameter(3 * k + 3, id as i64).map_err(e)?;
                 }
                 match many.raw_execute() {
@@ -1850,6 +2056,93 @@ mod tests {
         let poles_plan = plan.iter().find(|p| p.layer == poles).copied().unwrap();
         let loaded = store.load_layer(&poles_plan).unwrap().concat();
         assert_eq!(loaded, vec![fresh, changed]);
+    }
+
+    /// Created objects go in 64 rows per statement, each statement row keeping the values
+    /// rows share bound from the row before: values that change now and then must still land
+    /// on their own rows. A row the store refuses in such a statement is named, and nothing of
+    /// the batch is written; updates and deletes between created objects keep their order.
+    #[test]
+    fn created_rows_go_many_per_statement_and_a_refused_one_is_named() {
+        use crate::model::Status;
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let (poles, manholes) = (
+            layers.by_name("poles").unwrap(),
+            layers.by_name("manholes").unwrap(),
+        );
+        let mut store = GpkgStore::open(&dir.path().join("s.gpkg"), &layers, 6).unwrap();
+        let made = |from: u64, n: u64| -> Vec<Object> {
+            (from..from + n)
+                .map(|i| {
+                    let layer = if i % 3 == 0 { manholes } else { poles };
+                    let at = [30.0 + i as f64 * 1e-3, 50.0];
+                    let mut o = crate::twin::tests::obj(i, layer, at, 200_000 + i as u32);
+                    if i % 7 == 0 {
+                        o.status = Status::Broken;
+                    }
+                    if i % 11 == 0 {
+                        o.status_changed = o.created + 5_000;
+                    }
+                    if i % 13 == 0 {
+                        o.source.file = "other.csv".into();
+                    }
+                    if i % 17 == 0 {
+                        o.updated = o.created + 9_000;
+                    }
+                    if i % 19 == 0 {
+                        o.number = None;
+                    }
+                    o
+                })
+                .collect()
+        };
+        let loaded = |store: &mut GpkgStore| -> Vec<Object> {
+            let mut all: Vec<Object> = Vec::new();
+            for p in store.plan().unwrap() {
+                all.extend(store.load_layer(&p).unwrap().concat());
+            }
+            all.sort_by_key(|o| o.id);
+            all
+        };
+        let first = made(1, 300);
+        let creates = |objs: &[Object]| objs.iter().cloned().map(Change::Create).collect();
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON poles WHEN NEW.fid = 200 \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+            )
+            .unwrap();
+        let e = store
+            .commit(&batch(creates(&first)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"poles\" object 200") && e.contains("refused by the test"),
+            "{e}"
+        );
+        assert!(loaded(&mut store).is_empty());
+        store.conn.execute_batch("DROP TRIGGER refuse").unwrap();
+        store.commit(&batch(creates(&first))).unwrap();
+        assert_eq!(loaded(&mut store), first);
+        // More created objects, with an update and a delete of earlier ones among them.
+        let second = made(301, 200);
+        let mut moved = first[4].clone();
+        moved.status = Status::Closed;
+        moved.status_changed = moved.created + 1;
+        let mut changes: Vec<Change> = creates(&second[..90]);
+        changes.push(Change::Update {
+            old: Box::new(first[4].clone()),
+            new: moved.clone(),
+        });
+        changes.push(Change::Delete(first[9].clone()));
+        changes.extend(creates(&second[90..]));
+        store.commit(&batch(changes)).unwrap();
+        let mut want: Vec<Object> = first.iter().chain(&second).cloned().collect();
+        want[4] = moved;
+        want.remove(9);
+        assert_eq!(loaded(&mut store), want);
     }
 
     #[test]
