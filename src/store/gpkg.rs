@@ -18,6 +18,7 @@ use geozero::{CoordDimensions, ToGeo, ToWkb};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain;
+use super::inplace::{self, InPlace};
 use super::{
     Batch, BatchHead, Change, HistoryEntry, LayerPlan, Part, SerialRecord, Store, StoreError,
     format_ms, parse_ms,
@@ -1171,25 +1172,26 @@ struct RowInsert<'t> {
     pending: Vec<usize>,
 }
 
-/// An insert statement of `slots.len()` rows of 12 columns. The columns that most rows of a
-/// batch share (status, times, source file) are bound again only when they change: a
-/// statement keeps its bindings from one row to the next, and SQLite copies every text it is
-/// bound to.
+/// An insert statement of `slots.len()` rows of 12 columns, its texts and blobs read in place
+/// (see [`inplace`]). The columns that most rows of a batch share (status, times, source file)
+/// are bound again only when they change: a statement keeps its bindings from one row to the
+/// next. A row's own values are bound for every run.
 struct Rows<'t> {
-    st: rusqlite::Statement<'t>,
+    st: InPlace<'t>,
     slots: Vec<Shared>,
 }
 
-/// What one row of a statement holds bound of the columns rows share.
+/// What one row of a statement holds bound of the columns rows share, keeping the bound texts
+/// alive while they are bound.
 #[derive(Default)]
 struct Shared {
     check_digit: Option<bool>,
     status: Option<Status>,
     /// None while the status is as created.
-    status_changed: Option<Option<i64>>,
+    status_changed: Option<Option<(i64, std::rc::Rc<str>)>>,
     source_file: Option<std::sync::Arc<str>>,
-    created: Option<i64>,
-    updated: Option<i64>,
+    created: Option<(i64, std::rc::Rc<str>)>,
+    updated: Option<(i64, std::rc::Rc<str>)>,
 }
 
 impl<'t> Rows<'t> {
@@ -1205,10 +1207,14 @@ impl<'t> Rows<'t> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let st = tx.prepare(&format!(
-            "INSERT OR REPLACE INTO \"{table}\" (fid, geom, serial, number, check_digit, status, \
-             status_changed, attributes, source_file, source_id, created, updated) VALUES {values}"
-        ))?;
+        let st = InPlace::prepare(
+            tx,
+            &format!(
+                "INSERT OR REPLACE INTO \"{table}\" (fid, geom, serial, number, check_digit, \
+                 status, status_changed, attributes, source_file, source_id, created, updated) \
+                 VALUES {values}"
+            ),
+        )?;
         Ok(Rows {
             st,
             slots: (0..rows).map(|_| Shared::default()).collect(),
@@ -1223,45 +1229,63 @@ impl<'t> Rows<'t> {
         row: (&[u8], &str, &str),
         times: &mut TimeTexts,
     ) -> rusqlite::Result<()> {
+        use inplace::Value::{Blob, Int, Null, Text};
+        fn text(t: Option<&str>) -> inplace::Value<'_> {
+            t.map_or(Null, Text)
+        }
         let (blob, attrs, number) = row;
         let (st, kept, at) = (&mut self.st, &mut self.slots[slot], 12 * slot);
         let serial = match &o.number {
-            Some(Number::Scheme { serial, .. }) => Some(*serial as i64),
-            _ => None,
+            Some(Number::Scheme { serial, .. }) => Int(i64::from(*serial)),
+            _ => Null,
         };
-        st.raw_bind_parameter(at + 1, o.id as i64)?;
-        st.raw_bind_parameter(at + 2, blob)?;
-        st.raw_bind_parameter(at + 3, serial)?;
-        st.raw_bind_parameter(at + 4, o.number.as_ref().map(|_| number))?;
-        let check_digit = o.number.as_ref().is_some_and(Number::has_check_digit);
-        if kept.check_digit != Some(check_digit) {
-            st.raw_bind_parameter(at + 5, check_digit)?;
-            kept.check_digit = Some(check_digit);
-        }
-        if kept.status != Some(o.status) {
-            st.raw_bind_parameter(at + 6, o.status.as_str())?;
-            kept.status = Some(o.status);
-        }
-        // NULL while the status is as created: a bulk import writes a tenth less, and a GIS
-        // user sees at once which statuses never changed.
-        let changed = (o.status_changed != o.created).then_some(o.status_changed);
-        if kept.status_changed != Some(changed) {
-            st.raw_bind_parameter(at + 7, changed.map(|t| times.get(t)).as_deref())?;
-            kept.status_changed = Some(changed);
-        }
-        st.raw_bind_parameter(at + 8, (!o.attributes.is_empty()).then_some(attrs))?;
-        if kept.source_file.as_deref() != Some(&*o.source.file) {
-            st.raw_bind_parameter(at + 9, &*o.source.file)?;
-            kept.source_file = Some(o.source.file.clone());
-        }
-        st.raw_bind_parameter(at + 10, &*o.source.id)?;
-        if kept.created != Some(o.created) {
-            st.raw_bind_parameter(at + 11, &*times.get(o.created))?;
-            kept.created = Some(o.created);
-        }
-        if kept.updated != Some(o.updated) {
-            st.raw_bind_parameter(at + 12, &*times.get(o.updated))?;
-            kept.updated = Some(o.updated);
+        // SAFETY: the row's own values (`o`, `row`) outlive the run that follows their binding
+        // (`RowInsert::write` and `flush` bind and run within one call, and every run binds
+        // every row's own values first). The shared values are kept in `kept` while bound.
+        unsafe {
+            st.bind(at + 1, Int(o.id as i64))?;
+            st.bind(at + 2, Blob(blob))?;
+            st.bind(at + 3, serial)?;
+            st.bind(at + 4, text(o.number.as_ref().map(|_| number)))?;
+            let check_digit = o.number.as_ref().is_some_and(Number::has_check_digit);
+            if kept.check_digit != Some(check_digit) {
+                st.bind(at + 5, Int(i64::from(check_digit)))?;
+                kept.check_digit = Some(check_digit);
+            }
+            if kept.status != Some(o.status) {
+                st.bind(at + 6, Text(o.status.as_str()))?;
+                kept.status = Some(o.status);
+            }
+            // NULL while the status is as created: a bulk import writes a tenth less, and a
+            // GIS user sees at once which statuses never changed.
+            let changed = (o.status_changed != o.created).then_some(o.status_changed);
+            if kept
+                .status_changed
+                .as_ref()
+                .map(|c| c.as_ref().map(|t| t.0))
+                != Some(changed)
+            {
+                let shown = changed.map(|t| (t, times.get(t)));
+                st.bind(at + 7, text(shown.as_ref().map(|t| &*t.1)))?;
+                kept.status_changed = Some(shown);
+            }
+            st.bind(at + 8, text((!o.attributes.is_empty()).then_some(attrs)))?;
+            if kept.source_file.as_deref() != Some(&*o.source.file) {
+                let file = o.source.file.clone();
+                st.bind(at + 9, Text(&file))?;
+                kept.source_file = Some(file);
+            }
+            st.bind(at + 10, Text(&o.source.id))?;
+            for (col, t, kept) in [
+                (11, o.created, &mut kept.created),
+                (12, o.updated, &mut kept.updated),
+            ] {
+                if kept.as_ref().map(|k| k.0) != Some(t) {
+                    let shown = times.get(t);
+                    st.bind(at + col, Text(&shown))?;
+                    *kept = Some((t, shown));
+                }
+            }
         }
         Ok(())
     }
@@ -1286,7 +1310,7 @@ impl<'t> RowInsert<'t> {
         times: &mut TimeTexts,
     ) -> rusqlite::Result<()> {
         self.one.bind(0, o, row, times)?;
-        self.one.st.raw_execute().map(|_| ())
+        self.one.st.execute()
     }
 
     /// Writes the pending created objects of `changes` (encoded as `enc`): 64 rows at once
@@ -1317,7 +1341,7 @@ impl<'t> RowInsert<'t> {
             }
             // On an error the statement's rows were undone: row by row below finds which
             // row the store refuses.
-            if bound.and_then(|()| many.st.raw_execute()).is_ok() {
+            if bound.and_then(|()| many.st.execute()).is_ok() {
                 self.pending.clear();
                 return Ok(());
             }

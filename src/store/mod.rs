@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod gpkg;
+mod inplace;
 mod time;
 
 pub use time::{format_ms, parse_ms};
