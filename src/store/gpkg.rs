@@ -1595,15 +1595,16 @@ impl<'t> BatchWriter<'t> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let mut many = self
-            .tx
-            .prepare(&format!(
+        let mut many = InPlace::prepare(
+            self.tx,
+            &format!(
                 "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) VALUES {many}"
-            ))
-            .map_err(e)?;
+            ),
+        )
+        .map_err(e)?;
         // The time is the same for every row: bound once.
-        many.raw_bind_parameter(3 * ROWS + 1, &self.now)
-            .map_err(e)?;
+        // SAFETY: `self.now` (never changed) and the layer names (`self.layers`) outlive `many`.
+        unsafe { many.bind(3 * ROWS + 1, inplace::Value::Text(&self.now)) }.map_err(e)?;
         for st in &mut statements {
             st.raw_bind_parameter(4, &self.now).map_err(e)?;
         }
@@ -1613,15 +1614,19 @@ impl<'t> BatchWriter<'t> {
         for chunk in self.numbers.chunks(ROWS) {
             if chunk.len() == ROWS && chunk.iter().all(|n| !n.3) {
                 for (k, &(s, layer, id, _)) in chunk.iter().enumerate() {
-                    many.raw_bind_parameter(3 * k + 1, s).map_err(e)?;
-                    if bound[k] != layer {
-                        many.raw_bind_parameter(3 * k + 2, &self.layers.def(layer).name)
-                            .map_err(e)?;
-                        bound[k] = layer;
+                    use inplace::Value::{Int, Text};
+                    // SAFETY: as above; the rest are numbers.
+                    unsafe {
+                        many.bind(3 * k + 1, Int(s)).map_err(e)?;
+                        if bound[k] != layer {
+                            let name = &self.layers.def(layer).name;
+                            many.bind(3 * k + 2, Text(name)).map_err(e)?;
+                            bound[k] = layer;
+                        }
+                        many.bind(3 * k + 3, Int(id as i64)).map_err(e)?;
                     }
-                    many.raw_bind_parameter(3 * k + 3, id as i64).map_err(e)?;
                 }
-                match many.raw_execute() {
+                match many.execute() {
                     Ok(_) => continue,
                     // A serial given before: the statement's rows were undone; the rows one
                     // by one below find which.
