@@ -1486,6 +1486,18 @@ mod tests {
         crate::import::test_support::opts(layers, Some(layer), mapping)
     }
 
+    /// The parts `read` hands on for a file of poles, read by `workers` threads.
+    fn read_parts(path: &Path, layers: &Layers, mapping: &Mapping, workers: usize) -> Vec<Parsed> {
+        let mut parts = Vec::new();
+        let opts = opts(layers, "poles", mapping.clone());
+        read(path, layers, &opts, workers, &mut |p: Parsed| {
+            parts.push(p);
+            Ok::<(), ImportError>(())
+        })
+        .unwrap();
+        parts
+    }
+
     /// The mapping recommended for the Kyiv shelter lists (kept in sync with the report).
     const KYIV_MAPPING: &str = r#"
 lat = "latitude"
@@ -1877,18 +1889,7 @@ false = ["Відсутній"]
         assert!(parsed.rejects.iter().all(|r| r.field == "lat"));
         // Read part by part, by one to three workers: the parts come in file order.
         for workers in 1..=3 {
-            let mut parts = Vec::new();
-            read(
-                &path,
-                &layers,
-                &opts(&layers, "poles", mapping.clone()),
-                workers,
-                &mut |p: Parsed| {
-                    parts.push(p);
-                    Ok::<(), ImportError>(())
-                },
-            )
-            .unwrap();
+            let parts = read_parts(&path, &layers, &mapping, workers);
             assert!(parts.len() >= workers, "{workers}: {}", parts.len());
             let got: Vec<&str> = parts
                 .iter()
@@ -1976,18 +1977,7 @@ false = ["Відсутній"]
             // Row i is on line i + 2 (after the header), one line later past the quoted row.
             let want_lines: Vec<u64> = bad.iter().map(|&i| i + 2 + u64::from(i > quoted)).collect();
             for workers in 1..=3 {
-                let mut parts = Vec::new();
-                read(
-                    &path,
-                    &layers,
-                    &opts(&layers, "poles", mapping.clone()),
-                    workers,
-                    &mut |p: Parsed| {
-                        parts.push(p);
-                        Ok::<(), ImportError>(())
-                    },
-                )
-                .unwrap();
+                let parts = read_parts(&path, &layers, &mapping, workers);
                 let what = format!("{eol:?}, {workers} workers");
                 // Old Mac line ends give nothing to cut at: one segment.
                 let cut = eol.contains('\n');
