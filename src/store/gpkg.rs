@@ -1339,11 +1339,20 @@ impl<'t> RowInsert<'t> {
                     break;
                 }
             }
-            // On an error the statement's rows were undone: row by row below finds which
-            // row the store refuses.
-            if bound.and_then(|()| many.st.execute()).is_ok() {
-                self.pending.clear();
-                return Ok(());
+            match bound.and_then(|()| many.st.execute()) {
+                Ok(()) => {
+                    self.pending.clear();
+                    return Ok(());
+                }
+                // SQLite rolled the whole transaction back (a full disk, an I/O error, a
+                // trigger's RAISE(ROLLBACK)): nothing more may be written, or it would be
+                // saved on its own.
+                Err(err) if self.tx.is_autocommit() => {
+                    return Err(bad(changes[self.pending[0]].object(), err));
+                }
+                // Only the statement's rows were undone: row by row below finds which row
+                // the store refuses.
+                Err(_) => {}
             }
         }
         let pending = std::mem::take(&mut self.pending);
@@ -1631,7 +1640,8 @@ impl<'t> BatchWriter<'t> {
                     // A serial given before: the statement's rows were undone; the rows one
                     // by one below find which.
                     Err(rusqlite::Error::SqliteFailure(f, _))
-                        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {}
+                        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                            && !self.tx.is_autocommit() => {}
                     Err(err) => return Err(e(err)),
                 }
             }
@@ -2152,6 +2162,23 @@ mod tests {
             "{e}"
         );
         assert!(loaded(&mut store).is_empty());
+        // A trigger that rolls the whole transaction back: nothing is written after it.
+        let seq = last_seq(&store.conn).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "DROP TRIGGER refuse; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON poles WHEN NEW.fid = 200 \
+                 BEGIN SELECT RAISE(ROLLBACK, 'rolled back by the test'); END;",
+            )
+            .unwrap();
+        let e = store
+            .commit(&batch(creates(&first)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rolled back by the test"), "{e}");
+        assert!(loaded(&mut store).is_empty());
+        assert_eq!(last_seq(&store.conn).unwrap(), seq, "no history written");
         store.conn.execute_batch("DROP TRIGGER refuse").unwrap();
         store.commit(&batch(creates(&first))).unwrap();
         assert_eq!(loaded(&mut store), first);
