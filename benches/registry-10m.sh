@@ -89,6 +89,8 @@ echo "== cold start"
 start_server() { # store → prints "seconds rss_kb"
   local store="$1" log="$W/serve.log"
   local t0 t1 pid rss
+  # A log left by an earlier start would say "listening" before this server does.
+  rm -f "$log"
   t0=$(now)
   "$BIN" --store "$store" serve --bind 127.0.0.1:0 --seed none > "$log" 2>/dev/null &
   pid=$!
