@@ -2146,17 +2146,21 @@ mod tests {
         };
         let first = made(1, 300);
         let creates = |objs: &[Object]| objs.iter().cloned().map(Change::Create).collect();
-        store
-            .conn
-            .execute_batch(
-                "CREATE TRIGGER refuse BEFORE INSERT ON poles WHEN NEW.fid = 200 \
-                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
-            )
-            .unwrap();
-        let e = store
-            .commit(&batch(creates(&first)))
-            .unwrap_err()
-            .to_string();
+        // A trigger that refuses the pole with fid 200 (`how`: ABORT or ROLLBACK), then the
+        // error of writing `first`.
+        let refused = |store: &mut GpkgStore, how: &str| -> String {
+            let trigger = format!(
+                "DROP TRIGGER IF EXISTS refuse; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON poles WHEN NEW.fid = 200 \
+                 BEGIN SELECT RAISE({how}, 'refused by the test'); END;"
+            );
+            store.conn.execute_batch(&trigger).unwrap();
+            store
+                .commit(&batch(creates(&first)))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = refused(&mut store, "ABORT");
         assert!(
             e.contains("\"poles\" object 200") && e.contains("refused by the test"),
             "{e}"
@@ -2164,19 +2168,8 @@ mod tests {
         assert!(loaded(&mut store).is_empty());
         // A trigger that rolls the whole transaction back: nothing is written after it.
         let seq = last_seq(&store.conn).unwrap();
-        store
-            .conn
-            .execute_batch(
-                "DROP TRIGGER refuse; \
-                 CREATE TRIGGER refuse BEFORE INSERT ON poles WHEN NEW.fid = 200 \
-                 BEGIN SELECT RAISE(ROLLBACK, 'rolled back by the test'); END;",
-            )
-            .unwrap();
-        let e = store
-            .commit(&batch(creates(&first)))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("rolled back by the test"), "{e}");
+        let e = refused(&mut store, "ROLLBACK");
+        assert!(e.contains("refused by the test"), "{e}");
         assert!(loaded(&mut store).is_empty());
         assert_eq!(last_seq(&store.conn).unwrap(), seq, "no history written");
         store.conn.execute_batch("DROP TRIGGER refuse").unwrap();
