@@ -254,6 +254,21 @@ impl RowContext<'_> {
 /// Where a loader thread leaves the objects of one fid range.
 type RangeSlot = std::sync::Mutex<Option<Result<Vec<Object>, StoreError>>>;
 
+/// Asks the kernel to read the whole file into the page cache in the background
+/// (`posix_fadvise` WILLNEED): pages already cached cost nothing, the rest is read ahead of the
+/// loaders while they decode.
+fn prefetch(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path)?;
+    // SAFETY: a valid open descriptor; the call only advises the kernel about its pages.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(rc))
+    }
+}
+
 /// Reads one fid range of one layer with its own read-only connection.
 fn load_range(
     ctx: &RowContext<'_>,
@@ -592,6 +607,16 @@ impl Store for GpkgStore {
 
     fn plan(&mut self) -> Result<Vec<LayerPlan>, StoreError> {
         let p = self.shown();
+        // Every page is about to be read: from a cold disk, in one pass in file order rather
+        // than layer by layer where each layer's rows lie (an import interleaves them).
+        let path = self.path.clone();
+        let _ = std::thread::Builder::new()
+            .name("store-prefetch".into())
+            .spawn(move || {
+                if let Err(e) = prefetch(&path) {
+                    tracing::debug!(store = %path.display(), error = %e, "no prefetch");
+                }
+            });
         let mut plan = Vec::new();
         for layer in self.layers.ids() {
             let name = &self.layers.def(layer).name;
@@ -2021,6 +2046,16 @@ mod tests {
             changes,
             history_per_create: true,
         }
+    }
+
+    #[test]
+    fn prefetch_asks_for_a_file_and_reports_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.gpkg");
+        std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
+        prefetch(&path).unwrap();
+        let e = prefetch(&dir.path().join("gone.gpkg")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]
