@@ -256,17 +256,40 @@ type RangeSlot = std::sync::Mutex<Option<Result<Vec<Object>, StoreError>>>;
 
 /// Asks the kernel to read the whole file into the page cache in the background
 /// (`posix_fadvise` WILLNEED): pages already cached cost nothing, the rest is read ahead of the
-/// loaders while they decode.
+/// loaders while they decode. The descriptor stays open until the process ends: closing any
+/// descriptor of a file drops every POSIX lock this process holds on it, SQLite's included.
+#[cfg(target_os = "linux")]
 fn prefetch(path: &Path) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path)?;
-    // SAFETY: a valid open descriptor; the call only advises the kernel about its pages.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+    use std::os::unix::fs::MetadataExt;
+    static KEPT: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let now = std::fs::metadata(path)?;
+    let same = |f: &std::fs::File| {
+        f.metadata()
+            .is_ok_and(|m| m.dev() == now.dev() && m.ino() == now.ino())
+    };
+    let fd = match kept.iter().find(|f| same(f)) {
+        Some(f) => f.as_raw_fd(),
+        None => {
+            let f = std::fs::File::open(path)?;
+            let fd = f.as_raw_fd();
+            kept.push(f);
+            fd
+        }
+    };
+    // SAFETY: a valid open descriptor (kept open above); the call only advises the kernel.
+    let rc = unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_WILLNEED) };
     if rc == 0 {
         Ok(())
     } else {
         Err(std::io::Error::from_raw_os_error(rc))
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn prefetch(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Reads one fid range of one layer with its own read-only connection.
@@ -2053,6 +2076,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.gpkg");
         std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
+        prefetch(&path).unwrap();
+        // Asked again for the same file (its descriptor is kept, not opened twice).
         prefetch(&path).unwrap();
         let e = prefetch(&dir.path().join("gone.gpkg")).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
