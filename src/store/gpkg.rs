@@ -254,32 +254,43 @@ impl RowContext<'_> {
 /// Where a loader thread leaves the objects of one fid range.
 type RangeSlot = std::sync::Mutex<Option<Result<Vec<Object>, StoreError>>>;
 
+/// A descriptor of the file at `path` that stays open until the process ends (one per file):
+/// closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+/// included, so a file SQLite has open is never opened and closed beside it.
+fn kept_file(path: &Path) -> std::io::Result<std::sync::Arc<std::fs::File>> {
+    static KEPT: std::sync::Mutex<Vec<std::sync::Arc<std::fs::File>>> =
+        std::sync::Mutex::new(Vec::new());
+    #[cfg(unix)]
+    fn same(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    fn same(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+        false
+    }
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let now = std::fs::metadata(path)?;
+    if let Some(f) = kept
+        .iter()
+        .find(|f| f.metadata().is_ok_and(|m| same(&m, &now)))
+    {
+        return Ok(f.clone());
+    }
+    let f = std::sync::Arc::new(std::fs::File::open(path)?);
+    kept.push(f.clone());
+    Ok(f)
+}
+
 /// Asks the kernel to read the whole file into the page cache in the background
 /// (`posix_fadvise` WILLNEED): pages already cached cost nothing, the rest is read ahead of the
-/// loaders while they decode. The descriptor stays open until the process ends: closing any
-/// descriptor of a file drops every POSIX lock this process holds on it, SQLite's included.
+/// loaders while they decode.
 #[cfg(target_os = "linux")]
 fn prefetch(path: &Path) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
-    static KEPT: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
-    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    let now = std::fs::metadata(path)?;
-    let same = |f: &std::fs::File| {
-        f.metadata()
-            .is_ok_and(|m| m.dev() == now.dev() && m.ino() == now.ino())
-    };
-    let fd = match kept.iter().find(|f| same(f)) {
-        Some(f) => f.as_raw_fd(),
-        None => {
-            let f = std::fs::File::open(path)?;
-            let fd = f.as_raw_fd();
-            kept.push(f);
-            fd
-        }
-    };
-    // SAFETY: a valid open descriptor (kept open above); the call only advises the kernel.
-    let rc = unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_WILLNEED) };
+    let file = kept_file(path)?;
+    // SAFETY: a valid open descriptor (kept open); the call only advises the kernel.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
     if rc == 0 {
         Ok(())
     } else {
@@ -1838,7 +1849,7 @@ impl Encoded {
 /// Flushes the file at `path` to disk every second until `stop`'s sender is dropped (see
 /// [`GpkgStore::in_batch`]).
 fn flush_until(path: &Path, stop: &std::sync::mpsc::Receiver<()>) {
-    let Ok(file) = std::fs::File::open(path) else {
+    let Ok(file) = kept_file(path) else {
         return;
     };
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
@@ -2077,8 +2088,12 @@ mod tests {
         let path = dir.path().join("s.gpkg");
         std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
         prefetch(&path).unwrap();
-        // Asked again for the same file (its descriptor is kept, not opened twice).
+        // Asked again for the same file: the same descriptor, kept open.
         prefetch(&path).unwrap();
+        assert!(std::sync::Arc::ptr_eq(
+            &kept_file(&path).unwrap(),
+            &kept_file(&path).unwrap()
+        ));
         let e = prefetch(&dir.path().join("gone.gpkg")).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     }
