@@ -290,9 +290,9 @@ impl Twin {
     fn index_number(&mut self, o: &Object) {
         match &o.number {
             Some(Number::Scheme { serial, .. }) => {
-                let space = numbering::serial_space(self.width) as usize;
-                if self.serials.len() < space && (*serial as usize) < space {
-                    self.serials.resize(space, 0);
+                // The table is whole or absent (see `load`); zeroed pages cost nothing until used.
+                if self.serials.is_empty() {
+                    self.serials = vec![0; numbering::serial_space(self.width) as usize];
                 }
                 if let Some(slot) = self.serials.get_mut(*serial as usize) {
                     *slot = o.id;
