@@ -862,7 +862,8 @@ pub fn read<E: From<ImportError>>(
         pool.give_back(seg.bytes);
         part
     };
-    if workers <= 1 || !body.is_cut() {
+    // A small file, or one quoted from the start, is one segment: nothing to share out.
+    if workers <= 1 || body.whole {
         while let Some(seg) = body.next(&pool)? {
             hand_on(parse(seg)?)?;
         }
@@ -892,22 +893,20 @@ pub fn read<E: From<ImportError>>(
             }
             let (body, pool) = (&mut body, &pool);
             scope.spawn(move || {
-                for k in 0.. {
-                    let seg = match body.next(pool) {
-                        Ok(None) => return,
-                        Ok(Some(seg)) => Ok(seg),
-                        Err(e) => Err(e),
+                for to_worker in outbox.iter().cycle() {
+                    let Some(seg) = body.next(pool).transpose() else {
+                        return;
                     };
                     let failed = seg.is_err();
-                    if outbox[k % outbox.len()].send(seg).is_err() || failed {
+                    if to_worker.send(seg).is_err() || failed {
                         return;
                     }
                 }
             });
-            for k in 0.. {
-                // Closed: the reading ended before segment k, or a worker panicked (the scope
-                // passes the panic on).
-                let Ok(part) = inbox[k % workers].recv() else {
+            for from_worker in inbox.iter().cycle() {
+                // Closed: the reading ended before this segment, or a worker panicked (the
+                // scope passes the panic on).
+                let Ok(part) = from_worker.recv() else {
                     break;
                 };
                 hand_on(part?)?;
@@ -934,9 +933,8 @@ struct Body {
     /// Lines of the file before `pending`.
     lines_before: u64,
     eof: bool,
-    /// A quote was met: the rest is handed on as one segment.
+    /// The rest is handed on as one segment: the file is small, or a quote was met.
     whole: bool,
-    cut: bool,
 }
 
 /// One segment of a file's body.
@@ -975,26 +973,19 @@ impl Body {
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let size = file.metadata().map_err(io)?.len();
-        let cut = size >= PARALLEL_MIN_BYTES as u64;
         let mut body = Body {
             file,
             shown: shown.to_string(),
             pending: Vec::new(),
             lines_before: 0,
             eof: false,
-            whole: !cut,
-            cut,
+            whole: size < PARALLEL_MIN_BYTES as u64,
         };
         body.fill(SEGMENT_BYTES)?;
         if body.pending.starts_with(b"\xEF\xBB\xBF") {
             body.pending.drain(..3);
         }
         Ok(body)
-    }
-
-    /// Whether the body is read in more than one segment.
-    fn is_cut(&self) -> bool {
-        self.cut
     }
 
     /// The first line read, for guessing the delimiter.
