@@ -1350,6 +1350,19 @@ impl<'t> Rows<'t> {
     }
 }
 
+impl Rows<'_> {
+    /// Writes the row of `o` now (a statement of one row).
+    fn write(
+        &mut self,
+        o: &Object,
+        row: (&[u8], &str, &str),
+        times: &mut TimeTexts,
+    ) -> rusqlite::Result<()> {
+        self.bind(0, o, row, times)?;
+        self.st.execute()
+    }
+}
+
 impl<'t> RowInsert<'t> {
     fn new(tx: &'t rusqlite::Transaction<'t>, table: &str) -> rusqlite::Result<RowInsert<'t>> {
         Ok(RowInsert {
@@ -1361,17 +1374,6 @@ impl<'t> RowInsert<'t> {
         })
     }
 
-    /// Writes one row now.
-    fn write(
-        &mut self,
-        o: &Object,
-        row: (&[u8], &str, &str),
-        times: &mut TimeTexts,
-    ) -> rusqlite::Result<()> {
-        self.one.bind(0, o, row, times)?;
-        self.one.st.execute()
-    }
-
     /// Writes the pending created objects of `changes` (encoded as `enc`): 64 rows at once
     /// when there are 64, else row by row. A row the store refuses is named by its object.
     fn flush(
@@ -1379,7 +1381,7 @@ impl<'t> RowInsert<'t> {
         changes: &[Change],
         enc: &Encoded,
         times: &mut TimeTexts,
-        bad: impl Fn(&Object, rusqlite::Error) -> StoreError,
+        bad: &impl Fn(&Object, rusqlite::Error) -> StoreError,
     ) -> Result<(), StoreError> {
         if self.pending.len() == ROWS_PER_INSERT {
             let many = match &mut self.many {
@@ -1391,13 +1393,8 @@ impl<'t> RowInsert<'t> {
                     self.many.insert(rows)
                 }
             };
-            let mut bound = Ok(());
-            for (slot, &k) in self.pending.iter().enumerate() {
-                bound = many.bind(slot, changes[k].object(), enc.row(k), times);
-                if bound.is_err() {
-                    break;
-                }
-            }
+            let bound = (self.pending.iter().enumerate())
+                .try_for_each(|(slot, &k)| many.bind(slot, changes[k].object(), enc.row(k), times));
             match bound.and_then(|()| many.st.execute()) {
                 Ok(()) => {
                     self.pending.clear();
@@ -1414,12 +1411,12 @@ impl<'t> RowInsert<'t> {
                 Err(_) => {}
             }
         }
-        let pending = std::mem::take(&mut self.pending);
-        for &k in &pending {
+        for &k in &self.pending {
             let o = changes[k].object();
-            self.write(o, enc.row(k), times).map_err(|e| bad(o, e))?;
+            self.one
+                .write(o, enc.row(k), times)
+                .map_err(|e| bad(o, e))?;
         }
-        self.pending = pending;
         self.pending.clear();
         Ok(())
     }
@@ -1504,16 +1501,11 @@ impl<'t> BatchWriter<'t> {
     }
 
     /// Writes the created objects still waiting for their layer's multi-row insert.
-    fn flush_pending(
-        inserts: &mut [RowInsert<'t>],
-        times: &mut TimeTexts,
-        (layers, path): (&Layers, &str),
-        changes: &[Change],
-        enc: &Encoded,
-    ) -> Result<(), StoreError> {
-        for insert in inserts {
+    fn flush_pending(&mut self, changes: &[Change], enc: &Encoded) -> Result<(), StoreError> {
+        let bad = refused(self.layers, &self.path);
+        for insert in &mut self.inserts {
             if !insert.pending.is_empty() {
-                insert.flush(changes, enc, times, refused(layers, path))?;
+                insert.flush(changes, enc, &mut self.times, &bad)?;
             }
         }
         Ok(())
@@ -1523,13 +1515,16 @@ impl<'t> BatchWriter<'t> {
     fn write_encoded(&mut self, changes: &[Change], enc: &Encoded) -> Result<(), StoreError> {
         self.write_rows(changes, enc)?;
         // Every row of the part is written before the part is handed back.
-        let at = (self.layers, self.path.as_str());
-        Self::flush_pending(&mut self.inserts, &mut self.times, at, changes, enc)
+        self.flush_pending(changes, enc)
     }
 
     fn write_rows(&mut self, changes: &[Change], enc: &Encoded) -> Result<(), StoreError> {
         let (layers, width) = (self.layers, self.width);
         for (k, change) in changes.iter().enumerate() {
+            if !matches!(change, Change::Create(_)) {
+                // Rows are written in the order of their changes.
+                self.flush_pending(changes, enc)?;
+            }
             let o = change.object();
             self.first_id = self.first_id.min(o.id);
             self.last_id = self.last_id.max(o.id);
@@ -1537,20 +1532,9 @@ impl<'t> BatchWriter<'t> {
             let def = layers.def(o.layer);
             self.touched.insert(o.layer);
             let path = &self.path;
-            let bad = |reason: String| StoreError::BadRow {
-                path: path.clone(),
-                layer: def.name.clone(),
-                fid: o.id as i64,
-                reason,
-            };
-            let row_err = |err: rusqlite::Error| bad(err.to_string());
+            let row_err = |err: rusqlite::Error| refused(layers, path)(o, err);
             let (_, _, number) = enc.row(k);
             let shown_number = o.number.as_ref().map(|_| number);
-            if !matches!(change, Change::Create(_)) {
-                // Rows are written in the order of their changes.
-                let at = (layers, path.as_str());
-                Self::flush_pending(&mut self.inserts, &mut self.times, at, changes, enc)?;
-            }
             match change {
                 Change::Create(_) | Change::Update { .. } => {
                     self.counts[usize::from(!matches!(change, Change::Create(_)))] += 1;
@@ -1570,10 +1554,11 @@ impl<'t> BatchWriter<'t> {
                         insert.pending.push(k);
                         if insert.pending.len() == ROWS_PER_INSERT {
                             let bad = refused(layers, path);
-                            insert.flush(changes, enc, &mut self.times, bad)?;
+                            insert.flush(changes, enc, &mut self.times, &bad)?;
                         }
                     } else {
                         insert
+                            .one
                             .write(o, enc.row(k), &mut self.times)
                             .map_err(row_err)?;
                     }
@@ -1663,16 +1648,21 @@ impl<'t> BatchWriter<'t> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let mut many = InPlace::prepare(
-            self.tx,
-            &format!(
-                "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) VALUES {many}"
-            ),
-        )
-        .map_err(e)?;
-        // The time is the same for every row: bound once.
-        // SAFETY: `self.now` (never changed) and the layer names (`self.layers`) outlive `many`.
-        unsafe { many.bind(3 * ROWS + 1, inplace::Value::Text(&self.now)) }.map_err(e)?;
+        // Prepared at the first run of 64 created objects (a single edit never needs it).
+        let prepare_many = || -> rusqlite::Result<InPlace<'t>> {
+            let mut st = InPlace::prepare(
+                self.tx,
+                &format!(
+                    "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) VALUES {many}"
+                ),
+            )?;
+            // The time is the same for every row: bound once.
+            // SAFETY: `self.now` (never changed) and the layer names (`self.layers`) outlive
+            // the statement.
+            unsafe { st.bind(3 * ROWS + 1, inplace::Value::Text(&self.now)) }?;
+            Ok(st)
+        };
+        let mut many = None;
         for st in &mut statements {
             st.raw_bind_parameter(4, &self.now).map_err(e)?;
         }
@@ -1681,6 +1671,10 @@ impl<'t> BatchWriter<'t> {
         let mut bound = [u16::MAX; ROWS];
         for chunk in self.numbers.chunks(ROWS) {
             if chunk.len() == ROWS && chunk.iter().all(|n| !n.3) {
+                let many = match &mut many {
+                    Some(m) => m,
+                    None => many.insert(prepare_many().map_err(e)?),
+                };
                 for (k, &(s, layer, id, _)) in chunk.iter().enumerate() {
                     use inplace::Value::{Int, Text};
                     // SAFETY: as above; the rest are numbers.
