@@ -13,32 +13,29 @@
 set -euo pipefail
 mode="$1"; input="$2"; shift 2
 cd "$(dirname "$0")/.."
-drop() { sync; if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi; }
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for _ in $(seq 1 "${ROUNDS:-3}"); do
   for bin in "$@"; do
     case "$mode" in
       import)
-        drop; cat "$input" > /dev/null
+        settle "$input"
         store="$work/ab.gpkg"; rm -f "$store"*
-        t0=$(date +%s.%N)
+        t0=$(now)
         CITYTWIN_LOG=citytwin=debug /usr/bin/time -f "cpu %U user %S sys" "$bin" --store "$store" \
           import "$input" --mapping seeds/synthetic-city.toml --rejects "$work/rejects.csv" \
           > /dev/null 2> "$work/log"
-        t1=$(date +%s.%N)
+        t1=$(now)
         parts=$(sed 's/\x1b\[[0-9;]*m//g' "$work/log" |
           grep -o 'waited_ms=[0-9]*\|rows_ms=[0-9]*\|numbers_ms=[0-9]*\|commit_ms=[0-9]*\|cpu .*' |
           tr '\n' ' ')
         printf '%s %.2f s  %s\n' "$bin" "$(echo "$t1 - $t0" | bc)" "$parts"
         ;;
       start)
-        drop
-        CITYTWIN_LOG=citytwin=info "$bin" --store "$input" serve --bind 127.0.0.1:0 --seed none \
-          > "$work/log" 2>&1 &
-        pid=$!
-        until grep -q "listening on" "$work/log" 2>/dev/null; do sleep 0.05; done
-        kill -TERM "$pid"; wait "$pid" || true
+        drop_caches || true
+        serve_once "$bin" "$input" "$work/log" > /dev/null
         echo "$bin $(sed 's/\x1b\[[0-9;]*m//g' "$work/log" | grep -o 'ready_in_ms=[0-9]*')"
         ;;
       *) echo "usage: benches/ab.sh import|start INPUT BIN..." >&2; exit 2 ;;

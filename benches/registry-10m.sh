@@ -21,7 +21,8 @@ CSV="$W/city-$N.csv"
 # (the generator chooses the same).
 if [ "$N" -gt 800000 ]; then export CITYTWIN_SERIAL_WIDTH=7; fi
 STORE="$W/store-$N.gpkg"
-now() { date +%s.%N; }
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 if [ ! -f "$CSV" ]; then
   echo "== generating $N objects"
@@ -29,18 +30,10 @@ if [ ! -f "$CSV" ]; then
 fi
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
 
-# Each import starts from the same memory state: dirty pages written, the OS page cache
-# dropped when allowed (root), then the CSV read once so that both importers find it cached.
-# On a VM whose free memory is spent on old page cache, the next program pays for reclaiming
-# it: the first run on 2026-11-26 without this took 77 s (ogr2ogr 42 s) against 33–37 s.
-settle() {
-  sync
-  if [ -w /proc/sys/vm/drop_caches ]; then echo 3 > /proc/sys/vm/drop_caches; fi
-  cat "$CSV" > /dev/null
-}
+# Each import starts from the same memory state (`settle` in benches/lib.sh).
 
 echo "== import"
-settle
+settle "$CSV"
 rm -f "$STORE" "$STORE"-wal "$STORE"-shm
 t0=$(now)
 /usr/bin/time -f "citytwin import: max RSS %M KB" "$BIN" --store "$STORE" import "$CSV" \
@@ -49,7 +42,7 @@ t1=$(now)
 ct_import=$(echo "$t1 - $t0" | bc)
 if command -v ogr2ogr >/dev/null; then
   rm -f "$W/peer.gpkg"
-  settle
+  settle "$CSV"
   t0=$(now)
   ogr2ogr -f GPKG "$W/peer.gpkg" "$CSV" -nln city -a_srs EPSG:4326 \
     -oo X_POSSIBLE_NAMES=lon -oo Y_POSSIBLE_NAMES=lat -oo KEEP_GEOM_COLUMNS=NO \
@@ -65,7 +58,7 @@ fi
 # numbers row each, same journal mode, sync and cache as citytwin's bulk write), generated
 # inside SQLite: no file to parse, nothing to check, no second thread.
 rm -f "$W/floor.db" "$W/floor.db-journal"
-settle
+settle "$CSV"
 t0=$(now)
 sqlite3 "$W/floor.db" "PRAGMA journal_mode=DELETE; PRAGMA synchronous=EXTRA; PRAGMA cache_size=-262144;
 CREATE TABLE t(fid INTEGER PRIMARY KEY, geom BLOB NOT NULL, serial INTEGER, number TEXT,
@@ -86,26 +79,12 @@ floor_import=$(echo "$t1 - $t0" | bc)
 rm -f "$W/floor.db" "$W/peer.gpkg"
 
 echo "== cold start"
-start_server() { # store → prints "seconds rss_kb"
-  local store="$1" log="$W/serve.log"
-  local t0 t1 pid rss
-  # A log left by an earlier start would say "listening" before this server does.
-  rm -f "$log"
-  t0=$(now)
-  "$BIN" --store "$store" serve --bind 127.0.0.1:0 --seed none > "$log" 2>/dev/null &
-  pid=$!
-  until grep -q "listening on" "$log" 2>/dev/null; do sleep 0.05; done
-  t1=$(now)
-  rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
-  kill -TERM "$pid"; wait "$pid" || true
-  echo "$(echo "$t1 - $t0" | bc) $rss"
-}
+start_server() { serve_once "$BIN" "$1" "$W/serve.log"; } # store → "seconds rss_kb"
+
 # One start with the OS page cache dropped first (the store read from disk), shown apart; then
 # three with the store in the page cache, as after a restart: this machine is shared and noisy,
 # so every run is printed and the median used.
-sync
-if [ -w /proc/sys/vm/drop_caches ]; then
-  echo 3 > /proc/sys/vm/drop_caches
+if drop_caches; then
   read -r disk_cold _ < <(start_server "$STORE")
   echo "cold start with the page cache dropped: $disk_cold s"
 else
