@@ -699,8 +699,9 @@ struct Prep<'r> {
     /// Objects from the files met so far that the twin already holds, by (layer, file,
     /// source id).
     existing: HashMap<(LayerId, &'r str, &'r str), ObjectId>,
-    /// The twin's objects by source file, of the files not met yet.
-    by_file: HashMap<&'r str, Vec<&'r Object>>,
+    /// Source files met so far, the last one first met (records of a file come in runs).
+    met: HashSet<std::sync::Arc<str>>,
+    last_met: Option<std::sync::Arc<str>>,
     /// Serials taken by this import so far: a bit per serial of the space (1.25 MB for
     /// 7 digits) rather than a hash set, which at 10M numbers is a cache miss per lookup.
     used_in_batch: fixedbitset::FixedBitSet,
@@ -732,7 +733,8 @@ impl<'r> Prep<'r> {
             retired,
             auto_number,
             existing: HashMap::new(),
-            by_file: by_file(twin),
+            met: HashSet::new(),
+            last_met: None,
             used_in_batch: fixedbitset::FixedBitSet::with_capacity(
                 numbering::serial_space(width) as usize
             ),
@@ -757,12 +759,20 @@ impl<'r> Prep<'r> {
         let mut changes = Vec::with_capacity(parsed.drafts.len());
         for d in parsed.drafts {
             // The first record of a file brings in the twin's objects from that file.
-            if let Some(objects) = self.by_file.remove(&*d.source.file) {
-                self.existing.extend(
-                    objects
-                        .into_iter()
-                        .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id)),
-                );
+            let file = &d.source.file;
+            let seen = self
+                .last_met
+                .as_ref()
+                .is_some_and(|f| std::sync::Arc::ptr_eq(f, file) || **f == **file);
+            if !seen {
+                if self.met.insert(file.clone()) {
+                    self.existing.extend(
+                        self.twin
+                            .from_file(file.clone())
+                            .map(|o| ((o.layer, &*o.source.file, &*o.source.id), o.id)),
+                    );
+                }
+                self.last_met = Some(file.clone());
             }
             let number = match &d.source_number {
                 Some(s) => Some(self.registry.source_number(
@@ -893,15 +903,6 @@ impl<'r> Prep<'r> {
             .collect();
         Ok((self.report, summary, self.rejects, self.next_id))
     }
-}
-
-/// The twin's objects grouped by source file (one pass, however many files an import reads).
-fn by_file(twin: &Twin) -> HashMap<&str, Vec<&Object>> {
-    let mut m: HashMap<&str, Vec<&Object>> = HashMap::new();
-    for o in twin.objects() {
-        m.entry(&*o.source.file).or_default().push(o);
-    }
-    m
 }
 
 /// Serials given once and retired since: never to be given again.

@@ -47,6 +47,8 @@ pub(super) struct LayerPart {
     pub source_numbers: Vec<(String, ObjectId)>,
     /// Ids above the id table's size, with their handles.
     pub beyond_plan: Vec<(ObjectId, Handle)>,
+    /// The id span of each source file's objects in this layer.
+    pub files: super::files::Spans,
 }
 
 /// Indexes one layer whose chunks will be the twin's chunks `first_chunk..`.
@@ -66,8 +68,10 @@ pub(super) fn index_layer(
     }
     let mut source_numbers = Vec::new();
     let mut beyond_plan = Vec::new();
+    let mut files = super::files::Spans::default();
     for (c, chunk) in chunks.iter().enumerate() {
         for (offset, o) in chunk.iter().enumerate() {
+            files.note(&o.source.file, o.id);
             let handle = slots::handle(first_chunk + c, offset);
             match shared.index.get(o.id as usize) {
                 Some(slot) => slot.store(handle, Ordering::Relaxed),
@@ -100,5 +104,6 @@ pub(super) fn index_layer(
         chunks,
         source_numbers,
         beyond_plan,
+        files,
     }
 }

@@ -2,6 +2,7 @@
 //! and a data version per layer. Features read it; only the registry writes it, after the store.
 
 mod build;
+mod files;
 mod slots;
 
 use std::collections::HashMap;
@@ -172,6 +173,8 @@ pub struct Twin {
     serials: Vec<ObjectId>,
     /// Source numbers (no check digit) by lookup key.
     source_numbers: HashMap<String, Vec<ObjectId>>,
+    /// Where each source file's objects lie among the ids.
+    files: files::Spans,
     /// Bumped on every change to a layer.
     versions: Vec<u64>,
 }
@@ -263,6 +266,7 @@ impl Twin {
             trees: (0..n).map(|l| LayerTree::empty(kinds[l])).collect(),
             serials,
             source_numbers: HashMap::new(),
+            files: Default::default(),
             versions: vec![1; n],
             layers,
         };
@@ -272,6 +276,7 @@ impl Twin {
             let l = part.layer as usize;
             twin.counts[l] = part.chunks.iter().map(Vec::len).sum();
             twin.trees[l] = part.tree;
+            twin.files.merge(part.files);
             for (key, id) in part.source_numbers {
                 twin.source_numbers.entry(key).or_default().push(id);
             }
@@ -379,6 +384,16 @@ impl Twin {
 
     pub fn objects(&self) -> impl Iterator<Item = &Object> {
         self.slots.iter().map(|(_, o)| o)
+    }
+
+    /// Every object imported from `file` (by its source file name), in id order.
+    pub fn from_file(&self, file: std::sync::Arc<str>) -> impl Iterator<Item = &Object> {
+        self.files
+            .span(&file)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.get(id))
+            .filter(move |o| o.source.file == file)
     }
 
     /// The object holding a scheme serial.
@@ -522,6 +537,7 @@ impl Twin {
         self.trees[l].insert(&o);
         self.counts[l] += 1;
         self.index_number(&o);
+        self.files.note(&o.source.file, o.id);
         self.versions[l] += 1;
         self.place(o);
     }
@@ -643,6 +659,40 @@ pub(crate) mod tests {
         assert_eq!(t.ids_after(poles, 0).collect::<Vec<_>>(), vec![1, 3]);
         assert!(t.remove(2).is_none());
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn objects_of_a_file_are_found_after_a_load_and_after_edits() {
+        let layers = Layers::default_city();
+        let (poles, wifi) = (
+            layers.by_name("poles").unwrap(),
+            layers.by_name("wifi").unwrap(),
+        );
+        let from = |id: u64, layer, file: &str| Object {
+            source: Source {
+                file: file.into(),
+                id: id.to_string().into(),
+            },
+            ..obj(id, layer, [30.0, 50.0], 100_000 + id as u32)
+        };
+        // Two files whose ids interleave, over two layers loaded on threads of their own.
+        let objects = (1..=40)
+            .map(|id| {
+                let layer = if id % 2 == 0 { wifi } else { poles };
+                from(id, layer, if id % 5 == 0 { "b.csv" } else { "a.csv" })
+            })
+            .collect();
+        let mut t = Twin::build(layers, 6, objects);
+        let ids = |t: &Twin, f: &str| t.from_file(f.into()).map(|o| o.id).collect::<Vec<_>>();
+        assert_eq!(ids(&t, "b.csv"), vec![5, 10, 15, 20, 25, 30, 35, 40]);
+        assert_eq!(ids(&t, "a.csv").len(), 32);
+        assert!(ids(&t, "c.csv").is_empty());
+        t.upsert(from(41, poles, "c.csv"));
+        t.upsert(from(3, poles, "c.csv"));
+        t.remove(40);
+        assert_eq!(ids(&t, "c.csv"), vec![3, 41]);
+        assert_eq!(ids(&t, "b.csv"), vec![5, 10, 15, 20, 25, 30, 35]);
+        assert_eq!(ids(&t, "a.csv").len(), 31);
     }
 
     #[test]
