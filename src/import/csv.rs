@@ -1111,6 +1111,10 @@ impl Segment<'_, '_> {
             drafts: Vec::with_capacity(capacity),
             ..Parsed::default()
         };
+        // A copy of the file name per segment: every record holds a reference to it, and the
+        // writer drops written records while workers make new ones; one shared count would go
+        // back and forth between their cores for every record.
+        let source_file: Arc<str> = Arc::from(&**self.source_file);
         let mut rec = csv::StringRecord::new();
         let mut layer_cache: Vec<(String, LayerId)> = Vec::new();
         let mut status_cache: Vec<(String, Status)> = Vec::new();
@@ -1147,7 +1151,7 @@ impl Segment<'_, '_> {
                     self.fixed_layer,
                     self.opts.layer,
                     crs.as_ref(),
-                    self.source_file,
+                    &source_file,
                 )
             };
             match result {

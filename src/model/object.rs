@@ -183,18 +183,33 @@ impl Value {
 #[derive(Clone, Default, PartialEq)]
 pub struct Attributes(Box<[(Arc<str>, Value)]>);
 
-/// Attribute names repeat across millions of objects: one shared copy of each.
+/// Attribute names repeat across millions of objects: one copy of each per thread. Per thread,
+/// not per process: loader threads on different cores would otherwise bump the reference count
+/// of the same few names for every row, and that one cache line would go back and forth
+/// between the cores millions of times.
 fn intern(name: &str) -> Arc<str> {
     use std::cell::RefCell;
-    // Loader threads intern the same few names millions of times: a small per-thread cache
-    // answers most of them without the shared lock.
+    use std::collections::HashSet;
     thread_local! {
+        /// The names met last (most rows use a handful), searched before the pool.
         static RECENT: RefCell<Vec<Arc<str>>> = const { RefCell::new(Vec::new()) };
+        static POOL: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
     }
     if let Some(k) = RECENT.with(|r| r.borrow().iter().find(|k| ***k == *name).cloned()) {
         return k;
     }
-    let k = intern_shared(name);
+    let k = POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if let Some(k) = pool.get(name) {
+            return k.clone();
+        }
+        let k: Arc<str> = name.into();
+        // Bounded: a file with endless distinct names must not grow the pool without end.
+        if pool.len() < 65_536 {
+            pool.insert(k.clone());
+        }
+        k
+    });
     RECENT.with(|r| {
         let mut r = r.borrow_mut();
         if r.len() >= 32 {
@@ -202,24 +217,6 @@ fn intern(name: &str) -> Arc<str> {
         }
         r.push(k.clone());
     });
-    k
-}
-
-/// The process-wide pool behind [`intern`].
-fn intern_shared(name: &str) -> Arc<str> {
-    use std::collections::HashSet;
-    use std::sync::{Mutex, OnceLock};
-    static NAMES: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
-    let pool = NAMES.get_or_init(Default::default);
-    let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(k) = pool.get(name) {
-        return k.clone();
-    }
-    let k: Arc<str> = name.into();
-    // Bounded: a file with endless distinct names must not grow the pool without end.
-    if pool.len() < 65_536 {
-        pool.insert(k.clone());
-    }
     k
 }
 
