@@ -353,13 +353,21 @@ impl Registry {
         let written: Mutex<Written> = Mutex::new(Written::default());
         let store_ref: &mut dyn Store = &mut **store;
         let (produced, committed) = std::thread::scope(|scope| {
-            let writer = scope.spawn(|| {
+            // Parts not kept are freed on a thread of their own: the writer is the import's
+            // bottleneck, and freeing objects another thread made is not cheap.
+            let (drop_tx, drop_rx) = std::sync::mpsc::channel::<Vec<Change>>();
+            scope.spawn(move || drop_rx.into_iter().for_each(drop));
+            let written = &written;
+            let writer = scope.spawn(move || {
                 let mut first_id = move |id| {
                     let _ = id_tx.send(id);
                 };
                 let mut keep = |part| {
                     let mut w = written.lock().unwrap_or_else(|p| p.into_inner());
-                    w.keep(part, whole, width);
+                    if let Some(done) = w.keep(part, whole, width) {
+                        // The thread ends only with the scope, after the writer.
+                        let _ = drop_tx.send(done);
+                    }
                 };
                 // The receiver moves in: if the writer stops, the producer's sends fail.
                 store_ref.commit_parts(&head, part_rx, &mut first_id, &mut keep)
@@ -377,7 +385,7 @@ impl Registry {
                     }
                     send(Part::Changes(changes))
                 })?;
-                let numbered = prep.number_rest(&send, &written)?;
+                let numbered = prep.number_rest(&send, written)?;
                 if !numbered.is_empty() {
                     send(Part::Changes(numbered))?;
                 }
@@ -921,10 +929,11 @@ struct Written {
 }
 
 impl Written {
-    fn keep(&mut self, part: Vec<Change>, whole: bool, width: u8) {
+    /// Keeps `part` or its numbers; returns the part when it is not kept.
+    fn keep(&mut self, part: Vec<Change>, whole: bool, width: u8) -> Option<Vec<Change>> {
         if whole {
             self.parts.push(part);
-            return;
+            return None;
         }
         for c in &part {
             let o = c.object();
@@ -937,6 +946,7 @@ impl Written {
                 None => {}
             }
         }
+        Some(part)
     }
 
     /// Notes every kept number in `a`.

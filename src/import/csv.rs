@@ -344,24 +344,24 @@ impl<'m> Plan<'m> {
     }
 
     /// Turns a cleaned, non-empty value of an attribute field into `(name, value)`.
-    pub fn attr_value(&self, spec: &AttrSpec, value: &str) -> (String, Value) {
+    pub fn attr_value<'s>(&self, spec: &'s AttrSpec, value: &str) -> (&'s str, Value) {
         if let Some(i) = spec.bools {
             let (_, yes, no) = &self.bools[i];
             let w = fold(value);
             if yes.contains(&w) {
-                return (spec.name.clone(), Value::Bool(true));
+                return (&spec.name, Value::Bool(true));
             }
             if no.contains(&w) {
-                return (spec.name.clone(), Value::Bool(false));
+                return (&spec.name, Value::Bool(false));
             }
-            return (spec.own.clone(), Value::text(value.to_string()));
+            return (&spec.own, Value::text(value));
         }
         let v = if spec.text {
-            Value::text(value.to_string())
+            Value::text(value)
         } else {
             typed(value)
         };
-        (spec.name.clone(), v)
+        (&spec.name, v)
     }
 }
 
@@ -1426,32 +1426,25 @@ impl Row<'_, '_> {
             Some(i) => self.status(i)?,
             None => Status::Unknown,
         };
+        // Cleaned cells, borrowed from the record where cleaning changed nothing: a row's
+        // texts are copied once, into the draft.
         let text = |i: Option<usize>| {
             i.map(|i| clean_text(self.cell(i)))
                 .filter(|c| !c.is_empty())
-                .map(Cow::into_owned)
         };
-        let source_number = text(self.cols.number);
+        let source_number = text(self.cols.number).map(Cow::into_owned);
         let id = match text(self.cols.id) {
-            Some(id) => id.into_boxed_str(),
-            None => format!("line:{}", self.line).into_boxed_str(),
+            Some(id) => compact_str::CompactString::from(&*id),
+            None => compact_str::format_compact!("line:{}", self.line),
         };
-        let mut attributes = Attributes::new();
-        if let Some(name) = text(self.cols.name) {
-            attributes.insert("name".to_string(), Value::text(name));
-        }
-        for (i, spec) in &self.cols.attrs {
-            let raw = self.cell(*i);
-            if raw.is_empty() {
-                continue;
-            }
-            let v = clean_text(raw);
-            if v.is_empty() {
-                continue;
-            }
-            let (k, v) = self.cols.plan.attr_value(spec, &v);
-            attributes.insert(k, v);
-        }
+        // Collected, then made into the attributes at once (setting them one by one would
+        // rebuild the exact-size slice for each).
+        let name = text(self.cols.name).map(|n| ("name", Value::text(&*n)));
+        let attrs = self.cols.attrs.iter().filter_map(|(i, spec)| {
+            let v = clean_text(self.cell(*i));
+            (!v.is_empty()).then(|| self.cols.plan.attr_value(spec, &v))
+        });
+        let mut attributes: Attributes = name.into_iter().chain(attrs).collect();
         if let Some(i) = self.cols.json_attrs {
             let raw = serde_json::Value::String(self.cell(i).to_string());
             merge_json_attributes(&mut attributes, &raw).map_err(|e| reject(self.header(i), e))?;
@@ -1463,7 +1456,7 @@ impl Row<'_, '_> {
             attributes,
             source: Source {
                 file: source_file.clone(),
-                id: id.into(),
+                id,
             },
             source_number,
         })

@@ -417,7 +417,7 @@ impl<'j> Feature<'_, 'j> {
                     if spec.bools.is_some() || spec.text {
                         if let Some(t) = json_text(v) {
                             let (name, value) = self.plan.attr_value(&spec, &t);
-                            attributes.insert(name, value);
+                            attributes.set(name, value);
                         }
                     } else if let Some(value) = json_attr(v) {
                         attributes.insert(spec.name, value);

@@ -103,7 +103,8 @@ fn cell_value(
                 return None;
             }
             if spec.bools.is_some() {
-                return Some(plan.attr_value(spec, &c));
+                let (name, value) = plan.attr_value(spec, &c);
+                return Some((name.to_string(), value));
             }
             Value::text(c.into_owned())
         }
