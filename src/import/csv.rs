@@ -603,11 +603,12 @@ enum CoordError {
 }
 
 fn parse_number(t: &str) -> Option<f64> {
-    if t.contains(',') && !t.contains('.') {
-        t.replacen(',', ".", 1).parse().ok()
-    } else {
-        t.parse().ok()
-    }
+    // A point first (no number with a comma parses as one); then a decimal comma.
+    t.parse().ok().or_else(|| {
+        (t.contains(',') && !t.contains('.'))
+            .then(|| t.replacen(',', ".", 1).parse().ok())
+            .flatten()
+    })
 }
 
 /// Whether a cell holds exactly two numbers (e.g. `50.4368 30.4606`).
@@ -1506,6 +1507,14 @@ false = ["Відсутній"]
         assert_eq!(attr_name("\u{0441}ity"), "city");
         assert_eq!(attr_name("Адреса"), "Адреса");
         assert_eq!(clean_text("  a \u{a0}\t b  "), "a b");
+        for ws in ["\t", "\n", "\u{b}", "\u{c}", "\r", "  "] {
+            assert_eq!(clean_text(&format!("a{ws}b")), "a b", "{ws:?}");
+        }
+        assert!(matches!(
+            clean_text("Street 0 #1"),
+            Cow::Borrowed("Street 0 #1")
+        ));
+        assert_eq!(clean_text("a\u{2003}b"), "a b");
         assert!(matches!(clean_text("a b"), Cow::Borrowed("a b")));
         assert_eq!(typed("42"), Value::Int(42));
         assert_eq!(typed("-7"), Value::Int(-7));
