@@ -772,12 +772,9 @@ impl<'r> Prep<'r> {
         let mut changes = Vec::with_capacity(parsed.drafts.len());
         for d in parsed.drafts {
             // The first record of a file brings in the twin's objects from that file.
+            // `==` on two `Arc`s compares the pointers before the names.
             let file = &d.source.file;
-            let seen = self
-                .last_met
-                .as_ref()
-                .is_some_and(|f| std::sync::Arc::ptr_eq(f, file) || **f == **file);
-            if !seen {
+            if self.last_met.as_ref() != Some(file) {
                 if self.met.insert(file.clone()) {
                     self.existing.extend(
                         self.twin

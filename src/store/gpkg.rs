@@ -1215,8 +1215,9 @@ fn refused<'a>(
     }
 }
 
-/// Rows a layer's multi-row insert writes per statement: a statement's own cost (cursor, reset,
-/// the B-tree descent to the end of the table) is then paid once per 64 created objects.
+/// Rows a multi-row insert (a layer's, the numbers table's) writes per statement: a statement's
+/// own cost (cursor, reset, the B-tree descent to the end of the table) is then paid once per
+/// 64 created objects.
 const ROWS_PER_INSERT: usize = 64;
 
 /// One layer's row inserts (or replaces). Objects created by the batch wait in `pending` and go
@@ -1634,8 +1635,9 @@ impl<'t> BatchWriter<'t> {
                 ))
                 .map_err(e)?,
         ];
-        // Created objects' serials, 64 rows per statement: a bulk import records millions.
-        const ROWS: usize = 64;
+        // Created objects' serials, as many rows per statement as a layer's inserts: a bulk
+        // import records millions.
+        const ROWS: usize = ROWS_PER_INSERT;
         let many = (0..ROWS)
             .map(|k| {
                 format!(

@@ -11,51 +11,56 @@ use crate::model::ObjectId;
 /// check each object's file.
 #[derive(Default)]
 pub(super) struct Spans {
-    spans: HashMap<Arc<str>, (ObjectId, ObjectId)>,
+    spans: HashMap<Arc<str>, Span>,
     /// The run being noted (objects of one file come in runs), not yet in `spans`.
-    run: Option<(Arc<str>, ObjectId, ObjectId)>,
+    run: Option<(Arc<str>, Span)>,
 }
 
-fn widen(span: &mut (ObjectId, ObjectId), lo: ObjectId, hi: ObjectId) {
+/// The smallest and largest id.
+type Span = (ObjectId, ObjectId);
+
+fn widen(span: &mut Span, (lo, hi): Span) {
     span.0 = span.0.min(lo);
     span.1 = span.1.max(hi);
 }
 
 impl Spans {
     pub(super) fn note(&mut self, file: &Arc<str>, id: ObjectId) {
-        if let Some((f, lo, hi)) = &mut self.run
-            && (Arc::ptr_eq(f, file) || **f == **file)
-        {
-            *lo = (*lo).min(id);
-            *hi = (*hi).max(id);
-            return;
+        match &mut self.run {
+            // `==` on two `Arc`s compares the pointers before the names.
+            Some((f, span)) if f == file => widen(span, (id, id)),
+            _ => {
+                self.end_run();
+                self.run = Some((file.clone(), (id, id)));
+            }
         }
-        self.end_run();
-        self.run = Some((file.clone(), id, id));
     }
 
     fn end_run(&mut self) {
-        if let Some((f, lo, hi)) = self.run.take() {
-            widen(self.spans.entry(f).or_insert((lo, hi)), lo, hi);
+        if let Some((f, span)) = self.run.take() {
+            self.add(f, span);
         }
+    }
+
+    fn add(&mut self, file: Arc<str>, span: Span) {
+        widen(self.spans.entry(file).or_insert(span), span);
     }
 
     /// Takes in the spans of another set.
     pub(super) fn merge(&mut self, mut other: Spans) {
         other.end_run();
-        self.end_run();
-        for (f, (lo, hi)) in other.spans {
-            widen(self.spans.entry(f).or_insert((lo, hi)), lo, hi);
+        for (f, span) in other.spans {
+            self.add(f, span);
         }
     }
 
     /// The ids `lo..=hi` that may hold objects of `file`.
     pub(super) fn span(&self, file: &str) -> Option<std::ops::RangeInclusive<ObjectId>> {
         let mut span = self.spans.get(file).copied();
-        if let Some((f, lo, hi)) = &self.run
+        if let Some((f, run)) = &self.run
             && &**f == file
         {
-            widen(span.get_or_insert((*lo, *hi)), *lo, *hi);
+            widen(span.get_or_insert(*run), *run);
         }
         span.map(|(lo, hi)| lo..=hi)
     }
