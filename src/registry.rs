@@ -354,9 +354,12 @@ impl Registry {
         let store_ref: &mut dyn Store = &mut **store;
         let (produced, committed) = std::thread::scope(|scope| {
             // Parts not kept are freed on a thread of their own: the writer is the import's
-            // bottleneck, and freeing objects another thread made is not cheap.
+            // bottleneck, and freeing objects another thread made is not cheap. When the twin
+            // follows it keeps every part, and there is nothing to free.
             let (drop_tx, drop_rx) = std::sync::mpsc::channel::<Vec<Change>>();
-            scope.spawn(move || drop_rx.into_iter().for_each(drop));
+            if !whole {
+                scope.spawn(move || drop_rx.into_iter().for_each(drop));
+            }
             let written = &written;
             let writer = scope.spawn(move || {
                 let mut first_id = move |id| {
@@ -365,7 +368,7 @@ impl Registry {
                 let mut keep = |part| {
                     let mut w = written.lock().unwrap_or_else(|p| p.into_inner());
                     if let Some(done) = w.keep(part, whole, width) {
-                        // The thread ends only with the scope, after the writer.
+                        // The freeing thread ends once the writer drops this sender.
                         let _ = drop_tx.send(done);
                     }
                 };
