@@ -1215,6 +1215,20 @@ fn refused<'a>(
     }
 }
 
+/// The `VALUES` list of a multi-row insert: `rows` rows of `cols` parameters numbered in
+/// order (`(?1, ?2), (?3, ?4)`), each row ending with parameter `shared` when given (a value
+/// all rows take).
+fn values_of_rows(rows: usize, cols: usize, shared: Option<usize>) -> String {
+    (0..rows)
+        .map(|r| {
+            let own = (1..=cols).map(|c| cols * r + c);
+            let params: Vec<String> = own.chain(shared).map(|p| format!("?{p}")).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Rows a multi-row insert (a layer's, the numbers table's) writes per statement: a statement's
 /// own cost (cursor, reset, the B-tree descent to the end of the table) is then paid once per
 /// 64 created objects.
@@ -1260,13 +1274,7 @@ impl<'t> Rows<'t> {
         table: &str,
         rows: usize,
     ) -> rusqlite::Result<Rows<'t>> {
-        let values = (0..rows)
-            .map(|r| {
-                let cols: Vec<String> = (1..=12).map(|c| format!("?{}", 12 * r + c)).collect();
-                format!("({})", cols.join(", "))
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = values_of_rows(rows, 12, None);
         let st = InPlace::prepare(
             tx,
             &format!(
@@ -1638,18 +1646,8 @@ impl<'t> BatchWriter<'t> {
         // Created objects' serials, as many rows per statement as a layer's inserts: a bulk
         // import records millions.
         const ROWS: usize = ROWS_PER_INSERT;
-        let many = (0..ROWS)
-            .map(|k| {
-                format!(
-                    "(?{}, ?{}, ?{}, ?{})",
-                    3 * k + 1,
-                    3 * k + 2,
-                    3 * k + 3,
-                    3 * ROWS + 1
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Each row's serial, layer and object, then the time all rows share.
+        let many = values_of_rows(ROWS, 3, Some(3 * ROWS + 1));
         // Prepared at the first run of 64 created objects (a single edit never needs it).
         let prepare_many = || -> rusqlite::Result<InPlace<'t>> {
             let mut st = InPlace::prepare(
@@ -2076,6 +2074,15 @@ mod tests {
             changes,
             history_per_create: true,
         }
+    }
+
+    #[test]
+    fn values_of_rows_numbers_each_rows_parameters_in_order() {
+        assert_eq!(values_of_rows(2, 2, None), "(?1, ?2), (?3, ?4)");
+        assert_eq!(
+            values_of_rows(2, 3, Some(7)),
+            "(?1, ?2, ?3, ?7), (?4, ?5, ?6, ?7)"
+        );
     }
 
     #[test]
