@@ -1009,6 +1009,14 @@ impl Body {
         Ok(())
     }
 
+    /// Makes the rest one segment when the body read from `from` on holds a quote (a line end
+    /// after it may be inside a field).
+    fn whole_if_quoted(&mut self, from: usize) {
+        if memchr::memchr(b'"', &self.pending[from..]).is_some() {
+            self.whole = true;
+        }
+    }
+
     /// Reads the header row with `read` (given the bytes read so far, it returns the row and
     /// the byte where the next row starts), reading more while the row may be incomplete.
     fn header<T>(
@@ -1027,9 +1035,7 @@ impl Body {
                     let start = record_start(&self.pending, end);
                     self.lines_before = LineCounter::default().line(&self.pending, end) - 1;
                     self.pending.drain(..start);
-                    if memchr::memchr(b'"', &self.pending).is_some() {
-                        self.whole = true;
-                    }
+                    self.whole_if_quoted(0);
                     return Ok(Some(rec));
                 }
             }
@@ -1061,9 +1067,7 @@ impl Body {
                     continue;
                 }
                 self.fill(SEGMENT_BYTES - from)?;
-                if memchr::memchr(b'"', &self.pending[from..]).is_some() {
-                    self.whole = true;
-                }
+                self.whole_if_quoted(from);
                 continue;
             }
             if self.pending.is_empty() {
