@@ -54,9 +54,10 @@ else
   echo "*** SKIPPED peer: ogr2ogr (gdal-bin) not installed"
 fi
 
-# The floor: the sqlite3 program alone writing N rows shaped like citytwin's (a layer row and a
-# numbers row each, same journal mode, sync and cache as citytwin's bulk write), generated
-# inside SQLite: no file to parse, nothing to check, no second thread.
+# The floor: the sqlite3 program alone writing N rows shaped like citytwin's (a layer row each,
+# and the serial bitmap's 128-byte row per 1024 serials; same journal mode, sync and cache as
+# citytwin's bulk write), generated inside SQLite: no file to parse, nothing to check, no
+# second thread.
 rm -f "$W/floor.db" "$W/floor.db-journal"
 settle "$CSV"
 t0=$(now)
@@ -64,15 +65,14 @@ sqlite3 "$W/floor.db" "PRAGMA journal_mode=DELETE; PRAGMA synchronous=EXTRA; PRA
 CREATE TABLE t(fid INTEGER PRIMARY KEY, geom BLOB NOT NULL, serial INTEGER, number TEXT,
   check_digit BOOLEAN NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'unknown', status_changed DATETIME,
   attributes TEXT, source_file TEXT, source_id TEXT, created DATETIME NOT NULL, updated DATETIME NOT NULL);
-CREATE TABLE n(serial INTEGER PRIMARY KEY, layer TEXT NOT NULL, object_id INTEGER NOT NULL,
-  assigned DATETIME NOT NULL, retired DATETIME);
+CREATE TABLE n(block INTEGER PRIMARY KEY, given BLOB NOT NULL);
 BEGIN;
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $N)
 INSERT INTO t SELECT i, zeroblob(29), i * 3, 'OP-' || (i * 3) || '-5', 1, 'ok', NULL,
   '{\"district\":\"Center\",\"name\":\"Pole ' || i || '\"}', 'city-$N.csv', i,
   '2026-11-26T04:20:00.000Z', '2026-11-26T04:20:00.000Z' FROM c;
-WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $N)
-INSERT INTO n SELECT i * 3, 'poles', i, '2026-11-26T04:20:00.000Z', NULL FROM c;
+WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < $N * 3 / 1024)
+INSERT INTO n SELECT i, zeroblob(128) FROM c;
 COMMIT;" > /dev/null
 t1=$(now)
 floor_import=$(echo "$t1 - $t0" | bc)

@@ -116,7 +116,7 @@ fn same_rows(csv_path: &Path) -> Vec<SameRow> {
 }
 
 /// The floor of the store's own format: citytwin's exact tables and row (12 columns, plus the
-/// numbers table, serials inserted in order), written from memory with prepared statements in
+/// serial bitmap's rows, a 128-byte row per 1024 serials), written from memory with prepared statements in
 /// one transaction with synchronous=FULL and the rollback journal, as citytwin's bulk writes —
 /// what any importer into this GeoPackage pays.
 fn sqlite_floor_same_row(rows: &[SameRow], db: &Path) {
@@ -130,7 +130,7 @@ fn sqlite_floor_same_row(rows: &[SameRow], db: &Path) {
     {
         let now = "2026-11-25T12:00:00.000Z";
         let mut inserts = std::collections::HashMap::new();
-        let mut numbers = Vec::with_capacity(rows.len());
+        let mut blocks = std::collections::BTreeSet::new();
         for (i, r) in rows.iter().enumerate() {
             if !inserts.contains_key(&r.layer) {
                 let st = tx
@@ -158,17 +158,13 @@ fn sqlite_floor_same_row(rows: &[SameRow], db: &Path) {
                     r.source_id
                 ])
                 .expect("insert");
-            numbers.push((r.serial, fid, &r.layer));
+            blocks.insert(r.serial / 1024);
         }
-        numbers.sort_unstable();
         let mut st = tx
-            .prepare(
-                "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) VALUES (?1, ?2, ?3, ?4)",
-            )
+            .prepare("INSERT INTO citytwin_serials(block, given) VALUES (?1, zeroblob(128))")
             .expect("prepare");
-        for (serial, fid, layer) in numbers {
-            st.execute(rusqlite::params![serial, layer, fid, now])
-                .expect("number");
+        for block in blocks {
+            st.execute([block]).expect("serials");
         }
     }
     tx.commit().expect("commit");

@@ -4,10 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
+use fixedbitset::FixedBitSet;
+
 use crate::import::Parsed;
 use crate::model::{Draft, LayerId, Object, ObjectId, now_ms};
 use crate::numbering::{self, AssignError, Assigner, Number};
-use crate::store::{Batch, BatchHead, Change, Part, SerialRecord, Store, StoreError};
+use crate::store::{Batch, BatchHead, Change, Part, Store, StoreError};
 use crate::twin::{Changed, Follower, Twin};
 
 /// A registry error.
@@ -220,7 +222,7 @@ impl Registry {
         let id = store.reserve_ids(1)?;
         let mut o = draft_object(draft.clone(), id, now_ms());
         if let Some(text) = &draft.source_number {
-            let retired = retired_serials(&mut **store)?;
+            let retired = retired_serials(&mut **store, &self.twin())?;
             let twin = self.twin();
             let layers = twin.layers().clone();
             o.number = Some(self.source_number(
@@ -230,7 +232,7 @@ impl Registry {
                 width,
                 &twin,
                 &retired,
-                &mut fixedbitset::FixedBitSet::new(),
+                &mut FixedBitSet::new(),
             )?);
         } else if numbered {
             let at = o.geometry.anchor();
@@ -336,7 +338,7 @@ impl Registry {
     ) -> Result<(ImportReport, Vec<crate::import::Reject>), RegistryError> {
         let t_start = std::time::Instant::now();
         let mut store = self.lock_store();
-        let retired = retired_serials(&mut **store)?;
+        let retired = retired_serials(&mut **store, &self.twin())?;
         let head = BatchHead {
             actor: actor.to_string(),
             action: "import".into(),
@@ -515,8 +517,8 @@ impl Registry {
         layers: &crate::model::Layers,
         width: u8,
         twin: &Twin,
-        retired: &HashSet<u32>,
-        used: &mut fixedbitset::FixedBitSet,
+        retired: &FixedBitSet,
+        used: &mut FixedBitSet,
     ) -> Result<Number, RegistryError> {
         let serial = numbering::read_scheme(layers, width, text)
             .filter(|(l, _)| *l == d.layer)
@@ -544,7 +546,7 @@ impl Registry {
                 holder: holder.id,
             });
         }
-        if retired.contains(&serial) {
+        if retired.contains(serial as usize) {
             let (file, id, number) = err_ctx();
             return Err(RegistryError::NumberRetired { file, id, number });
         }
@@ -573,32 +575,24 @@ impl Registry {
         self.assigner_from(store.serials()?, twin, width)
     }
 
-    /// An assigner that knows `serials` (every serial ever given) and every number in the
-    /// twin.
+    /// An assigner that knows `given` (every serial ever given) and every number in the twin.
     fn assigner_from(
         &self,
-        serials: Vec<SerialRecord>,
+        given: FixedBitSet,
         twin: &Twin,
         width: u8,
     ) -> Result<Assigner, RegistryError> {
         let mut a = Assigner::new(width, self.radius_m, true)?;
-        for rec in serials {
-            if rec.retired {
-                a.retire(rec.serial);
-            } else {
-                let at = twin
-                    .get(rec.object_id)
-                    .map(|o| o.geometry.anchor())
-                    .unwrap_or([f64::INFINITY; 2]);
-                if at[0].is_finite() {
-                    a.take(rec.serial, at);
-                } else {
-                    a.retire(rec.serial);
-                }
-            }
-        }
         for o in twin.objects() {
             note_number(&mut a, o, width);
+        }
+        // Given, but held by nothing in the twin: retired, or given by another process since
+        // the twin was loaded. Never to be given again either way.
+        for s in given.ones() {
+            let s = s as u32;
+            if a.is_free(s) {
+                a.retire(s);
+            }
         }
         Ok(a)
     }
@@ -710,7 +704,7 @@ struct Prep<'r> {
     twin: &'r Twin,
     layers: crate::model::Layers,
     width: u8,
-    retired: &'r HashSet<u32>,
+    retired: &'r FixedBitSet,
     auto_number: bool,
     /// Objects from the files met so far that the twin already holds, by (layer, file,
     /// source id).
@@ -720,7 +714,7 @@ struct Prep<'r> {
     last_met: Option<std::sync::Arc<str>>,
     /// Serials taken by this import so far: a bit per serial of the space (1.25 MB for
     /// 7 digits) rather than a hash set, which at 10M numbers is a cache miss per lookup.
-    used_in_batch: fixedbitset::FixedBitSet,
+    used_in_batch: FixedBitSet,
     next_id: ObjectId,
     now: i64,
     report: ImportReport,
@@ -736,7 +730,7 @@ impl<'r> Prep<'r> {
     fn new(
         registry: &'r Registry,
         twin: &'r Twin,
-        retired: &'r HashSet<u32>,
+        retired: &'r FixedBitSet,
         first_id: ObjectId,
         auto_number: bool,
     ) -> Prep<'r> {
@@ -751,9 +745,7 @@ impl<'r> Prep<'r> {
             existing: HashMap::new(),
             met: HashSet::new(),
             last_met: None,
-            used_in_batch: fixedbitset::FixedBitSet::with_capacity(
-                numbering::serial_space(width) as usize
-            ),
+            used_in_batch: FixedBitSet::with_capacity(numbering::serial_space(width) as usize),
             next_id: first_id,
             now: now_ms(),
             report: ImportReport::default(),
@@ -964,14 +956,18 @@ impl Written {
     }
 }
 
-/// Serials given once and retired since: never to be given again.
-fn retired_serials(store: &mut dyn Store) -> Result<HashSet<u32>, RegistryError> {
-    Ok(store
-        .serials()?
-        .into_iter()
-        .filter(|s| s.retired)
-        .map(|s| s.serial)
-        .collect())
+/// Serials given once and held by no object of the twin: retired (or given by another process
+/// since the twin was loaded). Never to be given again.
+fn retired_serials(store: &mut dyn Store, twin: &Twin) -> Result<FixedBitSet, RegistryError> {
+    let mut given = store.serials()?;
+    for o in twin.objects() {
+        if let Some(Number::Scheme { serial, .. }) = &o.number
+            && (*serial as usize) < given.len()
+        {
+            given.set(*serial as usize, false);
+        }
+    }
+    Ok(given)
 }
 
 fn note_number(a: &mut Assigner, o: &Object, width: u8) {

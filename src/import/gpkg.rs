@@ -14,7 +14,8 @@
 //! citytwin's own feature tables (`number`, `status`, `attributes` JSON, `source_file`,
 //! `source_id`, …) are recognised and read back losslessly: number → painted number, status →
 //! status, the attributes JSON object → attributes, source_file / source_id → source. The store's
-//! bookkeeping columns (`serial`, `check_digit`, `status_changed`, `created`, `updated`) are not imported.
+//! bookkeeping columns (`serial`, `check_digit`, `status_changed`, `created`, `updated`,
+//! `number_assigned`) are not imported.
 //!
 //! In rejects `line` is the feature's fid (its primary key), which is what QGIS shows.
 
@@ -37,12 +38,13 @@ use crate::model::{Attributes, Draft, Geometry, LayerId, Layers, Source, Status,
 /// Columns that mark a table written by citytwin's export.
 const CITYTWIN_COLUMNS: [&str; 5] = ["number", "status", "attributes", "source_file", "source_id"];
 /// citytwin bookkeeping columns that are not imported.
-const CITYTWIN_BOOKKEEPING: [&str; 5] = [
+const CITYTWIN_BOOKKEEPING: [&str; 6] = [
     "serial",
     "check_digit",
     "status_changed",
     "created",
     "updated",
+    "number_assigned",
 ];
 
 /// One feature table as listed in `gpkg_geometry_columns`.

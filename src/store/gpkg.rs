@@ -1,8 +1,10 @@
 //! The embedded store: an OGC GeoPackage 1.3 file on SQLite.
 //!
 //! One feature table per layer (readable by QGIS and GDAL), plus citytwin's own tables:
-//! `citytwin_numbers` (every serial ever given, retired ones kept), `citytwin_history`
-//! (every change: who, when, old → new) and `citytwin_settings`.
+//! `citytwin_serials` (every serial ever given, a bit each: see [`super::serials`]),
+//! `citytwin_retired_numbers` (who held a retired number, and when), `citytwin_history`
+//! (every change: who, when, old → new) and `citytwin_settings`; and the `citytwin_numbers`
+//! view: every number given, active (from the layer tables) and retired.
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a committed transaction has been
 //! fsynced before `commit` returns — it survives `kill -9` and power loss alike. Writes are rare
@@ -19,9 +21,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain;
 use super::inplace::{self, InPlace};
+use super::serials;
 use super::{
-    Batch, BatchHead, Change, HistoryEntry, LayerPlan, Part, SerialRecord, Store, StoreError,
-    format_ms, parse_ms,
+    Batch, BatchHead, Change, HistoryEntry, LayerPlan, Part, Store, StoreError, format_ms, parse_ms,
 };
 use crate::access::Role;
 use crate::access::tokens::{NewToken, TokenRecord};
@@ -31,8 +33,9 @@ use crate::numbering::Number;
 /// GeoPackage `application_id` ("GPKG") and `user_version` for version 1.3.0.
 const APPLICATION_ID: i32 = 0x4750_4B47;
 const USER_VERSION: i32 = 10300;
-/// citytwin's own schema version, kept in `citytwin_settings`.
-const SCHEMA_VERSION: &str = "1";
+/// citytwin's own schema version, kept in `citytwin_settings`. 2: the numbers table became the
+/// serial bitmap, the retired numbers table and the `citytwin_numbers` view.
+const SCHEMA_VERSION: &str = "2";
 /// Page cache during a bulk write unless configured (`bulk_cache_mib`), in MiB.
 pub const DEFAULT_BULK_CACHE_MIB: u32 = 256;
 /// Page cache for everyday use (negative: KiB), small because the twin answers reads.
@@ -114,6 +117,8 @@ impl GpkgStore {
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(e)?;
         self.conn.busy_timeout(BUSY_TIMEOUT).map_err(e)?;
+        // Per-layer statements (a retired number, a number given later) are prepared once.
+        self.conn.set_prepared_statement_cache_capacity(64);
         let app: i32 = self
             .conn
             .pragma_query_value(None, "application_id", |r| r.get(0))
@@ -163,6 +168,8 @@ impl GpkgStore {
         for def in self.layers.defs() {
             create_layer_table(&tx, def).map_err(|err| sql(&p, err))?;
         }
+        migrate_numbers(&tx, &self.layers).map_err(|err| sql(&p, err))?;
+        ensure_numbers_view(&tx, &self.layers).map_err(|err| sql(&p, err))?;
         tx.commit().map_err(|err| sql(&p, err))?;
         Ok(())
     }
@@ -449,12 +456,16 @@ CREATE TABLE IF NOT EXISTS citytwin_settings (
   key TEXT NOT NULL PRIMARY KEY,
   value TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS citytwin_numbers (
+CREATE TABLE IF NOT EXISTS citytwin_serials (
+  block INTEGER NOT NULL PRIMARY KEY,
+  given BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS citytwin_retired_numbers (
   serial INTEGER NOT NULL PRIMARY KEY,
   layer TEXT NOT NULL,
   object_id INTEGER NOT NULL,
   assigned DATETIME NOT NULL,
-  retired DATETIME
+  retired DATETIME NOT NULL
 );
 CREATE TABLE IF NOT EXISTS citytwin_history (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -481,6 +492,100 @@ CREATE TABLE IF NOT EXISTS citytwin_tokens (
   revoked DATETIME
 );
 ";
+
+/// Brings a store written before schema version 2 up to it: every layer table gains
+/// `number_assigned`, and the numbers table (a row per serial ever given) becomes the serial
+/// bitmap and the retired numbers table. Nothing is lost: the view shows the same rows.
+fn migrate_numbers(tx: &rusqlite::Transaction<'_>, layers: &Layers) -> rusqlite::Result<()> {
+    for def in layers.defs() {
+        let has: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = 'number_assigned'",
+            [&def.name],
+            |r| r.get(0),
+        )?;
+        if !has {
+            tx.execute_batch(&format!(
+                "ALTER TABLE \"{}\" ADD COLUMN number_assigned DATETIME",
+                def.name
+            ))?;
+        }
+    }
+    let old_table: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'citytwin_numbers' AND type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !old_table {
+        return Ok(());
+    }
+    let retired = tx.execute(
+        "INSERT OR REPLACE INTO citytwin_retired_numbers(serial, layer, object_id, assigned, retired) \
+         SELECT serial, layer, object_id, assigned, retired FROM citytwin_numbers \
+         WHERE retired IS NOT NULL",
+        [],
+    )?;
+    for def in layers.defs() {
+        tx.execute_batch(&format!(
+            "UPDATE \"{n}\" SET number_assigned = (SELECT k.assigned FROM citytwin_numbers AS k \
+             WHERE k.serial = \"{n}\".serial AND k.object_id = \"{n}\".fid) \
+             WHERE serial IS NOT NULL AND number_assigned IS NULL",
+            n = def.name
+        ))?;
+    }
+    let all = {
+        let mut st = tx.prepare("SELECT serial FROM citytwin_numbers ORDER BY serial")?;
+        st.query_map([], |r| r.get::<_, u32>(0))?
+            .collect::<rusqlite::Result<Vec<u32>>>()?
+    };
+    serials::give(tx, all.iter().copied())?;
+    tx.execute_batch("DROP TABLE citytwin_numbers")?;
+    tx.execute(
+        "UPDATE citytwin_settings SET value = ?1 WHERE key = 'schema_version'",
+        [SCHEMA_VERSION],
+    )?;
+    tracing::info!(
+        serials = all.len(),
+        retired,
+        "numbers table moved to the serial bitmap and the retired numbers table"
+    );
+    Ok(())
+}
+
+/// The `citytwin_numbers` view's definition: every number given, active ones from the layer
+/// tables (given when the object was created unless `number_assigned` says otherwise) and
+/// retired ones from `citytwin_retired_numbers`.
+fn numbers_view(layers: &Layers) -> String {
+    let mut sql = String::from(
+        "CREATE VIEW citytwin_numbers(serial, layer, object_id, assigned, retired) AS\n",
+    );
+    for def in layers.defs() {
+        // Layer names are [a-z0-9_] (`Layers::new`).
+        sql += &format!(
+            "SELECT serial, '{n}', fid, coalesce(number_assigned, created), NULL FROM \"{n}\" \
+             WHERE serial IS NOT NULL\nUNION ALL\n",
+            n = def.name
+        );
+    }
+    sql += "SELECT serial, layer, object_id, assigned, retired FROM citytwin_retired_numbers";
+    sql
+}
+
+/// Makes the `citytwin_numbers` view again when the layers changed.
+fn ensure_numbers_view(tx: &rusqlite::Transaction<'_>, layers: &Layers) -> rusqlite::Result<()> {
+    let want = numbers_view(layers);
+    let have: Option<String> = tx
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'citytwin_numbers' AND type = 'view'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if have.as_deref() != Some(want.as_str()) {
+        tx.execute_batch("DROP VIEW IF EXISTS citytwin_numbers")?;
+        tx.execute_batch(&want)?;
+    }
+    Ok(())
+}
 
 /// The tokens table's columns as [`token_row`] reads them.
 const TOKEN_SELECT: &str =
@@ -511,7 +616,8 @@ fn create_layer_table(tx: &rusqlite::Transaction<'_>, def: &LayerDef) -> rusqlit
            source_file TEXT,
            source_id TEXT,
            created DATETIME NOT NULL,
-           updated DATETIME NOT NULL
+           updated DATETIME NOT NULL,
+           number_assigned DATETIME -- NULL: the number was given when the object was created
          );",
         name = def.name,
         gtype = def.geometry.ogc_name(),
@@ -779,9 +885,9 @@ impl Store for GpkgStore {
         Ok(parts)
     }
 
-    fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError> {
+    fn serials(&mut self) -> Result<fixedbitset::FixedBitSet, StoreError> {
         let p = self.shown();
-        read_serials(&self.conn).map_err(|e| sql(&p, e))
+        serials::read(&self.conn).map_err(|e| sql(&p, e))
     }
 
     fn reserve_ids(&mut self, n: u64) -> Result<ObjectId, StoreError> {
@@ -862,7 +968,7 @@ impl Store for GpkgStore {
                         }
                         Ok(Encoding::Serials(reply)) => {
                             // The asker may have given up; then the next recv ends the batch.
-                            let _ = reply.send(read_serials(w.tx).map_err(|e| sql(&path, e)));
+                            let _ = reply.send(serials::read(w.tx).map_err(|e| sql(&path, e)));
                         }
                         Ok(Encoding::Finish(summary, next_id)) => {
                             tracing::debug!(
@@ -1443,13 +1549,12 @@ struct BatchWriter<'t> {
     /// Per layer: upsert and delete by fid.
     inserts: Vec<RowInsert<'t>>,
     deletes: Vec<rusqlite::Statement<'t>>,
-    number_retire: rusqlite::Statement<'t>,
     history: Appender<'t>,
     times: TimeTexts,
-    /// Serials given by this batch (with whether the object was updated rather than
-    /// created), written at the end in order: serials are spread over the whole space, and
-    /// inserting them sorted keeps the numbers table's B-tree appends local.
-    numbers: Vec<(i64, u16, u64, bool)>,
+    /// Serials new to their objects in this batch (with whether the object was updated rather
+    /// than created), recorded as given at the end, in order: each row of the serial bitmap
+    /// is then read and written once.
+    numbers: Vec<(u32, u16, u64, bool)>,
     first_id: u64,
     last_id: u64,
     /// Created, updated, deleted.
@@ -1475,9 +1580,6 @@ impl<'t> BatchWriter<'t> {
                     .map_err(e)?,
             );
         }
-        let number_retire = tx
-            .prepare("UPDATE citytwin_numbers SET retired = ?2 WHERE serial = ?1")
-            .map_err(e)?;
         let history = Appender::open(tx).map_err(e)?;
         Ok(BatchWriter {
             tx,
@@ -1487,7 +1589,6 @@ impl<'t> BatchWriter<'t> {
             now: format_ms(crate::model::now_ms()),
             inserts,
             deletes,
-            number_retire,
             history,
             times: TimeTexts::default(),
             numbers: Vec::new(),
@@ -1507,6 +1608,33 @@ impl<'t> BatchWriter<'t> {
             self.write_encoded(slice, &encoded)?;
         }
         Ok(())
+    }
+
+    /// Records the number of `old` (as its row in the store has it) as retired, before the row
+    /// is deleted or replaced.
+    fn retire(&self, old: &Object) -> rusqlite::Result<()> {
+        let name = &self.layers.def(old.layer).name;
+        self.tx
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO citytwin_retired_numbers(serial, layer, object_id, assigned, retired) \
+                 SELECT serial, '{name}', fid, coalesce(number_assigned, created), ?2 FROM \"{name}\" \
+                 WHERE fid = ?1 AND serial IS NOT NULL"
+            ))?
+            .execute(params![old.id as i64, self.now])?;
+        Ok(())
+    }
+
+    /// When `old`'s number was given, if not when it was created (as its row says).
+    fn assigned(&self, old: &Object) -> rusqlite::Result<Option<String>> {
+        let name = &self.layers.def(old.layer).name;
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT number_assigned FROM \"{name}\" WHERE fid = ?1"
+            ))?
+            .query_row([old.id as i64], |r| r.get(0))
+            .optional()?
+            .flatten())
     }
 
     /// Writes the created objects still waiting for their layer's multi-row insert.
@@ -1547,16 +1675,31 @@ impl<'t> BatchWriter<'t> {
             match change {
                 Change::Create(_) | Change::Update { .. } => {
                     self.counts[usize::from(!matches!(change, Change::Create(_)))] += 1;
-                    let serial = match &o.number {
-                        Some(Number::Scheme { serial, .. }) => Some(*serial as i64),
-                        _ => None,
-                    };
-                    if let Change::Update { old, .. } = change
-                        && old.layer != o.layer
-                    {
-                        self.deletes[old.layer as usize]
-                            .execute([old.id as i64])
-                            .map_err(row_err)?;
+                    let serial = scheme_serial(o);
+                    // What the old row says is read before it is replaced or deleted.
+                    let mut assigned = None;
+                    if let Change::Update { old, .. } = change {
+                        let was = scheme_serial(old);
+                        if was.is_some() && was != serial {
+                            self.retire(old).map_err(row_err)?;
+                        }
+                        assigned = if old.number == o.number {
+                            self.assigned(old).map_err(row_err)?
+                        } else {
+                            o.number.as_ref().map(|_| self.now.clone())
+                        };
+                        if was != serial
+                            && let Some(s) = serial
+                        {
+                            self.numbers.push((s, o.layer, o.id, true));
+                        }
+                        if old.layer != o.layer {
+                            self.deletes[old.layer as usize]
+                                .execute([old.id as i64])
+                                .map_err(row_err)?;
+                        }
+                    } else if let Some(s) = serial {
+                        self.numbers.push((s, o.layer, o.id, false));
                     }
                     let insert = &mut self.inserts[o.layer as usize];
                     if matches!(change, Change::Create(_)) {
@@ -1570,30 +1713,25 @@ impl<'t> BatchWriter<'t> {
                             .one
                             .write(o, enc.row(k), &mut self.times)
                             .map_err(row_err)?;
-                    }
-                    if let Some(s) = serial {
-                        let updated = matches!(change, Change::Update { .. });
-                        self.numbers.push((s, o.layer, o.id, updated));
-                    }
-                    if let Change::Update { old, .. } = change
-                        && let Some(Number::Scheme { serial: was, .. }) = &old.number
-                        && serial != Some(*was as i64)
-                    {
-                        self.number_retire
-                            .execute(params![*was as i64, self.now])
-                            .map_err(row_err)?;
+                        if let Some(at) = assigned {
+                            self.tx
+                                .prepare_cached(&format!(
+                                    "UPDATE \"{}\" SET number_assigned = ?2 WHERE fid = ?1",
+                                    def.name
+                                ))
+                                .and_then(|mut st| st.execute(params![o.id as i64, at]))
+                                .map_err(row_err)?;
+                        }
                     }
                 }
                 Change::Delete(_) => {
                     self.counts[2] += 1;
+                    if scheme_serial(o).is_some() {
+                        self.retire(o).map_err(row_err)?;
+                    }
                     self.deletes[o.layer as usize]
                         .execute([o.id as i64])
                         .map_err(row_err)?;
-                    if let Some(Number::Scheme { serial, .. }) = &o.number {
-                        self.number_retire
-                            .execute(params![*serial as i64, self.now])
-                            .map_err(row_err)?;
-                    }
                 }
             }
             let (old, new) = match change {
@@ -1629,100 +1767,35 @@ impl<'t> BatchWriter<'t> {
     fn finish(mut self, mut summary: serde_json::Value) -> Result<u64, StoreError> {
         let p = self.path.clone();
         let e = |err| sql(&p, err);
-        // A created object's serial is new: a plain insert, which fails on a serial given
-        // before. An updated object may keep its serial: the row is then taken over again.
-        let insert = "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) \
-                      VALUES (?1, ?2, ?3, ?4)";
-        let mut statements = [
-            self.tx.prepare(insert).map_err(e)?,
-            self.tx
-                .prepare(&format!(
-                    "{insert} ON CONFLICT(serial) DO UPDATE SET \
-                     layer = excluded.layer, object_id = excluded.object_id, retired = NULL \
-                     WHERE citytwin_numbers.object_id = excluded.object_id"
-                ))
-                .map_err(e)?,
-        ];
-        // Created objects' serials, as many rows per statement as a layer's inserts: a bulk
-        // import records millions.
-        const ROWS: usize = ROWS_PER_INSERT;
-        // Each row's serial, layer and object, then the time all rows share.
-        let many = values_of_rows(ROWS, 3, Some(3 * ROWS + 1));
-        // Prepared at the first run of 64 created objects (a single edit never needs it).
-        let prepare_many = || -> rusqlite::Result<InPlace<'t>> {
-            let mut st = InPlace::prepare(
-                self.tx,
-                &format!(
-                    "INSERT INTO citytwin_numbers(serial, layer, object_id, assigned) VALUES {many}"
-                ),
-            )?;
-            // The time is the same for every row: bound once.
-            // SAFETY: `self.now` (never changed) and the layer names (`self.layers`) outlive
-            // the statement.
-            unsafe { st.bind(3 * ROWS + 1, inplace::Value::Text(&self.now)) }?;
-            Ok(st)
-        };
-        let mut many = None;
-        for st in &mut statements {
-            st.raw_bind_parameter(4, &self.now).map_err(e)?;
-        }
+        // Every serial new to its object is recorded as given; one given before is refused,
+        // unless an updated object takes back a number it held itself.
         self.numbers.sort_unstable();
-        // The layer each row of `many` holds bound: bound again only when it changes.
-        let mut bound = [u16::MAX; ROWS];
-        for chunk in self.numbers.chunks(ROWS) {
-            if chunk.len() == ROWS && chunk.iter().all(|n| !n.3) {
-                let many = match &mut many {
-                    Some(m) => m,
-                    None => many.insert(prepare_many().map_err(e)?),
-                };
-                for (k, &(s, layer, id, _)) in chunk.iter().enumerate() {
-                    use inplace::Value::{Int, Text};
-                    // SAFETY: as above; the rest are numbers.
-                    unsafe {
-                        many.bind(3 * k + 1, Int(s)).map_err(e)?;
-                        if bound[k] != layer {
-                            let name = &self.layers.def(layer).name;
-                            many.bind(3 * k + 2, Text(name)).map_err(e)?;
-                            bound[k] = layer;
-                        }
-                        many.bind(3 * k + 3, Int(id as i64)).map_err(e)?;
-                    }
-                }
-                match many.execute() {
-                    Ok(_) => continue,
-                    // A serial given before: the statement's rows were undone; the rows one
-                    // by one below find which.
-                    Err(rusqlite::Error::SqliteFailure(f, _))
-                        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                            && !self.tx.is_autocommit() => {}
-                    Err(err) => return Err(e(err)),
-                }
-            }
-            for &(s, layer, id, updated) in chunk {
-                let name = &self.layers.def(layer).name;
-                let st = &mut statements[usize::from(updated)];
-                st.raw_bind_parameter(1, s).map_err(e)?;
-                st.raw_bind_parameter(2, name).map_err(e)?;
-                st.raw_bind_parameter(3, id as i64).map_err(e)?;
-                let taken = match st.raw_execute() {
-                    Ok(n) => n == 0,
-                    Err(rusqlite::Error::SqliteFailure(f, _))
-                        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-                    {
-                        true
-                    }
-                    Err(err) => return Err(e(err)),
-                };
-                if taken {
-                    return Err(StoreError::BadRow {
-                        path: p.clone(),
-                        layer: name.clone(),
-                        fid: id as i64,
-                        reason: format!(
-                            "serial {s} was already given to another object; numbers are never reused"
-                        ),
-                    });
-                }
+        let refuse = |&(s, layer, id, _): &(u32, u16, u64, bool)| StoreError::BadRow {
+            path: p.clone(),
+            layer: self.layers.def(layer).name.clone(),
+            fid: id as i64,
+            reason: format!(
+                "serial {s} was already given to another object; numbers are never reused"
+            ),
+        };
+        if let Some(twice) = self.numbers.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(refuse(&twice[1]));
+        }
+        let before = serials::give(self.tx, self.numbers.iter().map(|n| n.0)).map_err(e)?;
+        for s in before {
+            let i = self.numbers.partition_point(|n| n.0 < s);
+            let n = &self.numbers[i];
+            let taken_back = n.3
+                && self
+                    .tx
+                    .execute(
+                        "DELETE FROM citytwin_retired_numbers WHERE serial = ?1 AND object_id = ?2",
+                        params![s, n.2 as i64],
+                    )
+                    .map_err(e)?
+                    == 1;
+            if !taken_back {
+                return Err(refuse(n));
             }
         }
         // One summary row per batch: what, how many, which ids.
@@ -1763,10 +1836,18 @@ impl<'t> BatchWriter<'t> {
     }
 }
 
+/// The serial of a number of citytwin's scheme.
+fn scheme_serial(o: &Object) -> Option<u32> {
+    match &o.number {
+        Some(Number::Scheme { serial, .. }) => Some(*serial),
+        _ => None,
+    }
+}
+
 /// A part on its way from the encoding thread to the writer.
 enum Encoding {
     Changes(Vec<Change>, Result<Encoded, StoreError>),
-    Serials(std::sync::mpsc::SyncSender<Result<Vec<SerialRecord>, StoreError>>),
+    Serials(std::sync::mpsc::SyncSender<Result<fixedbitset::FixedBitSet, StoreError>>),
     Finish(serde_json::Value, ObjectId),
 }
 
@@ -1854,20 +1935,6 @@ fn flush_until(path: &Path, stop: &std::sync::mpsc::Receiver<()>) {
             return;
         }
     }
-}
-
-/// Every serial ever given out (active and retired), on a connection or inside a transaction.
-fn read_serials(conn: &Connection) -> rusqlite::Result<Vec<SerialRecord>> {
-    let mut stmt =
-        conn.prepare("SELECT serial, object_id, retired IS NOT NULL FROM citytwin_numbers")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(SerialRecord {
-            serial: r.get::<_, i64>(0)? as u32,
-            object_id: r.get::<_, i64>(1)? as u64,
-            retired: r.get(2)?,
-        })
-    })?;
-    rows.collect()
 }
 
 /// Appends entries to the hash-chained history inside one transaction.
@@ -2338,6 +2405,179 @@ mod tests {
             )
             .unwrap();
         assert!(retired);
+    }
+
+    /// The `citytwin_numbers` view's rows: serial, layer, object, assigned, retired.
+    type NumberRow = (i64, String, i64, String, Option<String>);
+
+    fn numbers_view(conn: &Connection) -> Vec<NumberRow> {
+        let mut st = conn
+            .prepare(
+                "SELECT serial, layer, object_id, assigned, retired FROM citytwin_numbers \
+                 ORDER BY serial",
+            )
+            .unwrap();
+        st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    }
+
+    fn given(store: &GpkgStore) -> Vec<usize> {
+        serials::read(&store.conn).unwrap().ones().collect()
+    }
+
+    #[test]
+    fn the_numbers_view_lists_active_and_retired_numbers_and_another_process_is_refused_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.gpkg");
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let manholes = layers.by_name("manholes").unwrap();
+        let mut a = GpkgStore::open(&path, &layers, 6).unwrap();
+        let mut b = GpkgStore::open(&path, &layers, 6).unwrap();
+        let pole = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
+        let manhole = crate::twin::tests::obj(2, manholes, [30.0, 50.0], 100_002);
+        let gone = crate::twin::tests::obj(3, poles, [30.0, 50.0], 100_003);
+        a.commit(&batch(
+            [&pole, &manhole, &gone]
+                .map(|o| Change::Create(o.clone()))
+                .to_vec(),
+        ))
+        .unwrap();
+        let created = numbers_view(&a.conn)[0].3.clone();
+        // A second process (whose twin never saw these objects) is refused their serials.
+        let stranger = crate::twin::tests::obj(4, poles, [31.0, 51.0], 100_002);
+        let e = b
+            .commit(&batch(vec![Change::Create(stranger.clone())]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("serial 100002 was already given"), "{e}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // Renumbered: the old number retired (with when it was given), the new one dated now.
+        let mut renumbered = manhole.clone();
+        renumbered.number = Some(Number::scheme(100_004, 6));
+        a.commit(&batch(vec![
+            Change::Update {
+                old: Box::new(manhole.clone()),
+                new: renumbered.clone(),
+            },
+            Change::Delete(gone.clone()),
+        ]))
+        .unwrap();
+        let rows = numbers_view(&a.conn);
+        let at = |i: usize| rows[i].4.clone().expect("retired");
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.0, r.1.as_str(), r.2, r.4.is_some()))
+                .collect::<Vec<_>>(),
+            vec![
+                (100_001, "poles", 1, false),
+                (100_002, "manholes", 2, true),
+                (100_003, "poles", 3, true),
+                (100_004, "manholes", 2, false),
+            ]
+        );
+        assert_eq!(
+            (&rows[0].3, &rows[1].3, &rows[2].3),
+            (&created, &created, &created)
+        );
+        assert!(rows[3].3 > created, "{rows:?}");
+        assert_eq!(rows[3].3, at(1), "renumbered and retired in one batch");
+        assert_eq!(given(&a), vec![100_001, 100_002, 100_003, 100_004]);
+        // A change that keeps the number keeps when it was given.
+        let mut closed = renumbered.clone();
+        closed.status = Status::Closed;
+        a.commit(&batch(vec![Change::Update {
+            old: Box::new(renumbered),
+            new: closed,
+        }]))
+        .unwrap();
+        assert_eq!(numbers_view(&a.conn)[3].3, rows[3].3);
+        // Retired serials are refused to new objects, in either process.
+        for (store, serial) in [(&mut a, 100_003), (&mut b, 100_002)] {
+            let again = crate::twin::tests::obj(5, poles, [32.0, 52.0], serial);
+            let e = store
+                .commit(&batch(vec![Change::Create(again)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("serial {serial} was already given")),
+                "{e}"
+            );
+        }
+        assert_eq!(given(&b), vec![100_001, 100_002, 100_003, 100_004]);
+    }
+
+    #[test]
+    fn a_store_with_the_old_numbers_table_keeps_every_number_in_the_new_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.gpkg");
+        let layers = Layers::default_city();
+        let poles = layers.by_name("poles").unwrap();
+        let pole = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
+        let gone = crate::twin::tests::obj(3, poles, [30.0, 50.0], 100_003);
+        {
+            let mut store = GpkgStore::open(&path, &layers, 6).unwrap();
+            store
+                .commit(&batch(vec![Change::Create(pole), Change::Create(gone)]))
+                .unwrap();
+            // What schema version 1 wrote: a numbers table with a row per serial.
+            store
+                .conn
+                .execute_batch(
+                    "DROP VIEW citytwin_numbers;
+                     DELETE FROM citytwin_serials;
+                     DELETE FROM poles WHERE fid = 3;
+                     ALTER TABLE poles DROP COLUMN number_assigned;
+                     CREATE TABLE citytwin_numbers (serial INTEGER NOT NULL PRIMARY KEY,
+                       layer TEXT NOT NULL, object_id INTEGER NOT NULL,
+                       assigned DATETIME NOT NULL, retired DATETIME);
+                     INSERT INTO citytwin_numbers VALUES
+                       (100001, 'poles', 1, '2026-01-01T00:00:00.000Z', NULL),
+                       (100003, 'poles', 3, '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z');
+                     UPDATE citytwin_settings SET value = '1' WHERE key = 'schema_version';",
+                )
+                .unwrap();
+        }
+        let mut store = GpkgStore::open(&path, &layers, 6).unwrap();
+        assert_eq!(
+            numbers_view(&store.conn),
+            vec![
+                (
+                    100_001,
+                    "poles".into(),
+                    1,
+                    "2026-01-01T00:00:00.000Z".into(),
+                    None
+                ),
+                (
+                    100_003,
+                    "poles".into(),
+                    3,
+                    "2026-01-02T00:00:00.000Z".into(),
+                    Some("2026-01-03T00:00:00.000Z".into())
+                ),
+            ]
+        );
+        assert_eq!(given(&store), vec![100_001, 100_003]);
+        let version: String = store
+            .conn
+            .query_one(
+                "SELECT value FROM citytwin_settings WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let again = crate::twin::tests::obj(5, poles, [32.0, 52.0], 100_003);
+        let e = store
+            .commit(&batch(vec![Change::Create(again)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("serial 100003 was already given"), "{e}");
     }
 
     /// Without the stop flag set on unwinding, this test would never end: the scope would wait

@@ -4,9 +4,12 @@
 pub mod chain;
 pub mod gpkg;
 mod inplace;
+mod serials;
 mod time;
 
 pub use time::{format_ms, parse_ms};
+
+use fixedbitset::FixedBitSet;
 
 use crate::model::{LayerId, Layers, Object, ObjectId};
 
@@ -99,7 +102,7 @@ pub enum Part {
     Changes(Vec<Change>),
     /// Asks for every serial ever given out, as the open transaction sees it (this batch's
     /// own numbers are recorded at its end, so they are not among them).
-    Serials(std::sync::mpsc::SyncSender<Result<Vec<SerialRecord>, StoreError>>),
+    Serials(std::sync::mpsc::SyncSender<Result<FixedBitSet, StoreError>>),
     /// The end: the batch's summary (kept in the history) and the first object id it left
     /// unused. Only now is the batch committed.
     Finish {
@@ -127,14 +130,6 @@ pub struct HistoryEntry {
     pub hash: Option<String>,
 }
 
-/// A serial ever given out, and whether it is retired.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SerialRecord {
-    pub serial: u32,
-    pub object_id: ObjectId,
-    pub retired: bool,
-}
-
 /// What every store can do. The twin loads from it at start and writes through it.
 pub trait Store: Send {
     fn layers(&self) -> &Layers;
@@ -145,8 +140,8 @@ pub trait Store: Send {
     /// Reads every object of one layer, in id order, in chunks (one per reader thread's share
     /// of the work).
     fn load_layer(&mut self, plan: &LayerPlan) -> Result<Vec<Vec<Object>>, StoreError>;
-    /// Every serial ever given out (active and retired).
-    fn serials(&mut self) -> Result<Vec<SerialRecord>, StoreError>;
+    /// Every serial ever given out (active and retired), one bit each.
+    fn serials(&mut self) -> Result<FixedBitSet, StoreError>;
     /// Reserves `n` fresh object ids (never reused, even if the batch using them fails).
     fn reserve_ids(&mut self, n: u64) -> Result<ObjectId, StoreError>;
     /// Writes a batch in one transaction: all of it or nothing. Returns once it is durable,
