@@ -45,8 +45,11 @@ const SMALL_CACHE_KIB: i64 = -16_384;
 const LOAD_MMAP_BYTES: i64 = 1 << 40;
 /// How long a write waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Rows read from the start of a layer to estimate how many it holds.
-const PLAN_SAMPLE: i64 = 65_536;
+/// Rows read from the start of a layer to estimate how many it holds. Small, because from a
+/// cold disk these are scattered reads that come before any other work: 65,536 rows took
+/// 0.6–0.7 s of a 10M store's cold start, 8,192 take 0.08 s, and estimate the synthetic city's
+/// layers within 0.7% (65,536: 0.4%).
+const PLAN_SAMPLE: i64 = 8_192;
 
 /// The GeoPackage store.
 pub struct GpkgStore {
@@ -2214,6 +2217,50 @@ mod tests {
             .unwrap();
         let e = store.load_layer(&poles_plan).unwrap_err().to_string();
         assert!(e.contains("expected text") && e.contains("object 1"), "{e}");
+    }
+
+    #[test]
+    fn the_plan_estimates_a_layer_larger_than_its_sample_and_counts_a_small_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let (poles, manholes) = (
+            layers.by_name("poles").unwrap(),
+            layers.by_name("manholes").unwrap(),
+        );
+        let mut store = GpkgStore::open(&dir.path().join("s.gpkg"), &layers, 7).unwrap();
+        // Five poles for every manhole, interleaved as an import writes them.
+        let n = PLAN_SAMPLE as u64 * 3;
+        let changes: Vec<Change> = (1..=n)
+            .map(|id| {
+                let layer = if id % 6 == 0 { manholes } else { poles };
+                let at = [30.0 + id as f64 * 1e-5, 50.0];
+                Change::Create(crate::twin::tests::obj(
+                    id,
+                    layer,
+                    at,
+                    1_000_000 + id as u32,
+                ))
+            })
+            .collect();
+        store.commit(&batch(changes)).unwrap();
+        let plan = store.plan().unwrap();
+        let of = |l| plan.iter().find(|p| p.layer == l).copied().unwrap();
+        let (want_poles, want_manholes) = (n - n / 6, n / 6);
+        let estimate = of(poles).count as f64;
+        assert!(
+            (estimate / want_poles as f64 - 1.0).abs() < 0.01,
+            "{estimate} for {want_poles}"
+        );
+        assert_eq!(
+            of(manholes).count as u64,
+            want_manholes,
+            "below the sample: exact"
+        );
+        assert_eq!((of(poles).min_id, of(poles).max_id), (1, n - 1));
+        assert_eq!(
+            store.load_layer(&of(poles)).unwrap().concat().len() as u64,
+            want_poles
+        );
     }
 
     #[test]
