@@ -1559,10 +1559,14 @@ struct BatchWriter<'t> {
     deletes: Vec<rusqlite::Statement<'t>>,
     history: Appender<'t>,
     times: TimeTexts,
-    /// Serials new to their objects in this batch (with whether the object was updated rather
-    /// than created), recorded as given at the end, in order: each row of the serial bitmap
-    /// is then read and written once.
-    numbers: Vec<(u32, u16, u64, bool)>,
+    /// Serials new to their objects in this batch, a bit each: recorded as given at the end,
+    /// in serial order, so that each row of the serial bitmap is read and written once (a bit
+    /// per serial of the space, 1.25 MB for 7 digits, where a list of 10M would be 160 MB to
+    /// fill and sort).
+    new_serials: fixedbitset::FixedBitSet,
+    /// The new serials of updated objects, with their layer and id: an updated object may
+    /// take back a number it held itself.
+    renumbered: Vec<(u32, u16, u64)>,
     first_id: u64,
     last_id: u64,
     /// Created, updated, deleted.
@@ -1599,7 +1603,8 @@ impl<'t> BatchWriter<'t> {
             deletes,
             history,
             times: TimeTexts::default(),
-            numbers: Vec::new(),
+            new_serials: fixedbitset::FixedBitSet::new(),
+            renumbered: Vec::new(),
             first_id: u64::MAX,
             last_id: 0,
             counts: [0; 3],
@@ -1630,6 +1635,28 @@ impl<'t> BatchWriter<'t> {
             ))?
             .execute(params![old.id as i64, self.now])?;
         Ok(())
+    }
+
+    /// The layer and id of the object this batch wrote with serial `s` (for an error message:
+    /// the batch's own ids, as a fid range, are all it reads).
+    fn holder_of(&self, s: u32) -> rusqlite::Result<Option<(String, u64)>> {
+        for &l in &self.touched {
+            let name = &self.layers.def(l).name;
+            let fid: Option<i64> = self
+                .tx
+                .query_row(
+                    &format!(
+                        "SELECT fid FROM \"{name}\" WHERE fid BETWEEN ?1 AND ?2 AND serial = ?3 LIMIT 1"
+                    ),
+                    params![self.first_id as i64, self.last_id as i64, s],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(fid) = fid {
+                return Ok(Some((name.clone(), fid as u64)));
+            }
+        }
+        Ok(None)
     }
 
     /// When `old`'s number was given, if not when it was created (as its row says).
@@ -1699,15 +1726,20 @@ impl<'t> BatchWriter<'t> {
                         if was != serial
                             && let Some(s) = serial
                         {
-                            self.numbers.push((s, o.layer, o.id, true));
+                            if !first_in_batch(&mut self.new_serials, s, width) {
+                                return Err(given_twice(path, &def.name, o.id, s));
+                            }
+                            self.renumbered.push((s, o.layer, o.id));
                         }
                         if old.layer != o.layer {
                             self.deletes[old.layer as usize]
                                 .execute([old.id as i64])
                                 .map_err(row_err)?;
                         }
-                    } else if let Some(s) = serial {
-                        self.numbers.push((s, o.layer, o.id, false));
+                    } else if let Some(s) = serial
+                        && !first_in_batch(&mut self.new_serials, s, width)
+                    {
+                        return Err(given_twice(path, &def.name, o.id, s));
                     }
                     let insert = &mut self.inserts[o.layer as usize];
                     if matches!(change, Change::Create(_)) {
@@ -1777,33 +1809,33 @@ impl<'t> BatchWriter<'t> {
         let e = |err| sql(&p, err);
         // Every serial new to its object is recorded as given; one given before is refused,
         // unless an updated object takes back a number it held itself.
-        self.numbers.sort_unstable();
-        let refuse = |&(s, layer, id, _): &(u32, u16, u64, bool)| StoreError::BadRow {
-            path: p.clone(),
-            layer: self.layers.def(layer).name.clone(),
-            fid: id as i64,
-            reason: format!(
-                "serial {s} was already given to another object; numbers are never reused"
-            ),
-        };
-        if let Some(twice) = self.numbers.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(refuse(&twice[1]));
-        }
-        let before = serials::give(self.tx, self.numbers.iter().map(|n| n.0)).map_err(e)?;
+        let before =
+            serials::give(self.tx, self.new_serials.ones().map(|s| s as u32)).map_err(e)?;
+        self.renumbered.sort_unstable();
         for s in before {
-            let i = self.numbers.partition_point(|n| n.0 < s);
-            let n = &self.numbers[i];
-            let taken_back = n.3
-                && self
+            if let Ok(i) = self.renumbered.binary_search_by_key(&s, |r| r.0) {
+                let (_, layer, id) = self.renumbered[i];
+                let taken_back = self
                     .tx
                     .execute(
                         "DELETE FROM citytwin_retired_numbers WHERE serial = ?1 AND object_id = ?2",
-                        params![s, n.2 as i64],
+                        params![s, id as i64],
                     )
                     .map_err(e)?
                     == 1;
-            if !taken_back {
-                return Err(refuse(n));
+                if !taken_back {
+                    return Err(given_twice(&p, &self.layers.def(layer).name, id, s));
+                }
+            } else {
+                return Err(self.holder_of(s).map_err(e)?.map_or_else(
+                    || StoreError::Invalid {
+                        path: p.clone(),
+                        reason: format!(
+                            "serial {s} was already given to another object; numbers are never reused"
+                        ),
+                    },
+                    |(name, id)| given_twice(&p, &name, id, s),
+                ));
             }
         }
         // One summary row per batch: what, how many, which ids.
@@ -1841,6 +1873,25 @@ impl<'t> BatchWriter<'t> {
                 .map_err(e)?;
         }
         Ok(seq)
+    }
+}
+
+/// Notes serial `s` as new in this batch; false if the batch gave it already.
+fn first_in_batch(set: &mut fixedbitset::FixedBitSet, s: u32, width: u8) -> bool {
+    let i = s as usize;
+    if i >= set.len() {
+        set.grow((i + 1).max(crate::numbering::serial_space(width) as usize));
+    }
+    !set.put(i)
+}
+
+/// A serial refused to the object `id` of `layer`: given before.
+fn given_twice(path: &str, layer: &str, id: u64, s: u32) -> StoreError {
+    StoreError::BadRow {
+        path: path.to_string(),
+        layer: layer.to_string(),
+        fid: id as i64,
+        reason: format!("serial {s} was already given to another object; numbers are never reused"),
     }
 }
 
@@ -2442,7 +2493,25 @@ mod tests {
             .collect();
         let e = store.commit(&batch(many)).unwrap_err().to_string();
         assert!(e.contains("serial 100001 was already given"), "{e}");
+        assert!(e.contains("\"poles\" object 107:"), "names the object: {e}");
         assert_eq!(count(&store), 0);
+        // Two new objects of one batch with the same new serial: the second is named.
+        let pair: Vec<Change> = [(300, 300_001), (301, 300_002), (302, 300_001)]
+            .map(|(id, serial)| {
+                Change::Create(crate::twin::tests::obj(id, poles, [30.5, 50.5], serial))
+            })
+            .to_vec();
+        let e = store.commit(&batch(pair)).unwrap_err().to_string();
+        assert!(
+            e.contains("object 302: serial 300001 was already given"),
+            "{e}"
+        );
+        assert_eq!(count(&store), 0);
+        assert_eq!(
+            given(&store),
+            vec![100_001],
+            "nothing of a refused batch is recorded"
+        );
         let numbers: i64 = store
             .conn
             .query_one("SELECT count(*) FROM citytwin_numbers", [], |r| r.get(0))
