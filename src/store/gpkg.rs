@@ -503,7 +503,8 @@ CREATE TABLE IF NOT EXISTS citytwin_tokens (
 
 /// Brings a store written before schema version 2 up to it: every layer table gains
 /// `number_assigned`, and the numbers table (a row per serial ever given) becomes the serial
-/// bitmap and the retired numbers table. Nothing is lost: the view shows the same rows.
+/// bitmap and the retired numbers table. Nothing is lost: the view shows the same rows, except
+/// that a number whose holder is gone from the layer tables is now listed as retired.
 fn migrate_numbers(tx: &rusqlite::Transaction<'_>, layers: &Layers) -> rusqlite::Result<()> {
     for def in layers.defs() {
         let has: bool = tx.query_row(
@@ -540,6 +541,20 @@ fn migrate_numbers(tx: &rusqlite::Transaction<'_>, layers: &Layers) -> rusqlite:
             n = def.name
         ))?;
     }
+    // An active row whose object is gone from its layer table (deleted by another tool, or a
+    // layer no longer configured) is kept as retired from now: its number is never given again
+    // and still listed.
+    let mut held_nowhere = String::from(
+        "INSERT OR IGNORE INTO citytwin_retired_numbers(serial, layer, object_id, assigned, retired) \
+         SELECT serial, layer, object_id, assigned, ?1 FROM citytwin_numbers AS k WHERE retired IS NULL",
+    );
+    for def in layers.defs() {
+        held_nowhere += &format!(
+            " AND NOT EXISTS (SELECT 1 FROM \"{n}\" WHERE fid = k.object_id AND serial = k.serial)",
+            n = def.name
+        );
+    }
+    let held_nowhere = tx.execute(&held_nowhere, [format_ms(crate::model::now_ms())])?;
     let all = {
         let mut st = tx.prepare("SELECT serial FROM citytwin_numbers ORDER BY serial")?;
         st.query_map([], |r| r.get::<_, u32>(0))?
@@ -554,6 +569,7 @@ fn migrate_numbers(tx: &rusqlite::Transaction<'_>, layers: &Layers) -> rusqlite:
     tracing::info!(
         serials = all.len(),
         retired,
+        held_nowhere,
         "numbers table moved to the serial bitmap and the retired numbers table"
     );
     Ok(())
@@ -895,7 +911,7 @@ impl Store for GpkgStore {
 
     fn serials(&mut self) -> Result<fixedbitset::FixedBitSet, StoreError> {
         let p = self.shown();
-        serials::read(&self.conn).map_err(|e| sql(&p, e))
+        serials::read(&self.conn, self.width).map_err(|e| sql(&p, e))
     }
 
     fn reserve_ids(&mut self, n: u64) -> Result<ObjectId, StoreError> {
@@ -976,7 +992,8 @@ impl Store for GpkgStore {
                         }
                         Ok(Encoding::Serials(reply)) => {
                             // The asker may have given up; then the next recv ends the batch.
-                            let _ = reply.send(serials::read(w.tx).map_err(|e| sql(&path, e)));
+                            let _ =
+                                reply.send(serials::read(w.tx, w.width).map_err(|e| sql(&path, e)));
                         }
                         Ok(Encoding::Finish(summary, next_id)) => {
                             tracing::debug!(
@@ -1564,11 +1581,16 @@ struct BatchWriter<'t> {
     /// per serial of the space, 1.25 MB for 7 digits, where a list of 10M would be 160 MB to
     /// fill and sort).
     new_serials: fixedbitset::FixedBitSet,
-    /// The new serials of updated objects, with their layer and id: an updated object may
-    /// take back a number it held itself.
+    /// New serials that updated objects took back from their own retired numbers (their
+    /// retired rows are gone already): the only serials given before that are not refused.
+    taken_back: Vec<u32>,
+    /// The new serials of the other updated objects, with their layer and id, to name one
+    /// refused.
     renumbered: Vec<(u32, u16, u64)>,
     first_id: u64,
     last_id: u64,
+    /// The smallest and largest id of the objects this batch created (ids reserved for it).
+    created: (u64, u64),
     /// Created, updated, deleted.
     counts: [u64; 3],
     touched: std::collections::BTreeSet<u16>,
@@ -1604,9 +1626,11 @@ impl<'t> BatchWriter<'t> {
             history,
             times: TimeTexts::default(),
             new_serials: fixedbitset::FixedBitSet::new(),
+            taken_back: Vec::new(),
             renumbered: Vec::new(),
             first_id: u64::MAX,
             last_id: 0,
+            created: (u64::MAX, 0),
             counts: [0; 3],
             touched: Default::default(),
             path,
@@ -1637,9 +1661,9 @@ impl<'t> BatchWriter<'t> {
         Ok(())
     }
 
-    /// The layer and id of the object this batch wrote with serial `s` (for an error message:
-    /// the batch's own ids, as a fid range, are all it reads).
-    fn holder_of(&self, s: u32) -> rusqlite::Result<Option<(String, u64)>> {
+    /// The layer and id of the object this batch created with serial `s` (for an error
+    /// message: the ids reserved for the batch's created objects are all it reads).
+    fn created_holder_of(&self, s: u32) -> rusqlite::Result<Option<(String, u64)>> {
         for &l in &self.touched {
             let name = &self.layers.def(l).name;
             let fid: Option<i64> = self
@@ -1648,7 +1672,7 @@ impl<'t> BatchWriter<'t> {
                     &format!(
                         "SELECT fid FROM \"{name}\" WHERE fid BETWEEN ?1 AND ?2 AND serial = ?3 LIMIT 1"
                     ),
-                    params![self.first_id as i64, self.last_id as i64, s],
+                    params![self.created.0 as i64, self.created.1 as i64, s],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -1729,17 +1753,34 @@ impl<'t> BatchWriter<'t> {
                             if !first_in_batch(&mut self.new_serials, s, width) {
                                 return Err(given_twice(path, &def.name, o.id, s));
                             }
-                            self.renumbered.push((s, o.layer, o.id));
+                            // Taken back now, so that a later change of the batch that retires
+                            // it again records that.
+                            let back = self
+                                .tx
+                                .prepare_cached(
+                                    "DELETE FROM citytwin_retired_numbers \
+                                     WHERE serial = ?1 AND object_id = ?2",
+                                )
+                                .and_then(|mut st| st.execute(params![s, o.id as i64]))
+                                .map_err(row_err)?;
+                            if back == 1 {
+                                self.taken_back.push(s);
+                            } else {
+                                self.renumbered.push((s, o.layer, o.id));
+                            }
                         }
                         if old.layer != o.layer {
                             self.deletes[old.layer as usize]
                                 .execute([old.id as i64])
                                 .map_err(row_err)?;
                         }
-                    } else if let Some(s) = serial
-                        && !first_in_batch(&mut self.new_serials, s, width)
-                    {
-                        return Err(given_twice(path, &def.name, o.id, s));
+                    } else {
+                        self.created = (self.created.0.min(o.id), self.created.1.max(o.id));
+                        if let Some(s) = serial
+                            && !first_in_batch(&mut self.new_serials, s, width)
+                        {
+                            return Err(given_twice(path, &def.name, o.id, s));
+                        }
                     }
                     let insert = &mut self.inserts[o.layer as usize];
                     if matches!(change, Change::Create(_)) {
@@ -1811,32 +1852,28 @@ impl<'t> BatchWriter<'t> {
         // unless an updated object takes back a number it held itself.
         let before =
             serials::give(self.tx, self.new_serials.ones().map(|s| s as u32)).map_err(e)?;
+        self.taken_back.sort_unstable();
         self.renumbered.sort_unstable();
         for s in before {
-            if let Ok(i) = self.renumbered.binary_search_by_key(&s, |r| r.0) {
-                let (_, layer, id) = self.renumbered[i];
-                let taken_back = self
-                    .tx
-                    .execute(
-                        "DELETE FROM citytwin_retired_numbers WHERE serial = ?1 AND object_id = ?2",
-                        params![s, id as i64],
-                    )
-                    .map_err(e)?
-                    == 1;
-                if !taken_back {
-                    return Err(given_twice(&p, &self.layers.def(layer).name, id, s));
-                }
-            } else {
-                return Err(self.holder_of(s).map_err(e)?.map_or_else(
-                    || StoreError::Invalid {
-                        path: p.clone(),
-                        reason: format!(
-                            "serial {s} was already given to another object; numbers are never reused"
-                        ),
-                    },
-                    |(name, id)| given_twice(&p, &name, id, s),
-                ));
+            if self.taken_back.binary_search(&s).is_ok() {
+                continue;
             }
+            let holder = match self.renumbered.binary_search_by_key(&s, |r| r.0) {
+                Ok(i) => {
+                    let (_, layer, id) = self.renumbered[i];
+                    Some((self.layers.def(layer).name.clone(), id))
+                }
+                Err(_) => self.created_holder_of(s).map_err(e)?,
+            };
+            return Err(holder.map_or_else(
+                || StoreError::Invalid {
+                    path: p.clone(),
+                    reason: format!(
+                        "serial {s} was already given to another object; numbers are never reused"
+                    ),
+                },
+                |(name, id)| given_twice(&p, &name, id, s),
+            ));
         }
         // One summary row per batch: what, how many, which ids.
         if let Some(m) = summary.as_object_mut() {
@@ -2547,7 +2584,10 @@ mod tests {
     }
 
     fn given(store: &GpkgStore) -> Vec<usize> {
-        serials::read(&store.conn).unwrap().ones().collect()
+        serials::read(&store.conn, store.width)
+            .unwrap()
+            .ones()
+            .collect()
     }
 
     #[test]
@@ -2632,6 +2672,121 @@ mod tests {
         assert_eq!(given(&b), vec![100_001, 100_002, 100_003, 100_004]);
     }
 
+    /// An updated object may take back a number it held itself (also in the batch that then
+    /// deletes it), never another object's; a change of layer keeps when the number was given;
+    /// a refused serial names the object of the batch that asked for it.
+    #[test]
+    fn numbers_taken_back_moved_between_layers_and_refused_are_recorded_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = Layers::default_city();
+        let [poles, manholes, trees] =
+            ["poles", "manholes", "trees"].map(|n| layers.by_name(n).unwrap());
+        let mut store = GpkgStore::open(&dir.path().join("s.gpkg"), &layers, 6).unwrap();
+        let numbered = |o: &Object, serial: u32| {
+            let mut n = o.clone();
+            n.number = Some(Number::scheme(serial, 6));
+            n
+        };
+        let update = |old: &Object, new: &Object| Change::Update {
+            old: Box::new(old.clone()),
+            new: new.clone(),
+        };
+        let a = crate::twin::tests::obj(1, poles, [30.0, 50.0], 100_001);
+        let b = crate::twin::tests::obj(2, poles, [30.0, 50.0], 100_002);
+        let c = crate::twin::tests::obj(3, poles, [30.0, 50.0], 100_010);
+        store
+            .commit(&batch(
+                [&a, &b, &c].map(|o| Change::Create(o.clone())).to_vec(),
+            ))
+            .unwrap();
+        let a3 = numbered(&a, 100_003);
+        store.commit(&batch(vec![update(&a, &a3)])).unwrap();
+        // B may not take A's retired number.
+        let e = store
+            .commit(&batch(vec![update(&b, &numbered(&b, 100_001))]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("object 2: serial 100001 was already given"),
+            "{e}"
+        );
+        // A may, and its retired row goes.
+        let a1 = numbered(&a3, 100_001);
+        store.commit(&batch(vec![update(&a3, &a1)])).unwrap();
+        let view = |store: &GpkgStore| -> Vec<(i64, String, i64, bool)> {
+            numbers_view(&store.conn)
+                .into_iter()
+                .map(|r| (r.0, r.1, r.2, r.4.is_some()))
+                .collect()
+        };
+        assert_eq!(
+            view(&store),
+            vec![
+                (100_001, "poles".into(), 1, false),
+                (100_002, "poles".into(), 2, false),
+                (100_003, "poles".into(), 1, true),
+                (100_010, "poles".into(), 3, false),
+            ]
+        );
+        // Taken back and deleted in one batch: both its numbers stay retired.
+        let a3 = numbered(&a1, 100_003);
+        store
+            .commit(&batch(vec![update(&a1, &a3), Change::Delete(a3.clone())]))
+            .unwrap();
+        let retired: Vec<(i64, bool)> = view(&store)
+            .into_iter()
+            .filter(|r| r.2 == 1)
+            .map(|r| (r.0, r.3))
+            .collect();
+        assert_eq!(retired, vec![(100_001, true), (100_003, true)]);
+        // C renumbered, then moved to another layer with its number: the date it was given
+        // moves along. Then moved again with a new number: the old one retires in its layer.
+        let c11 = numbered(&c, 100_011);
+        store.commit(&batch(vec![update(&c, &c11)])).unwrap();
+        let assigned_of = |store: &GpkgStore, serial: i64| {
+            numbers_view(&store.conn)
+                .into_iter()
+                .find(|r| r.0 == serial)
+                .map(|r| (r.1, r.3))
+                .unwrap()
+        };
+        let (_, given_at) = assigned_of(&store, 100_011);
+        let mut moved = c11.clone();
+        moved.layer = manholes;
+        store.commit(&batch(vec![update(&c11, &moved)])).unwrap();
+        assert_eq!(
+            assigned_of(&store, 100_011),
+            ("manholes".into(), given_at.clone())
+        );
+        let mut tree = numbered(&moved, 100_012);
+        tree.layer = trees;
+        store.commit(&batch(vec![update(&moved, &tree)])).unwrap();
+        let rows = view(&store);
+        assert!(
+            rows.contains(&(100_011, "manholes".into(), 3, true)),
+            "{rows:?}"
+        );
+        assert!(
+            rows.contains(&(100_012, "trees".into(), 3, false)),
+            "{rows:?}"
+        );
+        // A batch that updates one object and creates another with B's serial names the
+        // created one, not B.
+        let mut b_closed = b.clone();
+        b_closed.status = Status::Closed;
+        let e = store
+            .commit(&batch(vec![
+                update(&b, &b_closed),
+                Change::Create(crate::twin::tests::obj(107, poles, [31.0, 51.0], 100_002)),
+            ]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("object 107: serial 100002 was already given"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn a_store_with_the_old_numbers_table_keeps_every_number_in_the_new_form() {
         let dir = tempfile::tempdir().unwrap();
@@ -2653,19 +2808,35 @@ mod tests {
                      DELETE FROM citytwin_serials;
                      DELETE FROM poles WHERE fid = 3;
                      ALTER TABLE poles DROP COLUMN number_assigned;
+                     ALTER TABLE manholes DROP COLUMN number_assigned;
                      CREATE TABLE citytwin_numbers (serial INTEGER NOT NULL PRIMARY KEY,
                        layer TEXT NOT NULL, object_id INTEGER NOT NULL,
                        assigned DATETIME NOT NULL, retired DATETIME);
                      INSERT INTO citytwin_numbers VALUES
                        (100001, 'poles', 1, '2026-01-01T00:00:00.000Z', NULL),
-                       (100003, 'poles', 3, '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z');
+                       (100003, 'poles', 3, '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z'),
+                       (100005, 'manholes', 7, '2026-01-04T00:00:00.000Z', NULL);
                      UPDATE citytwin_settings SET value = '1' WHERE key = 'schema_version';",
                 )
                 .unwrap();
         }
         let mut store = GpkgStore::open(&path, &layers, 6).unwrap();
+        // The active number whose holder is gone (manhole 7 was never in its table) is kept
+        // as retired from the migration on.
+        let mut rows = numbers_view(&store.conn);
+        let gone_holder = rows.pop().unwrap();
         assert_eq!(
-            numbers_view(&store.conn),
+            (
+                gone_holder.0,
+                gone_holder.1.as_str(),
+                gone_holder.2,
+                gone_holder.3.as_str()
+            ),
+            (100_005, "manholes", 7, "2026-01-04T00:00:00.000Z")
+        );
+        assert!(gone_holder.4.is_some());
+        assert_eq!(
+            rows,
             vec![
                 (
                     100_001,
@@ -2683,7 +2854,16 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(given(&store), vec![100_001, 100_003]);
+        assert_eq!(given(&store), vec![100_001, 100_003, 100_005]);
+        let has_column: i64 = store
+            .conn
+            .query_one(
+                "SELECT count(*) FROM pragma_table_info('manholes') WHERE name = 'number_assigned'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(has_column, 1);
         let version: String = store
             .conn
             .query_one(

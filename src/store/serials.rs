@@ -8,24 +8,25 @@
 use fixedbitset::FixedBitSet;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::numbering::serial_space;
+
 /// Serials per row.
 pub(super) const BLOCK: u32 = 1024;
 const BYTES: usize = (BLOCK / 8) as usize;
 
-/// Every serial given out, one bit each (bit k of the row's block is byte k / 8, bit k % 8).
-pub(super) fn read(conn: &Connection) -> rusqlite::Result<FixedBitSet> {
+/// Every serial of `width` digits given out, one bit each (bit k of the row's block is byte
+/// k / 8, bit k % 8). A row outside the serial space is an error.
+pub(super) fn read(conn: &Connection, width: u8) -> rusqlite::Result<FixedBitSet> {
+    let last_block = i64::from(serial_space(width).saturating_sub(1) / BLOCK);
     let mut st = conn.prepare("SELECT block, given FROM citytwin_serials ORDER BY block")?;
     let mut rows = st.query([])?;
     let mut set = FixedBitSet::new();
     while let Some(r) = rows.next()? {
         let block: i64 = r.get(0)?;
-        let Some(base) = u32::try_from(block)
-            .ok()
-            .filter(|&b| b <= u32::MAX / BLOCK)
-            .map(|b| b as usize * BLOCK as usize)
-        else {
+        if !(0..=last_block).contains(&block) {
             return Err(rusqlite::Error::IntegralValueOutOfRange(0, block));
-        };
+        }
+        let base = block as usize * BLOCK as usize;
         let bits = r.get_ref(1)?.as_blob()?;
         set.grow(base + BLOCK as usize);
         for (i, &byte) in bits.iter().take(BYTES).enumerate() {
@@ -109,7 +110,7 @@ mod tests {
         // Unsorted, with two given before: both reported, the new ones kept.
         let before = give(&conn, [8, 1024, 6, 9_999_999]).unwrap();
         assert_eq!(before, vec![1024, 9_999_999]);
-        let set = read(&conn).unwrap();
+        let set = read(&conn, 7).unwrap();
         let ones: Vec<usize> = set.ones().collect();
         assert_eq!(ones, vec![0, 6, 7, 8, 1023, 1024, 5_000_000, 9_999_999]);
         assert!(!set.contains(1));
@@ -118,16 +119,28 @@ mod tests {
 
     #[test]
     fn a_block_outside_the_serial_space_is_an_error_not_a_panic() {
+        // 6 digits: serials 0..=999,999, blocks 0..=976.
+        for block in [-1, 977, 99_999_999_999] {
+            let conn = db();
+            conn.execute("INSERT INTO citytwin_serials VALUES (976, x'01')", [])
+                .unwrap();
+            conn.execute("INSERT INTO citytwin_serials VALUES (?1, x'01')", [block])
+                .unwrap();
+            assert!(
+                matches!(
+                    read(&conn, 6),
+                    Err(rusqlite::Error::IntegralValueOutOfRange(_, b)) if b == block
+                ),
+                "{block}"
+            );
+        }
         let conn = db();
-        conn.execute(
-            "INSERT INTO citytwin_serials VALUES (-1, x'01'), (99999999999, x'01')",
-            [],
-        )
-        .unwrap();
-        assert!(matches!(
-            read(&conn),
-            Err(rusqlite::Error::IntegralValueOutOfRange(..))
-        ));
+        conn.execute("INSERT INTO citytwin_serials VALUES (976, x'01')", [])
+            .unwrap();
+        assert_eq!(
+            read(&conn, 6).unwrap().ones().collect::<Vec<_>>(),
+            vec![999_424]
+        );
     }
 
     #[test]
@@ -135,7 +148,7 @@ mod tests {
         let conn = db();
         conn.execute("INSERT INTO citytwin_serials VALUES (2, x'0180')", [])
             .unwrap();
-        let ones: Vec<usize> = read(&conn).unwrap().ones().collect();
+        let ones: Vec<usize> = read(&conn, 6).unwrap().ones().collect();
         assert_eq!(ones, vec![2048, 2048 + 15]);
         assert_eq!(give(&conn, [2048 + 16, 2048]).unwrap(), vec![2048]);
     }
