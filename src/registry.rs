@@ -222,8 +222,8 @@ impl Registry {
         let id = store.reserve_ids(1)?;
         let mut o = draft_object(draft.clone(), id, now_ms());
         if let Some(text) = &draft.source_number {
-            let retired = retired_serials(&mut **store, &self.twin())?;
             let twin = self.twin();
+            let retired = retired_serials(&mut **store, &twin)?;
             let layers = twin.layers().clone();
             o.number = Some(self.source_number(
                 &draft,
@@ -959,15 +959,10 @@ impl Written {
 /// Serials given once and held by no object of the twin: retired (or given by another process
 /// since the twin was loaded). Never to be given again.
 fn retired_serials(store: &mut dyn Store, twin: &Twin) -> Result<FixedBitSet, RegistryError> {
-    let mut given = store.serials()?;
-    for o in twin.objects() {
-        if let Some(Number::Scheme { serial, .. }) = &o.number
-            && (*serial as usize) < given.len()
-        {
-            given.set(*serial as usize, false);
-        }
-    }
-    Ok(given)
+    let given = store.serials()?;
+    let mut retired = FixedBitSet::with_capacity(given.len());
+    retired.extend(given.ones().filter(|&s| twin.by_serial(s as u32).is_none()));
+    Ok(retired)
 }
 
 fn note_number(a: &mut Assigner, o: &Object, width: u8) {
