@@ -1347,22 +1347,19 @@ fn refused<'a>(
 }
 
 /// The `VALUES` list of a multi-row insert: `rows` rows of `cols` parameters numbered in
-/// order (`(?1, ?2), (?3, ?4)`), each row ending with parameter `shared` when given (a value
-/// all rows take).
-fn values_of_rows(rows: usize, cols: usize, shared: Option<usize>) -> String {
+/// order (`(?1, ?2), (?3, ?4)`).
+fn values_of_rows(rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| {
-            let own = (1..=cols).map(|c| cols * r + c);
-            let params: Vec<String> = own.chain(shared).map(|p| format!("?{p}")).collect();
+            let params: Vec<String> = (1..=cols).map(|c| format!("?{}", cols * r + c)).collect();
             format!("({})", params.join(", "))
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Rows a multi-row insert (a layer's, the numbers table's) writes per statement: a statement's
-/// own cost (cursor, reset, the B-tree descent to the end of the table) is then paid once per
-/// 64 created objects.
+/// Rows a layer's multi-row insert writes per statement: a statement's own cost (cursor, reset,
+/// the B-tree descent to the end of the table) is then paid once per 64 created objects.
 const ROWS_PER_INSERT: usize = 64;
 
 /// One layer's row inserts (or replaces). Objects created by the batch wait in `pending` and go
@@ -1405,7 +1402,7 @@ impl<'t> Rows<'t> {
         table: &str,
         rows: usize,
     ) -> rusqlite::Result<Rows<'t>> {
-        let values = values_of_rows(rows, 12, None);
+        let values = values_of_rows(rows, 12);
         let st = InPlace::prepare(
             tx,
             &format!(
@@ -2241,11 +2238,7 @@ mod tests {
 
     #[test]
     fn values_of_rows_numbers_each_rows_parameters_in_order() {
-        assert_eq!(values_of_rows(2, 2, None), "(?1, ?2), (?3, ?4)");
-        assert_eq!(
-            values_of_rows(2, 3, Some(7)),
-            "(?1, ?2, ?3, ?7), (?4, ?5, ?6, ?7)"
-        );
+        assert_eq!(values_of_rows(2, 2), "(?1, ?2), (?3, ?4)");
     }
 
     #[test]
