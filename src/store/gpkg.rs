@@ -1865,9 +1865,7 @@ impl<'t> BatchWriter<'t> {
             return Err(holder.map_or_else(
                 || StoreError::Invalid {
                     path: p.clone(),
-                    reason: format!(
-                        "serial {s} was already given to another object; numbers are never reused"
-                    ),
+                    reason: given_before(s),
                 },
                 |(name, id)| given_twice(&p, &name, id, s),
             ));
@@ -1925,8 +1923,12 @@ fn given_twice(path: &str, layer: &str, id: u64, s: u32) -> StoreError {
         path: path.to_string(),
         layer: layer.to_string(),
         fid: id as i64,
-        reason: format!("serial {s} was already given to another object; numbers are never reused"),
+        reason: given_before(s),
     }
+}
+
+fn given_before(s: u32) -> String {
+    format!("serial {s} was already given to another object; numbers are never reused")
 }
 
 /// The serial of a number of citytwin's scheme.
