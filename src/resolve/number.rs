@@ -243,7 +243,7 @@ fn serials(digits: &[u8], width: usize) -> HashMap<u32, &'static str> {
         put(&full, "no_check_digit");
     }
     if n < width + 1 {
-        // Leading zeros not said ("4273-5" for 004273-5).
+        // Leading zeros not said ("4273-7" for 004273-7).
         let mut full = vec![0; width + 1 - n];
         full.extend_from_slice(digits);
         put(&full, "leading_zeros");
