@@ -34,3 +34,58 @@ serve_once() {
   kill -TERM "$pid"; wait "$pid" || true
   echo "$(echo "$t1 - $t0" | bc) $rss"
 }
+
+# ---------------------------------------------------------------- what every script ends with
+
+# The machine, for a summary: cores, CPU model, memory.
+machine() {
+  printf '%s cores, %s, %s GiB' "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+    "$(free -g | awk '/Mem:/{print $2}')"
+}
+
+# The commit measured; `+changes` when the worktree's tracked files differ from it.
+commit() {
+  local c
+  c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD 2>/dev/null || c="$c+changes"
+  echo "$c"
+}
+
+# summary_head NAME COMMAND: opens the block a script ends with, to be pasted under the
+# `<!-- results: NAME -->` line of docs/benchmarks.md: the command, date, commit and machine.
+summary_head() {
+  echo
+  echo "==== summary for docs/benchmarks.md (results: $1)"
+  echo
+  echo "\`$2\` — $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(commit), $(machine)"
+  echo
+}
+
+# Failures collected while a script runs on; `finish` prints them and exits 1 if there are any.
+FAILS=()
+fail() {
+  echo "*** FAIL: $*" >&2
+  FAILS+=("$*")
+}
+finish() {
+  if [ ${#FAILS[@]} -gt 0 ]; then
+    echo
+    echo "**NOT VALID: ${#FAILS[@]} failure(s):**"
+    printf -- '- %s\n' "${FAILS[@]}"
+    exit 1
+  fi
+  echo
+  echo "checks: every answer 2xx, no socket error, every count as expected"
+}
+
+# wrk_stats FILE: one line from wrk's output (run with --latency):
+# "rps p50 p99 requests bad sockerr" — bad: answers wrk counts as errors (status ≥ 400);
+# sockerr: connect + read + write + timeout errors.
+wrk_stats() {
+  awk '/^ +50%/{p50=$2} /^ +99%/{p99=$2} /Requests\/sec/{rps=$2}
+    / requests in /{req=$1}
+    /Non-2xx or 3xx responses/{bad=$NF}
+    /Socket errors/{gsub(",", ""); sock=$4+$6+$8+$10}
+    END {printf "%s %s %s %s %d %d\n", (rps==""?0:rps), (p50==""?"-":p50), (p99==""?"-":p99), (req==""?0:req), bad, sock}' "$1"
+}
