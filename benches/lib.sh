@@ -68,7 +68,7 @@ fail() {
   echo "*** FAIL: $*" >&2
   FAILS+=("$*")
 }
-finish() {
+finish() { # [what was checked]
   if [ ${#FAILS[@]} -gt 0 ]; then
     echo
     echo "**NOT VALID: ${#FAILS[@]} failure(s):**"
@@ -76,7 +76,7 @@ finish() {
     exit 1
   fi
   echo
-  echo "checks: every answer 2xx, no socket error, every count as expected"
+  echo "checks passed: ${1:-every answer 2xx, no socket error, every count as expected}."
 }
 
 # wrk_stats FILE: one line from wrk's output (run with --latency):
