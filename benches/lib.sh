@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the benchmark scripts (sourced, not run).
 
 now() { date +%s.%N; }
@@ -68,6 +69,7 @@ fail() {
   echo "*** FAIL: $*" >&2
   FAILS+=("$*")
 }
+# shellcheck disable=SC2120 # the argument is optional
 finish() { # [what was checked]
   if [ ${#FAILS[@]} -gt 0 ]; then
     echo

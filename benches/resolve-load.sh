@@ -59,6 +59,7 @@ done
 echo "store: $STORE (/health counts $OBJECTS objects); object $NUMBER at $LAT,$LON; misheard as $MISHEARD"
 echo "per-client limits for the run: $LIMIT a minute"
 ROUTES=("/health" "/resolve?q=$NUMBER" "/resolve?q=$MISHEARD&near=$LAT,$LON" "/nearest?lat=$LAT&lon=$LON&k=5")
+# shellcheck disable=SC2016 # backquotes for markdown
 NAMES=('`/health` (peer)' '`/resolve` exact' '`/resolve` misheard (swap) with `near`' '`/nearest` k=5')
 declare -A R
 for conns in 16 1; do

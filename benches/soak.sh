@@ -70,7 +70,7 @@ POLES=$(($(wc -l < "$WORK/soak.requests") / 8))
 CHANGES0=$(changes)
 RSS0=$(rss)
 echo "requests in the mix: $(wc -l < "$WORK/soak.requests") from $POLES poles (1 write in 8); RSS at start: $RSS0 kB"
-( for m in $(seq 1 "$MINUTES"); do sleep 60; echo "$(rss)" >> "$WORK/rss.txt"; echo "RSS after $m min: $(rss) kB"; done ) &
+( for m in $(seq 1 "$MINUTES"); do sleep 60; rss >> "$WORK/rss.txt"; echo "RSS after $m min: $(rss) kB"; done ) &
 SAMPLER=$!
 SOAK_TOKEN="$TOKEN" SOAK_REQUESTS="$WORK/soak.requests" \
   wrk -t2 -c16 -d"${MINUTES}m" --latency -s benches/soak.lua "http://127.0.0.1:$PORT" | tee "$WORK/wrk.txt"
