@@ -20,7 +20,8 @@ settle() {
 }
 
 # serve_once BIN STORE LOG: starts `BIN serve` on STORE, waits until it listens, stops it;
-# prints "seconds rss_kb". LOG keeps what the server printed.
+# prints "seconds rss_kb" (nothing, and returns 1, if the server stops first). LOG keeps what
+# the server printed.
 serve_once() {
   local bin="$1" store="$2" log="$3" t0 t1 pid rss
   # A log left by an earlier start would say "listening" before this server does.
@@ -29,7 +30,14 @@ serve_once() {
   CITYTWIN_LOG="${CITYTWIN_LOG:-citytwin=info}" "$bin" --store "$store" serve \
     --bind 127.0.0.1:0 --seed none > "$log" 2>&1 &
   pid=$!
-  until grep -q "listening on" "$log" 2>/dev/null; do sleep 0.05; done
+  until grep -q "listening on" "$log" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "*** $bin serve on $store stopped before listening:" >&2
+      tail -n 5 "$log" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
   t1=$(now)
   rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
   kill -TERM "$pid"; wait "$pid" || true
