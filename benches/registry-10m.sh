@@ -27,6 +27,11 @@ cd "$(dirname "$0")/.."
 # shellcheck source=benches/lib.sh
 . benches/lib.sh
 CMD="benches/registry-10m.sh $N $W"
+# Figures as printed: N/seconds as k/s, a ratio, seconds with two decimals, a list of them.
+rate() { awk -v n="$N" -v s="$1" 'BEGIN {printf "%.0fk/s", n / s / 1000}'; }
+x() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f×", a / b}'; }
+s2() { printf '%.2f' "$1"; }
+all2() { for t in "$@"; do printf '%.2f / ' "$t"; done | sed 's| / $||'; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release --quiet --bin citytwin
 BIN="$CARGO_TARGET_DIR/release/citytwin"
@@ -129,7 +134,7 @@ if drop_caches; then
   for run in 1 2 3; do
     drop_caches
     read -r c r o < <(start_server "$STORE")
-    echo "start from a dropped page cache, run $run: $c s, RSS $((r / 1024)) MiB, $o objects"
+    echo "start from a dropped page cache, run $run: $(s2 "$c") s, RSS $((r / 1024)) MiB, $o objects"
     [ "$o" = "$N" ] || fail "start from a dropped page cache, run $run: $o objects loaded, not $N"
     disks+=("$c")
   done
@@ -138,7 +143,7 @@ else
 fi
 for run in 1 2 3; do
   read -r c r o < <(start_server "$STORE")
-  echo "warm restart (store in the page cache), run $run: $c s, RSS $((r / 1024)) MiB, $o objects"
+  echo "warm restart (store in the page cache), run $run: $(s2 "$c") s, RSS $((r / 1024)) MiB, $o objects"
   [ "$o" = "$N" ] || fail "warm restart, run $run: $o objects loaded, not $N"
   warms+=("$c"); rsss+=("$r")
 done
@@ -155,9 +160,6 @@ t1=$(now)
 peer_cold=$(echo "$t1 - $t0" | bc)
 per_obj=$(echo "($ct_rss - $empty_rss) * 1024 / $N" | bc)
 
-rate() { awk -v n="$N" -v s="$1" 'BEGIN {printf "%.0fk/s", n / s / 1000}'; }
-x() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f×", a / b}'; }
-s2() { printf '%.2f' "$1"; }
 echo
 echo "== results for $N objects"
 printf "import:     citytwin %.1f s = %s\n" "$ct_import" "$(rate "$ct_import")"
@@ -170,9 +172,9 @@ if [ -n "$peer_import" ]; then
     "$peer_import" "$(rate "$peer_import")" "$(x "$peer_import" "$ct_import")"
 fi
 if [ -n "$disk_cold" ]; then
-  echo "cold start from a dropped page cache (a reboot; headline, target ≤ 10 s): $(s2 "$disk_cold") s (runs: ${disks[*]})"
+  echo "cold start from a dropped page cache (a reboot; headline, target ≤ 10 s): $(s2 "$disk_cold") s (runs: $(all2 "${disks[@]}") s)"
 fi
-echo "warm restart (store in the page cache): $(s2 "$ct_warm") s (runs: ${warms[*]}); peer: sqlite3 reading every geometry $(s2 "$peer_cold") s"
+echo "warm restart (store in the page cache): $(s2 "$ct_warm") s (runs: $(all2 "${warms[@]}") s); peer: sqlite3 reading every geometry $(s2 "$peer_cold") s"
 echo "memory:     ready server RSS $((ct_rss / 1024)) MiB (empty store $((empty_rss / 1024)) MiB) = $per_obj bytes per object"
 
 summary_head registry-10m "$CMD"
@@ -183,7 +185,6 @@ printf '| import, %s objects | %.1f s = **%s** | floor (citytwin'"'"'s rows writ
   "$([ -n "$peer_import" ] && printf '%.1f s' "$peer_import" || echo 'not run')" \
   "$(x "$floor_import" "$ct_import")" "$(x "$sqlite_peer" "$ct_import")" \
   "$([ -n "$peer_import" ] && x "$peer_import" "$ct_import" || echo '—')"
-all2() { for t in "$@"; do printf '%.2f / ' "$t"; done | sed 's| / $||'; }
 printf '| **cold start from a dropped page cache** (a reboot) | **%s s** (median of %s s) | — | — | ≤ 10 s |\n' \
   "$([ -n "$disk_cold" ] && s2 "$disk_cold" || echo 'not measured')" "$(all2 "${disks[@]}")"
 printf '| warm restart (store in the page cache) | %s s (median of %s s) | peer: sqlite3 reading every geometry %.2f s | %s the peer'"'"'s time | — |\n' \
