@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 . benches/lib.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+CMD="ROUNDS=${ROUNDS:-3} benches/ab.sh $mode $input $*"
+declare -A runs # binary → its figures (seconds for import, ms to ready for start)
 for _ in $(seq 1 "${ROUNDS:-3}"); do
   for bin in "$@"; do
     case "$mode" in
@@ -32,13 +34,30 @@ for _ in $(seq 1 "${ROUNDS:-3}"); do
           grep -o 'waited_ms=[0-9]*\|rows_ms=[0-9]*\|numbers_ms=[0-9]*\|commit_ms=[0-9]*\|cpu .*' |
           tr '\n' ' ')
         printf '%s %.2f s  %s\n' "$bin" "$(echo "$t1 - $t0" | bc)" "$parts"
+        runs[$bin]+="$(printf '%.2f' "$(echo "$t1 - $t0" | bc)") "
         ;;
       start)
         drop_caches || true
         serve_once "$bin" "$input" "$work/log" > /dev/null
-        echo "$bin $(sed 's/\x1b\[[0-9;]*m//g' "$work/log" | grep -o 'ready_in_ms=[0-9]*')"
+        ready=$(sed 's/\x1b\[[0-9;]*m//g' "$work/log" | grep -o 'ready_in_ms=[0-9]*')
+        echo "$bin $ready"
+        runs[$bin]+="${ready#ready_in_ms=} "
         ;;
       *) echo "usage: benches/ab.sh import|start INPUT BIN..." >&2; exit 2 ;;
     esac
   done
 done
+
+summary_head ab "$CMD"
+unit=$([ "$mode" = import ] && echo "s to import" || echo "ms to ready")
+echo "| binary | $unit, in the order run | median |"
+echo "|---|---|---|"
+declare -A shown
+for bin in "$@"; do
+  [ -z "${shown[$bin]:-}" ] || continue
+  shown[$bin]=1
+  read -r -a v <<< "${runs[$bin]}"
+  # shellcheck disable=SC2016 # backquotes for markdown
+  printf '| `%s` | %s | %s |\n' "$bin" "${v[*]}" "$(printf '%s\n' "${v[@]}" | sort -n | sed -n "$(((${#v[@]} + 1) / 2))p")"
+done
+finish "every import and start ran to its end"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by the benchmark scripts (sourced, not run).
 
 now() { date +%s.%N; }
@@ -19,7 +20,8 @@ settle() {
 }
 
 # serve_once BIN STORE LOG: starts `BIN serve` on STORE, waits until it listens, stops it;
-# prints "seconds rss_kb". LOG keeps what the server printed.
+# prints "seconds rss_kb" (nothing, and returns 1, if the server stops first). LOG keeps what
+# the server printed.
 serve_once() {
   local bin="$1" store="$2" log="$3" t0 t1 pid rss
   # A log left by an earlier start would say "listening" before this server does.
@@ -28,9 +30,72 @@ serve_once() {
   CITYTWIN_LOG="${CITYTWIN_LOG:-citytwin=info}" "$bin" --store "$store" serve \
     --bind 127.0.0.1:0 --seed none > "$log" 2>&1 &
   pid=$!
-  until grep -q "listening on" "$log" 2>/dev/null; do sleep 0.05; done
+  until grep -q "listening on" "$log" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "*** $bin serve on $store stopped before listening:" >&2
+      tail -n 5 "$log" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
   t1=$(now)
   rss=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
   kill -TERM "$pid"; wait "$pid" || true
   echo "$(echo "$t1 - $t0" | bc) $rss"
+}
+
+# ---------------------------------------------------------------- what every script ends with
+
+# The machine, for a summary: cores, CPU model, memory.
+machine() {
+  printf '%s cores, %s, %s GiB' "$(nproc)" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+    "$(free -g | awk '/Mem:/{print $2}')"
+}
+
+# The commit measured; `+changes` when the worktree's tracked files differ from it.
+commit() {
+  local c
+  c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD 2>/dev/null || c="$c+changes"
+  echo "$c"
+}
+
+# summary_head NAME COMMAND: opens the block a script ends with, to be pasted under the
+# `<!-- results: NAME -->` line of docs/benchmarks.md: the command, date, commit and machine.
+summary_head() {
+  echo
+  echo "==== summary for docs/benchmarks.md (results: $1)"
+  echo
+  echo "\`$2\` — $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(commit), $(machine)"
+  echo
+}
+
+# Failures collected while a script runs on; `finish` prints them and exits 1 if there are any.
+FAILS=()
+fail() {
+  echo "*** FAIL: $*" >&2
+  FAILS+=("$*")
+}
+# shellcheck disable=SC2120 # the argument is optional
+finish() { # [what was checked]
+  if [ ${#FAILS[@]} -gt 0 ]; then
+    echo
+    echo "**NOT VALID: ${#FAILS[@]} failure(s):**"
+    printf -- '- %s\n' "${FAILS[@]}"
+    exit 1
+  fi
+  echo
+  echo "checks passed: ${1:-every answer 2xx, no socket error, every count as expected}."
+}
+
+# wrk_stats FILE: one line from wrk's output (run with --latency):
+# "rps p50 p99 requests bad sockerr" — bad: answers wrk counts as errors (status ≥ 400);
+# sockerr: connect + read + write + timeout errors.
+wrk_stats() {
+  awk '/^ +50%/{p50=$2} /^ +99%/{p99=$2} /Requests\/sec/{rps=$2}
+    / requests in /{req=$1}
+    /Non-2xx or 3xx responses/{bad=$NF}
+    /Socket errors/{gsub(",", ""); sock=$4+$6+$8+$10}
+    END {printf "%s %s %s %s %d %d\n", (rps==""?0:rps), (p50==""?"-":p50), (p99==""?"-":p99), (req==""?0:req), bad, sock}' "$1"
 }

@@ -1,13 +1,18 @@
 -- wrk script for benches/soak.sh: requests taken in turn from the file `soak.requests` (one per
 -- line: METHOD<TAB>PATH<TAB>BODY), each with the token in SOAK_TOKEN, and every answer that
--- is not 2xx/3xx counted and the first few printed. A body's `%d` becomes a running count, so
--- every write changes something.
+-- is not 2xx counted and the first few printed; at the end one line `SOAK not_2xx=N` (all
+-- threads). A body's `%d` becomes a running count, so every write changes something.
 local requests = {}
 local writes = {}
 local i = 0
 local n = 0
-local bad = 0
+bad = 0 -- global: read by done() from each thread
 local token = os.getenv("SOAK_TOKEN")
+local threads = {}
+
+setup = function(thread)
+  table.insert(threads, thread)
+end
 
 init = function(args)
   for line in io.lines(os.getenv("SOAK_REQUESTS")) do
@@ -39,10 +44,18 @@ request = function()
 end
 
 response = function(status, headers, body)
-  if status >= 400 then
+  if status < 200 or status >= 300 then
     bad = bad + 1
     if bad <= 5 then
       io.stderr:write("answer " .. status .. ": " .. body:sub(1, 200) .. "\n")
     end
   end
+end
+
+done = function(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do
+    total = total + (t:get("bad") or 0)
+  end
+  io.write(string.format("SOAK not_2xx=%d\n", total))
 end

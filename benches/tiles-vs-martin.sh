@@ -2,40 +2,67 @@
 # Tile serving under load: citytwin vs martin 1.14.0 (PostGIS) vs nginx (static files), on the
 # same machine in the same run, with the same tile list, the same load tool and settings.
 #
-#   cold  every tile of the list requested once: citytwin freshly started (empty tile cache),
+# Servers:
+#   citytwin         the composite tile /tiles/a,b,.../z/x/y.mvt from its in-memory twin
+#   martin-tables    martin's composite of seven table sources (/a,b,.../z/x/y): one query per
+#                    layer, the layer tiles joined by martin
+#   martin-function  martin's function source (/city/z/x/y): ONE PostgreSQL function,
+#                    citytwin_composite(z, x, y) RETURNS bytea, that makes the whole composite
+#                    tile in one call (ST_AsMVT per layer, concatenated; plpgsql, so each of
+#                    martin's connections keeps the plans) — martin's best configuration for a
+#                    multi-layer tile
+#   nginx            the same tiles pre-rendered (citytwin's bytes, raw and gzip) as static
+#                    files, with gzip_static and open_file_cache: the limit for a cached tile
+# PostgreSQL is tuned for the machine before martin runs: per database (work_mem, jit=off,
+# effective_cache_size 3/4 of RAM, random_page_cost 1.1, no parallel workers: 8 connections
+# already share the cores); shared_buffers 1/4 of RAM by ALTER SYSTEM and a restart of the local
+# cluster, restored (and restarted again) when the script ends (PG_RESTART=0 leaves it alone);
+# every layer table and its indexes read into shared_buffers with pg_prewarm before each
+# martin run.
+#
+# Runs:
+#   cold  every tile of a list requested once: citytwin freshly started (empty tile cache),
 #         martin with its tile cache off (`cache: disable`) — the cost of making a tile
-#   warm  the list repeated WARM_LOOPS times with both caches on, after one pass that fills them
-#         (citytwin: the cold run; martin and nginx: an unmeasured priming pass);
-#         nginx serves the same tiles pre-rendered (fetched from citytwin) as static files, with
-#         gzip_static and open_file_cache — the physical limit for a cached tile
+#   warm  the list repeated WARM_LOOPS times with caches on, after one pass that fills them
+#         (citytwin: the cold run; martin and nginx: an unmeasured priming pass)
+#
+# Equal and unequal content. citytwin clusters points below a layer's min zoom (poles and
+# manholes 14, trees 15, cameras and cabinets 13, wifi 12, shelters 11) and wherever a tile has
+# more than 4000 points of a layer; martin sends every point. Before any load the script fetches
+# every tile of the list from every server, decodes them (benches/mvt_content.py) and prints per
+# zoom and server the features, the object numbers compared tile by tile, and the sizes; the
+# zooms of EQUAL_ZOOMS (14 15 16) where every tile holds the same objects on every server (and
+# the features in the tiles' buffers agree within 2%: a point at the buffer's edge may fall
+# either side of it) form the EQUAL list, the headline; every other zoom goes to the UNEQUAL
+# list, reported apart (z14 is expected there: citytwin clusters trees below z15).
 #
 # Tile list: every z10..z16 tile that covers a BOX_KM x BOX_KM box around the city's centre (the
-# centre of the layers' bbox from citytwin's /layers). Layers: the synthetic city's seven point
-# layers as one composite tile (citytwin /tiles/a,b,.../z/x/y.mvt, martin /a,b,.../z/x/y).
-# Every server gets `Accept-Encoding: gzip`. Load tool: wrk (Debian) with a Lua script in which
-# each of CONNS threads has one connection and walks its own share of the list, so in the cold
-# run every tile is asked exactly once; the run ends when every share is done. Every response is
-# checked: 200 and 204 count as good, any other status, socket error or missing response is an
-# error.
+# centre of the layers' bbox from citytwin's /layers); layers: the synthetic city's seven point
+# layers. Every server gets `Accept-Encoding: gzip`. Load tool: wrk (Debian) with a Lua script in
+# which each of CONNS threads has one connection and walks its own share of the list, so in the
+# cold run every tile is asked exactly once; the run ends when every share is done.
 #
-# Note on content: citytwin clusters points below a layer's min zoom (poles/manholes 14, trees 15,
-# cameras/cabinets/fibre 13, wifi 12, shelters 11) and wherever a tile has more than point_cap
-# (4000) points; martin sends every point. Low-zoom tiles are therefore much smaller and cheaper
-# from citytwin; z15-z16 tiles hold the same points on both.
+# The run FAILS (exit 1, after printing everything) on any answer other than 200/204, any socket
+# error, any response missing from a run, or a tile count mismatch: a server answering 200 for a
+# different number of tiles than in its content pass, or than citytwin.
 #
 # Usage: benches/tiles-vs-martin.sh WORKDIR
 #   env: N (objects, 1000000), CONNS (8), ROUNDS (2: every phase is run this many times),
-#        WARM_LOOPS (20), BOX_KM (16), CT_PORT/MARTIN_PORT/NGINX_PORT (18081/18082/18083),
+#        WARM_LOOPS (20), BOX_KM (16), EQUAL_ZOOMS ("14 15 16"), LAYERS (the seven point layers),
+#        CT_PORT/MARTIN_PORT/NGINX_PORT (18081/18082/18083),
 #        PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), PGDB (citytwin_bench),
-#        WITH_MARTIN (1; 0 skips PostGIS and martin: citytwin vs nginx only)
+#        PG_RESTART (1), PG_SHARED_BUFFERS_MB (1/4 of RAM), PG_WORK_MEM (64MB),
+#        WITH_MARTIN (1; 0 skips PostGIS and martin: citytwin vs nginx only),
+#        MARTIN (a martin 1.14.0 binary; else ~/.cache/martin/bin/martin or WORKDIR/martin/bin/martin
+#        if either is 1.14.0, else it is built into ~/.cache/martin)
 #
 # Needs (installed here when missing, each install echoed): wrk, nginx and postgresql-15-postgis-3
-# from Debian (apt-get), martin 1.14.0 from crates.io (cargo install --locked into
-# WORKDIR/martin, ~20 min on 2 cores; built with `--no-default-features --features postgres`:
+# from Debian (apt-get; pg_prewarm comes with PostgreSQL), martin 1.14.0 from crates.io (cargo
+# install --locked, ~20 min on 2 cores; built with `--no-default-features --features postgres`:
 # the default `rendering` feature clones maplibre-native from GitHub in its build script, and the
 # other features are for sources not used here), a running PostgreSQL 15 with trust auth for
-# PGUSER on PGHOST, curl, jq, awk, bc. Everything it makes (city CSV, stores, tiles, logs) stays in WORKDIR;
-# reruns reuse the CSV, the store, the PostGIS tables and the martin build.
+# PGUSER on PGHOST, curl, jq, awk, bc, python3. Everything it makes (city CSV, stores, tiles,
+# logs) stays in WORKDIR; reruns reuse the CSV, the store and the PostGIS tables.
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 WORKDIR" >&2
@@ -48,6 +75,7 @@ CONNS="${CONNS:-8}"
 ROUNDS="${ROUNDS:-2}"
 WARM_LOOPS="${WARM_LOOPS:-20}"
 BOX_KM="${BOX_KM:-16}"
+EQUAL_ZOOMS="${EQUAL_ZOOMS:-14 15 16}"
 CT_PORT="${CT_PORT:-18081}"
 MARTIN_PORT="${MARTIN_PORT:-18082}"
 NGINX_PORT="${NGINX_PORT:-18083}"
@@ -55,12 +83,24 @@ PGHOST="${PGHOST:-127.0.0.1}"
 PGPORT="${PGPORT:-5432}"
 PGUSER="${PGUSER:-postgres}"
 PGDB="${PGDB:-citytwin_bench}"
+PG_RESTART="${PG_RESTART:-1}"
+MEM_MB=$(free -m | awk '/Mem:/{print $2}')
+PG_SHARED_BUFFERS_MB="${PG_SHARED_BUFFERS_MB:-$((MEM_MB / 4))}"
+PG_WORK_MEM="${PG_WORK_MEM:-64MB}"
 WITH_MARTIN="${WITH_MARTIN:-1}"
 export PGHOST PGPORT PGUSER PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
-LAYERS="poles,manholes,trees,cameras,cabinets,wifi,shelters"
+LAYERS="${LAYERS:-poles,manholes,trees,cameras,cabinets,wifi,shelters}"
 MARTIN_VERSION=1.14.0
 
 cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
+CMD="N=$N ROUNDS=$ROUNDS WARM_LOOPS=$WARM_LOOPS CONNS=$CONNS BOX_KM=$BOX_KM"
+[ "$EQUAL_ZOOMS" = "14 15 16" ] || CMD="$CMD EQUAL_ZOOMS=\"$EQUAL_ZOOMS\""
+[ "$WITH_MARTIN" = 1 ] || CMD="$CMD WITH_MARTIN=0"
+[ "$PG_RESTART" = 1 ] || CMD="$CMD PG_RESTART=0"
+[ "$LAYERS" = poles,manholes,trees,cameras,cabinets,wifi,shelters ] || CMD="$CMD LAYERS=$LAYERS"
+CMD="$CMD benches/tiles-vs-martin.sh $W"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 log() { echo "== $*"; }
 
@@ -76,34 +116,50 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
-MARTIN="$W/martin/bin/martin"
-if [ "$WITH_MARTIN" = 1 ] && { ! [ -x "$MARTIN" ] || ! "$MARTIN" --version | grep -q "$MARTIN_VERSION"; }; then
-  log "INSTALLING martin $MARTIN_VERSION with cargo into $W/martin (long)"
-  CARGO_TARGET_DIR="$W/martin-target" cargo install martin --version "$MARTIN_VERSION" --locked \
-    --no-default-features --features postgres --root "$W/martin"
+is_martin() { [ -x "$1" ] && "$1" --version 2>/dev/null | grep -q "$MARTIN_VERSION"; }
+if [ "$WITH_MARTIN" = 1 ]; then
+  if [ -n "${MARTIN:-}" ]; then
+    is_martin "$MARTIN" || { echo "*** MARTIN=$MARTIN is not martin $MARTIN_VERSION" >&2; exit 2; }
+  else
+    for m in "$HOME/.cache/martin/bin/martin" "$W/martin/bin/martin"; do
+      if is_martin "$m"; then MARTIN="$m"; break; fi
+    done
+  fi
+  if [ -z "${MARTIN:-}" ]; then
+    log "INSTALLING martin $MARTIN_VERSION with cargo into $HOME/.cache/martin (long)"
+    CARGO_TARGET_DIR="$HOME/.cache/martin/target" cargo install martin --version "$MARTIN_VERSION" --locked \
+      --no-default-features --features postgres --root "$HOME/.cache/martin"
+    MARTIN="$HOME/.cache/martin/bin/martin"
+  fi
 fi
 log "building citytwin (release)"
-cargo build --release --quiet
+cargo build --release --quiet --bin citytwin
 BIN="$CARGO_TARGET_DIR/release/citytwin"
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; $(wrk -v 2>&1 | sed -n 1p)"
+echo "machine: $(machine); $(wrk -v 2>&1 | sed -n 1p)"
 echo "nginx: $(/usr/sbin/nginx -v 2>&1)"
 if [ "$WITH_MARTIN" = 1 ]; then
-  echo "martin: $("$MARTIN" --version); postgres: $(psql -d postgres -tAc 'select version()' | cut -d, -f1)"
+  echo "martin: $("$MARTIN" --version) ($MARTIN); postgres: $(psql -d postgres -tAc 'select version()' | cut -d, -f1)"
 else
   echo "*** WITH_MARTIN=0: martin and PostGIS are skipped"
 fi
 
 # ---------------------------------------------------------------- helpers
-now() { date +%s.%N; }
 PIDS=()
+PG_RESTORE=""
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "$PG_RESTORE" ]; then
+    echo "== restoring PostgreSQL's shared_buffers ($PG_RESTORE) and restarting it"
+    psql -q -d postgres -c "$PG_RESTORE" || true
+    pg_ctlcluster "${PG_CLUSTER[@]}" restart || true
+  fi
 }
 trap cleanup EXIT
-wait_http() { # url → waits until it answers (up to 10 min)
+wait_http() { # url pid → waits until it answers (up to 10 min) while pid lives
   for _ in $(seq 1 6000); do
     curl -fs -o /dev/null "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { echo "*** the server for $1 stopped" >&2; return 1; }
     sleep 0.1
   done
   echo "*** $1 never answered" >&2
@@ -117,14 +173,12 @@ stop_pid() {
 # ---------------------------------------------------------------- the city
 CSV="$W/city-$N.csv"
 STORE="$W/store-$N.gpkg"
-if [ "$N" -gt 800000 ]; then export CITYTWIN_SERIAL_WIDTH=7; fi
+WIDTH=6
+if [ "$N" -gt 800000 ]; then WIDTH=7; fi
+export CITYTWIN_SERIAL_WIDTH=$WIDTH
 if [ ! -f "$CSV" ]; then
   log "generating $N objects"
-  if [ "$N" -gt 800000 ]; then
-    "$BIN" generate --objects "$N" --width 7 --out "$CSV.tmp"
-  else
-    "$BIN" generate --objects "$N" --out "$CSV.tmp"
-  fi
+  "$BIN" generate --objects "$N" --width "$WIDTH" --out "$CSV.tmp"
   mv "$CSV.tmp" "$CSV"
 fi
 if [ ! -f "$STORE" ]; then
@@ -153,14 +207,14 @@ start_citytwin() {
     > "$W/citytwin.log" 2>&1 &
   CT_PID=$!
   PIDS+=("$CT_PID")
-  wait_http "$CT_URL/health"
+  wait_http "$CT_URL/health" "$CT_PID"
 }
 ct_metric() { curl -s -H "Authorization: Bearer $ADMIN" "$CT_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 # ---------------------------------------------------------------- tile list
 log "tile list"
 start_citytwin
-curl -s -H "$CT_AUTH" "$CT_URL/layers" > "$W/layers.json"
+curl -sf -H "$CT_AUTH" "$CT_URL/layers" > "$W/layers.json"
 jq -r --arg l "$LAYERS" '($l | split(",")) as $want | .[] | select(.name as $n | $want | index($n))
   | "\(.name) \(.count)"' "$W/layers.json" > "$W/layer-counts.txt"
 read -r CLON CLAT < <(jq -r --arg l "$LAYERS" '[.[] | select(.name as $n | ($l | split(",")) | index($n))
@@ -184,12 +238,24 @@ function ty(la, n,   r) { r = la * pi / 180; return int((1 - log(sin(r) / cos(r)
   > "$LIST"
 NT=$(wc -l < "$LIST")
 echo "tiles in the list: $NT; per zoom: $(cut -d/ -f1 "$LIST" | sort -n | uniq -c | awk '{printf "z%s %s  ", $2, $1}')"
-# The same list for each server (their URL schemes differ only in the prefix).
-sed "s|^|/tiles/$LAYERS/|; s|\$|.mvt|" "$LIST" > "$W/paths-citytwin.txt"
-sed "s|^|/$LAYERS/|" "$LIST" > "$W/paths-martin.txt"
-sed "s|^|/t/|; s|\$|.mvt|" "$LIST" > "$W/paths-nginx.txt"
+# Each server's path for a tile z/x/y.
+path_of() { # server → sed program turning z/x/y into its path
+  case "$1" in
+    citytwin) echo "s|^|/tiles/$LAYERS/|; s|\$|.mvt|" ;;
+    martin-tables) echo "s|^|/$LAYERS/|" ;;
+    martin-function) echo "s|^|/city/|" ;;
+    nginx) echo "s|^|/t/|; s|\$|.mvt|" ;;
+  esac
+}
 
 # ---------------------------------------------------------------- PostGIS
+PG_CLUSTER=()
+pg_layers_sql() { for l in ${LAYERS//,/ }; do printf "'public.%s'::regclass," "$l"; done | sed 's/,$//'; }
+pg_prewarm_all() { # → "MB read into shared_buffers"
+  psql -d "$PGDB" -tAc "select round(sum(pg_prewarm(c.oid)) * 8 / 1024.0) from pg_class c
+    where c.oid in ($(pg_layers_sql))
+       or c.oid in (select indexrelid from pg_index where indrelid in ($(pg_layers_sql)))"
+}
 if [ "$WITH_MARTIN" = 1 ]; then
   log "PostGIS database $PGDB"
   psql -d postgres -tAc "select 1 from pg_database where datname = '$PGDB'" | grep -q 1 \
@@ -214,7 +280,7 @@ if [ "$WITH_MARTIN" = 1 ]; then
         echo "  from city_csv where layer = '$l';"
         echo "alter table public.$l add primary key (id);"
         echo "create index on public.$l using gist (geom);"
-        echo "analyze public.$l;"
+        echo "vacuum analyze public.$l;"
       done
       echo "drop table city_csv;"
     } > "$W/load.sql"
@@ -227,24 +293,94 @@ if [ "$WITH_MARTIN" = 1 ]; then
     echo "layer $name: citytwin $count, PostGIS $have"
     [ "$have" = "$count" ] || { echo "*** $name: counts differ" >&2; exit 1; }
   done < "$W/layer-counts.txt"
+
+  # The function source: the whole composite tile in one call, each layer as martin's table
+  # source makes it (same extent, buffer, clipping, feature id and properties), joined.
+  {
+    echo "create or replace function public.citytwin_composite(z integer, x integer, y integer)"
+    echo "returns bytea language plpgsql stable strict parallel safe as \$fn\$"
+    echo "declare"
+    echo "  env geometry := ST_TileEnvelope(z, x, y);"
+    echo "  fat geometry := ST_TileEnvelope(z, x, y, margin => 64.0 / 4096);"
+    echo "  mvt bytea;"
+    echo "begin"
+    echo "  select"
+    sep=""
+    for l in ${LAYERS//,/ }; do
+      echo "    $sep coalesce((select ST_AsMVT(t, '$l', 4096, 'geom', 'id') from ("
+      echo "      select ST_AsMVTGeom(geom, env, 4096, 64, true) as geom, id, number, name, status, district"
+      echo "      from public.$l where geom && fat) t), '')"
+      sep="||"
+    done
+    echo "  into mvt;"
+    echo "  return mvt;"
+    echo "end"
+    echo "\$fn\$;"
+  } > "$W/function.sql"
+  psql -q -v ON_ERROR_STOP=1 -d "$PGDB" -f "$W/function.sql"
+
+  # Tuned for the machine: per database (kept with the bench database), and shared_buffers
+  # (server-wide: ALTER SYSTEM + restart, undone at exit).
+  psql -q -v ON_ERROR_STOP=1 -d postgres <<SQL
+alter database $PGDB set work_mem = '$PG_WORK_MEM';
+alter database $PGDB set jit = off;
+alter database $PGDB set effective_cache_size = '$((MEM_MB * 3 / 4))MB';
+alter database $PGDB set random_page_cost = 1.1;
+alter database $PGDB set max_parallel_workers_per_gather = 0;
+SQL
+  sb_mb=$(psql -d postgres -tAc "select setting::bigint * 8 / 1024 from pg_settings where name = 'shared_buffers'")
+  data_mb=$(psql -d "$PGDB" -tAc "select round(sum(pg_total_relation_size(c)) / 1048576.0) from unnest(array[$(pg_layers_sql)]) c")
+  if [ "$sb_mb" -lt "$PG_SHARED_BUFFERS_MB" ]; then
+    read -r -a PG_CLUSTER < <(pg_lsclusters -h 2>/dev/null | awk -v p="$PGPORT" '$3 == p {print $1, $2}') || true
+    if [ "$PG_RESTART" = 1 ] && [ ${#PG_CLUSTER[@]} = 2 ] && [[ "$PGHOST" =~ ^(127\.0\.0\.1|localhost)$ ]]; then
+      prior=$(psql -d postgres -tAc "select setting from pg_file_settings where name = 'shared_buffers'
+        and sourcefile like '%postgresql.auto.conf' order by seqno desc limit 1")
+      if [ -n "$prior" ]; then
+        PG_RESTORE="alter system set shared_buffers = '$prior'"
+      else
+        PG_RESTORE="alter system reset shared_buffers"
+      fi
+      log "PostgreSQL: shared_buffers ${sb_mb} MB -> ${PG_SHARED_BUFFERS_MB} MB (ALTER SYSTEM, restart of cluster ${PG_CLUSTER[*]}; undone at exit)"
+      psql -q -d postgres -c "alter system set shared_buffers = '${PG_SHARED_BUFFERS_MB}MB'"
+      pg_ctlcluster "${PG_CLUSTER[@]}" restart
+      sb_mb=$(psql -d postgres -tAc "select setting::bigint * 8 / 1024 from pg_settings where name = 'shared_buffers'")
+    else
+      echo "*** shared_buffers stays ${sb_mb} MB (PG_RESTART=$PG_RESTART, cluster '${PG_CLUSTER[*]}', host $PGHOST): martin is not given its best configuration"
+    fi
+  fi
+  PG_SETTINGS=$(psql -d "$PGDB" -tAc "select string_agg(name || '=' || current_setting(name), ', ' order by name) from pg_settings
+    where name in ('shared_buffers', 'work_mem', 'jit', 'effective_cache_size', 'random_page_cost', 'max_parallel_workers_per_gather')")
+  echo "PostgreSQL for $PGDB: $PG_SETTINGS; the layer tables and their indexes: $data_mb MB"
+  [ "$data_mb" -lt "$sb_mb" ] || echo "*** the tables and indexes ($data_mb MB) do not fit in shared_buffers ($sb_mb MB)"
 fi
 
 # ---------------------------------------------------------------- martin
-martin_config() { # cache MiB → config file
-  local f="$W/martin-cache$1.yaml"
+martin_config() { # kind (tables|function) cache-MiB → config file
+  local f="$W/martin-$1-cache$2.yaml"
   {
     echo "listen_addresses: '127.0.0.1:$MARTIN_PORT'"
-    if [ "$1" = 0 ]; then
+    if [ "$2" = 0 ]; then
       echo "cache: disable"
     else
-      printf 'cache:\n  size_mb: %s\n  tile_size_mb: %s\n' "$1" "$1"
+      printf 'cache:\n  size_mb: %s\n  tile_size_mb: %s\n' "$2" "$2"
     fi
     echo "postgres:"
     echo "  connection_string: 'postgresql://$PGUSER@$PGHOST:$PGPORT/$PGDB'"
     echo "  auto_publish: false"
-    echo "  tables:"
-    for l in ${LAYERS//,/ }; do
+    echo "  auto_bounds: skip"
+    if [ "$1" = function ]; then
       cat <<EOF
+  functions:
+    city:
+      schema: public
+      function: citytwin_composite
+      minzoom: 0
+      maxzoom: 22
+EOF
+    else
+      echo "  tables:"
+      for l in ${LAYERS//,/ }; do
+        cat <<EOF
     $l:
       schema: public
       table: $l
@@ -261,17 +397,18 @@ martin_config() { # cache MiB → config file
         status: text
         district: int4
 EOF
-    done
+      done
+    fi
   } > "$f"
   echo "$f"
 }
 MARTIN_URL="http://127.0.0.1:$MARTIN_PORT"
 MARTIN_PID=""
-start_martin() { # cache MiB
-  "$MARTIN" --config "$(martin_config "$1")" > "$W/martin.log" 2>&1 &
+start_martin() { # kind cache-MiB
+  "$MARTIN" --config "$(martin_config "$1" "$2")" > "$W/martin-$1.log" 2>&1 &
   MARTIN_PID=$!
   PIDS+=("$MARTIN_PID")
-  wait_http "$MARTIN_URL/health"
+  wait_http "$MARTIN_URL/health" "$MARTIN_PID"
 }
 
 # ---------------------------------------------------------------- nginx
@@ -312,7 +449,7 @@ EOF
   /usr/sbin/nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" > "$W/nginx/stdout.log" 2>&1 &
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
-  wait_http "$NGINX_URL/t/none"
+  wait_http "$NGINX_URL/t/none" "$NGINX_PID"
   local first
   first=$(find "$W/static/t" -name '*.mvt' -print -quit)
   first="/t/${first#"$W/static/t/"}"
@@ -320,6 +457,7 @@ EOF
     | grep -q '^200 application/vnd.mapbox-vector-tile' \
     || { echo "*** nginx does not serve $first (see $W/nginx/error.log)" >&2; exit 1; }
 }
+
 
 # ---------------------------------------------------------------- load tool
 LUA="$W/tiles.lua"
@@ -424,129 +562,223 @@ function done(summary, latency, requests)
 end
 EOF
 
-RESULTS="$W/results.txt"
+RESULTS="$W/results.txt" # server run list round requests rps p50 p99 errors n200 n204 other avg max secs
 : > "$RESULTS"
-run_load() { # server run round base-url paths-file loops [extra header]
-  local server="$1" run="$2" round="$3" url="$4" paths="$5" loops="$6" idle
+run_load() { # server run list round base-url paths-file loops expected-200s-per-loop [extra header]
+  local server="$1" run="$2" list="$3" round="$4" url="$5" paths="$6" loops="$7" want200="$8" idle
   local extra=(-H 'Accept-Encoding: gzip')
-  if [ -n "${7:-}" ]; then extra+=(-H "$7"); fi
-  local out="$W/wrk-$server-$run-$round.log" done="$W/wrk.done" expected r
+  if [ -n "${9:-}" ]; then extra+=(-H "$9"); fi
+  local out="$W/wrk-$server-$run-$list-$round.log" done="$W/wrk.done" expected r line
   rm -f "$done"
-  expected=$(( $(wc -l < "$paths") * loops ))
+  expected=$(($(wc -l < "$paths") * loops))
   # What a thread sends after its share (never read: the thread has stopped): an empty tile.
   idle=$(head -1 "$paths" | sed -E 's|[0-9]+/[0-9]+/[0-9]+(\.mvt)?$|16/0/0\1|')
   wrk -t"$CONNS" -c"$CONNS" -d3600s --timeout 300s "${extra[@]}" -s "$LUA" "$url" \
     -- "$paths" "$CONNS" "$loops" "$done" "$idle" \
-    > "$out" 2>&1
-  r=$(grep '^RESULT' "$out") || { cat "$out"; echo "*** wrk failed" >&2; exit 1; }
+    > "$out" 2>&1 || true
+  if ! r=$(grep '^RESULT' "$out"); then
+    cat "$out"
+    fail "$server $run $list round $round: wrk printed no result"
+    r="RESULT responses=0 secs=1 rps=0 p50_ms=0 p99_ms=0 max_ms=0 ok200=0 ok204=0 other=0 sockerr=0 bytes200=0"
+  fi
   # errors = any status but 200/204 + socket errors + responses missing from the expected count
-  echo "$r" | awk -v s="$server" -v run="$run" -v round="$round" -v want="$expected" '{
+  line=$(echo "$r" | awk -v s="$server" -v run="$run" -v l="$list" -v round="$round" -v want="$expected" '{
     for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
     missing = want - v["responses"]; if (missing < 0) missing = 0
-    printf "%s %s %s %d %.1f %.3f %.3f %d %d %d %d %.0f %.1f %.3f\n", s, run, round, want, v["rps"],
+    printf "%s %s %s %s %d %.1f %.3f %.3f %d %d %d %d %.0f %.1f %.3f\n", s, run, l, round, want, v["rps"],
       v["p50_ms"], v["p99_ms"], v["other"] + v["sockerr"] + missing, v["ok200"], v["ok204"],
       v["other"], (v["ok200"] ? v["bytes200"] / v["ok200"] : 0), v["max_ms"], v["secs"]
-  }' | tee -a "$RESULTS" | awk '{printf "   %s %s round %s: %d requests in %.2f s = %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.0f ms, errors %d (200: %d, 204: %d, other status: %d), avg 200 body %d B\n",
-      $1, $2, $3, $4, $14, $5, $6, $7, $13, $8, $9, $10, $11, $12}'
+  }')
+  echo "$line" >> "$RESULTS"
+  echo "$line" | awk '{printf "   %s %s %s round %s: %d requests in %.2f s = %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.0f ms, errors %d (200: %d, 204: %d, other status: %d), avg 200 body %d B\n",
+      $1, $2, $3, $4, $5, $15, $6, $7, $8, $14, $9, $10, $11, $12, $13}'
+  read -r _ _ _ _ _ _ _ _ err n200 _ <<< "$line"
+  [ "$err" = 0 ] || fail "$server $run $list round $round: $err errors (other status, socket errors or missing responses; see $out)"
+  [ "$n200" = $((want200 * loops)) ] \
+    || fail "$server $run $list round $round: $n200 tiles answered 200, expected $((want200 * loops)) (tile count mismatch)"
 }
+
+# ---------------------------------------------------------------- content: what each server sends
+SERVERS=(citytwin)
+if [ "$WITH_MARTIN" = 1 ]; then SERVERS+=(martin-tables martin-function); fi
+C="$W/content"
+rm -rf "$C" "$W/static"
+mkdir -p "$C" "$W/static"
+fetch_content() { # server base-url [header]: every tile of the list, raw into $C/server/z/x/y.mvt, and gzip
+  local s="$1" url="$2" hdr=()
+  if [ -n "${3:-}" ]; then hdr=(-H "$3"); fi
+  sed "$(path_of "$s")" "$LIST" | paste -d' ' "$LIST" - | awk -v u="$url" -v d="$C/$s" \
+    '{print "url = \"" u $2 "\""; print "output = \"" d "/" $1 ".mvt\""}' > "$C/$s.raw.cfg"
+  # citytwin's gzip answers are kept: nginx serves them
+  sed "$(path_of "$s")" "$LIST" | paste -d' ' "$LIST" - | awk -v u="$url" -v s="$s" -v d="$W/static/t" \
+    '{print "url = \"" u $2 "\""; print "output = \"" (s == "citytwin" ? d "/" $1 ".mvt.gz" : "/dev/null") "\""}' > "$C/$s.gz.cfg"
+  curl -s --create-dirs "${hdr[@]}" -K "$C/$s.raw.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$C/$s.raw.txt"
+  curl -s --create-dirs "${hdr[@]}" -H 'Accept-Encoding: gzip' -K "$C/$s.gz.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$C/$s.gz.txt"
+  find "$C/$s" -type f -size 0 -delete
+  echo "   $s: $(awk '$1 == 200' "$C/$s.raw.txt" | wc -l) tiles 200, $(awk '$1 == 204' "$C/$s.raw.txt" | wc -l) 204, $(awk '$1 != 200 && $1 != 204' "$C/$s.raw.txt" | wc -l) other"
+}
+log "content: every tile of the list from every server (raw and gzip), decoded and compared"
+start_citytwin
+fetch_content citytwin "$CT_URL" "$CT_AUTH"
+stop_pid "$CT_PID"
+if [ "$WITH_MARTIN" = 1 ]; then
+  for kind in tables function; do
+    start_martin "$kind" 4096
+    fetch_content "martin-$kind" "$MARTIN_URL"
+    stop_pid "$MARTIN_PID"
+  done
+fi
+# nginx's files: citytwin's raw and gzip answers. Empty tiles are 204: no file (nginx answers
+# 204 for a missing file). A .gz that is not gzip (citytwin sent the tile uncompressed) is
+# dropped: nginx then sends the raw file.
+cp -r "$C/citytwin/." "$W/static/t/"
+find "$W/static" -type f -size 0 -delete
+find "$W/static" -name '*.gz' -type f | while read -r f; do
+  [ "$(head -c2 "$f" | od -An -tx1 | tr -d ' ')" = 1f8b ] || rm -f "$f"
+done
+chmod -R a+rX "$W/static" # nginx's workers run as nobody
+echo "   nginx's static files: $(find "$W/static" -name '*.mvt' | wc -l) tiles, $(find "$W/static" -name '*.gz' | wc -l) gzip variants, $(du -sh "$W/static" | cut -f1)"
+IFS=, ; servers_csv="${SERVERS[*]}"; unset IFS
+python3 benches/mvt_content.py --dir "$C" --list "$LIST" --servers "$servers_csv" \
+  --candidates "${EQUAL_ZOOMS// /,}" --equal-out "$W/equal-zooms.txt" --markdown "$W/content.md" \
+  || fail "content pass: answers other than 200/204 (see $C/*.txt)"
+if [ "$WITH_MARTIN" = 0 ]; then tr ' ' '\n' <<< "$EQUAL_ZOOMS" > "$W/equal-zooms.txt"; fi
+# The two lists: equal content (the headline) and the rest.
+awk -F/ 'FILENAME == ARGV[1] {eq[$1] = 1; next} ($1 in eq)' "$W/equal-zooms.txt" "$LIST" > "$W/tiles-equal.txt"
+awk -F/ 'FILENAME == ARGV[1] {eq[$1] = 1; next} !($1 in eq)' "$W/equal-zooms.txt" "$LIST" > "$W/tiles-unequal.txt"
+# 200s per list a server must give in every pass (nginx: citytwin's).
+want200() { # server list
+  local s="$1"
+  [ "$s" = nginx ] && s=citytwin
+  awk 'FILENAME == ARGV[1] {t[$1] = 1; next} $1 == 200 {n = split($3, p, "/"); z = p[n-2] "/" p[n-1] "/" p[n]; sub(/\.mvt$/, "", z); if (z in t) c++}
+    END {print c + 0}' "$W/tiles-$2.txt" "$C/$s.raw.txt"
+}
+zooms_of() { cut -d/ -f1 "$1" | sort -n | uniq | awk '{printf "%sz%s", (NR > 1 ? "," : ""), $1}'; }
+describe() { # list → "z15,z16: 2041 tiles, 337 with content, 1704 empty" (citytwin's answers)
+  local n full
+  n=$(wc -l < "$W/tiles-$1.txt")
+  full=$(want200 citytwin "$1")
+  echo "$(zooms_of "$W/tiles-$1.txt"): $n tiles, $full with content, $((n - full)) empty"
+}
+EQ_DESC=$(describe equal)
+UNEQ_DESC=$(describe unequal)
+echo "equal-content list: $EQ_DESC; unequal list: $UNEQ_DESC"
+LISTS=()
+[ -s "$W/tiles-equal.txt" ] && LISTS+=(equal)
+[ -s "$W/tiles-unequal.txt" ] && LISTS+=(unequal)
+[ -s "$W/tiles-equal.txt" ] || fail "no zoom of EQUAL_ZOOMS ($EQUAL_ZOOMS) has equal content: no headline"
+for s in "${SERVERS[@]}" nginx; do
+  for l in "${LISTS[@]}"; do sed "$(path_of "$s")" "$W/tiles-$l.txt" > "$W/paths-$s-$l.txt"; done
+done
+# For benches/tiles-cold-replay.sh: the whole list, and what it needs to know of this run.
+cp "$LIST" "$W/tiles-all.txt"
+sed "$(path_of citytwin)" "$LIST" > "$W/paths-citytwin-all.txt"
+printf 'STORE=%q\nWIDTH=%q\nN=%q\nCONNS=%q\n' "$STORE" "$WIDTH" "$N" "$CONNS" > "$W/run.env"
+for l in "${LISTS[@]}"; do
+  for s in "${SERVERS[@]:1}"; do
+    [ "$(want200 "$s" "$l")" = "$(want200 citytwin "$l")" ] \
+      || fail "content pass, $l list: $s answered 200 for $(want200 "$s" "$l") tiles, citytwin for $(want200 citytwin "$l") (tile count mismatch)"
+  done
+done
 
 # ---------------------------------------------------------------- the runs
 for round in $(seq 1 "$ROUNDS"); do
   log "round $round: citytwin"
   start_citytwin
   echo "   (started: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total))"
-  run_load citytwin cold "$round" "$CT_URL" "$W/paths-citytwin.txt" 1 "$CT_AUTH"
+  for l in "${LISTS[@]}"; do
+    run_load citytwin cold "$l" "$round" "$CT_URL" "$W/paths-citytwin-$l.txt" 1 "$(want200 citytwin "$l")" "$CT_AUTH"
+  done
   echo "   after cold: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total)"
-  run_load citytwin warm "$round" "$CT_URL" "$W/paths-citytwin.txt" "$WARM_LOOPS" "$CT_AUTH"
+  for l in "${LISTS[@]}"; do
+    run_load citytwin warm "$l" "$round" "$CT_URL" "$W/paths-citytwin-$l.txt" "$WARM_LOOPS" "$(want200 citytwin "$l")" "$CT_AUTH"
+  done
   echo "   after warm: tile cache misses $(ct_metric citytwin_tile_cache_misses_total), hits $(ct_metric citytwin_tile_cache_hits_total), entries $(ct_metric citytwin_tile_cache_entries), cache bytes $(ct_metric citytwin_tile_cache_bytes)"
-  if [ "$round" = 1 ]; then
-    log "pre-rendering the list from citytwin into $W/static (raw and gzip), sizes per zoom"
-    rm -rf "$W/static"
-    mkdir -p "$W/static/t"
-    awk -v u="$CT_URL" -v l="$LAYERS" -v d="$W/static/t" '{
-      print "url = \"" u "/tiles/" l "/" $0 ".mvt\""; print "output = \"" d "/" $0 ".mvt\""
-    }' "$LIST" > "$W/curl-raw.cfg"
-    awk -v u="$CT_URL" -v l="$LAYERS" -v d="$W/static/t" '{
-      print "url = \"" u "/tiles/" l "/" $0 ".mvt\""; print "output = \"" d "/" $0 ".mvt.gz\""
-    }' "$LIST" > "$W/curl-gz.cfg"
-    curl -s --create-dirs -H "$CT_AUTH" -K "$W/curl-raw.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-citytwin-raw.txt"
-    curl -s --create-dirs -H "$CT_AUTH" -H 'Accept-Encoding: gzip' -K "$W/curl-gz.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-citytwin-gzip.txt"
-    # Empty tiles are 204: no file (nginx answers 204 for a missing file). A .gz that is not
-    # gzip (citytwin sent the tile uncompressed) is dropped: nginx then sends the raw file.
-    find "$W/static" -type f -size 0 -delete
-    find "$W/static" -name '*.gz' -type f | while read -r f; do
-      [ "$(head -c2 "$f" | od -An -tx1 | tr -d ' ')" = 1f8b ] || rm -f "$f"
-    done
-    chmod -R a+rX "$W/static" # nginx's workers run as nobody
-    echo "   static files: $(find "$W/static" -name '*.mvt' | wc -l) tiles, $(find "$W/static" -name '*.gz' | wc -l) gzip variants, $(du -sh "$W/static" | cut -f1)"
-  fi
   stop_pid "$CT_PID"
 
   if [ "$WITH_MARTIN" = 1 ]; then
-    log "round $round: martin (cache off)"
-    psql -q -d "$PGDB" -tAc "select sum(pg_prewarm('public.' || t)) from unnest(string_to_array('$LAYERS', ',')) t" > /dev/null
-    start_martin 0
-    run_load martin cold "$round" "$MARTIN_URL" "$W/paths-martin.txt" 1
-    stop_pid "$MARTIN_PID"
-    log "round $round: martin (cache 4096 MiB)"
-    start_martin 4096
-    run_load martin prime "$round" "$MARTIN_URL" "$W/paths-martin.txt" 1
-    run_load martin warm "$round" "$MARTIN_URL" "$W/paths-martin.txt" "$WARM_LOOPS"
-    if [ "$round" = 1 ]; then
-      awk -v u="$MARTIN_URL" -v l="$LAYERS" '{ print "url = \"" u "/" l "/" $0 "\""; print "output = \"/dev/null\"" }' \
-        "$LIST" > "$W/curl-martin.cfg"
-      curl -s -K "$W/curl-martin.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-martin-raw.txt"
-      curl -s -H 'Accept-Encoding: gzip' -K "$W/curl-martin.cfg" -w '%{http_code} %{size_download} %{url}\n' > "$W/sizes-martin-gzip.txt"
-    fi
-    stop_pid "$MARTIN_PID"
+    for kind in tables function; do
+      s="martin-$kind"
+      log "round $round: $s (cache off; $(pg_prewarm_all) MB prewarmed)"
+      start_martin "$kind" 0
+      for l in "${LISTS[@]}"; do
+        run_load "$s" cold "$l" "$round" "$MARTIN_URL" "$W/paths-$s-$l.txt" 1 "$(want200 "$s" "$l")"
+      done
+      stop_pid "$MARTIN_PID"
+      log "round $round: $s (cache 4096 MiB)"
+      start_martin "$kind" 4096
+      for l in "${LISTS[@]}"; do
+        run_load "$s" prime "$l" "$round" "$MARTIN_URL" "$W/paths-$s-$l.txt" 1 "$(want200 "$s" "$l")"
+        run_load "$s" warm "$l" "$round" "$MARTIN_URL" "$W/paths-$s-$l.txt" "$WARM_LOOPS" "$(want200 "$s" "$l")"
+      done
+      stop_pid "$MARTIN_PID"
+    done
   fi
 
   log "round $round: nginx"
   start_nginx
-  run_load nginx prime "$round" "$NGINX_URL" "$W/paths-nginx.txt" 1
-  run_load nginx warm "$round" "$NGINX_URL" "$W/paths-nginx.txt" "$WARM_LOOPS"
+  for l in "${LISTS[@]}"; do
+    run_load nginx prime "$l" "$round" "$NGINX_URL" "$W/paths-nginx-$l.txt" 1 "$(want200 nginx "$l")"
+    run_load nginx warm "$l" "$round" "$NGINX_URL" "$W/paths-nginx-$l.txt" "$WARM_LOOPS" "$(want200 nginx "$l")"
+  done
   stop_pid "$NGINX_PID"
 done
 
 # ---------------------------------------------------------------- summary
 echo
-log "tile sizes (bytes; 200 responses only; from one curl pass per server and encoding)"
-touch "$W/sizes-martin-raw.txt" "$W/sizes-martin-gzip.txt"
-printf "%-6s %6s %7s %7s" zoom tiles "ct 204" "mn 204"
-printf " %12s %12s %12s %12s %12s %12s\n" "ct raw avg" "ct gz avg" "martin raw" "martin gz" "ct raw max" "martin raw max"
-for z in 10 11 12 13 14 15 16 all; do
-  awk -v z="$z" -v f="$W/sizes-citytwin-raw.txt" 'function zoom(u,  p, k) { k = split(u, p, "/"); return p[k-2] }
-    FNR == 1 { file++ }
-    { if (z != "all" && zoom($3) != z) next; tiles[file]++
-      if ($1 == 200) { n[file]++; s[file] += $2; if ($2 > mx[file]) mx[file] = $2 } else if ($1 == 204) e[file]++ }
-    END { printf "%-6s %6d %7d %7d %12.0f %12.0f %12.0f %12.0f %12d %12d\n", z, tiles[1], e[1], e[3],
-      n[1] ? s[1]/n[1] : 0, n[2] ? s[2]/n[2] : 0, n[3] ? s[3]/n[3] : 0, n[4] ? s[4]/n[4] : 0, mx[1], mx[3] }' \
-    "$W/sizes-citytwin-raw.txt" "$W/sizes-citytwin-gzip.txt" "$W/sizes-martin-raw.txt" "$W/sizes-martin-gzip.txt"
+log "all runs: $CONNS connections, Accept-Encoding: gzip, warm = list x $WARM_LOOPS"
+printf "%-16s %-5s %-8s %-5s %9s %10s %9s %9s %7s %8s %8s %9s\n" server run list round requests req/s "p50 ms" "p99 ms" errors "200s" "204s" "avg 200 B"
+grep -v ' prime ' "$RESULTS" | sort -k3,3 -k2,2 -k1,1 -k4,4n -s | while read -r s run l round want rps p50 p99 err n200 n204 _ avg _; do
+  printf "%-16s %-5s %-8s %-5s %9d %10.0f %9.2f %9.2f %7d %8d %8d %9d\n" "$s" "$run" "$l" "$round" "$want" "$rps" "$p50" "$p99" "$err" "$n200" "$n204" "$avg"
 done
-bad=$(cat "$W"/sizes-*.txt | awk '$1 != 200 && $1 != 204' | wc -l)
-echo "size passes: responses other than 200/204: $bad"
-
-echo
-log "summary: $NT tiles (z10-z16, ${BOX_KM} km box at the centre), $CONNS connections, Accept-Encoding: gzip, warm = list x $WARM_LOOPS"
-printf "%-9s %-5s %-5s %9s %10s %9s %9s %7s %8s %8s %9s\n" server run round requests req/s "p50 ms" "p99 ms" errors "200s" "204s" "avg 200 B"
-grep -v ' prime ' "$RESULTS" | sort -k2,2 -k1,1 -k3,3n -s | while read -r s run round want rps p50 p99 err n200 n204 _ avg _; do
-  printf "%-9s %-5s %-5s %9d %10.0f %9.2f %9.2f %7d %8d %8d %9d\n" "$s" "$run" "$round" "$want" "$rps" "$p50" "$p99" "$err" "$n200" "$n204" "$avg"
-done
-# The same list must give the same empty tiles everywhere (a server answering 204 for a tile
-# another one has is not serving the same data).
-awk '$2 != "prime" {k = $2 " " $3; if (k in c && c[k] != $9) bad = bad "\n*** " $2 " round " $3 ": " $1 " answered " $9 " x 200, " w[k] " answered " c[k]; c[k] = $9; w[k] = $1}
-  END {printf "%s", bad}' "$RESULTS" | sed '/^$/d' >&2 || true
+# One markdown table: per list, run and round, each server's rate and latency, and the ratios.
+results_table() {
+  awk -v goals="$1" '
+    function cell(k) { if (!(k in rps)) return "—"; return sprintf("%s req/s, p50 %.2f ms, p99 %.2f ms", commas(rps[k]), p50[k], p99[k]) }
+    function commas(x,   s, out) {
+      s = sprintf("%.0f", x); out = ""
+      while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
+      return s out
+    }
+    function ratio(a, b) { return (a in rps && b in rps && rps[b] > 0) ? sprintf("%.2f×", rps[a] / rps[b]) : "—" }
+    $2 != "prime" { k = $3 SUBSEP $2 SUBSEP $4 SUBSEP $1; rps[k] = $6; p50[k] = $7; p99[k] = $8; seen[$3 SUBSEP $2 SUBSEP $4] = 1 }
+    END {
+      print "| tiles | run | round | citytwin | martin (tables) | martin (function) | nginx (citytwin'"'"'s bytes) | citytwin ÷ martin tables / function | citytwin ÷ nginx |"
+      print "|---|---|---|---|---|---|---|---|---|"
+      n = split("equal unequal", lists, " ")
+      for (i = 1; i <= n; i++) for (r = 1; r <= 1000; r++) for (j = 1; j <= 2; j++) {
+        run = (j == 1 ? "cold" : "warm"); key = lists[i] SUBSEP run SUBSEP r
+        if (!(key in seen)) continue
+        c = key SUBSEP "citytwin"; mt = key SUBSEP "martin-tables"; mf = key SUBSEP "martin-function"; ng = key SUBSEP "nginx"
+        g1 = (goals && lists[i] == "equal" && run == "cold") ? " (goal ≥ 5×)" : ""
+        g2 = (goals && lists[i] == "equal" && run == "warm") ? " (goal ≥ 0.9×)" : ""
+        printf "| %s | %s | %d | %s | %s | %s | %s | %s / %s%s | %s%s |\n", lists[i], run, r, cell(c), cell(mt), cell(mf), cell(ng),
+          ratio(c, mt), ratio(c, mf), g1, (run == "warm" ? ratio(c, ng) : "—"), g2
+      }
+    }' "$RESULTS"
+}
 echo
 log "ratios (same round)"
-for round in $(seq 1 "$ROUNDS"); do
-  get() { awk -v s="$1" -v r="$2" -v n="$round" '$1 == s && $2 == r && $3 == n {print $5}' "$RESULTS"; }
-  ctc=$(get citytwin cold); mc=$(get martin cold); ctw=$(get citytwin warm); mw=$(get martin warm); nw=$(get nginx warm)
-  if [ "$WITH_MARTIN" = 1 ]; then
-    printf "round %s: citytwin/martin cold %.2fx (goal >= 20), citytwin/martin warm %.2fx (goal >= 1), citytwin/nginx warm %.2fx (goal >= 0.5)\n" \
-      "$round" "$(echo "$ctc / $mc" | bc -l)" "$(echo "$ctw / $mw" | bc -l)" "$(echo "$ctw / $nw" | bc -l)"
-  else
-    printf "round %s: citytwin/nginx warm %.2fx (goal >= 0.5); martin not run\n" "$round" "$(echo "$ctw / $nw" | bc -l)"
-  fi
-done
-total_err=$(grep -v ' prime ' "$RESULTS" | awk '{e += $8} END {print e + 0}')
-echo "errors in measured runs: $total_err"
+results_table 1
+
+summary_head tiles-vs-martin "$CMD"
+echo "Synthetic city of $N objects; $NT tiles (z10–z16 over a ${BOX_KM} km box at the centre), the seven point layers as one composite tile; wrk with $CONNS connections, \`Accept-Encoding: gzip\`; cold = each tile once (citytwin fresh, martin's cache off, PostgreSQL prewarmed), warm = the list × $WARM_LOOPS after a filling pass."
+if [ "$WITH_MARTIN" = 1 ]; then
+  echo "PostgreSQL: $PG_SETTINGS; martin $MARTIN_VERSION."
+fi
+echo
+echo "**Equal content** ($EQ_DESC; in every tile the same objects on every server, checked by their numbers, and the features in the tiles' buffers within 2%):"
+echo
+results_table 1 | awk -F'|' 'NR <= 2 || $2 ~ /equal/ && $2 !~ /unequal/'
+echo
+echo "**Unequal content** ($UNEQ_DESC; citytwin clusters points below a layer's minimum zoom and above 4,000 points a tile, martin sends every point — not the same work):"
+echo
+results_table 0 | awk -F'|' 'NR <= 2 || $2 ~ /unequal/'
+echo
+echo "Content per zoom (features summed over the zoom's tiles; average sizes of the 200 answers, raw / gzip, and raw against citytwin):"
+echo
+cat "$W/content.md"
+total_err=$(grep -v ' prime ' "$RESULTS" | awk '{e += $9} END {print e + 0}')
+echo
+echo "Errors in the measured runs: $total_err."
+finish
