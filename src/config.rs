@@ -1,5 +1,7 @@
 //! One configuration: defaults ← TOML file ← `CITYTWIN_*` environment ← command line.
 
+pub mod keys;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -109,26 +111,46 @@ pub enum ConfigError {
     Missing(PathBuf),
     #[error("configuration: {0}")]
     Figment(#[from] Box<figment::Error>),
+    /// Settings citytwin does not know: one line each, naming the nearest it does.
+    #[error("{}", .0.join("\n"))]
+    Unknown(Vec<String>),
 }
 
 impl Config {
     /// Reads defaults, then `file` (if given, it must exist), then `CITYTWIN_*` variables
     /// (e.g. `CITYTWIN_BIND=0.0.0.0:80`, `CITYTWIN_STORE=/var/lib/citytwin.gpkg`; a section's
-    /// key with `__`: `CITYTWIN_LIMITS__TIMEOUT_MS=10000`).
+    /// key with `__`: `CITYTWIN_LIMITS__TIMEOUT_MS=10000`). A setting it does not know, in the
+    /// file or the environment, is an error naming it and the nearest one it knows.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let mut unknown = Vec::new();
         if let Some(f) = file {
             if !f.exists() {
                 return Err(ConfigError::Missing(f.to_path_buf()));
             }
+            // A file that is not TOML is left to the reader below, which says where.
+            if let Ok(table) = std::fs::read_to_string(f)
+                .map_err(|_| ())
+                .and_then(|t| toml::from_str::<toml::Table>(&t).map_err(|_| ()))
+            {
+                unknown.extend(keys::unknown(
+                    keys::Source::File(f),
+                    &keys::file_settings(&table),
+                ));
+            }
             fig = fig.merge(Toml::file(f));
         }
+        let vars = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+        unknown.extend(keys::unknown(keys::Source::Env, &keys::env_settings(vars)));
+        if !unknown.is_empty() {
+            return Err(ConfigError::Unknown(unknown));
+        }
+        let other: Vec<&str> = keys::OTHER_ENV
+            .iter()
+            .map(|v| &v[keys::ENV_PREFIX.len()..])
+            .collect();
         let cfg: Config = fig
-            .merge(
-                Env::prefixed("CITYTWIN_")
-                    .ignore(&["config", "log"])
-                    .split("__"),
-            )
+            .merge(Env::prefixed(keys::ENV_PREFIX).ignore(&other).split("__"))
             .extract()
             .map_err(Box::new)?;
         cfg.validate()?;
