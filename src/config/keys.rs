@@ -164,7 +164,7 @@ fn file_name(path: &[String]) -> String {
     s
 }
 
-/// Every setting's environment variable, in the order of [`Config`]'s fields (a layer's rule
+/// Every setting's environment variable, sorted (a layer's rule
 /// is under `CITYTWIN_ACCESS__LAYERS__<LAYER>__…`; `layers` takes a whole list).
 pub fn env_names() -> Vec<String> {
     let mut out = Vec::new();
