@@ -1,5 +1,7 @@
 //! One configuration: defaults ← TOML file ← `CITYTWIN_*` environment ← command line.
 
+pub mod keys;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -7,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Role;
 use crate::model::{LayerDef, Layers};
 
 /// Everything citytwin can be told.
@@ -80,22 +83,105 @@ pub struct Limits {
     /// Requests handled at once per feature (tiles, resolver, objects, audit, map, service);
     /// more: 503 at once, so one feature's load never holds up another.
     pub concurrency: usize,
-    /// `/resolve`, `/nearest` and `/locate` per client (token, or address without one) and
-    /// minute; above it: 429 with `Retry-After`.
+    /// One resolver limit for every role that has none of its own in the file or the
+    /// environment (the single limit of earlier versions); folded into the roles' limits when
+    /// the configuration is read.
+    pub resolve_per_minute: Option<u32>,
+    /// One write limit for every role likewise.
+    pub writes_per_minute: Option<u32>,
+    /// Callers without a token (`[limits.public]`), counted per address.
+    pub public: RoleLimits,
+    /// Callers with a resident's token, counted per token.
+    pub resident: RoleLimits,
+    /// Callers with a dispatcher's token, counted per token.
+    pub dispatcher: RoleLimits,
+    /// Callers with an engineer's token, counted per token.
+    pub engineer: RoleLimits,
+    /// Callers with an admin's token, counted per token.
+    pub admin: RoleLimits,
+}
+
+/// The rate limits of one role (`[limits.<role>]`); above either: 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleLimits {
+    /// `/resolve`, `/nearest` and `/locate` per client and minute.
     pub resolve_per_minute: u32,
-    /// Writes per client and minute.
+    /// Creates, changes and deletes of objects per client and minute.
     pub writes_per_minute: u32,
 }
 
 impl Default for Limits {
+    /// The public is counted per address, and one address is often many people (a mobile
+    /// operator's shared address, a shelter's Wi-Fi), so it keeps the earlier 600 a minute. A
+    /// resident's token is one person or household: the same. A dispatcher's token may serve
+    /// a whole dispatch centre's consoles or a 103/112 call-taking system that resolves every
+    /// call's spoken number: 6000 resolver requests a minute (100 a second), as for the other
+    /// staff (engineers, admins). Engineers and admins write in bulk from field tablets and
+    /// GIS syncs: 6000 writes a minute; a dispatcher writes little (no layer by default).
     fn default() -> Self {
+        let role = |resolve_per_minute, writes_per_minute| RoleLimits {
+            resolve_per_minute,
+            writes_per_minute,
+        };
         Limits {
             max_query_bytes: 4096,
             max_bbox_km2: 2500.0,
             timeout_ms: 30_000,
             concurrency: 256,
-            resolve_per_minute: 600,
-            writes_per_minute: 600,
+            resolve_per_minute: None,
+            writes_per_minute: None,
+            public: role(600, 600),
+            resident: role(600, 600),
+            dispatcher: role(6000, 600),
+            engineer: role(6000, 6000),
+            admin: role(6000, 6000),
+        }
+    }
+}
+
+impl Limits {
+    /// The rate limits of `role`.
+    pub fn of(&self, role: Role) -> RoleLimits {
+        match role {
+            Role::Public => self.public,
+            Role::Resident => self.resident,
+            Role::Dispatcher => self.dispatcher,
+            Role::Engineer => self.engineer,
+            Role::Admin => self.admin,
+        }
+    }
+
+    fn of_mut(&mut self, role: Role) -> &mut RoleLimits {
+        match role {
+            Role::Public => &mut self.public,
+            Role::Resident => &mut self.resident,
+            Role::Dispatcher => &mut self.dispatcher,
+            Role::Engineer => &mut self.engineer,
+            Role::Admin => &mut self.admin,
+        }
+    }
+
+    /// Gives the one-for-every-role limits (`limits.resolve_per_minute`,
+    /// `limits.writes_per_minute`) to each role that has none of its own (`given(role, key)`
+    /// false: neither the file nor the environment sets it), and clears them.
+    fn fold_shared(&mut self, given: impl Fn(Role, &str) -> bool) {
+        let (resolve, writes) = (
+            self.resolve_per_minute.take(),
+            self.writes_per_minute.take(),
+        );
+        for role in Role::ALL {
+            let l = self.of_mut(role);
+            if let Some(n) = resolve
+                && !given(role, "resolve_per_minute")
+            {
+                l.resolve_per_minute = n;
+            }
+            if let Some(n) = writes
+                && !given(role, "writes_per_minute")
+            {
+                l.writes_per_minute = n;
+            }
         }
     }
 }
@@ -109,28 +195,52 @@ pub enum ConfigError {
     Missing(PathBuf),
     #[error("configuration: {0}")]
     Figment(#[from] Box<figment::Error>),
+    /// Settings citytwin does not know: one line each, naming the nearest it does.
+    #[error("{}", .0.join("\n"))]
+    Unknown(Vec<String>),
 }
 
 impl Config {
     /// Reads defaults, then `file` (if given, it must exist), then `CITYTWIN_*` variables
     /// (e.g. `CITYTWIN_BIND=0.0.0.0:80`, `CITYTWIN_STORE=/var/lib/citytwin.gpkg`; a section's
-    /// key with `__`: `CITYTWIN_LIMITS__TIMEOUT_MS=10000`).
+    /// key with `__`: `CITYTWIN_LIMITS__TIMEOUT_MS=10000`). A setting it does not know, in the
+    /// file or the environment, is an error naming it and the nearest one it knows.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        // What the file and the environment give, apart from the defaults.
+        let mut given = Figment::new();
+        let mut unknown = Vec::new();
         if let Some(f) = file {
             if !f.exists() {
                 return Err(ConfigError::Missing(f.to_path_buf()));
             }
-            fig = fig.merge(Toml::file(f));
+            // A file that is not TOML is left to the reader below, which says where.
+            if let Ok(table) = std::fs::read_to_string(f)
+                .map_err(|_| ())
+                .and_then(|t| toml::from_str::<toml::Table>(&t).map_err(|_| ()))
+            {
+                unknown.extend(keys::unknown(
+                    keys::Source::File(f),
+                    &keys::file_settings(&table),
+                ));
+            }
+            given = given.merge(Toml::file(f));
         }
-        let cfg: Config = fig
-            .merge(
-                Env::prefixed("CITYTWIN_")
-                    .ignore(&["config", "log"])
-                    .split("__"),
-            )
+        let vars = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+        unknown.extend(keys::unknown(keys::Source::Env, &keys::env_settings(vars)));
+        if !unknown.is_empty() {
+            return Err(ConfigError::Unknown(unknown));
+        }
+        let other: Vec<&str> = keys::OTHER_ENV
+            .iter()
+            .map(|v| &v[keys::ENV_PREFIX.len()..])
+            .collect();
+        given = given.merge(Env::prefixed(keys::ENV_PREFIX).ignore(&other).split("__"));
+        let mut cfg: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(given.clone())
             .extract()
             .map_err(Box::new)?;
+        cfg.limits
+            .fold_shared(|role, key| given.find_value(&format!("limits.{role}.{key}")).is_ok());
         cfg.validate()?;
         Ok(cfg)
     }
@@ -165,12 +275,23 @@ impl Config {
             || !(l.max_bbox_km2.is_finite() && l.max_bbox_km2 > 0.0)
             || l.timeout_ms == 0
             || l.concurrency == 0
-            || l.resolve_per_minute == 0
-            || l.writes_per_minute == 0
         {
             return Err(ConfigError::Invalid(
-                "limits: max_query_bytes ≥ 64; max_bbox_km2, timeout_ms, concurrency, resolve_per_minute and writes_per_minute > 0".into(),
+                "limits: max_query_bytes ≥ 64; max_bbox_km2, timeout_ms and concurrency > 0".into(),
             ));
+        }
+        if l.resolve_per_minute == Some(0) || l.writes_per_minute == Some(0) {
+            return Err(ConfigError::Invalid(
+                "limits: resolve_per_minute and writes_per_minute must be > 0".into(),
+            ));
+        }
+        for role in Role::ALL {
+            let r = l.of(role);
+            if r.resolve_per_minute == 0 || r.writes_per_minute == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{role}: resolve_per_minute and writes_per_minute must be > 0"
+                )));
+            }
         }
         self.layers()?;
         Ok(())
@@ -211,5 +332,30 @@ mod tests {
             Config::load(Some(&dir.path().join("no.toml"))),
             Err(ConfigError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn a_limit_for_every_role_gives_way_to_a_roles_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "[limits]\nresolve_per_minute = 8\n[limits.public]\nresolve_per_minute = 5\n\
+             [limits.dispatcher]\nwrites_per_minute = 3\n",
+        )
+        .unwrap();
+        let l = Config::load(Some(&f)).unwrap().limits;
+        assert_eq!((l.resolve_per_minute, l.writes_per_minute), (None, None));
+        assert_eq!(l.of(Role::Public).resolve_per_minute, 5);
+        assert_eq!(l.of(Role::Dispatcher).resolve_per_minute, 8);
+        assert_eq!(l.of(Role::Admin).resolve_per_minute, 8);
+        assert_eq!(l.of(Role::Dispatcher).writes_per_minute, 3);
+        assert_eq!(
+            l.of(Role::Engineer).writes_per_minute,
+            Limits::default().engineer.writes_per_minute
+        );
+        std::fs::write(&f, "[limits.dispatcher]\nresolve_per_minute = 0\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("limits.dispatcher"), "{e}");
     }
 }

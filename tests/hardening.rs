@@ -106,6 +106,96 @@ fn every_limit_answers_with_its_own_status_and_a_json_error() {
 }
 
 #[test]
+fn each_role_has_its_own_rate_limits_from_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = helsinki_store(dir.path());
+    let dispatcher = token(&store, "dispatcher");
+    let engineer = token(&store, "engineer");
+    let file = dir.path().join("citytwin.toml");
+    std::fs::write(
+        &file,
+        "[limits.public]\nresolve_per_minute = 5\n[limits.engineer]\nresolve_per_minute = 8\n",
+    )
+    .unwrap();
+    let mut server = Server::start(
+        &store,
+        "none",
+        &[
+            ("CITYTWIN_CONFIG", file.to_str().unwrap()),
+            ("CITYTWIN_LIMITS__ENGINEER__WRITES_PER_MINUTE", "2"),
+        ],
+    );
+    let pole = server.get("/objects?layer=poles&limit=1").1["features"][0]["properties"]["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resolve = format!("/resolve?q={}", enc(&pole));
+    // Tokens count as their own only once proven (here by a request that is not limited).
+    for t in [&dispatcher, &engineer] {
+        server.as_token(Some(t));
+        assert_eq!(server.get("/layers").0, 200);
+    }
+
+    // The public, by address: its own 5 a minute from the file, then 429 with a JSON body.
+    server.as_token(None);
+    for _ in 0..5 {
+        assert_eq!(server.get(&resolve).0, 200);
+    }
+    let (s, hs, body) = server.get_raw(&resolve, &[]);
+    let e: Value = serde_json::from_slice(&body).expect("a JSON error");
+    assert_eq!((s, e["status"].as_u64()), (429, Some(429)), "{e}");
+    assert_eq!(e["code"], "rate_limited", "{e}");
+    let said = e["error"].as_str().unwrap();
+    assert!(
+        said.contains("more than 5 resolver requests") && said.contains("limits.public."),
+        "{e}"
+    );
+    assert!(hs["retry-after"].parse::<u64>().unwrap() >= 1);
+
+    // A dispatcher from the same address at the same moment: its default of 6000 a minute.
+    server.as_token(Some(&dispatcher));
+    for i in 0..40 {
+        let (s, e) = server.get(&resolve);
+        assert_eq!(s, 200, "dispatcher request {i}: {e}");
+    }
+
+    // An engineer: 8 a minute from the file.
+    server.as_token(Some(&engineer));
+    for _ in 0..8 {
+        assert_eq!(server.get(&resolve).0, 200);
+    }
+    let (s, e) = server.get(&resolve);
+    assert_eq!((s, e["code"].as_str()), (429, Some("rate_limited")), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 8 resolver requests a minute from this engineer token"),
+        "{e}"
+    );
+    // Its writes: 2 a minute from the environment.
+    for i in 0..2 {
+        let (s, e) = server.patch(
+            &format!("/objects/{}", enc(&pole)),
+            &json!({"attributes": {"i": i}}),
+        );
+        assert_eq!(s, 200, "{e}");
+    }
+    let (s, e) = server.patch(
+        &format!("/objects/{}", enc(&pole)),
+        &json!({"attributes": {"i": 9}}),
+    );
+    assert_eq!((s, e["code"].as_str()), (429, Some("rate_limited")), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("limits.engineer.writes_per_minute"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_request_over_the_time_limit_is_stopped_with_503() {
     let dir = tempfile::tempdir().unwrap();
     let store = helsinki_store(dir.path());

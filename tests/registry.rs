@@ -261,7 +261,11 @@ fn kyiv_shelter_lists_import_with_duplicates_removed_and_rejects_reported() {
 
 #[test]
 fn geopackage_opens_in_ogrinfo_with_every_layer_and_count() {
-    if !have_tool("ogrinfo", "GeoPackage check with GDAL") {
+    if !have_tool(
+        "ogrinfo",
+        "the GeoPackage check with GDAL",
+        "apt-get install -y gdal-bin",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -28,19 +28,6 @@ fn strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The npm tool `name` installed in `web/node_modules` (CI runs `npm ci` there).
-fn npm_tool(path: &str, why: &str) -> Option<std::path::PathBuf> {
-    let p = repo("web/node_modules").join(path);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "\n*** SKIPPED: {why}: web/node_modules/{path} is missing (run `npm ci` in web/; .ci/run does) ***\n"
-        );
-        None
-    }
-}
-
 #[test]
 fn styles_pages_and_glyphs_are_served_by_citytwin_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,15 +153,16 @@ fn styles_pages_and_glyphs_are_served_by_citytwin_alone() {
 
 #[test]
 fn the_map_page_draws_the_objects_in_a_real_browser() {
+    // Debian's Chromium, or the one `CHROMIUM` names.
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !Path::new(&chromium).exists() {
-        eprintln!(
-            "\n*** SKIPPED: browser test: {chromium} is missing (apt-get install chromium; .ci/run does) ***\n"
-        );
-        return;
-    }
-    if !have_tool("node", "browser test")
-        || npm_tool("puppeteer-core/package.json", "browser test").is_none()
+    let what = "the browser test";
+    if !tool_or_skip(
+        Path::new(&chromium).is_file(),
+        what,
+        &format!("Chromium at {chromium} (or set CHROMIUM)"),
+        "apt-get install -y chromium",
+    ) || !have_tool("node", what, "apt-get install -y nodejs")
+        || npm_tool("puppeteer-core/package.json", what).is_none()
     {
         return;
     }

@@ -114,14 +114,17 @@ impl Authenticator {
         self.verified.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The id of the token an `Authorization` header value carries, if its secret has already
-    /// passed the argon2 check in this process (and the token is still listed). Cheap: one
-    /// SHA-256, no waiting. Per-client limits key on this, so a made-up token cannot buy a
-    /// fresh allowance.
-    pub fn proven_id(&self, header: Option<&[u8]>) -> Option<i64> {
+    /// The id and role of the token an `Authorization` header value carries, if its secret
+    /// has already passed the argon2 check in this process and the token is still usable.
+    /// Cheap: one SHA-256, no waiting. Per-client limits key on this, so a made-up token cannot
+    /// buy a fresh allowance or a role's higher one.
+    pub fn proven(&self, header: Option<&[u8]>) -> Option<(i64, Role)> {
         let (id, secret) = bearer_token(header?).ok()?;
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        (self.lock().proven.get(&id) == Some(&digest)).then_some(id)
+        let s = self.lock();
+        let record = s.tokens.get(&id)?;
+        (s.proven.get(&id) == Some(&digest) && record.unusable(crate::model::now_ms()).is_none())
+            .then_some((id, record.role))
     }
 
     /// The caller an `Authorization` header value names: public without one; an error for a
@@ -285,13 +288,13 @@ mod tests {
         let good = format!("Bearer {}", format_token(1, &s1)).into_bytes();
         let wrong = format!("Bearer {}", format_token(1, &"0".repeat(64))).into_bytes();
         let made_up = format!("Bearer {}", format_token(7, &"0".repeat(64))).into_bytes();
-        assert_eq!(auth.proven_id(Some(&good)), None, "not checked yet");
+        assert_eq!(auth.proven(Some(&good)), None, "not checked yet");
         auth.authenticate(Some(&good)).await.unwrap();
-        assert_eq!(auth.proven_id(Some(&good)), Some(1));
-        assert_eq!(auth.proven_id(Some(&wrong)), None);
-        assert_eq!(auth.proven_id(Some(&made_up)), None);
-        assert_eq!(auth.proven_id(None), None);
-        assert_eq!(auth.proven_id(Some(b"Basic abc")), None);
+        assert_eq!(auth.proven(Some(&good)), Some((1, Role::Dispatcher)));
+        assert_eq!(auth.proven(Some(&wrong)), None);
+        assert_eq!(auth.proven(Some(&made_up)), None);
+        assert_eq!(auth.proven(None), None);
+        assert_eq!(auth.proven(Some(b"Basic abc")), None);
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! Limits and isolation, applied to every request before its handler: query length, a
 //! concurrency bulkhead per feature (tiles, resolver, objects, audit, map, service), a time
-//! limit, and per-client rate limits on the resolver and on writes. Each refusal is a JSON
-//! error with its own status: 414, 503 or 429.
+//! limit, and per-client rate limits on the resolver and on writes, each role with its own
+//! (the public counted per address, a token's holder per token). Each refusal is a JSON error
+//! with its own status: 414, 503 or 429.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -17,6 +18,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::access::Role;
 use crate::config::Limits;
 
 /// The parts of the API that are kept apart: a flood of one cannot use up another's share.
@@ -65,12 +67,49 @@ impl Feature {
     }
 }
 
+/// The kinds of request each role may make only so often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rate {
+    /// `/resolve`, `/nearest`, `/locate`.
+    Resolve,
+    /// Creates, changes and deletes of objects.
+    Write,
+}
+
+impl Rate {
+    fn of(feature: Feature, method: &Method) -> Option<Rate> {
+        match feature {
+            Feature::Resolve => Some(Rate::Resolve),
+            Feature::Objects if method != Method::GET && method != Method::HEAD => {
+                Some(Rate::Write)
+            }
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Rate::Resolve => "resolver",
+            Rate::Write => "write",
+        }
+    }
+
+    /// Its setting in `[limits.<role>]`.
+    fn setting(self) -> &'static str {
+        match self {
+            Rate::Resolve => "resolve_per_minute",
+            Rate::Write => "writes_per_minute",
+        }
+    }
+}
+
 /// The running limits of one server.
 pub struct Guard {
     limits: Limits,
     slots: Vec<Arc<tokio::sync::Semaphore>>,
-    resolve: DefaultKeyedRateLimiter<String>,
-    writes: DefaultKeyedRateLimiter<String>,
+    /// Per role, in [`Role::ALL`] order.
+    resolve: Vec<DefaultKeyedRateLimiter<String>>,
+    writes: Vec<DefaultKeyedRateLimiter<String>>,
 }
 
 /// The audit walks whole layers: it gets few slots whatever the general limit.
@@ -78,7 +117,11 @@ const AUDIT_SLOTS: usize = 2;
 
 impl Guard {
     pub fn new(limits: &Limits) -> Guard {
-        let per_minute = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        let per_minute = |n: u32| {
+            DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN),
+            ))
+        };
         Guard {
             slots: Feature::ALL
                 .iter()
@@ -91,16 +134,23 @@ impl Guard {
                     Arc::new(tokio::sync::Semaphore::new(n))
                 })
                 .collect(),
-            resolve: DefaultKeyedRateLimiter::keyed(per_minute(limits.resolve_per_minute)),
-            writes: DefaultKeyedRateLimiter::keyed(per_minute(limits.writes_per_minute)),
+            resolve: Role::ALL
+                .iter()
+                .map(|r| per_minute(limits.of(*r).resolve_per_minute))
+                .collect(),
+            writes: Role::ALL
+                .iter()
+                .map(|r| per_minute(limits.of(*r).writes_per_minute))
+                .collect(),
             limits: limits.clone(),
         }
     }
 
     /// Drops rate-limit state of clients not seen for a while (called now and then).
     pub fn tidy(&self) {
-        self.resolve.retain_recent();
-        self.writes.retain_recent();
+        for l in self.resolve.iter().chain(&self.writes) {
+            l.retain_recent();
+        }
     }
 }
 
@@ -114,20 +164,23 @@ fn refuse(status: StatusCode, code: &'static str, msg: String, retry_s: Option<u
     r
 }
 
-/// Who a request counts against: its token (by id) once the token's secret has been proven,
-/// else its address. A token not yet proven (or made up) counts against the address, so
-/// inventing tokens gives no fresh allowance.
-fn client_key(req: &Request, auth: &crate::access::Authenticator) -> String {
+/// Who a request counts against, and with which role's limits: a token's holder by the
+/// token's id once its secret has been proven, else the public by address. A token not yet
+/// proven (or made up) counts against the address, so inventing tokens gives no fresh
+/// allowance and no higher one; so does a token of role `public`.
+fn client(req: &Request, auth: &crate::access::Authenticator) -> (Role, String) {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    match auth.proven_id(header) {
-        Some(id) => format!("token:{id}"),
-        None => req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "local".to_string(), |c| c.0.ip().to_string()),
+    match auth.proven(header) {
+        Some((id, role)) if role != Role::Public => (role, format!("token:{id}")),
+        _ => (
+            Role::Public,
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "local".to_string(), |c| c.0.ip().to_string()),
+        ),
     }
 }
 
@@ -147,25 +200,29 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
         );
     }
     let feature = Feature::of(req.uri().path());
-    let limiter = match feature {
-        Feature::Resolve => Some((&g.resolve, g.limits.resolve_per_minute, "resolver")),
-        Feature::Objects if req.method() != Method::GET && req.method() != Method::HEAD => {
-            Some((&g.writes, g.limits.writes_per_minute, "write"))
-        }
-        _ => None,
-    };
-    if let Some((limiter, per_minute, what)) = limiter {
-        let key = client_key(&req, &app.auth);
-        if let Err(not_until) = limiter.check_key(&key) {
+    if let Some(rate) = Rate::of(feature, req.method()) {
+        let (role, key) = client(&req, &app.auth);
+        let (limiter, per_minute) = match rate {
+            Rate::Resolve => (&g.resolve, g.limits.of(role).resolve_per_minute),
+            Rate::Write => (&g.writes, g.limits.of(role).writes_per_minute),
+        };
+        if let Err(not_until) = limiter[role.index()].check_key(&key) {
             let wait = not_until
                 .wait_time_from(DefaultClock::default().now())
                 .as_secs()
                 .max(1);
+            let who = match role {
+                Role::Public => "this address (no token)".to_string(),
+                _ => format!("this {role} token"),
+            };
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!(
-                    "more than {per_minute} {what} requests a minute from this client; try again in {wait} s"
+                    "more than {per_minute} {} requests a minute from {who} (limits.{role}.{}); \
+                     try again in {wait} s",
+                    rate.name(),
+                    rate.setting(),
                 ),
                 Some(wait),
             );

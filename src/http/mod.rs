@@ -169,7 +169,7 @@ fn document_common_answers(api: &mut utoipa::openapi::OpenApi) {
             if write {
                 add(
                     "429",
-                    "Too many writes from this client (limits.writes_per_minute)",
+                    "Too many writes from this client (limits.<role>.writes_per_minute)",
                 );
             }
         }

@@ -58,7 +58,7 @@ pub struct Nearest {
         (status = 400, description = "Bad position, k, radius or layers", body = ErrorBody),
         (status = 401, description = "A layer needs a token, or the token is not valid", body = ErrorBody),
         (status = 403, description = "The token's role may not read a layer", body = ErrorBody),
-        (status = 429, description = "Too many resolver requests from this client", body = ErrorBody),
+        (status = 429, description = "Too many resolver requests from this client (limits.<role>.resolve_per_minute)", body = ErrorBody),
     ))]
 pub async fn nearest(
     State(app): State<AppState>,
@@ -104,7 +104,7 @@ pub struct ResolveParams {
         (status = 400, description = "Bad query, position, radius, layers or limit", body = ErrorBody),
         (status = 401, description = "A layer needs a token, or the token is not valid", body = ErrorBody),
         (status = 403, description = "The token's role may not read a layer", body = ErrorBody),
-        (status = 429, description = "Too many resolver requests from this client", body = ErrorBody),
+        (status = 429, description = "Too many resolver requests from this client (limits.<role>.resolve_per_minute)", body = ErrorBody),
     ))]
 pub async fn resolve(
     State(app): State<AppState>,
@@ -158,7 +158,7 @@ pub struct LocateParams {
         (status = 400, description = "Too few or too many numbers, bad distance", body = ErrorBody),
         (status = 401, description = "The token is not valid", body = ErrorBody),
         (status = 404, description = "A number matches no object", body = ErrorBody),
-        (status = 429, description = "Too many resolver requests from this client", body = ErrorBody),
+        (status = 429, description = "Too many resolver requests from this client (limits.<role>.resolve_per_minute)", body = ErrorBody),
     ))]
 pub async fn locate(
     State(app): State<AppState>,

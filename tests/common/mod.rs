@@ -260,18 +260,56 @@ pub fn enc(s: &str) -> String {
     out
 }
 
-/// Whether an outside tool is on PATH; prints a loud SKIPPED line when not.
-pub fn have_tool(tool: &str, why: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        eprintln!(
-            "\n*** SKIPPED: {why}: `{tool}` is not installed (CI installs it via .ci/run) ***\n"
+/// Whether `CI` is set (to anything non-empty): then a test may not skip for a missing tool.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// The one way a test skips for want of an outside tool: answers `found`. When the tool is
+/// missing, under CI (`CI` set) the test fails with the command that installs it; elsewhere it
+/// skips, saying so on the process's own stderr. (`eprintln!` would not do: `cargo test`
+/// captures it and shows it only for failed tests, so the skip would pass unseen.)
+pub fn tool_or_skip(found: bool, what: &str, missing: &str, install: &str) -> bool {
+    if found {
+        return true;
+    }
+    if in_ci() {
+        panic!(
+            "{what} needs {missing}, which is missing, and CI is set so the test may not skip: \
+             install it with `{install}` (.ci/run does)"
         );
     }
-    found
+    let line = format!(
+        "\n*** SKIPPED {}: {what} needs {missing}, which is missing; install it with `{install}` \
+         (.ci/run does; with CI=1 this is a failure) ***\n",
+        std::thread::current().name().unwrap_or("a test")
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    false
+}
+
+/// Whether the program `tool` is on PATH.
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Whether the program `tool` is on PATH; when not, fails under CI or skips visibly (see
+/// [`tool_or_skip`]), naming `install`, the command that installs it.
+pub fn have_tool(tool: &str, what: &str, install: &str) -> bool {
+    tool_or_skip(on_path(tool), what, &format!("`{tool}`"), install)
+}
+
+/// A file the npm tools of `web/` installed (`web/node_modules/<path>`); when missing, fails
+/// under CI or skips visibly (see [`tool_or_skip`]).
+pub fn npm_tool(path: &str, what: &str) -> Option<PathBuf> {
+    let p = repo("web/node_modules").join(path);
+    let found = p.exists();
+    tool_or_skip(
+        found,
+        what,
+        &format!("web/node_modules/{path}"),
+        "cd web && npm ci",
+    )
+    .then_some(p)
 }
