@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::coord::{MAX_LAT, project, unproject};
 use crate::model::LayerId;
-use crate::twin::Twin;
+use crate::twin::{Changed, Twin};
 
 /// Where maps open (the `[city]` table of the configuration). What is unset comes from the
 /// data: the centre of its densest area, and the zoom at which that area fills the view.
@@ -133,15 +133,32 @@ fn trimmed(v: &mut [f64]) -> Option<(f64, f64)> {
     Some((v[cut], v[v.len() - 1 - cut]))
 }
 
-/// The focus of each set of layers asked for, computed once per data version of those layers
-/// (an edit makes a new version; a new computation reads at most [`MAX_VISITS`] objects).
+/// The focus of each set of layers asked for, kept until the layers' changes since it was
+/// computed pass [`STALE_SHARE`] of their objects (or a bulk import replaced them): a few
+/// edits do not move a city's busiest area, and a new computation reads up to [`MAX_VISITS`]
+/// objects.
 #[derive(Default)]
 pub struct FocusCache {
-    known: Mutex<HashMap<Vec<LayerId>, Known>>,
+    state: Mutex<State>,
 }
 
-/// The data version a focus was computed at, and the focus.
-type Known = (u64, Option<Focus>);
+/// Changes (an update counts twice: its old and new place) a set of layers may see, as a share
+/// of its objects, before its focus is computed again.
+pub const STALE_SHARE: f64 = 0.01;
+
+#[derive(Default)]
+struct State {
+    /// Changed objects per layer since the start.
+    changes: HashMap<LayerId, u64>,
+    known: HashMap<Vec<LayerId>, Known>,
+}
+
+/// A computed focus, with the layers' changes and objects when it was computed.
+struct Known {
+    changes: u64,
+    objects: usize,
+    focus: Option<Focus>,
+}
 
 impl FocusCache {
     /// Where a map of `layers` opens: the configured centre and zoom where set, the densest
@@ -165,26 +182,49 @@ impl FocusCache {
         }
     }
 
-    /// The densest area of `layers`' objects, from the cache while their data is unchanged.
+    /// The densest area of `layers`' objects, from the cache while it is fresh enough.
     fn of_data(&self, twin: &Twin, layers: &[LayerId]) -> Option<Focus> {
         let mut key = layers.to_vec();
         key.sort_unstable();
         key.dedup();
-        let version = super::tilejson::data_version(twin, &key);
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((v, f)) = known.get(&key)
-            && *v == version
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let changes: u64 = key.iter().filter_map(|l| state.changes.get(l)).sum();
+        if let Some(k) = state.known.get(&key)
+            && (changes - k.changes) as f64 <= k.objects as f64 * STALE_SHARE
         {
-            return *f;
+            return k.focus;
         }
-        let f = densest(&twin.sample_anchors(&key, SAMPLES, MAX_VISITS));
+        let focus = densest(&twin.sample_anchors(&key, SAMPLES, MAX_VISITS));
+        let objects = key.iter().map(|l| twin.count(*l)).sum();
         // Sets of layers come from styles and TileJSON requests; a client inventing many
         // lists cannot make the cache grow without end.
-        if known.len() >= 64 {
-            known.clear();
+        if state.known.len() >= 64 {
+            state.known.clear();
         }
-        known.insert(key, (version, f));
-        f
+        state.known.insert(
+            key,
+            Known {
+                changes,
+                objects,
+                focus,
+            },
+        );
+        focus
+    }
+
+    /// Counts the objects a write changed; a bulk import forgets every focus.
+    pub fn changed(&self, what: Changed<'_>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match what {
+            // A box per place an object left or took: an update counts twice, a creation or a
+            // deletion once.
+            Changed::Boxes(boxes) => {
+                for (layer, _) in boxes {
+                    *state.changes.entry(*layer).or_default() += 1;
+                }
+            }
+            Changed::All => state.known.clear(),
+        }
     }
 }
 
@@ -259,6 +299,62 @@ mod tests {
         assert_eq!(f.zoom, MAX_ZOOM);
         assert_eq!(densest(&[]), None);
         assert_eq!(densest(&[[f64::NAN, 1.0]]), None);
+    }
+
+    /// A twin of trees at `points`.
+    fn twin_of(points: &[[f64; 2]]) -> (Twin, LayerId) {
+        let layers = crate::model::Layers::default_city();
+        let trees = layers.by_name("trees").unwrap();
+        let objects = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| crate::twin::tests::obj(i as u64 + 1, trees, *p, i as u32 + 1))
+            .collect();
+        (Twin::build(layers, 6, objects), trees)
+    }
+
+    #[test]
+    fn a_focus_is_kept_until_a_share_of_its_objects_changed() {
+        let (helsinki, trees) = twin_of(&cluster(HELSINKI, 0.01, 1000));
+        let (kyiv, _) = twin_of(&cluster(KYIV, 0.01, 1000));
+        let cache = FocusCache::default();
+        let none = CitySettings::default();
+        let near = |f: Option<Focus>, at: [f64; 2]| {
+            let c = f.unwrap().center;
+            (c[0] - at[0]).abs() < 0.01 && (c[1] - at[1]).abs() < 0.01
+        };
+        assert!(near(cache.focus(&helsinki, &[trees], &none), HELSINKI));
+        // Five objects of a thousand moved (an old and a new box each), in two writes: the
+        // focus stays as it was.
+        let moved = vec![(trees, [0.0; 4]); 12];
+        cache.changed(Changed::Boxes(&moved[..4]));
+        cache.changed(Changed::Boxes(&moved[4..10]));
+        assert!(near(cache.focus(&kyiv, &[trees], &none), HELSINKI));
+        // One more, and it is computed again.
+        cache.changed(Changed::Boxes(&moved[10..]));
+        assert!(near(cache.focus(&kyiv, &[trees], &none), KYIV));
+        // A bulk import forgets it at once.
+        cache.changed(Changed::All);
+        assert!(near(cache.focus(&helsinki, &[trees], &none), HELSINKI));
+        // What is configured needs no data; a configured centre alone takes the data's zoom.
+        let at = CitySettings {
+            center: Some([30.0, 50.0]),
+            zoom: Some(9.5),
+        };
+        let (empty, _) = twin_of(&[]);
+        let fresh = FocusCache::default();
+        let f = fresh.focus(&empty, &[trees], &at).unwrap();
+        assert_eq!((f.center, f.zoom), ([30.0, 50.0], 9.5));
+        assert_eq!(fresh.focus(&empty, &[trees], &none), None);
+        let centre = CitySettings {
+            center: Some([30.0, 50.0]),
+            zoom: None,
+        };
+        let data = cache.focus(&helsinki, &[trees], &none).unwrap();
+        let f = cache.focus(&helsinki, &[trees], &centre).unwrap();
+        assert_eq!((f.center, f.zoom), ([30.0, 50.0], data.zoom));
+        let f = fresh.focus(&empty, &[trees], &centre).unwrap();
+        assert_eq!(f.zoom, DEFAULT_ZOOM);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct TileService {
     pub settings: TileSettings,
     pub cache: TileCache,
     pub fields: FieldCatalog,
-    /// Where maps of each set of layers open, per data version.
+    /// Where maps of each set of layers open, kept while the data barely changed.
     pub focus: FocusCache,
     /// Renders running at once: about two per core. A burst of cold tiles queues here instead
     /// of starting hundreds of threads that each hold a tile's worth of memory.
@@ -121,5 +121,6 @@ impl Follower for TileService {
             }
             Changed::All => self.cache.clear(),
         }
+        self.focus.changed(what);
     }
 }

@@ -400,7 +400,7 @@ impl Twin {
             return Vec::new();
         }
         let step = (of_layers / want.max(1))
-            .max(self.len() / max_visits.max(1))
+            .max(self.len().div_ceil(max_visits.max(1)))
             .max(1);
         self.slots
             .every(step)
