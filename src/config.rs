@@ -42,6 +42,9 @@ pub struct Config {
     pub limits: Limits,
     /// How tiles are cut and cached (`[tiles]`).
     pub tiles: crate::tiles::TileSettings,
+    /// Where maps open (`[city]`: `center = [lon, lat]`, `zoom`); what is unset comes from
+    /// the densest area of the data.
+    pub city: crate::tiles::focus::CitySettings,
     /// Attribution shown on maps and in TileJSON.
     pub attribution: String,
     /// The origin clients reach this server at (`https://map.example.org`), for the absolute
@@ -64,6 +67,7 @@ impl Default for Config {
             access: crate::access::AccessConfig::default(),
             limits: Limits::default(),
             tiles: crate::tiles::TileSettings::default(),
+            city: crate::tiles::focus::CitySettings::default(),
             public_url: None,
             attribution: "© OpenStreetMap contributors (ODbL); Kyiv shelter lists as republished in kulishA/shelters-map".into(),
         }
@@ -270,6 +274,7 @@ impl Config {
             return Err(ConfigError::Invalid("max_page must be ≥ 1".into()));
         }
         self.tiles.validate().map_err(ConfigError::Invalid)?;
+        self.city.validate().map_err(ConfigError::Invalid)?;
         let l = &self.limits;
         if l.max_query_bytes < 64
             || !(l.max_bbox_km2.is_finite() && l.max_bbox_km2 > 0.0)
@@ -326,6 +331,13 @@ mod tests {
                 .to_string()
                 .contains("serial_width")
         );
+        std::fs::write(&f, "[city]\ncenter = [24.94, 60.17]\nzoom = 15.5\n").unwrap();
+        let c = Config::load(Some(&f)).unwrap();
+        assert_eq!(c.city.center, Some([24.94, 60.17]));
+        assert_eq!(c.city.zoom, Some(15.5));
+        std::fs::write(&f, "[city]\ncenter = [60.17, 124.94]\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("city.center"), "{e}");
         std::fs::write(&f, "nonsense = 1\n").unwrap();
         assert!(Config::load(Some(&f)).is_err());
         assert!(matches!(

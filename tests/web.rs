@@ -326,3 +326,224 @@ fn the_map_page_draws_the_objects_in_a_real_browser() {
         r["signedIn"]
     );
 }
+
+/// Where a style opens: its `center` and `zoom`.
+fn opening(style: &Value) -> ([f64; 2], f64) {
+    let c = style["center"].as_array().expect("style center");
+    (
+        [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()],
+        style["zoom"].as_f64().expect("style zoom"),
+    )
+}
+
+/// The extent of a layer, from `/layers`.
+fn layer_bbox(server: &Server, name: &str) -> [f64; 4] {
+    let (_, layers) = server.get("/layers");
+    let b = layers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap_or_else(|| panic!("layer {name}"))["bbox"]
+        .as_array()
+        .expect("a bbox")
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect::<Vec<_>>();
+    [b[0], b[1], b[2], b[3]]
+}
+
+fn inside(p: [f64; 2], b: [f64; 4]) -> bool {
+    (b[0]..=b[2]).contains(&p[0]) && (b[1]..=b[3]).contains(&p[1])
+}
+
+/// Every style and the TileJSON of its source open at the same place.
+fn openings_agree(server: &Server) -> ([f64; 2], f64) {
+    let (_, style) = server.get("/styles/dispatcher.json");
+    let (center, zoom) = opening(&style);
+    let url = style["sources"]["citytwin"]["url"].as_str().unwrap();
+    let (_, tj) = server.get(url.strip_prefix(&server.base).unwrap());
+    assert_eq!(
+        tj["center"],
+        serde_json::json!([center[0], center[1], zoom.floor() as u64]),
+        "TileJSON and style"
+    );
+    (center, zoom)
+}
+
+#[test]
+fn maps_open_on_the_configured_centre_or_the_densest_area() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("c.gpkg");
+    // Nothing configured: the densest area of the data, here all of central Helsinki.
+    let mut server = Server::start(&store, &helsinki_seed(), &[]);
+    let (center, zoom) = openings_agree(&server);
+    let poles = layer_bbox(&server, "poles");
+    assert!(inside(center, poles), "{center:?} outside {poles:?}");
+    assert!((12.0..=17.0).contains(&zoom), "zoom {zoom}");
+    server.stop();
+
+    // `[city]` from the environment (as from the configuration file): every style opens there.
+    let mut server = Server::start(
+        &store,
+        "none",
+        &[
+            ("CITYTWIN_CITY__CENTER", "[24.9384, 60.1699]"),
+            ("CITYTWIN_CITY__ZOOM", "15.5"),
+        ],
+    );
+    for name in STYLES {
+        let (_, style) = server.get(&format!("/styles/{name}.json"));
+        assert_eq!(opening(&style), ([24.9384, 60.1699], 15.5), "{name}");
+    }
+    let (_, tj) = server.get("/tiles/shelters.json");
+    assert_eq!(tj["center"], serde_json::json!([24.9384, 60.1699, 15]));
+    server.stop();
+
+    // A zoom alone keeps the data's centre.
+    let mut server = Server::start(&store, "none", &[("CITYTWIN_CITY__ZOOM", "13")]);
+    assert_eq!(openings_agree(&server), (center, 13.0));
+    server.stop();
+
+    // A centre that is no place on Earth stops the server at start, naming the key.
+    let out = cli_cmd(
+        &store,
+        &["serve", "--bind", "127.0.0.1:0", "--seed", "none"],
+    )
+    .env("CITYTWIN_CITY__CENTER", "[60.17, 124.94]")
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("city.center"), "{err}");
+}
+
+#[test]
+fn the_first_view_shows_the_densest_city_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        eprintln!(
+            "\n*** SKIPPED: first-view browser test: {chromium} is missing (apt-get install chromium; .ci/run does) ***\n"
+        );
+        return;
+    }
+    if !have_tool("node", "first-view browser test")
+        || npm_tool("puppeteer-core/package.json", "first-view browser test").is_none()
+    {
+        return;
+    }
+    // The demo: central Helsinki's objects and Kyiv's shelters, 1,000 km apart.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = repo("seeds/demo.toml").display().to_string();
+    let server = Server::start(&dir.path().join("d.gpkg"), &demo, &[]);
+    let (_, style) = server.get("/styles/dispatcher.json");
+    let url = style["sources"]["citytwin"]["url"].as_str().unwrap();
+    let (_, tj) = server.get(url.strip_prefix(&server.base).unwrap());
+    let all: Vec<f64> = tj["bounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(all[3] - all[1] > 5.0, "the demo spans both cities: {all:?}");
+    // The map opens on Helsinki (where the poles are), not between the cities.
+    let (center, zoom) = openings_agree(&server);
+    let helsinki = layer_bbox(&server, "poles");
+    assert!(inside(center, helsinki), "{center:?} outside {helsinki:?}");
+
+    // The README's screenshots: new pictures go to `fresh`, and into docs/img once the page
+    // passed (a picture that did not change leaves its file alone).
+    let img = repo("docs/img");
+    let fresh = dir.path().join("img");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let out = Command::new("node")
+        .arg(repo("web/tests/first-view.mjs"))
+        .args([
+            server.base.as_str(),
+            img.to_str().unwrap(),
+            fresh.to_str().unwrap(),
+        ])
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "first-view script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).expect("browser JSON");
+    assert_eq!(r["errors"], Value::Array(vec![]), "console errors");
+    assert_eq!(r["outside"], Value::Array(vec![]), "outside requests");
+    for size in ["desk", "phone"] {
+        let s = &r[size];
+        // Without a position in the URL the page opens where the style says, and draws data.
+        let at = [
+            s["center"][0].as_f64().unwrap(),
+            s["center"][1].as_f64().unwrap(),
+        ];
+        assert!(
+            (at[0] - center[0]).abs() < 1e-6 && (at[1] - center[1]).abs() < 1e-6,
+            "{size}: opened at {at:?}, not {center:?}"
+        );
+        assert!((s["zoom"].as_f64().unwrap() - zoom).abs() < 1e-6, "{size}");
+        assert!(
+            s["features"].as_u64().unwrap() > 0,
+            "{size}: nothing of citytwin drawn: {s}"
+        );
+        // Nothing sticks out sideways, and the header leaves most of the screen to the map.
+        assert!(
+            s["scrollWidth"].as_f64() <= s["width"].as_f64(),
+            "{size}: wider than the screen: {s}"
+        );
+        let m: Vec<f64> = serde_json::from_value(s["map"].clone()).unwrap();
+        assert!(
+            m[3] - m[1] >= 0.75 * m[3],
+            "{size}: the map gets too little of the screen: {s}"
+        );
+        for c in s["controls"].as_array().unwrap() {
+            let c: Vec<f64> = serde_json::from_value(c.clone()).unwrap();
+            assert!(
+                c[0] >= 0.0 && c[2] <= s["width"].as_f64().unwrap(),
+                "{size}: a control off screen: {s}"
+            );
+        }
+    }
+    // On the phone the token field opens when asked for, within the screen.
+    let signin = &r["phone"]["signin"];
+    let t: Vec<f64> = serde_json::from_value(signin["box"].clone()).unwrap();
+    assert!(
+        t[2] - t[0] > 100.0 && t[0] >= 0.0 && t[2] <= 360.0 && signin["focused"] == true,
+        "{signin}"
+    );
+    assert!(signin["scrollWidth"].as_f64() <= Some(360.0), "{signin}");
+    // A clicked object's card shows its number and layer.
+    let card = &r["card"];
+    let text = card["text"].as_str().expect("an object was clicked");
+    assert!(
+        text.contains(card["number"].as_str().unwrap())
+            && text.contains(card["layer"].as_str().unwrap()),
+        "{card}"
+    );
+    // A position in the URL wins.
+    let h = &r["withHash"]["center"];
+    assert!(
+        (h[0].as_f64().unwrap() - 30.52).abs() < 1e-6
+            && (h[1].as_f64().unwrap() - 50.45).abs() < 1e-6,
+        "{}",
+        r["withHash"]
+    );
+
+    let names = |k: &str| -> Vec<String> { serde_json::from_value(r[k].clone()).unwrap() };
+    let (saved, kept) = (names("saved"), names("kept"));
+    std::fs::create_dir_all(&img).unwrap();
+    for name in &saved {
+        std::fs::copy(fresh.join(name), img.join(name)).unwrap();
+    }
+    eprintln!(
+        "screenshots in {}: new {saved:?}, unchanged {kept:?}",
+        img.display()
+    );
+    for name in ["map-desk.png", "map-phone.png", "object-card.png"] {
+        assert!(img.join(name).exists(), "{name}");
+    }
+}

@@ -31,17 +31,9 @@ window.citytwin = { map, idle: false, style: styleName };
 const markIdle = () => map.once('idle', () => { window.citytwin.idle = true; });
 markIdle();
 
-// Without a position in the URL, show the data of the style's layers.
-if (!location.hash) {
-  map.once('load', () => {
-    const src = map.getSource('citytwin');
-    const fit = () => {
-      const b = src && src.bounds;
-      if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { animate: false, padding: 20 });
-    };
-    if (src && src.loaded()) fit(); else map.once('sourcedata', fit);
-  });
-}
+// Where the map opens: the position in the URL (#zoom/lat/lon) when there is one, else the
+// style's own `center` and `zoom`, which the server sets to the configured city centre or the
+// densest area of the data (never the extent of all of it, which may span several cities).
 
 const signin = document.getElementById('signin');
 const tokenInput = document.getElementById('token');
@@ -59,7 +51,12 @@ signin.addEventListener('submit', async (e) => {
     showSignedIn('');
   } else {
     const t = tokenInput.value.trim();
-    if (!t) return;
+    if (!t) {
+      // On a phone the token field is folded away until asked for.
+      signin.classList.add('open');
+      tokenInput.focus();
+      return;
+    }
     const r = await fetch('/health', { headers: { Authorization: `Bearer ${t}` } });
     const body = await r.json().catch(() => ({}));
     if (!r.ok) {
@@ -69,6 +66,7 @@ signin.addEventListener('submit', async (e) => {
     token = t;
     sessionStorage.setItem(tokenKey, t);
     tokenInput.value = '';
+    signin.classList.remove('open');
     showSignedIn(`${body.layers} layers`);
   }
   window.citytwin.idle = false;

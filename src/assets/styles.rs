@@ -4,6 +4,8 @@
 use serde_json::Value;
 
 use crate::access::View;
+use crate::model::LayerId;
+use crate::tiles::focus::Focus;
 use crate::tiles::parse_layers;
 use crate::twin::Twin;
 
@@ -24,10 +26,16 @@ pub enum StyleError {
 }
 
 /// The style `name` with source and glyph URLs made absolute against `origin`, the data
-/// version in its TileJSON URL, and its centre on the data it shows. Only what `view` reads is
-/// in it: sources list only readable layers, and style layers drawing anything else are left
-/// out.
-pub fn style(name: &str, origin: &str, twin: &Twin, view: &View) -> Result<Value, StyleError> {
+/// version in its TileJSON URL, and its `center` and `zoom` where `focus` says maps of the
+/// layers it shows open. Only what `view` reads is in it: sources list only readable layers,
+/// and style layers drawing anything else are left out.
+pub fn style(
+    name: &str,
+    origin: &str,
+    twin: &Twin,
+    view: &View,
+    focus: impl FnOnce(&[LayerId]) -> Option<Focus>,
+) -> Result<Value, StyleError> {
     let text = STYLES
         .iter()
         .find(|(n, _)| *n == name)
@@ -97,8 +105,9 @@ pub fn style(name: &str, origin: &str, twin: &Twin, view: &View) -> Result<Value
             source_ok && layer_ok
         });
     }
-    if let Some(b) = crate::tiles::tilejson::bounds(twin, &shown) {
-        s["center"] = serde_json::json!([(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]);
+    if let Some(f) = focus(&shown) {
+        s["center"] = serde_json::json!(f.center);
+        s["zoom"] = serde_json::json!(f.zoom);
     }
     Ok(s)
 }

@@ -73,7 +73,7 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
 }
 
 /// A MapLibre style (`dispatcher`, `residents` or `engineers`) with this server's tile and
-/// glyph URLs.
+/// glyph URLs, opening where `[city]` says or else on the densest area of its layers' data.
 #[utoipa::path(get, path = "/styles/{name}.json", tag = "map",
     params(("name" = String, Path, description = "dispatcher, residents or engineers")),
     responses(
@@ -90,11 +90,13 @@ pub async fn style(
         return Err(ApiError::not_found("styles are at /styles/{name}.json"));
     };
     let origin = super::tiles::origin(&app, &headers);
-    let s =
-        styles::style(name, &origin, &app.registry.twin(), &access.view).map_err(|e| match e {
-            styles::StyleError::Unknown(_) => ApiError::not_found(e.to_string()),
-            styles::StyleError::Broken { .. } => ApiError::internal(e.to_string()),
-        })?;
+    let twin = app.registry.twin();
+    let focus = |layers: &[_]| app.tiles.focus.focus(&twin, layers, &app.config.city);
+    let s = styles::style(name, &origin, &twin, &access.view, focus).map_err(|e| match e {
+        styles::StyleError::Unknown(_) => ApiError::not_found(e.to_string()),
+        styles::StyleError::Broken { .. } => ApiError::internal(e.to_string()),
+    })?;
+    drop(twin);
     Ok((
         [
             (header::CACHE_CONTROL, "no-cache"),

@@ -235,12 +235,13 @@ pub async fn tilejson(
     let doc = {
         let twin = app.registry.twin();
         let layers = readable_layers(&twin, list, &access)?;
+        let focus = app.tiles.focus.focus(&twin, &layers, &app.config.city);
         tiles::tilejson::tilejson(
             &twin,
             &layers,
             &base,
-            &app.tiles.settings,
-            &app.tiles.fields,
+            &app.tiles,
+            focus,
             &app.config.attribution,
             &access.view,
         )

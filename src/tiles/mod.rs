@@ -1,10 +1,12 @@
 //! Vector tiles from the twin: tile arithmetic ([`coord`]), geometry in tile units
 //! ([`shape`]), one tile's MVT ([`render`]), the cache of encoded tiles and its invalidation
-//! ([`cache`]) and the TileJSON that describes a set of layers ([`tilejson`]).
+//! ([`cache`]), the TileJSON that describes a set of layers ([`tilejson`]) and where maps of
+//! them open ([`focus`]).
 
 pub mod cache;
 pub mod conformance;
 pub mod coord;
+pub mod focus;
 pub mod render;
 pub mod service;
 pub mod shape;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::cache::{Key, TileCache, TileEntry};
 use super::coord::TileId;
+use super::focus::FocusCache;
 use super::tilejson::FieldCatalog;
 use super::{TileSettings, render};
 use crate::access::{Policy, Role, View};
@@ -23,6 +24,8 @@ pub struct TileService {
     pub settings: TileSettings,
     pub cache: TileCache,
     pub fields: FieldCatalog,
+    /// Where maps of each set of layers open, kept while the data barely changed.
+    pub focus: FocusCache,
     /// Renders running at once: about two per core. A burst of cold tiles queues here instead
     /// of starting hundreds of threads that each hold a tile's worth of memory.
     pub render_slots: tokio::sync::Semaphore,
@@ -40,6 +43,7 @@ impl TileService {
             cache: TileCache::new(settings.cache_bytes),
             settings,
             fields: FieldCatalog::default(),
+            focus: FocusCache::default(),
             render_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             ),
@@ -117,5 +121,6 @@ impl Follower for TileService {
             }
             Changed::All => self.cache.clear(),
         }
+        self.focus.changed(what);
     }
 }

@@ -1,13 +1,14 @@
 //! TileJSON 3.0.0 for a set of layers: where the tiles are (with the layers' data version in
-//! the URL, so caches fetch fresh tiles after an edit), which zooms, where the data is, and
-//! which fields each layer's features carry.
+//! the URL, so caches fetch fresh tiles after an edit), which zooms, where the data is and where
+//! a map of it opens, and which fields each layer's features carry.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde_json::{Value as Json, json};
 
-use super::TileSettings;
+use super::TileService;
+use super::focus::Focus;
 use crate::model::{GeometryKind, LayerId, Value};
 use crate::twin::Twin;
 
@@ -95,16 +96,19 @@ fn visible_fields(mut f: Fields, attrs: crate::access::AttrView<'_>) -> Fields {
     f
 }
 
-/// The TileJSON document. `base` is the server's own origin (`http://host:port`).
+/// The TileJSON document. `base` is the server's own origin (`http://host:port`); its
+/// `center` is `focus` (where maps of these layers open), with the zoom rounded down to a
+/// whole level as TileJSON wants.
 pub fn tilejson(
     twin: &Twin,
     layers: &[LayerId],
     base: &str,
-    settings: &TileSettings,
-    catalog: &FieldCatalog,
+    service: &TileService,
+    focus: Option<Focus>,
     attribution: &str,
     view: &crate::access::View,
 ) -> Json {
+    let (settings, catalog) = (&service.settings, &service.fields);
     let names: Vec<&str> = layers
         .iter()
         .map(|l| twin.layers().def(*l).name.as_str())
@@ -113,13 +117,18 @@ pub fn tilejson(
     let version = data_version(twin, layers);
     let bounds = bounds(twin, layers);
     let bounds = bounds.unwrap_or([-180.0, -85.051_128_779_806_59, 180.0, 85.051_128_779_806_59]);
-    let min_zoom_of = |l: LayerId| twin.layers().def(l).min_zoom;
-    let center_zoom = layers
-        .iter()
-        .map(|l| min_zoom_of(*l))
-        .min()
-        .unwrap_or(0)
-        .max(if bounds[2] - bounds[0] < 1.0 { 12 } else { 2 });
+    let center = match focus {
+        Some(f) => json!([
+            f.center[0],
+            f.center[1],
+            (f.zoom.floor() as u8).min(settings.max_zoom)
+        ]),
+        None => json!([
+            (bounds[0] + bounds[2]) / 2.0,
+            (bounds[1] + bounds[3]) / 2.0,
+            0
+        ]),
+    };
     let vector_layers: Vec<Json> = layers
         .iter()
         .map(|&l| {
@@ -149,7 +158,7 @@ pub fn tilejson(
         "minzoom": 0,
         "maxzoom": settings.max_zoom,
         "bounds": bounds,
-        "center": [(bounds[0] + bounds[2]) / 2.0, (bounds[1] + bounds[3]) / 2.0, center_zoom],
+        "center": center,
         "vector_layers": vector_layers,
         "data_version": version,
     })

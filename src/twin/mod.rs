@@ -386,6 +386,29 @@ impl Twin {
         self.slots.iter().map(|(_, o)| o)
     }
 
+    /// Anchors of objects of `layers`, about `want` of them, read evenly across the twin by
+    /// walking at most `max_visits` objects (fewer come back when `layers` are a small part of
+    /// the twin).
+    pub fn sample_anchors(
+        &self,
+        layers: &[LayerId],
+        want: usize,
+        max_visits: usize,
+    ) -> Vec<[f64; 2]> {
+        let of_layers: usize = layers.iter().map(|l| self.count(*l)).sum();
+        if of_layers == 0 {
+            return Vec::new();
+        }
+        let step = (of_layers / want.max(1))
+            .max(self.len().div_ceil(max_visits.max(1)))
+            .max(1);
+        self.slots
+            .every(step)
+            .filter(|o| layers.contains(&o.layer))
+            .map(|o| o.geometry.anchor())
+            .collect()
+    }
+
     /// Every object imported from `file` (by its source file name), in id order.
     pub fn from_file(&self, file: std::sync::Arc<str>) -> impl Iterator<Item = &Object> {
         self.files
@@ -797,5 +820,31 @@ pub(crate) mod tests {
             }
         });
         assert_eq!(r.err(), Some("disk"));
+    }
+
+    #[test]
+    fn samples_come_evenly_from_the_layers_asked_for() {
+        let layers = Layers::default_city();
+        let (poles, trees, wifi) = (
+            layers.by_name("poles").unwrap(),
+            layers.by_name("trees").unwrap(),
+            layers.by_name("wifi").unwrap(),
+        );
+        let mut objects: Vec<Object> = (1..=1000u64)
+            .map(|i| obj(i, poles, [i as f64 / 1000.0, 0.0], i as u32))
+            .collect();
+        objects.extend((1001..=1100u64).map(|i| obj(i, trees, [50.0, 50.0], i as u32)));
+        let twin = Twin::build(layers, 6, objects);
+        let all = twin.sample_anchors(&[poles], 10_000, 10_000);
+        assert_eq!(all.len(), 1000);
+        let some = twin.sample_anchors(&[poles], 100, 10_000);
+        assert!((95..=105).contains(&some.len()), "{}", some.len());
+        // Spread over the whole layer, not its first objects.
+        assert!(some.iter().any(|p| p[0] > 0.9) && some.iter().any(|p| p[0] < 0.1));
+        // At most about `max_visits` objects are walked: 1100 objects in 110 steps.
+        let few = twin.sample_anchors(&[poles, trees], 10_000, 110);
+        assert!((100..=111).contains(&few.len()), "{}", few.len());
+        assert!(few.iter().all(|p| p[1] == 0.0 || p[1] == 50.0));
+        assert!(twin.sample_anchors(&[wifi], 100, 100).is_empty());
     }
 }

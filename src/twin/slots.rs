@@ -85,6 +85,24 @@ impl Slots {
         })
     }
 
+    /// Every `step`-th object (the first, and each `step` further on), across chunks: a
+    /// sample of the twin read in `len / step` steps.
+    pub fn every(&self, step: usize) -> impl Iterator<Item = &Object> {
+        let step = step.max(1);
+        // How far into the next chunk its first taken object lies.
+        let mut skip = 0usize;
+        self.chunks.iter().flat_map(move |chunk| {
+            let start = skip;
+            skip = if start < chunk.len() {
+                let last = start + (chunk.len() - 1 - start) / step * step;
+                last + step - chunk.len()
+            } else {
+                start - chunk.len()
+            };
+            chunk.get(start..).unwrap_or(&[]).iter().step_by(step)
+        })
+    }
+
     /// Adds an object at the end; its handle.
     pub fn push(&mut self, obj: Object) -> Handle {
         let full = self.chunks.last().is_none_or(|c| c.len() >= CHUNK_CAP);
@@ -149,5 +167,21 @@ mod tests {
         let mut left: Vec<u64> = s.into_objects().map(|o| o.id).collect();
         left.sort();
         assert_eq!(left, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn every_step_runs_on_across_chunks() {
+        let chunks = vec![
+            (1..=5).map(obj).collect(),
+            (6..=7).map(obj).collect(),
+            (8..=12).map(obj).collect(),
+        ];
+        let s = Slots::from_chunks(chunks);
+        let ids = |step| s.every(step).map(|o| o.id).collect::<Vec<_>>();
+        assert_eq!(ids(1), (1..=12).collect::<Vec<_>>());
+        assert_eq!(ids(3), vec![1, 4, 7, 10]);
+        assert_eq!(ids(4), vec![1, 5, 9]);
+        assert_eq!(ids(0), ids(1));
+        assert_eq!(ids(20), vec![1]);
     }
 }

@@ -2,40 +2,15 @@
 // prints what the map rendered, as JSON. Run by tests/web.rs:
 //   TOKEN=… node web/tests/browser.mjs BASE_URL SCREENSHOT_DIR LON LAT ZOOM NUMBER
 // With TOKEN (a staff token), it finally signs in and reports what the map shows then.
-import puppeteer from 'puppeteer-core';
+import { launch, redrawn, waitIdle as idleOf, watchedPage } from './chromium.mjs';
 
 const [base, shots, lon, lat, zoom, number] = process.argv.slice(2);
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const browser = await puppeteer.launch({
-  executablePath,
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--use-angle=swiftshader',
-    '--enable-unsafe-swiftshader',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run',
-    '--window-size=1024,768',
-  ],
-});
+const browser = await launch();
 const out = { errors: [], outside: [], styles: {} };
 try {
-  const page = await browser.newPage();
+  const page = await watchedPage(browser, base, out);
   await page.setViewport({ width: 1024, height: 768 });
-  // A failed response is reported with its URL below; the console repeats it without one.
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) out.errors.push(m.text());
-  });
-  page.on('response', (r) => { if (r.status() >= 400) out.errors.push(`${r.status()} ${r.url()}`); });
-  page.on('pageerror', (e) => out.errors.push(String(e)));
-  page.on('request', (r) => {
-    const u = r.url();
-    if (!u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:')) out.outside.push(u);
-  });
-  page.on('requestfailed', (r) => out.errors.push(`request failed: ${r.url()}`));
-
-  const waitIdle = () => page.waitForFunction(() => window.citytwin && window.citytwin.idle, { timeout: 90000 });
+  const waitIdle = () => idleOf(page);
   const rendered = () => page.evaluate(() => {
     const map = window.citytwin.map;
     const byLayer = {};
@@ -94,13 +69,7 @@ try {
   await page.waitForFunction(() => window.citytwin.found, { timeout: 30000 });
   out.found = await page.evaluate(() => window.citytwin.found);
   out.popup = await page.evaluate(() => document.querySelector('.maplibregl-popup')?.innerText ?? null);
-  await page.evaluate(() => {
-    const c = window.citytwin;
-    c.idle = false;
-    c.map.once('idle', () => { c.idle = true; });
-    c.map.triggerRepaint();
-  });
-  await waitIdle();
+  await redrawn(page);
   out.afterSearch = await rendered();
   await page.screenshot({ path: `${shots}/map-search.png` });
 
