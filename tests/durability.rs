@@ -86,7 +86,14 @@ fn kill_9_during_a_stream_of_writes_loses_no_acknowledged_write() {
         }));
         }
 
-        // Kill the server at a random moment while the writers stream.
+        // Kill the server at a random moment while the writers stream, once a few writes are
+        // acknowledged (a loaded machine may take a while to answer the first ones).
+        let waited = std::time::Instant::now();
+        while acked_patch.lock().unwrap().len() + acked_post.lock().unwrap().len() <= 3
+            && waited.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;

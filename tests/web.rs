@@ -151,21 +151,25 @@ fn styles_pages_and_glyphs_are_served_by_citytwin_alone() {
     );
 }
 
-#[test]
-fn the_map_page_draws_the_objects_in_a_real_browser() {
-    // Debian's Chromium, or the one `CHROMIUM` names.
+/// Whether Chromium (Debian's, or the one `CHROMIUM` names), Node.js and puppeteer-core are
+/// there (then Chromium's path); a missing one skips visibly, or fails under CI.
+fn browser_tools(what: &str) -> Option<String> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let what = "the browser test";
-    if !tool_or_skip(
+    (tool_or_skip(
         Path::new(&chromium).is_file(),
         what,
         &format!("Chromium at {chromium} (or set CHROMIUM)"),
         "apt-get install -y chromium",
-    ) || !have_tool("node", what, "apt-get install -y nodejs")
-        || npm_tool("puppeteer-core/package.json", what).is_none()
-    {
+    ) && have_tool("node", what, "apt-get install -y nodejs")
+        && npm_tool("puppeteer-core/package.json", what).is_some())
+    .then_some(chromium)
+}
+
+#[test]
+fn the_map_page_draws_the_objects_in_a_real_browser() {
+    let Some(chromium) = browser_tools("the browser test") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("b.gpkg"), &helsinki_seed(), &[]);
     let (_, layers) = server.get("/layers");
@@ -420,18 +424,9 @@ fn maps_open_on_the_configured_centre_or_the_densest_area() {
 
 #[test]
 fn the_first_view_shows_the_densest_city_in_a_real_browser() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !Path::new(&chromium).exists() {
-        eprintln!(
-            "\n*** SKIPPED: first-view browser test: {chromium} is missing (apt-get install chromium; .ci/run does) ***\n"
-        );
+    let Some(chromium) = browser_tools("the first-view browser test") else {
         return;
-    }
-    if !have_tool("node", "first-view browser test")
-        || npm_tool("puppeteer-core/package.json", "first-view browser test").is_none()
-    {
-        return;
-    }
+    };
     // The demo: central Helsinki's objects and Kyiv's shelters, 1,000 km apart.
     let dir = tempfile::tempdir().unwrap();
     let demo = repo("seeds/demo.toml").display().to_string();
