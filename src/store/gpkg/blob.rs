@@ -68,6 +68,69 @@ pub fn decode_geometry(blob: &[u8]) -> Result<Geometry, String> {
     }
 }
 
+/// The envelope of a GeoPackage geometry blob as `[min_x, max_x, min_y, max_y]` (the order of
+/// the blob's own envelope and of the spatial index's columns), or `None` for an empty
+/// geometry. Read from the blob's header when it carries one, else from a point's
+/// coordinates, else from every coordinate of the geometry. Blobs of any writer are read:
+/// either byte order, any envelope kind, points with Z or M.
+pub fn envelope(blob: &[u8]) -> Result<Option<[f64; 4]>, String> {
+    if blob.len() < 8 || blob[..2] != *b"GP" {
+        return Err("not a GeoPackage geometry blob".into());
+    }
+    let flags = blob[3];
+    // The header's "empty geometry" flag.
+    if flags & 0b1_0000 != 0 {
+        return Ok(None);
+    }
+    let doubles = match (flags >> 1) & 0b111 {
+        0 => 0,
+        1 => 4,
+        2 | 3 => 6,
+        4 => 8,
+        other => return Err(format!("geometry blob: unknown envelope kind {other}")),
+    };
+    let wkb = 8 + 8 * doubles;
+    let f64_at = |at: usize, little: bool| -> Result<f64, String> {
+        let b: [u8; 8] = blob
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or("geometry blob is cut short")?;
+        Ok(if little {
+            f64::from_le_bytes(b)
+        } else {
+            f64::from_be_bytes(b)
+        })
+    };
+    if doubles > 0 {
+        let little = flags & 1 == 1;
+        let at = |i: usize| f64_at(8 + 8 * i, little);
+        return Ok(Some([at(0)?, at(1)?, at(2)?, at(3)?]));
+    }
+    // A point (plain, Z, M or ZM in ISO WKB): its first two coordinates; NaN ones are the
+    // encoding of an empty point.
+    if let Some(&order) = blob.get(wkb)
+        && let Some(kind) = blob.get(wkb + 1..wkb + 5)
+    {
+        let little = order == 1;
+        let kind: [u8; 4] = kind.try_into().unwrap_or_default();
+        let kind = if little {
+            u32::from_le_bytes(kind)
+        } else {
+            u32::from_be_bytes(kind)
+        };
+        if kind % 1000 == 1 && kind < 4000 {
+            let (x, y) = (f64_at(wkb + 5, little)?, f64_at(wkb + 13, little)?);
+            return Ok((!x.is_nan() && !y.is_nan()).then_some([x, x, y, y]));
+        }
+    }
+    let mut bounds = geozero::bounds::BoundsProcessor::new();
+    geozero::wkb::process_gpkg_geom(&mut std::io::Cursor::new(blob), &mut bounds)
+        .map_err(|e| format!("bad geometry blob: {e}"))?;
+    Ok(bounds
+        .bounds()
+        .map(|b| [b.min_x(), b.max_x(), b.min_y(), b.max_y()]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

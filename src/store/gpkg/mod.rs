@@ -23,6 +23,7 @@ mod batch;
 mod blob;
 mod encode;
 mod file;
+mod functions;
 mod history;
 mod load;
 mod migrate;
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
 
-pub use blob::{decode_geometry, encode_geometry};
+pub use blob::{decode_geometry, encode_geometry, envelope};
 pub use encode::{attributes_json, object_json};
 use history::last_seq;
 use migrate::{adopt_unchained_history, migrate_numbers};
@@ -87,6 +88,7 @@ impl GpkgStore {
             })?;
         }
         let conn = Connection::open(path).map_err(|e| sql(&shown, e))?;
+        functions::register(&conn).map_err(|e| sql(&shown, e))?;
         let mut store = GpkgStore {
             conn,
             path: path.to_path_buf(),
