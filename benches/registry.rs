@@ -118,10 +118,23 @@ fn same_rows(csv_path: &Path) -> Vec<SameRow> {
 /// The floor of the store's own format: citytwin's exact tables and row (12 columns, plus the
 /// serial bitmap's rows, a 128-byte row per 1024 serials), written from memory with prepared statements in
 /// one transaction with synchronous=FULL and the rollback journal, as citytwin's bulk writes —
-/// what any importer into this GeoPackage pays.
+/// what any importer into this GeoPackage pays for its rows. The spatial index's triggers are
+/// dropped first, as citytwin's bulk write drops them, and the index is not filled (citytwin
+/// fills it after the rows: its `index_ms` in the log).
 fn sqlite_floor_same_row(rows: &[SameRow], db: &Path) {
     drop(GpkgStore::open(db, &Layers::default_city(), 7).expect("store"));
     let mut conn = rusqlite::Connection::open(db).expect("open");
+    let triggers: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rtree%'")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("triggers")
+        .collect::<Result<_, _>>()
+        .expect("triggers");
+    for t in triggers {
+        conn.execute_batch(&format!("DROP TRIGGER \"{t}\""))
+            .expect("drop trigger");
+    }
     conn.pragma_update(None, "journal_mode", "DELETE")
         .expect("journal");
     conn.pragma_update(None, "synchronous", "FULL")

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use super::encode::{Encoded, object_json};
 use super::history::Appender;
 use super::rows::{ROWS_PER_INSERT, RowInsert, TimeTexts};
-use super::sql;
+use super::{rtree, sql};
 use crate::model::{Layers, Object};
 use crate::numbering::Number;
 use crate::store::{BatchHead, Change, StoreError, chain, format_ms, serials};
@@ -66,6 +66,13 @@ impl<'t> BatchWriter<'t> {
         path: String,
     ) -> Result<BatchWriter<'t>, StoreError> {
         let e = |err| sql(&path, err);
+        // A bulk write fills the spatial index after its rows: the index's triggers are gone
+        // for the batch (before any statement is prepared) and made again at its end.
+        if head.bulk {
+            for def in layers.defs() {
+                rtree::drop_triggers(tx, &def.name).map_err(e)?;
+            }
+        }
         let mut inserts = Vec::new();
         let mut deletes = Vec::new();
         for def in layers.defs() {
@@ -280,6 +287,9 @@ impl<'t> BatchWriter<'t> {
                         .map_err(row_err)?;
                 }
             }
+            if self.head.bulk {
+                self.index_now(change).map_err(row_err)?;
+            }
             let (old, new) = match change {
                 Change::Create(o) if self.head.history_per_create => {
                     (None, Some(object_json(o, layers, width)))
@@ -304,6 +314,43 @@ impl<'t> BatchWriter<'t> {
                     ..Default::default()
                 })
                 .map_err(row_err)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the spatial index of an updated or deleted object while a bulk write has the
+    /// index's triggers dropped; created objects are indexed at the end (see
+    /// [`BatchWriter::finish_index`]).
+    fn index_now(&self, change: &Change) -> rusqlite::Result<()> {
+        let name = |layer: u16| &self.layers.def(layer).name;
+        match change {
+            Change::Create(_) => Ok(()),
+            Change::Update { old, new } => {
+                if old.layer != new.layer {
+                    rtree::remove(self.tx, name(old.layer), old.id)?;
+                }
+                let b = new.geometry.bbox();
+                rtree::put(self.tx, name(new.layer), new.id, [b[0], b[2], b[1], b[3]])
+            }
+            Change::Delete(o) => rtree::remove(self.tx, name(o.layer), o.id),
+        }
+    }
+
+    /// After the rows of a bulk write: puts the objects it created into the spatial index, in
+    /// one statement per layer, and makes the index's triggers again. Nothing for other writes,
+    /// whose rows the triggers indexed.
+    pub(super) fn finish_index(&mut self) -> Result<(), StoreError> {
+        if !self.head.bulk {
+            return Ok(());
+        }
+        let e = |err| sql(&self.path, err);
+        if self.created.0 <= self.created.1 {
+            for &l in &self.touched {
+                rtree::fill(self.tx, &self.layers.def(l).name, Some(self.created)).map_err(e)?;
+            }
+        }
+        for def in self.layers.defs() {
+            rtree::create_triggers(self.tx, &def.name).map_err(e)?;
         }
         Ok(())
     }

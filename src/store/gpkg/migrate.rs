@@ -3,6 +3,7 @@
 use rusqlite::params;
 
 use super::history::{read_chain, set_head};
+use super::rtree;
 use super::schema::SCHEMA_VERSION;
 use crate::model::Layers;
 use crate::store::{chain, format_ms, serials};
@@ -81,6 +82,25 @@ pub(super) fn migrate_numbers(
         held_nowhere,
         "numbers table moved to the serial bitmap and the retired numbers table"
     );
+    Ok(())
+}
+
+/// Brings a store written before schema version 3 up to it: every layer table gets the
+/// GeoPackage spatial index, filled from its rows. Also keeps it for every open: a layer
+/// configured since gets its index with its table, and an index whose triggers another tool
+/// dropped is made again.
+pub(super) fn migrate_spatial_index(
+    tx: &rusqlite::Transaction<'_>,
+    layers: &Layers,
+) -> rusqlite::Result<()> {
+    for def in layers.defs() {
+        rtree::ensure(tx, &def.name)?;
+    }
+    tx.execute(
+        "UPDATE citytwin_settings SET value = ?1 \
+         WHERE key = 'schema_version' AND CAST(value AS INTEGER) < CAST(?1 AS INTEGER)",
+        [SCHEMA_VERSION],
+    )?;
     Ok(())
 }
 

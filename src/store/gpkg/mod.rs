@@ -1,6 +1,7 @@
 //! The embedded store: an OGC GeoPackage 1.3 file on SQLite.
 //!
-//! One feature table per layer (readable by QGIS and GDAL), plus citytwin's own tables:
+//! One feature table per layer (readable by QGIS and GDAL), each with the GeoPackage spatial
+//! index that GIS tools query (`rtree_<layer>_geom`, see `rtree`), plus citytwin's own tables:
 //! `citytwin_serials` (every serial ever given, a bit each: see [`super::serials`]),
 //! `citytwin_retired_numbers` (who held a retired number, and when), `citytwin_history`
 //! (every change: who, when, old → new) and `citytwin_settings`; and the `citytwin_numbers`
@@ -16,8 +17,9 @@
 //! One file per part: `schema` (the tables and the numbers view), `migrate` (a store of an
 //! older citytwin brought up to date), `blob` (the geometry blob), `load` (reading every
 //! object at start), `write` (a batch's transaction), `batch` (what a batch writes),
-//! `rows` (a layer's row inserts), `encode` (column values), `history` (the hash-chained
-//! history), `tokens`, `settings` and `file` (the store file outside SQLite).
+//! `rows` (a layer's row inserts), `encode` (column values), `rtree` (the spatial index) and
+//! `functions` (the SQL functions its triggers call), `history` (the hash-chained history),
+//! `tokens`, `settings` and `file` (the store file outside SQLite).
 
 mod batch;
 mod blob;
@@ -28,6 +30,7 @@ mod history;
 mod load;
 mod migrate;
 mod rows;
+mod rtree;
 mod schema;
 mod settings;
 mod tokens;
@@ -40,7 +43,7 @@ use rusqlite::{Connection, params};
 pub use blob::{decode_geometry, encode_geometry, envelope};
 pub use encode::{attributes_json, object_json};
 use history::last_seq;
-use migrate::{adopt_unchained_history, migrate_numbers};
+use migrate::{adopt_unchained_history, migrate_numbers, migrate_spatial_index};
 use schema::{
     APPLICATION_ID, SCHEMA, SCHEMA_VERSION, USER_VERSION, create_layer_table, ensure_numbers_view,
 };
@@ -180,6 +183,7 @@ impl GpkgStore {
             create_layer_table(&tx, def).map_err(|err| sql(&p, err))?;
         }
         migrate_numbers(&tx, &self.layers).map_err(|err| sql(&p, err))?;
+        migrate_spatial_index(&tx, &self.layers).map_err(|err| sql(&p, err))?;
         ensure_numbers_view(&tx, &self.layers).map_err(|err| sql(&p, err))?;
         tx.commit().map_err(|err| sql(&p, err))?;
         Ok(())

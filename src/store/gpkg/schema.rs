@@ -9,8 +9,9 @@ use crate::model::{LayerDef, Layers};
 pub(super) const APPLICATION_ID: i32 = 0x4750_4B47;
 pub(super) const USER_VERSION: i32 = 10300;
 /// citytwin's own schema version, kept in `citytwin_settings`. 2: the numbers table became the
-/// serial bitmap, the retired numbers table and the `citytwin_numbers` view.
-pub(super) const SCHEMA_VERSION: &str = "2";
+/// serial bitmap, the retired numbers table and the `citytwin_numbers` view. 3: every layer has
+/// the GeoPackage spatial index (`gpkg_rtree_index`, see [`super::rtree`]).
+pub(super) const SCHEMA_VERSION: &str = "3";
 
 /// The GeoPackage core tables and citytwin's own.
 pub(super) const SCHEMA: &str = "
@@ -49,6 +50,14 @@ CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
   CONSTRAINT uk_gc_table_name UNIQUE (table_name),
   CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
   CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id)
+);
+CREATE TABLE IF NOT EXISTS gpkg_extensions (
+  table_name TEXT,
+  column_name TEXT,
+  extension_name TEXT NOT NULL,
+  definition TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name)
 );
 CREATE TABLE IF NOT EXISTS citytwin_settings (
   key TEXT NOT NULL PRIMARY KEY,

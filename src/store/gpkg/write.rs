@@ -209,6 +209,8 @@ impl GpkgStore {
         let mut w = BatchWriter::open(&tx, &self.layers, self.width, head, p.clone())?;
         let (summary, used_to) = fill(&mut w, free)?;
         let filled = started.elapsed();
+        w.finish_index()?;
+        let indexed = started.elapsed();
         let next_id = used_to.unwrap_or(self.next_id).max(free);
         let seq = w.finish(summary)?;
         tx.execute(
@@ -221,7 +223,8 @@ impl GpkgStore {
         self.next_id = next_id;
         tracing::debug!(
             rows_ms = filled.as_millis() as u64,
-            numbers_ms = (finished - filled).as_millis() as u64,
+            index_ms = (indexed - filled).as_millis() as u64,
+            numbers_ms = (finished - indexed).as_millis() as u64,
             commit_ms = (started.elapsed() - finished).as_millis() as u64,
             "batch written"
         );
