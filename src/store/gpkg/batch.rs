@@ -54,6 +54,8 @@ pub(super) struct BatchWriter<'t> {
     created: (u64, u64),
     /// Created, updated, deleted.
     counts: [u64; 3],
+    /// Objects created per layer.
+    created_in: Vec<u64>,
     touched: std::collections::BTreeSet<u16>,
 }
 
@@ -100,6 +102,7 @@ impl<'t> BatchWriter<'t> {
             last_id: 0,
             created: (u64::MAX, 0),
             counts: [0; 3],
+            created_in: vec![0; layers.defs().len()],
             touched: Default::default(),
             path,
         })
@@ -248,6 +251,7 @@ impl<'t> BatchWriter<'t> {
                         }
                     } else {
                         self.created = (self.created.0.min(o.id), self.created.1.max(o.id));
+                        self.created_in[o.layer as usize] += 1;
                         if let Some(s) = serial
                             && !first_in_batch(&mut self.new_serials, s, width)
                         {
@@ -336,17 +340,25 @@ impl<'t> BatchWriter<'t> {
         }
     }
 
-    /// After the rows of a bulk write: puts the objects it created into the spatial index, in
-    /// one statement per layer, and makes the index's triggers again. Nothing for other writes,
-    /// whose rows the triggers indexed.
+    /// After the rows of a bulk write: puts the objects it created into the spatial index and
+    /// makes the index's triggers again. Nothing for other writes, whose rows the triggers
+    /// indexed. A layer whose index gains at least a tenth of what it held is indexed anew,
+    /// packed and written at once; into a larger index the new rows are inserted one by one
+    /// (about 6 µs each, where packing costs well under 1 µs per entry of the whole index).
     pub(super) fn finish_index(&mut self) -> Result<(), StoreError> {
         if !self.head.bulk {
             return Ok(());
         }
         let e = |err| sql(&self.path, err);
-        if self.created.0 <= self.created.1 {
-            for &l in &self.touched {
-                rtree::fill(self.tx, &self.layers.def(l).name, Some(self.created)).map_err(e)?;
+        for (l, &created) in self.created_in.iter().enumerate() {
+            if created == 0 {
+                continue;
+            }
+            let name = &self.layers.defs()[l].name;
+            if created * 10 >= rtree::entries(self.tx, name).map_err(e)? {
+                rtree::rebuild(self.tx, name).map_err(e)?;
+            } else {
+                rtree::fill(self.tx, name, self.created).map_err(e)?;
             }
         }
         for def in self.layers.defs() {

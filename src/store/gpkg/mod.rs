@@ -17,9 +17,10 @@
 //! One file per part: `schema` (the tables and the numbers view), `migrate` (a store of an
 //! older citytwin brought up to date), `blob` (the geometry blob), `load` (reading every
 //! object at start), `write` (a batch's transaction), `batch` (what a batch writes),
-//! `rows` (a layer's row inserts), `encode` (column values), `rtree` (the spatial index) and
-//! `functions` (the SQL functions its triggers call), `history` (the hash-chained history),
-//! `tokens`, `settings` and `file` (the store file outside SQLite).
+//! `rows` (a layer's row inserts), `encode` (column values), `rtree` (the spatial index),
+//! `rtree_pack` (an index written at once) and `functions` (the SQL functions its triggers
+//! call), `history` (the hash-chained history), `tokens`, `settings` and `file` (the store
+//! file outside SQLite).
 
 mod batch;
 mod blob;
@@ -31,6 +32,7 @@ mod load;
 mod migrate;
 mod rows;
 mod rtree;
+mod rtree_pack;
 mod schema;
 mod settings;
 mod tokens;

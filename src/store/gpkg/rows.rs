@@ -28,7 +28,7 @@ impl TimeTexts {
 
 /// The `VALUES` list of a multi-row insert: `rows` rows of `cols` parameters numbered in
 /// order (`(?1, ?2), (?3, ?4)`).
-fn values_of_rows(rows: usize, cols: usize) -> String {
+pub(super) fn values_of_rows(rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| {
             let params: Vec<String> = (1..=cols).map(|c| format!("?{}", cols * r + c)).collect();

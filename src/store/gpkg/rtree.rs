@@ -4,8 +4,10 @@
 //!
 //! The extension's triggers keep it right for any writer, citytwin included (its connection
 //! provides the functions they call, see [`super::functions`]). A bulk write instead drops the
-//! triggers in its transaction, fills the index from its rows at the end and makes the triggers
-//! again before the commit, as GDAL does: filling after the rows keeps an import's speed.
+//! triggers in its transaction, indexes its rows at the end and makes the triggers again before
+//! the commit, as GDAL does; an index made anew (a new store's first import, a store of an
+//! older citytwin) is packed and written at once (see [`super::rtree_pack`]), which keeps an
+//! import's speed.
 
 use rusqlite::{Transaction, params};
 
@@ -93,16 +95,12 @@ pub(super) fn ensure(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<()> 
     }
     let started = std::time::Instant::now();
     drop_triggers(tx, table)?;
-    tx.execute_batch(&format!(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS \"{r}\" USING rtree(id, minx, maxx, miny, maxy); \
-         DELETE FROM \"{r}\";"
-    ))?;
+    let rows = rebuild(tx, table)?;
     tx.execute(
         "INSERT OR IGNORE INTO gpkg_extensions(table_name, column_name, extension_name, definition, scope) \
          VALUES (?1, 'geom', 'gpkg_rtree_index', ?2, 'write-only')",
         params![table, DEFINITION],
     )?;
-    let rows = fill(tx, table, None)?;
     create_triggers(tx, table)?;
     if rows > 0 {
         tracing::info!(
@@ -148,14 +146,34 @@ pub(super) fn create_triggers(tx: &Transaction<'_>, table: &str) -> rusqlite::Re
     Ok(())
 }
 
-/// Puts the rows of `table` with fids in `range` (all rows when `None`) into the index, in fid
-/// order; answers how many.
+/// Makes the index of `table` anew from all its rows, packed and written at once (see
+/// [`super::rtree_pack`]), its triggers left as they are; answers how many entries it holds.
+pub(super) fn rebuild(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<usize> {
+    let r = name(table);
+    tx.execute_batch(&format!(
+        "DROP TABLE IF EXISTS \"{r}\"; \
+         CREATE VIRTUAL TABLE \"{r}\" USING rtree(id, minx, maxx, miny, maxy);"
+    ))?;
+    super::rtree_pack::fill_empty(tx, table, &r)
+}
+
+/// Entries in the index of `table`.
+pub(super) fn entries(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<u64> {
+    tx.query_row(
+        &format!("SELECT count(*) FROM \"{}_rowid\"", name(table)),
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Puts the rows of `table` with fids from `lo` to `hi` into the index, one by one through
+/// SQLite's R*Tree, in fid order; answers how many.
 pub(super) fn fill(
     tx: &Transaction<'_>,
     table: &str,
-    range: Option<(u64, u64)>,
+    (lo, hi): (u64, u64),
 ) -> rusqlite::Result<usize> {
-    let (lo, hi) = range.map_or((i64::MIN, i64::MAX), |(lo, hi)| (lo as i64, hi as i64));
+    let (lo, hi) = (lo as i64, hi as i64);
     tx.execute(
         &format!(
             "INSERT OR REPLACE INTO \"{r}\" (id, minx, maxx, miny, maxy) \
@@ -233,10 +251,15 @@ mod tests {
                 .unwrap()
                 .collect::<rusqlite::Result<_>>()
                 .unwrap();
-            assert_eq!(
-                index.keys().collect::<Vec<_>>(),
-                rows.keys().collect::<Vec<_>>(),
-                "{t}: the index's ids are the rows' fids"
+            let stale: Vec<_> = index.keys().filter(|id| !rows.contains_key(id)).collect();
+            let missing: Vec<_> = rows.keys().filter(|id| !index.contains_key(id)).collect();
+            assert!(
+                stale.is_empty() && missing.is_empty(),
+                "{t}: {} entries without a row (first {:?}), {} rows without one (first {:?})",
+                stale.len(),
+                &stale[..stale.len().min(5)],
+                missing.len(),
+                &missing[..missing.len().min(5)]
             );
             for (id, e) in &rows {
                 assert!(holds(index[id], *e), "{t} {id}: {:?} for {e:?}", index[id]);
@@ -245,6 +268,11 @@ mod tests {
             assert_eq!(triggers.len(), 6, "{t}: {triggers:?}");
             total += rows.len();
         }
+        // SQLite's own check of each R*Tree's structure.
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
         total
     }
 
@@ -294,15 +322,14 @@ mod tests {
 
         // A bulk batch: 12,000 new poles and manholes, one of them moved and one deleted again
         // in the same batch, and earlier poles moved, moved to another layer and deleted.
-        let mut changes: Vec<Change> = (100..12_100u64)
-            .map(|i| {
-                let mut o = pole(i);
-                if i % 4 == 0 {
-                    o.layer = manholes;
-                }
-                Change::Create(o)
-            })
-            .collect();
+        let made = |i: u64| {
+            let mut o = pole(i);
+            if i.is_multiple_of(4) {
+                o.layer = manholes;
+            }
+            o
+        };
+        let mut changes: Vec<Change> = (100..12_100u64).map(|i| Change::Create(made(i))).collect();
         changes.push(Change::Update {
             old: Box::new(pole(101)),
             new: moved(&pole(101), [31.0, 51.0]),
@@ -345,6 +372,28 @@ mod tests {
             row
         );
 
+        // A bulk batch that adds a few poles to many: inserted one by one into the index, among
+        // updates that move all the others.
+        let mut more: Vec<Change> = (13_000..13_300u64)
+            .map(|i| Change::Create(pole(i)))
+            .collect();
+        more.extend((200..12_100u64).map(|i| {
+            let o = made(i);
+            let to = [o.geometry.anchor()[0] + 0.5, o.geometry.anchor()[1]];
+            Change::Update {
+                new: moved(&o, to),
+                old: Box::new(o),
+            }
+        }));
+        let mut more = batch(more);
+        more.history_per_create = false;
+        store.commit(&more).unwrap();
+        assert_eq!(assert_exact(&store.conn, &layers), 41 + 12_000 - 2 + 300);
+        assert_eq!(
+            found(&store.conn, "poles", [30.5049, 50.0099, 30.5051, 50.0101]),
+            vec![1_005]
+        );
+
         // After the bulk batch its triggers are back: row by row again.
         store
             .commit(&batch(vec![
@@ -355,7 +404,7 @@ mod tests {
                 Change::Delete(pole(105)),
             ]))
             .unwrap();
-        assert_eq!(assert_exact(&store.conn, &layers), 41 + 12_000 - 3);
+        assert_eq!(assert_exact(&store.conn, &layers), 41 + 12_000 - 3 + 300);
         assert_eq!(
             found(&store.conn, "poles", [31.9, 51.9, 32.1, 52.1]),
             vec![103]
@@ -369,7 +418,7 @@ mod tests {
         let mut refused = batch(refused);
         refused.history_per_create = false;
         assert!(store.commit(&refused).is_err());
-        assert_eq!(assert_exact(&store.conn, &layers), 41 + 12_000 - 3);
+        assert_eq!(assert_exact(&store.conn, &layers), 41 + 12_000 - 3 + 300);
     }
 
     /// What another writer (GDAL, QGIS) does through SQL, with the functions its connection
