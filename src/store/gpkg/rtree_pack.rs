@@ -84,17 +84,26 @@ pub(super) fn fill_empty(
     Ok(entries)
 }
 
-/// Groups cells into nodes of at most `per_node`, neighbours together: the cells sorted by x
-/// and cut into vertical slices, each slice sorted by y and cut into nodes.
-fn tiles(mut cells: Vec<Cell>, per_node: usize) -> Vec<Vec<Cell>> {
+/// Orders `cells` into nodes of at most `per_node`, neighbours together (the cells sorted by x
+/// and cut into vertical slices, each slice sorted by y and cut into nodes); answers where
+/// each node's cells lie.
+fn tiles(cells: &mut [Cell], per_node: usize) -> Vec<std::ops::Range<usize>> {
     let nodes = cells.len().div_ceil(per_node);
     let slices = (nodes as f64).sqrt().ceil().max(1.0) as usize;
-    let per_slice = nodes.div_ceil(slices) * per_node;
+    let per_slice = (nodes.div_ceil(slices) * per_node).max(1);
     cells.sort_unstable_by(|a, b| a.centre(0).total_cmp(&b.centre(0)));
-    let mut out = Vec::with_capacity(nodes);
-    for slice in cells.chunks_mut(per_slice.max(1)) {
+    for slice in cells.chunks_mut(per_slice) {
         slice.sort_unstable_by(|a, b| a.centre(1).total_cmp(&b.centre(1)));
-        out.extend(slice.chunks(per_node).map(<[Cell]>::to_vec));
+    }
+    // Nodes never straddle slices: a slice holds whole nodes but perhaps the last.
+    let mut out = Vec::with_capacity(nodes);
+    for start in (0..cells.len()).step_by(per_slice) {
+        let end = (start + per_slice).min(cells.len());
+        out.extend(
+            (start..end)
+                .step_by(per_node)
+                .map(|s| s..(s + per_node).min(end)),
+        );
     }
     out
 }
@@ -155,11 +164,12 @@ impl<'t> Writer<'t> {
         let mut leaf_of: Vec<(i64, i64)> = Vec::with_capacity(level.len());
         while level.len() > per_node {
             let mut above = Vec::with_capacity(level.len().div_ceil(per_node));
-            for node in tiles(level, per_node) {
+            for node in tiles(&mut level, per_node) {
+                let node = &level[node];
                 let no = self.next;
                 self.next += 1;
-                self.node.execute(params![no, self.bytes(0, &node)])?;
-                for c in &node {
+                self.node.execute(params![no, self.bytes(0, node)])?;
+                for c in node {
                     if depth == 0 {
                         leaf_of.push((c.id, no));
                     } else {
@@ -248,12 +258,13 @@ mod tests {
                 }
             })
             .collect();
-        let nodes = tiles(cells, 51);
+        let mut cells = cells;
+        let nodes = tiles(&mut cells, 51);
         assert_eq!(nodes.len(), 20);
-        assert_eq!(nodes.iter().map(Vec::len).sum::<usize>(), 1000);
-        assert!(nodes.iter().all(|n| n.len() <= 51));
+        assert_eq!(nodes.iter().map(|n| n.len()).sum::<usize>(), 1000);
+        assert!(nodes.iter().all(|n| n.len() <= 51 && !n.is_empty()));
         // Each node covers a compact part of the 40 × 25 grid, not a long strip.
-        for n in &nodes {
+        for n in nodes.into_iter().map(|n| &cells[n]) {
             let span = |k: usize| {
                 let v = n.iter().map(|c| c.b[k]);
                 v.clone().fold(f32::MIN, f32::max) - v.fold(f32::MAX, f32::min)
