@@ -31,7 +31,7 @@ for _ in $(seq 1 "${ROUNDS:-3}"); do
           > /dev/null 2> "$work/log"
         t1=$(now)
         parts=$(sed 's/\x1b\[[0-9;]*m//g' "$work/log" |
-          grep -o 'waited_ms=[0-9]*\|rows_ms=[0-9]*\|numbers_ms=[0-9]*\|commit_ms=[0-9]*\|cpu .*' |
+          grep -o 'waited_ms=[0-9]*\|rows_ms=[0-9]*\|index_ms=[0-9]*\|numbers_ms=[0-9]*\|commit_ms=[0-9]*\|cpu .*' |
           tr '\n' ' ')
         printf '%s %.2f s  %s\n' "$bin" "$(echo "$t1 - $t0" | bc)" "$parts"
         runs[$bin]+="$(printf '%.2f' "$(echo "$t1 - $t0" | bc)") "

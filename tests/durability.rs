@@ -1,6 +1,6 @@
 //! An acknowledged write survives `kill -9`, at twenty random moments in a stream of writes,
-//! and the store stays consistent: SQLite's integrity check, the hash chain of the history,
-//! and every acknowledged object present.
+//! and the store stays consistent: SQLite's integrity check, every layer's spatial index, the
+//! hash chain of the history, and every acknowledged object present.
 
 mod common;
 
@@ -174,8 +174,8 @@ fn trees_import(
     cmd
 }
 
-/// SQLite's integrity check passes and the history's hash chain verifies; returns the
-/// verifier's report.
+/// SQLite's integrity check passes, every layer's spatial index holds exactly its rows and
+/// the history's hash chain verifies; returns the verifier's report.
 fn assert_intact(store: &std::path::Path) -> String {
     let conn = rusqlite::Connection::open(store).unwrap();
     let check: String = conn
@@ -183,6 +183,7 @@ fn assert_intact(store: &std::path::Path) -> String {
         .unwrap();
     assert_eq!(check, "ok", "SQLite integrity check");
     drop(conn);
+    assert_spatial_index_exact(store);
     assert_chain_intact(store)
 }
 

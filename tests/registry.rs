@@ -314,6 +314,227 @@ fn geopackage_opens_in_ogrinfo_with_every_layer_and_count() {
     }
 }
 
+/// Ids of the features `ogrinfo -spat` (GDAL) finds in `layer` of `store` within the box `b`
+/// (`[min_x, min_y, max_x, max_y]`), in order.
+fn ogr_box(store: &std::path::Path, layer: &str, b: [f64; 4]) -> Vec<i64> {
+    let out = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-q", "-fields=NO", "-geom=NO", "-spat"])
+        .args(b.map(|v| v.to_string()))
+        .arg(store)
+        .arg(layer)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ogrinfo -spat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = format!("OGRFeature({layer}):");
+    let mut ids: Vec<i64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Runs SQL on `store` with `ogrinfo` (GDAL's own connection and SQL functions), writing when
+/// `update`; returns what it printed.
+fn ogr_sql(store: &std::path::Path, sql: &str, update: bool) -> String {
+    let out = std::process::Command::new("ogrinfo")
+        .arg(if update { "-update" } else { "-ro" })
+        .args(["-q", "-sql", sql])
+        .arg(store)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && !text.contains("ERROR"),
+        "ogrinfo -sql {sql:?}: {text}"
+    );
+    text
+}
+
+/// GDAL's GeoPackage validator (`validate_gpkg.py`, shipped by Debian's python3-gdal as the
+/// module `osgeo_utils.samples.validate_gpkg`), ready for a file argument; `None`, reported as
+/// a missing tool, where it is not installed.
+fn gpkg_validator() -> Option<std::process::Command> {
+    for python in ["python3", "/usr/bin/python3"] {
+        let found = std::process::Command::new(python)
+            .args(["-c", "import osgeo_utils.samples.validate_gpkg"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            let mut cmd = std::process::Command::new(python);
+            cmd.args(["-m", "osgeo_utils.samples.validate_gpkg"]);
+            return Some(cmd);
+        }
+    }
+    have_tool(
+        "validate_gpkg.py",
+        "GeoPackage validation with GDAL's validator (Debian: python3-gdal)",
+    )
+    .then(|| std::process::Command::new("validate_gpkg.py"))
+}
+
+/// Every layer keeps the GeoPackage spatial index (`gpkg_rtree_index`) exact through an import
+/// written row by row, a bulk import, the server's moves, creations and deletes, and GDAL's own
+/// writes: a box query of the index finds exactly the rows in the box, GDAL reports the index
+/// and answers box queries with the objects citytwin finds, and GDAL's validator passes the
+/// file.
+#[test]
+fn every_layer_keeps_an_exact_spatial_index_that_gdal_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    // The Helsinki extract, then 12,000 trees on a grid north of it: each import one bulk write
+    // (the index filled after the rows); later edits are indexed by the index's triggers.
+    let store = helsinki_store(dir.path());
+    let csv = dir.path().join("trees.csv");
+    let mut text = String::from("id,lon,lat\n");
+    for i in 0..12_000 {
+        let (x, y) = (i % 100, i / 100);
+        text += &format!(
+            "t{i},{:.3},{:.3}\n",
+            24.8 + x as f64 * 1e-3,
+            60.3 + y as f64 * 1e-3
+        );
+    }
+    std::fs::write(&csv, text).unwrap();
+    let csv = csv.to_str().unwrap();
+    cli_ok(&store, &["import", csv, "--layer", "trees", "--no-number"]);
+
+    // The server moves poles into an empty box west of Helsinki, deletes others and creates
+    // one in the box.
+    let engineer = token(&store, "engineer");
+    let mut server = Server::start(&store, "none", &[]);
+    server.as_token(Some(&engineer));
+    let (_, page) = server.get("/objects?layer=poles&limit=6");
+    let numbers: Vec<&str> = page["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["number"].as_str().unwrap())
+        .collect();
+    let far = [24.4, 60.4, 24.6, 60.6];
+    for (i, n) in numbers[..4].iter().enumerate() {
+        let at = [24.45 + i as f64 * 0.01, 60.5];
+        let body = json!({"geometry": {"type": "Point", "coordinates": at}});
+        let (s, e) = server.patch(&format!("/objects/{}", enc(n)), &body);
+        assert_eq!(s, 200, "{e}");
+    }
+    for n in &numbers[4..6] {
+        let (s, e) = server.delete(&format!("/objects/{}", enc(n)));
+        assert_eq!(s, 200, "{e}");
+    }
+    let new =
+        json!({"layer": "poles", "geometry": {"type": "Point", "coordinates": [24.55, 60.55]}});
+    let (s, e) = server.post("/objects", &new);
+    assert_eq!(s, 201, "{e}");
+    let ids = |v: &Value| -> Vec<i64> {
+        let mut ids: Vec<i64> = v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_i64().unwrap())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let box_query = |layer: &str, b: [f64; 4]| {
+        let q = format!(
+            "/objects?layer={layer}&limit=1000&bbox={},{},{},{}",
+            b[0], b[1], b[2], b[3]
+        );
+        ids(&server.get(&q).1)
+    };
+    let served = box_query("poles", far);
+    assert_eq!(served.len(), 5, "{served:?}");
+    // Ten by ten trees of the grid: the box's edges lie between its lines.
+    let grid = [24.8305, 60.3405, 24.8405, 60.3505];
+    let served_trees = box_query("trees", grid);
+    assert_eq!(served_trees.len(), 100);
+    server.stop();
+
+    // Each layer's index holds exactly its rows; its box queries find what the server found,
+    // and in every layer exactly what lies in the middle of its rows.
+    let rows = assert_spatial_index_exact(&store);
+    assert_eq!(
+        index_box_query(&store, "poles", &rows["poles"], far),
+        served
+    );
+    assert_eq!(
+        index_box_query(&store, "trees", &rows["trees"], grid),
+        served_trees
+    );
+    for (t, r) in rows.iter().filter(|(_, r)| !r.is_empty()) {
+        // The box between the quartiles of the rows' positions.
+        let quartiles = |k: usize| {
+            let mut v: Vec<f64> = r.values().map(|e| e[k]).collect();
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 4], v[v.len() * 3 / 4])
+        };
+        let ((x0, x1), (y0, y1)) = (quartiles(0), quartiles(2));
+        let middle = [x0, y0, x1, y1];
+        let found = index_box_query(&store, t, r, middle);
+        assert!(
+            !found.is_empty() || r.len() < 100,
+            "{t}: nothing in {middle:?}"
+        );
+    }
+
+    if !have_tool("ogrinfo", "GeoPackage spatial index check with GDAL") {
+        return;
+    }
+    for t in rows.keys() {
+        let out = ogr_sql(
+            &store,
+            &format!("SELECT HasSpatialIndex('{t}', 'geom')"),
+            false,
+        );
+        assert!(out.contains("HasSpatialIndex (Integer) = 1"), "{t}: {out}");
+    }
+    assert_eq!(ogr_box(&store, "poles", far), served);
+    assert_eq!(ogr_box(&store, "trees", grid), served_trees);
+
+    // GDAL writes with its own connection: a pole moved into the box, one in it deleted.
+    let outside = *rows["poles"]
+        .keys()
+        .find(|id| !served.contains(id))
+        .unwrap();
+    let to = citytwin::model::Geometry::Point([24.42, 60.42]);
+    let blob = hex::encode(citytwin::store::gpkg::encode_geometry(&to).unwrap());
+    ogr_sql(
+        &store,
+        &format!("UPDATE poles SET geom = X'{blob}' WHERE fid = {outside}"),
+        true,
+    );
+    ogr_sql(
+        &store,
+        &format!("DELETE FROM poles WHERE fid = {}", served[0]),
+        true,
+    );
+    let rows = assert_spatial_index_exact(&store);
+    let mut want = served[1..].to_vec();
+    want.push(outside);
+    want.sort_unstable();
+    assert_eq!(index_box_query(&store, "poles", &rows["poles"], far), want);
+    assert_eq!(ogr_box(&store, "poles", far), want);
+
+    if let Some(mut validate) = gpkg_validator() {
+        let out = validate.arg(&store).output().unwrap();
+        assert!(
+            out.status.success(),
+            "validate_gpkg: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn export(store: &std::path::Path, layer: &str, format: &str, out: &std::path::Path) {
     cli_ok(
         store,

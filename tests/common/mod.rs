@@ -313,3 +313,132 @@ pub fn npm_tool(path: &str, what: &str) -> Option<PathBuf> {
     )
     .then_some(p)
 }
+
+/// The layer tables of `store` (from `gpkg_geometry_columns`).
+pub fn layer_tables(store: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(store).expect("open the store");
+    conn.prepare("SELECT table_name FROM gpkg_geometry_columns ORDER BY table_name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// Whether an index box is the exact envelope as the R*Tree keeps it: in 32-bit floats,
+/// rounded outward.
+fn holds(index: [f64; 4], exact: [f64; 4]) -> bool {
+    let near = |a: f64, b: f64| (a - b).abs() <= b.abs() * 2.5e-7;
+    (0..4).all(|k| near(index[k], exact[k]))
+        && index[0] <= exact[0]
+        && index[1] >= exact[1]
+        && index[2] <= exact[2]
+        && index[3] >= exact[3]
+}
+
+/// Every layer's GeoPackage spatial index (`rtree_<layer>_geom`) is declared in
+/// `gpkg_extensions` and holds one entry per row with a geometry, that geometry's envelope,
+/// and nothing else. Returns the rows' envelopes per layer (fid → `[min_x, max_x, min_y,
+/// max_y]`).
+pub fn assert_spatial_index_exact(
+    store: &Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<i64, [f64; 4]>> {
+    use std::collections::BTreeMap;
+    let conn = rusqlite::Connection::open(store).expect("open the store");
+    let mut all = BTreeMap::new();
+    for t in layer_tables(store) {
+        let declared: bool = conn
+            .query_row(
+                "SELECT count(*) = 1 FROM gpkg_extensions WHERE table_name = ?1 \
+                 AND column_name = 'geom' AND extension_name = 'gpkg_rtree_index' \
+                 AND scope = 'write-only'",
+                [&t],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(declared, "{t}: no gpkg_rtree_index in gpkg_extensions");
+        let rows: BTreeMap<i64, [f64; 4]> = conn
+            .prepare(&format!("SELECT fid, geom FROM \"{t}\""))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .unwrap()
+            .filter_map(|r| {
+                let (fid, blob) = r.unwrap();
+                let e = citytwin::store::gpkg::envelope(&blob);
+                e.unwrap_or_else(|e| panic!("{t} {fid}: {e}"))
+                    .map(|e| (fid, e))
+            })
+            .collect();
+        let index: BTreeMap<i64, [f64; 4]> = conn
+            .prepare(&format!(
+                "SELECT id, minx, maxx, miny, maxy FROM \"rtree_{t}_geom\""
+            ))
+            .unwrap_or_else(|e| panic!("{t}: no spatial index: {e}"))
+            .query_map([], |r| {
+                Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let stale: Vec<_> = index.keys().filter(|id| !rows.contains_key(id)).collect();
+        let missing: Vec<_> = rows.keys().filter(|id| !index.contains_key(id)).collect();
+        assert!(
+            stale.is_empty() && missing.is_empty(),
+            "{t}: {} index entries without a row (first {:?}), {} rows without an entry (first {:?})",
+            stale.len(),
+            &stale[..stale.len().min(10)],
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+        for (id, e) in &rows {
+            assert!(
+                holds(index[id], *e),
+                "{t} {id}: index {:?}, row {e:?}",
+                index[id]
+            );
+        }
+        all.insert(t, rows);
+    }
+    all
+}
+
+/// The ids the spatial index of layer `table` finds in the box `b` (`[min_x, min_y, max_x,
+/// max_y]`), in order, after checking they are exactly the rows whose envelope (`rows`, as
+/// [`assert_spatial_index_exact`] returns them) meets the box, give or take a row within the
+/// index's 32-bit rounding of an edge.
+pub fn index_box_query(
+    store: &Path,
+    table: &str,
+    rows: &std::collections::BTreeMap<i64, [f64; 4]>,
+    b: [f64; 4],
+) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(store).expect("open the store");
+    let found: Vec<i64> = conn
+        .prepare(&format!(
+            "SELECT id FROM \"rtree_{table}_geom\" \
+             WHERE maxx >= ?1 AND minx <= ?3 AND maxy >= ?2 AND miny <= ?4 ORDER BY id"
+        ))
+        .unwrap()
+        .query_map(b, |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert!(
+        found.iter().all(|id| rows.contains_key(id)),
+        "{table}: the index finds rows that are gone"
+    );
+    let meets = |e: &[f64; 4], slack: f64| {
+        e[1] >= b[0] - slack && e[0] <= b[2] + slack && e[3] >= b[1] - slack && e[2] <= b[3] + slack
+    };
+    for (id, e) in rows {
+        let wanted = meets(e, 0.0);
+        let may = meets(e, 1e-5);
+        let got = found.binary_search(id).is_ok();
+        assert!(
+            got == wanted || (got && may),
+            "{table} {id} at {e:?}: the index {} it in {b:?}",
+            if got { "finds" } else { "misses" }
+        );
+    }
+    found
+}
