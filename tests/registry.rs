@@ -377,7 +377,8 @@ fn gpkg_validator() -> Option<std::process::Command> {
     }
     have_tool(
         "validate_gpkg.py",
-        "GeoPackage validation with GDAL's validator (Debian: python3-gdal)",
+        "GeoPackage validation with GDAL's validator",
+        "apt-get install -y python3-gdal",
     )
     .then(|| std::process::Command::new("validate_gpkg.py"))
 }
@@ -486,7 +487,11 @@ fn every_layer_keeps_an_exact_spatial_index_that_gdal_uses() {
         );
     }
 
-    if !have_tool("ogrinfo", "GeoPackage spatial index check with GDAL") {
+    if !have_tool(
+        "ogrinfo",
+        "GeoPackage spatial index check with GDAL",
+        "apt-get install -y gdal-bin",
+    ) {
         return;
     }
     for t in rows.keys() {
