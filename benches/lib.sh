@@ -44,6 +44,19 @@ serve_once() {
   echo "$(echo "$t1 - $t0" | bc) $rss"
 }
 
+# Waits until the server PID answers URL/health (up to TRIES tenths of a second); exits the
+# script with the server's log when the server stops or never answers.
+wait_healthy() { # PID URL LOG [TRIES]
+  local pid="$1" url="$2" log="$3" tries="${4:-1200}"
+  for _ in $(seq 1 "$tries"); do
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "*** the server stopped" >&2; exit 1; }
+    curl -sf -o /dev/null "$url/health" && return 0
+    sleep 0.1
+  done
+  echo "*** the server never answered on $url" >&2
+  exit 1
+}
+
 # ---------------------------------------------------------------- what every script ends with
 
 # The machine, for a summary: cores, CPU model, memory.

@@ -33,12 +33,7 @@ CITYTWIN_LOG=warn CITYTWIN_LIMITS__RESOLVE_PER_MINUTE="$LIMIT" CITYTWIN_LIMITS__
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 URL="http://127.0.0.1:$PORT"
-for _ in $(seq 1 1200); do
-  kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log" >&2; echo "*** the server stopped" >&2; exit 1; }
-  curl -sf "$URL/health" >/dev/null && break
-  sleep 0.1
-done
-curl -sf "$URL/health" >/dev/null || { echo "*** the server never answered on $URL" >&2; exit 1; }
+wait_healthy "$PID" "$URL" "$WORK/server.log"
 # One object from the middle of the poles, its number misheard by swapping two digits.
 OBJECTS=$(curl -sf "$URL/health" | sed 's/.*"objects":\([0-9]*\).*/\1/')
 read -r NUMBER LAT LON < <(curl -sf "$URL/objects?layer=poles&limit=1&after=$((OBJECTS / 2))" \

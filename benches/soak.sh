@@ -33,12 +33,7 @@ TOKEN="$("$BIN" --store "$STORE" token create --role engineer --name soak 2>/dev
 CITYTWIN_LOG=warn CITYTWIN_LIMITS__RESOLVE_PER_MINUTE="$LIMIT" CITYTWIN_LIMITS__WRITES_PER_MINUTE="$LIMIT" \
   "$BIN" --store "$STORE" serve --bind "127.0.0.1:$PORT" --seed none >"$WORK/server.log" 2>&1 &
 PID=$!
-for _ in $(seq 1 600); do
-  kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log" >&2; echo "*** the server stopped" >&2; exit 1; }
-  curl -sf "localhost:$PORT/health" >/dev/null && break
-  sleep 0.1
-done
-curl -sf "localhost:$PORT/health" >/dev/null || { echo "*** the server never answered on port $PORT" >&2; exit 1; }
+wait_healthy "$PID" "http://127.0.0.1:$PORT" "$WORK/server.log" 600
 rss() { awk '/VmRSS/ {print $2}' "/proc/$PID/status" 2>/dev/null || echo 0; }
 changes() { sqlite3 "$STORE" "SELECT count(*) FROM citytwin_history" 2>/dev/null || echo "?"; }
 

@@ -33,11 +33,7 @@ TOKEN=$("$BIN" --store "$STORE" token create --role engineer --name cold-replay 
   > "$W/cold-replay.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 6000); do
-  kill -0 "$PID" 2>/dev/null || { cat "$W/cold-replay.log" >&2; echo "*** the server stopped" >&2; exit 1; }
-  curl -fs -o /dev/null "http://127.0.0.1:$PORT/health" && break
-  sleep 0.1
-done
+wait_healthy "$PID" "http://127.0.0.1:$PORT" "$W/cold-replay.log" 6000
 PP=""
 if [ -n "${PERF:-}" ]; then
   perf record -F 1999 -g -p "$PID" -o "$W/perf-tiles.data" 2>/dev/null &
