@@ -79,7 +79,7 @@ fn bench(c: &mut Criterion) {
             twin.find_number(&some[i].0).len()
         })
     });
-    let all: Vec<citytwin::model::LayerId> = twin.layers().ids().collect();
+    let all = citytwin::access::Visible::all(twin.layers());
     let q = |s: &str, near: Option<[f64; 2]>| ResolveQuery {
         q: s.to_string(),
         near,

@@ -45,6 +45,9 @@ pub struct Config {
     /// Where maps open (`[city]`: `center = [lon, lat]`, `zoom`); what is unset comes from
     /// the densest area of the data.
     pub city: crate::tiles::focus::CitySettings,
+    /// Nearest-shelter routing (`[shelters]`).
+    #[serde(default)]
+    pub shelters: crate::shelters::ShelterSettings,
     /// Attribution shown on maps and in TileJSON.
     pub attribution: String,
     /// The origin clients reach this server at (`https://map.example.org`), for the absolute
@@ -68,6 +71,7 @@ impl Default for Config {
             limits: Limits::default(),
             tiles: crate::tiles::TileSettings::default(),
             city: crate::tiles::focus::CitySettings::default(),
+            shelters: crate::shelters::ShelterSettings::default(),
             public_url: None,
             attribution: "© OpenStreetMap contributors (ODbL); Kyiv shelter lists as republished in kulishA/shelters-map".into(),
         }
@@ -275,6 +279,7 @@ impl Config {
         }
         self.tiles.validate().map_err(ConfigError::Invalid)?;
         self.city.validate().map_err(ConfigError::Invalid)?;
+        self.shelters.validate().map_err(ConfigError::Invalid)?;
         let l = &self.limits;
         if l.max_query_bytes < 64
             || !(l.max_bbox_km2.is_finite() && l.max_bbox_km2 > 0.0)

@@ -173,6 +173,128 @@ pub fn write_csv(path: &Path, n: u64, width: u8, seed: u64) -> Result<Stats, Gen
     })
 }
 
+/// What [`walking_city`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct WalkStats {
+    pub ways: usize,
+    pub shelters: usize,
+    /// Ways tagged `highway=steps`, and ways closed to feet (`foot=no`).
+    pub steps: usize,
+    pub closed: usize,
+}
+
+/// A street grid of about `edges` way pieces (blocks of [`BLOCK_M`], one way per block side:
+/// residential streets, every fifth north–south one a footway, 1% steps, 1% closed to feet)
+/// around the synthetic city's centre, and `shelters` shelters among them (60% step-free,
+/// 80% open 24/7, the rest on office hours), as `streets.geojson` and `shelters.geojson` in
+/// `dir`, for `citytwin import --layer streets|shelters`. Deterministic for a seed.
+pub fn walking_city(
+    dir: &Path,
+    edges: usize,
+    shelters: usize,
+    seed: u64,
+) -> Result<WalkStats, GenerateError> {
+    if edges < 4 {
+        return Err(GenerateError::Bad("give at least 4 edges".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| GenerateError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
+    let n = ((edges as f64 / 2.0).sqrt().ceil() as usize).max(2) + 1;
+    let m_per_deg_lon = 111_320.0 * CENTRE[1].to_radians().cos();
+    let m_per_deg_lat = 110_574.0;
+    let half = (n - 1) as f64 * BLOCK_M / 2.0;
+    let at = |i: usize, j: usize| -> [f64; 2] {
+        [
+            CENTRE[0] + (i as f64 * BLOCK_M - half) / m_per_deg_lon,
+            CENTRE[1] + (j as f64 * BLOCK_M - half) / m_per_deg_lat,
+        ]
+    };
+    let mut rng = Rng(seed ^ 0x05EE_D0F5_7EE7);
+    let mut stats = WalkStats {
+        ways: 0,
+        shelters: 0,
+        steps: 0,
+        closed: 0,
+    };
+    let io = |path: &Path| {
+        let p = path.display().to_string();
+        move |e: std::io::Error| GenerateError::Io {
+            path: p.clone(),
+            source: e,
+        }
+    };
+    let streets = dir.join("streets.geojson");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&streets).map_err(io(&streets))?);
+    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")
+        .map_err(io(&streets))?;
+    let mut first = true;
+    'grid: for i in 0..n {
+        for j in 0..n {
+            for (di, dj) in [(1, 0), (0, 1)] {
+                if i + di >= n || j + dj >= n {
+                    continue;
+                }
+                if stats.ways >= edges {
+                    break 'grid;
+                }
+                let roll = rng.unit();
+                let tags = if roll < 0.01 {
+                    stats.steps += 1;
+                    serde_json::json!({"highway": "steps"})
+                } else if roll < 0.02 {
+                    stats.closed += 1;
+                    serde_json::json!({"highway": "footway", "foot": "no"})
+                } else if dj == 1 && i % 5 == 0 {
+                    serde_json::json!({"highway": "footway"})
+                } else {
+                    serde_json::json!({"highway": "residential", "name": format!("Street {}", if dj == 1 { i } else { j })})
+                };
+                let f = serde_json::json!({"type": "Feature", "properties": tags,
+                    "geometry": {"type": "LineString", "coordinates": [at(i, j), at(i + di, j + dj)]}});
+                if !first {
+                    w.write_all(b",\n").map_err(io(&streets))?;
+                }
+                first = false;
+                w.write_all(f.to_string().as_bytes())
+                    .map_err(io(&streets))?;
+                stats.ways += 1;
+            }
+        }
+    }
+    w.write_all(b"\n]}\n").map_err(io(&streets))?;
+    w.flush().map_err(io(&streets))?;
+    let path = dir.join("shelters.geojson");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")
+        .map_err(io(&path))?;
+    for k in 0..shelters {
+        let x = rng.unit() * (n - 1) as f64;
+        let y = rng.unit() * (n - 1) as f64;
+        let p = [
+            CENTRE[0] + (x * BLOCK_M - half) / m_per_deg_lon,
+            CENTRE[1] + (y * BLOCK_M - half) / m_per_deg_lat,
+        ];
+        let props = serde_json::json!({
+            "legal_type": if k % 3 == 0 { "Споруда подвійного призначення" } else { "Найпростіше укриття" },
+            "accessible": rng.unit() < 0.6,
+            "opening_hours": if rng.unit() < 0.8 { "24/7" } else { "Mo-Fr 08:00-18:00" },
+            "capacity": 50 + (rng.next() % 400),
+        });
+        let f = serde_json::json!({"type": "Feature", "properties": props,
+            "geometry": {"type": "Point", "coordinates": p}});
+        if k > 0 {
+            w.write_all(b",\n").map_err(io(&path))?;
+        }
+        w.write_all(f.to_string().as_bytes()).map_err(io(&path))?;
+        stats.shelters += 1;
+    }
+    w.write_all(b"\n]}\n").map_err(io(&path))?;
+    w.flush().map_err(io(&path))?;
+    Ok(stats)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,16 +75,34 @@ enum Command {
         #[arg(long)]
         no_number: bool,
     },
-    /// Export a layer.
+    /// Export a layer (geojson, csv, gpkg), or vector tiles of layers as a PMTiles archive to
+    /// publish (pmtiles: the tiles the role sees, exactly as the server serves them).
     Export {
+        /// The layer (geojson, csv, gpkg).
         #[arg(long)]
-        layer: String,
-        /// geojson, csv or gpkg.
+        layer: Option<String>,
+        /// Comma list of layers (pmtiles).
+        #[arg(long)]
+        layers: Option<String>,
+        /// geojson, csv, gpkg or pmtiles.
         #[arg(long, default_value = "geojson")]
         format: String,
         /// Output file.
         #[arg(long, short)]
         out: PathBuf,
+        /// Whose view is exported: objects hidden from this role are left out (and, in
+        /// pmtiles, attributes it may not see). Default: admin for files, public for pmtiles.
+        #[arg(long)]
+        role: Option<String>,
+        /// pmtiles: the area, west,south,east,north (default: the layers' extent).
+        #[arg(long)]
+        bbox: Option<String>,
+        /// pmtiles: lowest zoom.
+        #[arg(long, default_value_t = 10)]
+        min_zoom: u8,
+        /// pmtiles: highest zoom.
+        #[arg(long, default_value_t = 16)]
+        max_zoom: u8,
     },
     /// Give numbers to objects of numbered layers that have none.
     Number,
@@ -99,6 +117,26 @@ enum Command {
         /// json or table.
         #[arg(long, default_value = "table")]
         format: String,
+    },
+    /// Audit a shelter list: rows with no coordinates, shelters stacked on one point,
+    /// outside the city, listed twice at one address, without capacity or readable hours.
+    /// With FILES, the files are read as `import` would read them (nothing is stored);
+    /// without, the store's shelters are audited, with the rows their imports rejected.
+    AuditShelters {
+        /// Shelter files to audit before importing them.
+        files: Vec<PathBuf>,
+        /// Layer of the files' records (as for `import`; default shelters).
+        #[arg(long, default_value = "shelters")]
+        layer: String,
+        /// osm, csv, geojson, gpkg; guessed from the first file's name when absent.
+        #[arg(long)]
+        format: Option<String>,
+        /// Mapping file (TOML), as for `import`.
+        #[arg(long)]
+        mapping: Option<String>,
+        /// json or table.
+        #[arg(long, default_value = "table")]
+        out_format: String,
     },
     /// Resolve a painted number as heard (misheard or half-read) to the objects it can be.
     Resolve {
@@ -129,6 +167,21 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Write a synthetic street grid and shelters (GeoJSON) for the walking benchmarks.
+    GenerateWalk {
+        /// About how many way pieces (block sides).
+        #[arg(long)]
+        edges: usize,
+        /// How many shelters.
+        #[arg(long, default_value_t = 3000)]
+        shelters: usize,
+        /// Folder for streets.geojson and shelters.geojson.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Write a synthetic numbered city (CSV) for benchmarks.
     Generate {
@@ -297,17 +350,87 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Export { layer, format, out } => {
+        Command::Export {
+            layer,
+            layers,
+            format,
+            out,
+            role,
+            bbox,
+            min_zoom,
+            max_zoom,
+        } => {
             let registry = open(&config)?;
             let twin = registry.twin();
+            let pmtiles = format.eq_ignore_ascii_case("pmtiles");
+            let role = match role.as_deref() {
+                Some(r) => citytwin::access::Role::parse(r).with_context(|| {
+                    format!("--role {r:?}: use public, resident, dispatcher, engineer or admin")
+                })?,
+                None if pmtiles => citytwin::access::Role::Public,
+                None => citytwin::access::Role::Admin,
+            };
+            let policy = citytwin::access::Policy::new(&config.access, twin.layers());
+            let view = policy.view(role);
+            if pmtiles {
+                let list = layers
+                    .or(layer)
+                    .context("--layers: name the layers of the archive, e.g. shelters,streets")?;
+                let layers = citytwin::tiles::parse_layers(&list, twin.layers())?;
+                let bbox = bbox
+                    .as_deref()
+                    .map(|b| -> Result<[f64; 4]> {
+                        let v: Vec<f64> = b
+                            .split(',')
+                            .map(|p| p.trim().parse::<f64>())
+                            .collect::<Result<_, _>>()
+                            .with_context(|| format!("--bbox {b:?}: give west,south,east,north"))?;
+                        match v.as_slice() {
+                            [w, s, e, n] if w < e && s < n => Ok([*w, *s, *e, *n]),
+                            _ => bail!("--bbox {b:?}: give west,south,east,north with west < east, south < north"),
+                        }
+                    })
+                    .transpose()?;
+                let plan = citytwin::export::pmtiles::PmtilesPlan {
+                    layers,
+                    bbox,
+                    min_zoom,
+                    max_zoom,
+                };
+                let report = citytwin::export::pmtiles::write_pmtiles(
+                    &twin,
+                    &plan,
+                    &config.tiles,
+                    &view,
+                    &config.attribution,
+                    &out,
+                )?;
+                eprintln!(
+                    "exported {} tiles ({} bytes) of {list} as {role} sees them to {}",
+                    report.tiles,
+                    report.bytes,
+                    out.display()
+                );
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(());
+            }
+            let layer = layer.context("--layer: name the layer to export")?;
             let l = twin
                 .layers()
                 .by_name(&layer)
                 .with_context(|| format!("unknown layer {layer:?}"))?;
+            if !view.can_read(l) {
+                bail!("layer {layer} is not readable by role {role}");
+            }
             let f = citytwin::export::Format::parse(&format).with_context(|| {
-                format!("unknown export format {format:?}; use geojson, csv or gpkg")
+                format!("unknown export format {format:?}; use geojson, csv, gpkg or pmtiles")
             })?;
-            let objects: Vec<_> = twin.ids_after(l, 0).filter_map(|id| twin.get(id)).collect();
+            let visible = view.visible();
+            let objects: Vec<_> = twin
+                .ids_after(l, 0)
+                .filter_map(|id| twin.get(id))
+                .filter(|o| visible.shows(o))
+                .collect();
             citytwin::export::write(&out, f, &objects, twin.layers(), twin.serial_width())?;
             eprintln!(
                 "exported {} objects of {layer} to {}",
@@ -344,11 +467,36 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::AuditShelters {
+            files,
+            layer,
+            format,
+            mapping,
+            out_format,
+        } => {
+            let a = audit_shelters(&config, &files, &layer, format, mapping)?;
+            match out_format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&a)?),
+                "table" => print_shelter_audit(&a),
+                other => bail!("--out-format {other:?}: use json or table"),
+            }
+            Ok(())
+        }
+        Command::GenerateWalk {
+            edges,
+            shelters,
+            out,
+            seed,
+        } => {
+            let stats = citytwin::generate::walking_city(&out, edges, shelters, seed)?;
+            println!("{}", serde_json::to_string(&stats)?);
+            Ok(())
+        }
         Command::Layers => {
             let registry = open(&config)?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&registry.twin().layer_infos())?
+                serde_json::to_string_pretty(&registry.twin().layer_infos(true))?
             );
             Ok(())
         }
@@ -408,7 +556,7 @@ fn main() -> Result<()> {
                 radius_m,
                 layers,
                 // The command line reads the store file itself: it sees every layer.
-                visible: twin.layers().ids().collect(),
+                visible: citytwin::access::Visible::all(twin.layers()),
                 limit,
             };
             let r = citytwin::resolve::resolve(&twin, &q)?;
@@ -448,6 +596,140 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The shelter audit of `files` as an import would read them, or of the store's shelters.
+fn audit_shelters(
+    config: &Config,
+    files: &[PathBuf],
+    layer: &str,
+    format: Option<String>,
+    mapping: Option<String>,
+) -> Result<citytwin::shelters::audit::ShelterAudit> {
+    use citytwin::shelters::audit::{RejectedRow, audit};
+    let registry = open(config)?;
+    if files.is_empty() {
+        let rejects = registry.recent_rejects(5000)?;
+        let twin = registry.twin();
+        let all = citytwin::access::Visible::all(twin.layers());
+        return Ok(citytwin::shelters::audit_twin(
+            &twin,
+            &all,
+            &rejects,
+            config.city.bounds,
+        )?);
+    }
+    let layers = registry.twin().layers().clone();
+    let l = layers
+        .by_name(layer)
+        .with_context(|| format!("unknown layer {layer:?}"))?;
+    let format = match format {
+        Some(f) => import::Format::parse(&f)
+            .with_context(|| format!("unknown format {f:?}; use osm, csv, geojson or gpkg"))?,
+        None => guess_format(&files[0])?,
+    };
+    let mapping = match mapping.as_deref() {
+        None => Mapping::default(),
+        Some(p) => Mapping::from_file(Path::new(p)).map_err(anyhow::Error::msg)?,
+    };
+    let opts = import::Options {
+        layer: Some(l),
+        crs: None,
+        mapping,
+        strict: false,
+    };
+    let mut drafts = Vec::new();
+    let mut rejects = Vec::new();
+    import::read_files(
+        files,
+        format,
+        &layers,
+        &opts,
+        1,
+        &mut |p: import::Parsed| {
+            drafts.extend(p.drafts.into_iter().filter(|d| d.layer == l));
+            rejects.extend(p.rejects);
+            Ok::<(), import::ImportError>(())
+        },
+    )?;
+    let objects: Vec<citytwin::model::Object> = drafts
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| citytwin::model::Object {
+            id: i as u64 + 1,
+            layer: d.layer,
+            number: None,
+            geometry: d.geometry,
+            status: d.status,
+            status_changed: 0,
+            attributes: d.attributes,
+            source: d.source,
+            created: 0,
+            updated: 0,
+        })
+        .collect();
+    let rows: Vec<RejectedRow> = rejects
+        .into_iter()
+        .map(|r| RejectedRow {
+            file: r.file,
+            line: r.line,
+            field: r.field,
+            reason: r.reason,
+        })
+        .collect();
+    Ok(audit(
+        objects.iter().map(|o| (o, None)),
+        &rows,
+        config.city.bounds,
+    ))
+}
+
+fn print_shelter_audit(a: &citytwin::shelters::audit::ShelterAudit) {
+    println!("{} shelter(s) audited", a.shelters);
+    println!(
+        "{:>6} row(s) with no usable coordinates (not on the map)",
+        a.no_coordinates.count
+    );
+    for r in &a.no_coordinates.items {
+        println!("         {}:{} {}: {}", r.file, r.line, r.field, r.reason);
+    }
+    println!(
+        "{:>6} row(s) rejected otherwise",
+        a.rejected_otherwise.count
+    );
+    println!(
+        "{:>6} point(s) with {} or more shelters stacked ({} shelters)",
+        a.stacked.count,
+        citytwin::shelters::audit::STACK,
+        a.stacked_shelters
+    );
+    for s in &a.stacked.items {
+        println!("         {} at {:.6},{:.6}", s.count, s.lat, s.lon);
+    }
+    match (&a.outside_city, a.city_bounds) {
+        (Some(f), Some(b)) => println!(
+            "{:>6} outside the city [{:.4}, {:.4}, {:.4}, {:.4}]",
+            f.count, b[0], b[1], b[2], b[3]
+        ),
+        _ => println!("     - outside the city: no city bounds known (set [city] bounds)"),
+    }
+    println!(
+        "{:>6} address(es) listed more than once",
+        a.duplicate_addresses.count
+    );
+    for d in a.duplicate_addresses.items.iter().take(20) {
+        println!("         {} × {}", d.count, d.address);
+    }
+    println!("{:>6} without capacity", a.missing_capacity.count);
+    println!("{:>6} without address", a.missing_address.count);
+    println!(
+        "{:>6} with step-free access not stated",
+        a.accessibility_unknown
+    );
+    println!(
+        "{:>6} with opening hours that cannot be read",
+        a.unreadable_hours.count
+    );
 }
 
 fn guess_format(path: &Path) -> Result<import::Format> {

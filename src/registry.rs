@@ -606,6 +606,32 @@ impl Registry {
         Ok(self.lock_store().history(object, limit)?)
     }
 
+    /// The rows the latest imports of each file rejected (at most [`KEPT_REJECTS`] per file),
+    /// from the newest `scan` history entries: a file imported again since counts
+    /// by its newest import only.
+    pub fn recent_rejects(
+        &self,
+        scan: usize,
+    ) -> Result<Vec<crate::shelters::audit::RejectedRow>, RegistryError> {
+        let entries = self.history(None, scan)?;
+        let mut covered: HashSet<String> = HashSet::new();
+        let mut out = Vec::new();
+        for e in entries.iter().filter(|e| e.action == "import") {
+            let Some(new) = &e.new else { continue };
+            let rejects: Vec<crate::shelters::audit::RejectedRow> = new
+                .get("rejects")
+                .and_then(|r| serde_json::from_value(r.clone()).ok())
+                .unwrap_or_default();
+            let read: Vec<String> = new
+                .get("read_files")
+                .and_then(|r| serde_json::from_value(r.clone()).ok())
+                .unwrap_or_default();
+            out.extend(rejects.into_iter().filter(|r| !covered.contains(&r.file)));
+            covered.extend(read);
+        }
+        Ok(out)
+    }
+
     /// The object that last carried `number` in the history (also a deleted one).
     pub fn object_of_number(
         &self,
@@ -684,6 +710,9 @@ impl Registry {
         Ok(n)
     }
 }
+
+/// Rejected rows of each file kept in an import's history entry.
+pub const KEPT_REJECTS: usize = 1000;
 
 /// A sink for parsed records (see [`Registry::import_from`]).
 pub type Sink<'a> = dyn FnMut(Parsed) -> Result<(), RegistryError> + 'a;
@@ -893,6 +922,31 @@ impl<'r> Prep<'r> {
             }));
         }
         if let Some(m) = summary.as_object_mut() {
+            // The files read, and the first rejected rows of each import, kept in its
+            // history entry: the shelter audit shows staff which rows never reached the map.
+            let mut files: Vec<String> = self
+                .met
+                .iter()
+                .map(|f| f.to_string())
+                .chain(self.rejects.iter().map(|r| r.file.clone()))
+                .collect();
+            files.sort();
+            files.dedup();
+            m.insert("read_files".into(), files.into());
+            let mut per_file: HashMap<&str, usize> = HashMap::new();
+            let kept: Vec<serde_json::Value> = self
+                .rejects
+                .iter()
+                .filter(|r| {
+                    let n = per_file.entry(r.file.as_str()).or_insert(0);
+                    *n += 1;
+                    *n <= KEPT_REJECTS
+                })
+                .map(|r| {
+                    serde_json::json!({"file": r.file, "line": r.line, "field": r.field, "reason": r.reason})
+                })
+                .collect();
+            m.insert("rejects".into(), kept.into());
             m.insert("rejected".into(), self.report.rejected.into());
             m.insert("duplicates".into(), self.report.duplicates.into());
             m.insert("numbered".into(), self.report.numbered.into());

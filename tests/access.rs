@@ -347,6 +347,16 @@ fn no_route_shows_any_role_what_it_may_not_see() {
             "/fonts/DejaVu%20Sans/0-255.pbf".into(),
         ),
         ("/audit/numbers", "/audit/numbers?within_m=5000".into()),
+        ("/audit/shelters", "/audit/shelters".into()),
+        ("/stats", "/stats".into()),
+        ("/shelters", "/shelters".into()),
+        ("/shelters/sw.js", "/shelters/sw.js".into()),
+        ("/shelters/list", "/shelters/list".into()),
+        ("/shelters/city.pmtiles", "/shelters/city.pmtiles".into()),
+        (
+            "/shelters/instructions",
+            "/shelters/instructions?lang=en".into(),
+        ),
         ("/audit", format!("/audit?number={}", enc(&pole_number))),
         ("/tiles/{layers}.json", "/tiles/poles.json".into()),
         ("/tiles/{layers}.json", "/tiles/poles,cameras.json".into()),
@@ -394,6 +404,10 @@ fn no_route_shows_any_role_what_it_may_not_see() {
             (
                 "/nearest",
                 format!("/nearest?lat={}&lon={}&k=50&max_m=50000", s.at[1], s.at[0]),
+            ),
+            (
+                "/shelters/nearest",
+                format!("/shelters/nearest?lat={}&lon={}&k=10", s.at[1], s.at[0]),
             ),
         ]);
         for z in [10u8, 13, 16] {
@@ -550,7 +564,10 @@ fn no_route_shows_any_role_what_it_may_not_see() {
                 if path.contains("cameras") || *route == "/objects/{number}" {
                     assert!(matches!(status, 401 | 403 | 404), "{role} {path}: {status}");
                 }
-                if *route == "/audit" || *route == "/audit/numbers" || *route == "/metrics" {
+                if matches!(
+                    *route,
+                    "/audit" | "/audit/numbers" | "/audit/shelters" | "/metrics"
+                ) {
                     assert_eq!(
                         status,
                         if role == "public" { 401 } else { 403 },

@@ -1444,7 +1444,7 @@ fn resolve_any_query() {
                 near,
                 radius_m,
                 layers: filter.clone(),
-                visible: twin.layers().ids().collect(),
+                visible: citytwin::access::Visible::all(twin.layers()),
                 limit,
             };
             match resolve(twin, &rq) {
@@ -1567,7 +1567,7 @@ fn exact_number_resolves_first() {
                 near: near_it.then(|| o.geometry.anchor()),
                 radius_m: 2000.0,
                 layers: Vec::new(),
-                visible: twin.layers().ids().collect(),
+                visible: citytwin::access::Visible::all(twin.layers()),
                 limit: 5,
             };
             let r = resolve(&twin, &rq).map_err(|e| TestCaseError::fail(format!("{q:?}: {e}")))?;
@@ -1626,7 +1626,7 @@ fn one_mistake_still_finds_the_object() {
                 near: None,
                 radius_m: 2000.0,
                 layers: Vec::new(),
-                visible: twin.layers().ids().collect(),
+                visible: citytwin::access::Visible::all(twin.layers()),
                 limit: 20,
             };
             let r = resolve(&twin, &rq).map_err(|e| TestCaseError::fail(format!("{q:?}: {e}")))?;

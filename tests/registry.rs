@@ -37,7 +37,8 @@ fn demo_city_is_seeded_numbered_and_served() {
             "wifi",
             "trees",
             "addresses",
-            "streets"
+            "streets",
+            "barriers"
         ]
     );
     // An engineer sees every layer.

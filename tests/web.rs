@@ -542,3 +542,158 @@ fn the_first_view_shows_the_densest_city_in_a_real_browser() {
         assert!(img.join(name).exists(), "{name}");
     }
 }
+
+/// A resident on a phone: the shelter page finds the nearest shelter for a fixed position,
+/// draws the route, shows the card, passes axe-core; then, with the server stopped, the
+/// reloaded page still shows the shelters and the instructions from its service worker.
+#[test]
+fn the_shelter_page_finds_a_route_on_a_phone_and_works_offline() {
+    let Some(chromium) = browser_tools("the shelter page test") else {
+        return;
+    };
+    let Some(axe) = npm_tool("axe-core/axe.min.js", "the shelter page test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = helsinki_store(dir.path());
+    // Shelters among the demo streets (the extract has few of its own).
+    let shelters = dir.path().join("shelters.geojson");
+    let features: Vec<Value> = [
+        ([24.9410, 60.1690], true, "Aleksanterinkatu 20"),
+        ([24.9460, 60.1710], false, "Kaisaniemenkatu 3"),
+        ([24.9380, 60.1660], true, "Bulevardi 7"),
+    ]
+    .iter()
+    .map(|(p, step_free, address)| {
+        serde_json::json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": p},
+            "properties": {"legal_type": "Найпростіше укриття", "accessible": step_free, "address": address,
+                "capacity": 120, "opening_hours": "24/7"}})
+    })
+    .collect();
+    std::fs::write(
+        &shelters,
+        serde_json::json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+    .unwrap();
+    cli_ok(
+        &store,
+        &["import", "--layer", "shelters", shelters.to_str().unwrap()],
+    );
+    // The city's archive, where the server looks for it.
+    cli_ok(
+        &store,
+        &[
+            "export",
+            "--format",
+            "pmtiles",
+            "--layers",
+            "shelters,streets",
+            "--out",
+            store.with_extension("pmtiles").to_str().unwrap(),
+        ],
+    );
+    let mut server = Server::start(&store, "none", &[]);
+    let img = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shelter-screenshots");
+    std::fs::create_dir_all(&img).unwrap();
+    let mut child = Command::new("node")
+        .arg(repo("web/tests/shelters.mjs"))
+        .args([
+            server.base.as_str(),
+            "60.1697",
+            "24.9430",
+            img.to_str().unwrap(),
+            axe.to_str().unwrap(),
+        ])
+        .env("CHROMIUM", &chromium)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    use std::io::{BufRead, Write};
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 || line.trim() == "OFFLINE?" {
+            break;
+        }
+    }
+    server.kill9();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = writeln!(stdin, "go");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let r: Value = serde_json::from_str(rest.trim().lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("shelter page JSON ({e}): {line}{rest}"));
+    assert!(status.success(), "{r}");
+    assert_eq!(r["errors"], Value::Array(vec![]), "page errors: {r}");
+    assert_eq!(
+        r["outside"],
+        Value::Array(vec![]),
+        "requests to outside URLs"
+    );
+    let on = &r["online"];
+    assert_eq!(on["visible"], true, "{on}");
+    assert_eq!(on["routing"], "walking", "{on}");
+    assert!(on["points"].as_u64().unwrap() >= 3, "{on}");
+    assert_eq!(on["in_view"], true, "the route runs out of the map: {on}");
+    assert!(on["title"].as_str().unwrap().contains("УК-"), "{on}");
+    assert!(on["route"].as_str().unwrap().contains("м пішки"), "{on}");
+    // The three added and the extract's own.
+    let listed = on["shelters"].as_u64().unwrap();
+    assert!(listed >= 3, "{on}");
+    assert_eq!(on["lang"], "uk");
+    assert!(on["instructions"].as_u64().unwrap() > 100, "{on}");
+    assert!(
+        on["find_button"][1].as_f64().unwrap() >= 44.0,
+        "touch target {on}"
+    );
+    assert_eq!(
+        on["scroll_width"], on["width"],
+        "the page is wider than the phone"
+    );
+    let serious: Vec<&Value> = r["axe"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(serious.is_empty(), "axe-core: {serious:?}");
+    assert_eq!(r["english"]["lang"], "en");
+    assert!(
+        r["english"]["route"]
+            .as_str()
+            .unwrap()
+            .contains("m on foot"),
+        "{}",
+        r["english"]
+    );
+    let off = &r["offline"];
+    assert_eq!(off["offline"], true, "{off}");
+    assert_eq!(off["shelters"].as_u64(), Some(listed), "{off}");
+    assert!(off["instructions"].as_u64().unwrap() > 100, "{off}");
+    assert_eq!(off["visible"], true, "{off}");
+    assert!(
+        off["status"].as_str().unwrap().contains("Немає зв’язку"),
+        "{off}"
+    );
+    // The same place: the route saved while online. Elsewhere: the straight line.
+    assert_eq!(off["routing"], "walking", "{off}");
+    let far = &r["elsewhere"];
+    assert_eq!(far["offline"], true, "{far}");
+    assert_eq!(far["routing"], "straight_line", "{far}");
+    assert_eq!(far["points"], 2, "{far}");
+    assert!(
+        far["route"].as_str().unwrap().contains("по прямій"),
+        "{far}"
+    );
+    // The README's pictures: kept where they are unless missing or asked to be renewed.
+    for name in ["shelters-phone.png", "shelters-offline.png"] {
+        let docs = repo("docs/img").join(name);
+        if !docs.exists() || std::env::var_os("CITYTWIN_UPDATE_SCREENSHOTS").is_some() {
+            std::fs::copy(img.join(name), &docs).unwrap();
+        }
+    }
+    eprintln!("screenshots: {}", img.display());
+}

@@ -13,7 +13,7 @@ pub mod tokens;
 use serde::{Deserialize, Serialize};
 
 pub use auth::Authenticator;
-pub use policy::{AccessConfig, AttrView, LayerRule, Policy, View};
+pub use policy::{AccessConfig, AttrView, LayerRule, Policy, View, Visible};
 
 /// A role, from least to most trusted. `public` is anyone without a token.
 #[derive(

@@ -40,6 +40,15 @@ pub struct AccessConfig {
     pub metrics: Vec<Role>,
     /// Roles that may read the change history (`/audit`) and the confusable-number audit.
     pub audit: Vec<Role>,
+    /// Roles that see objects flagged `hidden` (a shelter not to be shown to the public);
+    /// every other role gets them in no answer at all. `admin` always sees them; `public` never
+    /// does (naming it here changes nothing).
+    #[serde(default = "staff")]
+    pub hidden: Vec<Role>,
+}
+
+fn staff() -> Vec<Role> {
+    vec![Role::Dispatcher, Role::Engineer, Role::Admin]
 }
 
 fn rule(read: &[Role], full: &[Role], public_attributes: &[&str], write: &[Role]) -> LayerRule {
@@ -64,7 +73,7 @@ impl Default for AccessConfig {
         for name in ["shelters", "wifi", "trees"] {
             layers.insert(name.to_string(), open.clone());
         }
-        for name in ["addresses", "streets"] {
+        for name in ["addresses", "streets", "barriers"] {
             layers.insert(name.to_string(), rule(&[Public], &[Public], &[], &[Admin]));
         }
         layers.insert(
@@ -93,6 +102,7 @@ impl Default for AccessConfig {
             default: rule(&staff, &staff, &[], &[Admin]),
             metrics: vec![Admin],
             audit: staff.to_vec(),
+            hidden: staff.to_vec(),
         }
     }
 }
@@ -131,6 +141,36 @@ pub struct View {
     audit: bool,
     audit_roles: String,
     metrics_roles: String,
+    hidden: bool,
+}
+
+/// What a viewer may find: the layers it reads, and whether it sees hidden objects. Searches
+/// (the resolver, shelters, statistics) take this and find nothing else.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Visible {
+    /// Readable layers, in layer order.
+    pub layers: Vec<LayerId>,
+    /// Whether objects flagged `hidden` are found.
+    pub hidden: bool,
+}
+
+impl Visible {
+    /// Everything: every layer of `layers`, hidden objects too (for the library's own use).
+    pub fn all(layers: &Layers) -> Visible {
+        Visible {
+            layers: layers.ids().collect(),
+            hidden: true,
+        }
+    }
+
+    pub fn has_layer(&self, l: LayerId) -> bool {
+        self.layers.contains(&l)
+    }
+
+    /// Whether `o` is found by this viewer.
+    pub fn shows(&self, o: &crate::model::Object) -> bool {
+        self.has_layer(o.layer) && (self.hidden || !o.is_hidden())
+    }
 }
 
 impl View {
@@ -157,6 +197,19 @@ impl View {
             .filter(|&i| self.read[i])
             .map(|i| i as LayerId)
             .collect()
+    }
+
+    /// Whether this view sees objects flagged `hidden`.
+    pub fn sees_hidden(&self) -> bool {
+        self.hidden
+    }
+
+    /// What this view may find (see [`Visible`]).
+    pub fn visible(&self) -> Visible {
+        Visible {
+            layers: self.readable(),
+            hidden: self.hidden,
+        }
     }
 
     /// Which attributes of layer `l` this view shows.
@@ -283,6 +336,8 @@ impl Policy {
                     audit: role != Role::Public && allows(&cfg.audit, role),
                     audit_roles: role_list(&cfg.audit),
                     metrics_roles: role_list(&cfg.metrics),
+                    hidden: role == Role::Admin
+                        || (role != Role::Public && cfg.hidden.contains(&role)),
                 })
             })
             .collect();

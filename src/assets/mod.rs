@@ -29,6 +29,15 @@ pub const FILES: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
+    asset!("shelters.html", "text/html; charset=utf-8"),
+    asset!("shelters.js", "text/javascript; charset=utf-8"),
+    asset!("shelters.css", "text/css; charset=utf-8"),
+    asset!("shelters-sw.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "vendor/pmtiles/pmtiles.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("vendor/pmtiles/LICENSE.txt", "text/plain; charset=utf-8"),
     asset!(
         "vendor/maplibre-gl/maplibre-gl.mjs",
         "text/javascript; charset=utf-8"

@@ -2,6 +2,8 @@
 //! Exports carry numbers, status and typed attributes so that `import` reads them back
 //! unchanged (with the built-in `citytwin` mapping).
 
+pub mod pmtiles;
+
 use crate::access::AttrView;
 use std::io::Write;
 use std::path::Path;

@@ -10,7 +10,7 @@ use super::error::{ApiError, ErrorBody, Path};
 use crate::assets::{self, fonts, styles};
 
 /// Answers embedded bytes with their type, an ETag and `304` when the client has them.
-fn embedded(
+pub(super) fn embedded(
     headers: &HeaderMap,
     content_type: &'static str,
     bytes: bytes::Bytes,
@@ -57,7 +57,7 @@ pub async fn index(headers: HeaderMap) -> Result<Response, ApiError> {
     ))]
 pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let a = assets::file(&path)
-        .filter(|a| a.path != "index.html")
+        .filter(|a| !matches!(a.path, "index.html" | "shelters.html" | "shelters-sw.js"))
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no asset {:?}",

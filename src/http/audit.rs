@@ -53,11 +53,15 @@ async fn deleted_object(
         .await
         .map_err(|e| ApiError::internal(format!("history task failed: {e}")))??
         .ok_or_else(gone)?;
-    if !access
-        .view
-        .can_read_name(app.registry.twin().layers(), &layer)
     {
-        return Err(gone());
+        let twin = app.registry.twin();
+        // A hidden object that is still there is not "deleted" to a viewer who may not see it.
+        let hidden_from_caller = twin
+            .get(id)
+            .is_some_and(|o| !access.view.visible().shows(o));
+        if !access.view.can_read_name(twin.layers(), &layer) || hidden_from_caller {
+            return Err(gone());
+        }
     }
     Ok((id, layer, painted))
 }

@@ -129,6 +129,15 @@ impl From<crate::registry::RegistryError> for ApiError {
     }
 }
 
+impl From<crate::shelters::ShelterError> for ApiError {
+    fn from(e: crate::shelters::ShelterError) -> Self {
+        match e {
+            crate::shelters::ShelterError::Bad { field, reason } => ApiError::bad(field, reason),
+            crate::shelters::ShelterError::NoLayer => ApiError::not_found(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::resolve::ResolveError> for ApiError {
     fn from(e: crate::resolve::ResolveError) -> Self {
         ApiError::bad(e.field, e.reason)

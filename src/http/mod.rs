@@ -10,6 +10,8 @@ pub mod limits;
 pub mod metrics;
 mod objects;
 mod resolve;
+mod shelters;
+mod stats;
 mod tiles;
 
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub struct AppState {
     pub policy: Arc<crate::access::Policy>,
     pub auth: Arc<crate::access::Authenticator>,
     pub guard: Arc<limits::Guard>,
+    pub shelters: Arc<crate::shelters::ShelterService>,
 }
 
 impl AppState {
@@ -58,7 +61,11 @@ impl AppState {
         let auth = Arc::new(crate::access::Authenticator::new(Arc::new(move || {
             r.tokens().map_err(|e| e.to_string())
         })));
+        let shelters =
+            crate::shelters::ShelterService::new(config.shelters.clone(), config.city.tz());
+        registry.follow(shelters.clone());
         AppState {
+            shelters,
             guard: Arc::new(limits::Guard::new(&config.limits)),
             registry,
             config,
@@ -86,7 +93,7 @@ struct SuffixedRoutes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "citytwin", description = "Digital twin of a city's numbered objects: registry, vector tiles, emergency resolver."),
-    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "service", description = "Health, metrics and API description"))
+    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "shelters", description = "Nearest open shelters by walking route, and the shelter list's audit"), (name = "service", description = "Health, metrics and API description"))
 )]
 struct ApiDoc;
 
@@ -112,7 +119,10 @@ async fn health(State(app): State<AppState>, access: access::Access) -> Json<Hea
     let readable = access.view.readable();
     Json(Health {
         status: "ok".into(),
-        objects: readable.iter().map(|l| twin.count(*l)).sum(),
+        objects: readable
+            .iter()
+            .map(|l| twin.count_seen(*l, access.view.sees_hidden()))
+            .sum(),
         layers: readable.len(),
         version: env!("CARGO_PKG_VERSION").into(),
     })
@@ -190,6 +200,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(resolve::locate))
         .routes(routes!(resolve::audit_numbers))
         .routes(routes!(audit::history))
+        .routes(routes!(shelters::nearest))
+        .routes(routes!(shelters::audit))
+        .routes(routes!(shelters::page))
+        .routes(routes!(shelters::service_worker))
+        .routes(routes!(shelters::instructions))
+        .routes(routes!(shelters::list))
+        .routes(routes!(shelters::pmtiles))
+        .routes(routes!(stats::stats))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());

@@ -19,7 +19,7 @@ use crate::twin::LayerInfo;
 pub async fn layers(State(app): State<AppState>, access: Access) -> Json<Vec<LayerInfo>> {
     let twin = app.registry.twin();
     Json(
-        twin.layer_infos()
+        twin.layer_infos(access.view.sees_hidden())
             .into_iter()
             .filter(|i| access.view.can_read_name(twin.layers(), &i.name))
             .collect(),
@@ -160,11 +160,18 @@ pub async fn list(
             })
             .collect::<Result<_, ApiError>>()?,
     };
+    let visible = access.view.visible();
+    let shows = |id: &u64| twin.shows(&visible, *id);
     let mut ids: Vec<u64> = Vec::new();
     for l in selected {
         match bbox {
-            Some(b) => ids.extend(twin.query(l, b).into_iter().filter(|id| *id > after)),
-            None => ids.extend(twin.ids_after(l, after).take(limit + 1)),
+            Some(b) => ids.extend(
+                twin.query(l, b)
+                    .into_iter()
+                    .filter(|id| *id > after)
+                    .filter(shows),
+            ),
+            None => ids.extend(twin.ids_after(l, after).filter(shows).take(limit + 1)),
         }
     }
     ids.sort_unstable();
@@ -209,7 +216,9 @@ pub(super) fn readable_by_number<'t>(
         access.view.check_read(l)?;
     }
     let mut found = twin.find_number(number);
-    found.retain(|o| access.view.can_read(o.layer));
+    // A hidden object is not found at all by a viewer who may not see it.
+    let visible = access.view.visible();
+    found.retain(|o| visible.shows(o));
     Ok(found)
 }
 

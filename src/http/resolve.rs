@@ -72,7 +72,7 @@ pub async fn nearest(
         lon: p.lon,
         k: p.k.unwrap_or(5),
         layers,
-        visible: access.view.readable(),
+        visible: access.view.visible(),
         max_m: p.max_m.unwrap_or(1000.0),
     };
     let landmarks = resolve::nearest(&twin, &q)?;
@@ -132,7 +132,7 @@ pub async fn resolve(
         near,
         radius_m: p.radius_m.unwrap_or(2000.0),
         layers,
-        visible: access.view.readable(),
+        visible: access.view.visible(),
         limit: p.limit.unwrap_or(5),
     };
     resolve::resolve(&twin, &q)
@@ -177,7 +177,7 @@ pub async fn locate(
         &twin,
         &numbers,
         p.visible_m.unwrap_or(150.0),
-        &access.view.readable(),
+        &access.view.visible(),
     )
     .map(Json)
     .map_err(|e| match e {
@@ -232,9 +232,11 @@ pub async fn audit_numbers(
     let pairs = {
         let twin = app.registry.twin();
         let readable = |name: &str| access.view.can_read_name(twin.layers(), name);
+        let visible = access.view.visible();
         pairs
             .into_iter()
             .filter(|p| readable(&p.a.layer) && readable(&p.b.layer))
+            .filter(|p| twin.shows(&visible, p.a.id) && twin.shows(&visible, p.b.id))
             .collect()
     };
     Ok(Json(Audit { within_m, pairs }))

@@ -11,6 +11,7 @@
 //! | `man_made=street_cabinet` | cabinets |
 //! | `addr:housenumber` (with `addr:street` or `addr:place`) | addresses |
 //! | any `highway=*` way | streets |
+//! | `barrier=*` node (a gate, a bollard, a kerb on a way) | barriers |
 //!
 //! Ways become points at the mean of their nodes for point layers. A layer missing from the
 //! configuration is skipped. Tags are kept as text attributes; `ref` on a numbered object is its
@@ -86,6 +87,10 @@ fn classify(tags: &[(&str, &str)], is_way: bool) -> Vec<&'static str> {
     }
     if is_way && get("highway").is_some() {
         out.push("streets");
+    }
+    // Gates, bollards, kerbs on the ways: the walking graph lets people through or not.
+    if !is_way && get("barrier").is_some() {
+        out.push("barriers");
     }
     out
 }

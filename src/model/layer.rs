@@ -159,6 +159,7 @@ impl Layers {
             l("fibre_spans", "ПР", "PR", Line, "Проліт", "Fibre span", 10),
             l("addresses", "", "", Point, "Адреса", "Address", 16),
             l("streets", "", "", Line, "Вулиця", "Street", 12),
+            l("barriers", "", "", Point, "Перешкода", "Barrier", 16),
         ];
         // The built-in set is valid by construction; a failure here is a programming error.
         Layers::new(defs).expect("built-in layers are valid")

@@ -5,4 +5,7 @@ mod layer;
 mod object;
 
 pub use layer::{GeometryKind, LayerDef, LayerId, Layers};
-pub use object::{Attributes, Draft, Geometry, Object, ObjectId, Source, Status, Value, now_ms};
+pub use object::{
+    Attributes, Draft, Geometry, HIDDEN, Object, ObjectId, Source, Status, Value, hidden_flag,
+    now_ms,
+};

@@ -553,6 +553,33 @@ pub struct Object {
 }
 
 /// What an importer produces: an object without id or timestamps.
+/// The attribute that hides an object from the public: an object whose `hidden` is true
+/// appears only to the roles of `[access] hidden` (staff by default) — in no tile, search,
+/// route, export or statistic anyone else gets.
+pub const HIDDEN: &str = "hidden";
+
+/// Whether attributes carry a true `hidden` flag (`true`, `1`, or the text `true`, `yes`,
+/// `так`, `1`).
+pub fn hidden_flag(a: &Attributes) -> bool {
+    match a.get(HIDDEN) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Int(i)) => *i != 0,
+        Some(Value::Float(f)) => *f != 0.0,
+        Some(Value::Text(t)) => matches!(
+            t.trim().to_lowercase().as_str(),
+            "true" | "yes" | "1" | "так"
+        ),
+        None => false,
+    }
+}
+
+impl Object {
+    /// Whether the object is hidden from the public (see [`HIDDEN`]).
+    pub fn is_hidden(&self) -> bool {
+        hidden_flag(&self.attributes)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
     pub layer: LayerId,

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use super::number::{ResolveError, ResolveQuery, bad, resolve};
 use super::place;
-use crate::model::LayerId;
 use crate::twin::Twin;
 
 /// Most numbers in one question.
@@ -77,7 +76,7 @@ pub fn locate(
     twin: &Twin,
     numbers: &[String],
     visible_m: f64,
-    visible: &[LayerId],
+    visible: &crate::access::Visible,
 ) -> Result<Located, LocateError> {
     if numbers.len() < 2 || numbers.len() > MAX_NUMBERS {
         return Err(LocateError::Bad(bad(
@@ -104,7 +103,7 @@ pub fn locate(
                 near: None,
                 radius_m: 2000.0,
                 layers: Vec::new(),
-                visible: visible.to_vec(),
+                visible: visible.clone(),
                 limit: 1,
             },
         )

@@ -24,8 +24,8 @@ pub struct NearestQuery {
     pub k: usize,
     /// Layers to search; empty = every visible numbered point layer.
     pub layers: Vec<LayerId>,
-    /// The layers the asker may see: nothing else is found (empty = none).
-    pub visible: Vec<LayerId>,
+    /// What the asker may see: nothing else is found.
+    pub visible: crate::access::Visible,
     pub max_m: f64,
 }
 
@@ -93,11 +93,11 @@ pub fn nearest(twin: &Twin, q: &NearestQuery) -> Result<Vec<Landmark>, ResolveEr
         }
         q.layers.clone()
     };
-    chosen.retain(|l| q.visible.contains(l));
+    chosen.retain(|l| q.visible.has_layer(*l));
     let at = [q.lon, q.lat];
     let mut found: Vec<(f64, u64)> = chosen
         .iter()
-        .flat_map(|l| place::nearest_in_layer(twin, *l, at, q.k, q.max_m))
+        .flat_map(|l| place::nearest_in_layer(twin, *l, at, q.k, q.max_m, &q.visible))
         .collect();
     found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     found.truncate(q.k);
@@ -168,7 +168,7 @@ mod tests {
             lon: 24.9,
             k: 2,
             layers: vec![],
-            visible: t.layers().ids().collect(),
+            visible: crate::access::Visible::all(t.layers()),
             max_m: 1000.0,
         };
         let r = nearest(&t, &q).unwrap();

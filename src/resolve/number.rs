@@ -53,7 +53,7 @@ pub struct ResolveQuery {
     /// Only these layers (empty = all that are visible).
     pub layers: Vec<LayerId>,
     /// The layers the asker may see: nothing else is a candidate (empty = none).
-    pub visible: Vec<LayerId>,
+    pub visible: crate::access::Visible,
     pub limit: usize,
 }
 
@@ -323,7 +323,7 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
         }
     }
     found.retain(|(o, _)| {
-        rq.visible.contains(&o.layer) && (rq.layers.is_empty() || rq.layers.contains(&o.layer))
+        rq.visible.shows(o) && (rq.layers.is_empty() || rq.layers.contains(&o.layer))
     });
     // Weigh: the mistake's cost, a heard layer word that does not match, the distance.
     let mut weighed: Vec<(f64, Option<f64>, &Object, &'static str)> = found
@@ -431,7 +431,7 @@ fn candidate(
     rule: &str,
     confidence: f64,
     d: Option<f64>,
-    visible: &[LayerId],
+    visible: &crate::access::Visible,
 ) -> Candidate {
     let def = twin.layers().def(o.layer);
     let width = twin.serial_width();
@@ -568,7 +568,7 @@ mod tests {
             ),
             near,
             radius_m: 2000.0,
-            visible: t.layers().ids().collect(),
+            visible: crate::access::Visible::all(t.layers()),
             layers: Vec::new(),
             limit: 5,
         };

@@ -2,6 +2,7 @@
 
 use geo::{Bearing, Distance, Haversine, Point};
 
+use crate::access::Visible;
 use crate::model::{LayerId, Object};
 use crate::twin::Twin;
 
@@ -99,8 +100,12 @@ pub fn nearest_in_layer(
     at: [f64; 2],
     k: usize,
     max_m: f64,
+    visible: &Visible,
 ) -> Vec<(f64, u64)> {
     let mut best: Vec<(f64, u64)> = Vec::with_capacity(k + 1);
+    // Hidden objects are skipped for a viewer who may not see them (looked at only in a
+    // layer that has any).
+    let check = !visible.hidden && twin.hidden_count(layer) > 0;
     // Metres per degree, at least, anywhere within `d` degrees of `at`.
     let floor = |d: f64| 111_195.0 * (at[1].abs() + d).min(89.0).to_radians().cos();
     for (id, p) in twin.nearest_points(layer, at) {
@@ -113,6 +118,9 @@ pub fn nearest_in_layer(
         };
         if lower > worst.min(max_m) {
             break;
+        }
+        if check && !twin.shows(visible, id) {
+            continue;
         }
         let m = distance_m(at, p);
         if m <= max_m {
@@ -130,14 +138,14 @@ pub fn nearest_address(
     twin: &Twin,
     at: [f64; 2],
     max_m: f64,
-    visible: &[LayerId],
+    visible: &Visible,
 ) -> Option<Address> {
     let layer = twin
         .layers()
         .by_name("addresses")
-        .filter(|l| visible.contains(l))?;
+        .filter(|l| visible.has_layer(*l))?;
     // A few candidates: the nearest one may have no usable text.
-    nearest_in_layer(twin, layer, at, 8, max_m)
+    nearest_in_layer(twin, layer, at, 8, max_m, visible)
         .into_iter()
         .find_map(|(d, id)| {
             let o = twin.get(id)?;

@@ -13,17 +13,51 @@ use crate::twin::{Changed, Twin};
 
 /// Where maps open (the `[city]` table of the configuration). What is unset comes from the
 /// data: the centre of its densest area, and the zoom at which that area fills the view.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CitySettings {
     /// `[lon, lat]` maps open at.
     pub center: Option<[f64; 2]>,
     /// Zoom maps open at (0–22).
     pub zoom: Option<f64>,
+    /// The city's time zone (IANA name), in which opening hours are read.
+    pub timezone: String,
+    /// `[west, south, east, north]`: the city's extent, for the shelter audit's "outside the
+    /// city"; unset, the extent of the imported streets and addresses is taken.
+    pub bounds: Option<[f64; 4]>,
+}
+
+impl Default for CitySettings {
+    fn default() -> Self {
+        CitySettings {
+            center: None,
+            zoom: None,
+            timezone: "Europe/Kyiv".into(),
+            bounds: None,
+        }
+    }
 }
 
 impl CitySettings {
+    /// The time zone (checked by [`CitySettings::validate`]).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Europe::Kyiv)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!(
+                "city.timezone {:?} is not an IANA time zone name (e.g. \"Europe/Kyiv\")",
+                self.timezone
+            ));
+        }
+        if let Some(b) = self.bounds
+            && !(b.iter().all(|v| v.is_finite()) && b[0] < b[2] && b[1] < b[3])
+        {
+            return Err(format!(
+                "city.bounds {b:?} must be [west, south, east, north] with west < east and south < north"
+            ));
+        }
         if let Some([lon, lat]) = self.center
             && !((-180.0..=180.0).contains(&lon) && (-MAX_LAT..=MAX_LAT).contains(&lat))
         {
@@ -340,6 +374,7 @@ mod tests {
         let at = CitySettings {
             center: Some([30.0, 50.0]),
             zoom: Some(9.5),
+            ..Default::default()
         };
         let (empty, _) = twin_of(&[]);
         let fresh = FocusCache::default();
@@ -349,6 +384,7 @@ mod tests {
         let centre = CitySettings {
             center: Some([30.0, 50.0]),
             zoom: None,
+            ..Default::default()
         };
         let data = cache.focus(&helsinki, &[trees], &none).unwrap();
         let f = cache.focus(&helsinki, &[trees], &centre).unwrap();
@@ -362,16 +398,19 @@ mod tests {
         let ok = CitySettings {
             center: Some([24.94, 60.17]),
             zoom: Some(15.0),
+            ..Default::default()
         };
         assert!(ok.validate().is_ok());
         let swapped = CitySettings {
             center: Some([60.17, 124.94]),
             zoom: None,
+            ..Default::default()
         };
         assert!(swapped.validate().unwrap_err().contains("city.center"));
         let deep = CitySettings {
             center: None,
             zoom: Some(30.0),
+            ..Default::default()
         };
         assert!(deep.validate().unwrap_err().contains("city.zoom"));
     }

@@ -40,9 +40,12 @@ pub fn render(
             continue;
         };
         layer.extent(s.mvt_extent());
+        // Hidden objects are left out for viewers who may not see them; a layer without any
+        // is drawn without looking at a flag.
+        let hide = !view.sees_hidden() && twin.hidden_count(l) > 0;
         let (layer, n, clusters) = match def.geometry {
-            GeometryKind::Point => points(twin, l, tile, &frame, s, layer, view.attrs(l)),
-            GeometryKind::Line => lines(twin, l, tile, &frame, s, layer, view.attrs(l)),
+            GeometryKind::Point => points(twin, l, tile, &frame, s, layer, view.attrs(l), hide),
+            GeometryKind::Line => lines(twin, l, tile, &frame, s, layer, view.attrs(l), hide),
         };
         // An empty layer is left out: the spec asks encoders not to write one.
         if n > 0 {
@@ -108,6 +111,7 @@ impl Cell {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn points(
     twin: &Twin,
     l: LayerId,
@@ -116,6 +120,7 @@ fn points(
     s: &TileSettings,
     mut layer: MvtLayerBuilder,
     attrs: AttrView<'_>,
+    hide: bool,
 ) -> (MvtLayerBuilder, usize, usize) {
     let e = f64::from(s.extent);
     let b = f64::from(s.buffer);
@@ -131,6 +136,9 @@ fn points(
     twin.visit_points(l, tile.bounds(s.extent, b), |id, lonlat| {
         let at = frame.to_tile(lonlat);
         if !(at[0] >= -b && at[0] <= e + b && at[1] >= -b && at[1] <= e + b) {
+            return;
+        }
+        if hide && twin.get(id).is_none_or(|o| o.is_hidden()) {
             return;
         }
         if !clustered {
@@ -235,6 +243,7 @@ pub fn abbreviate(n: u64) -> String {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn lines(
     twin: &Twin,
     l: LayerId,
@@ -243,6 +252,7 @@ fn lines(
     s: &TileSettings,
     mut layer: MvtLayerBuilder,
     attrs: AttrView<'_>,
+    hide: bool,
 ) -> (MvtLayerBuilder, usize, usize) {
     if tile.z < twin.layers().def(l).min_zoom {
         return (layer, 0, 0);
@@ -255,6 +265,9 @@ fn lines(
     let mut projected = Vec::new();
     for id in ids {
         let Some(o) = twin.get(id) else { continue };
+        if hide && o.is_hidden() {
+            continue;
+        }
         let crate::model::Geometry::Line(pts) = &o.geometry else {
             continue;
         };

@@ -54,7 +54,8 @@ impl TileService {
     }
 
     /// The cache key of `tile` of `layers` as `view` sees it (the caller checked that `view`
-    /// reads every layer): views that show the same attributes of these layers share a key.
+    /// reads every layer): views that show the same attributes of these layers, and the same
+    /// objects (hidden ones or not), share a key.
     pub fn key(&self, layers: Arc<[LayerId]>, tile: TileId, view: &View) -> Key {
         let class = view.attribute_class(&layers);
         // The class tells views apart by their first 64 layers only.
@@ -65,7 +66,9 @@ impl TileService {
             .into_iter()
             .find(|r| {
                 let v = self.policy.view(*r);
-                layers.iter().all(|l| v.can_read(*l)) && v.attribute_class(&layers) == class
+                layers.iter().all(|l| v.can_read(*l))
+                    && v.attribute_class(&layers) == class
+                    && v.sees_hidden() == view.sees_hidden()
             })
             .unwrap_or(view.role());
         Key {

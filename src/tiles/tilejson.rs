@@ -68,15 +68,18 @@ pub fn data_version(twin: &Twin, layers: &[LayerId]) -> u64 {
 }
 
 /// The extent of the objects of `layers`, `[west, south, east, north]`; `None` when empty.
-pub fn bounds(twin: &Twin, layers: &[LayerId]) -> Option<[f64; 4]> {
-    layers.iter().filter_map(|l| twin.bbox(*l)).reduce(|a, b| {
-        [
-            a[0].min(b[0]),
-            a[1].min(b[1]),
-            a[2].max(b[2]),
-            a[3].max(b[3]),
-        ]
-    })
+pub fn bounds(twin: &Twin, layers: &[LayerId], hidden: bool) -> Option<[f64; 4]> {
+    layers
+        .iter()
+        .filter_map(|l| twin.bbox_seen(*l, hidden))
+        .reduce(|a, b| {
+            [
+                a[0].min(b[0]),
+                a[1].min(b[1]),
+                a[2].max(b[2]),
+                a[3].max(b[3]),
+            ]
+        })
 }
 
 /// The fields a view shows: number, status and cluster fields always, attributes as allowed.
@@ -115,7 +118,7 @@ pub fn tilejson(
         .collect();
     let list = names.join(",");
     let version = data_version(twin, layers);
-    let bounds = bounds(twin, layers);
+    let bounds = bounds(twin, layers, view.sees_hidden());
     let bounds = bounds.unwrap_or([-180.0, -85.051_128_779_806_59, 180.0, 85.051_128_779_806_59]);
     let center = match focus {
         Some(f) => json!([

@@ -49,6 +49,8 @@ pub(super) struct LayerPart {
     pub beyond_plan: Vec<(ObjectId, Handle)>,
     /// The id span of each source file's objects in this layer.
     pub files: super::files::Spans,
+    /// How many of the layer's objects are hidden from the public.
+    pub hidden: usize,
 }
 
 /// Indexes one layer whose chunks will be the twin's chunks `first_chunk..`.
@@ -69,9 +71,11 @@ pub(super) fn index_layer(
     let mut source_numbers = Vec::new();
     let mut beyond_plan = Vec::new();
     let mut files = super::files::Spans::default();
+    let mut hidden = 0;
     for (c, chunk) in chunks.iter().enumerate() {
         for (offset, o) in chunk.iter().enumerate() {
             files.note(&o.source.file, o.id);
+            hidden += usize::from(o.is_hidden());
             let handle = slots::handle(first_chunk + c, offset);
             match shared.index.get(o.id as usize) {
                 Some(slot) => slot.store(handle, Ordering::Relaxed),
@@ -105,5 +109,6 @@ pub(super) fn index_layer(
         source_numbers,
         beyond_plan,
         files,
+        hidden,
     }
 }

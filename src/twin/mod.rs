@@ -167,6 +167,9 @@ pub struct Twin {
     /// Objects per layer. Paging in id order walks `index`, which is dense by id: a per-layer
     /// ordered set would cost more memory than the objects' geometry.
     counts: Vec<usize>,
+    /// Hidden objects per layer (see [`crate::model::HIDDEN`]): a layer with none is drawn
+    /// and searched without looking at any object's flag.
+    hidden: Vec<usize>,
     trees: Vec<LayerTree>,
     /// Serial → object id (0 = none): a dense table, 10^width entries (none until the twin
     /// holds a numbered object).
@@ -263,6 +266,7 @@ impl Twin {
             slots: Default::default(),
             index,
             counts: vec![0; n],
+            hidden: vec![0; n],
             trees: (0..n).map(|l| LayerTree::empty(kinds[l])).collect(),
             serials,
             source_numbers: HashMap::new(),
@@ -275,6 +279,7 @@ impl Twin {
         for part in parts {
             let l = part.layer as usize;
             twin.counts[l] = part.chunks.iter().map(Vec::len).sum();
+            twin.hidden[l] = part.hidden;
             twin.trees[l] = part.tree;
             twin.files.merge(part.files);
             for (key, id) in part.source_numbers {
@@ -508,21 +513,67 @@ impl Twin {
         self.counts.get(layer as usize).copied().unwrap_or(0)
     }
 
+    /// How many objects of `layer` are hidden from the public.
+    pub fn hidden_count(&self, layer: LayerId) -> usize {
+        self.hidden.get(layer as usize).copied().unwrap_or(0)
+    }
+
+    /// How many objects of `layer` a viewer who sees hidden objects or not (`hidden`) finds.
+    pub fn count_seen(&self, layer: LayerId, hidden: bool) -> usize {
+        if hidden {
+            self.count(layer)
+        } else {
+            self.count(layer) - self.hidden_count(layer)
+        }
+    }
+
+    /// The extent of the objects of `layer` a viewer finds: without the hidden ones when it
+    /// does not see them (read from the layer's objects then, so that no edge of the box
+    /// tells where a hidden object is).
+    pub fn bbox_seen(&self, layer: LayerId, hidden: bool) -> Option<[f64; 4]> {
+        if hidden || self.hidden_count(layer) == 0 {
+            return self.bbox(layer);
+        }
+        self.query(layer, [-180.0, -90.0, 180.0, 90.0])
+            .into_iter()
+            .filter_map(|id| self.get(id))
+            .filter(|o| !o.is_hidden())
+            .map(|o| o.geometry.bbox())
+            .reduce(|a, b| {
+                [
+                    a[0].min(b[0]),
+                    a[1].min(b[1]),
+                    a[2].max(b[2]),
+                    a[3].max(b[3]),
+                ]
+            })
+    }
+
+    /// Whether `id` is an object that `visible` shows: of a visible layer, and not hidden
+    /// unless the viewer sees hidden objects. Cheap for layers without hidden objects.
+    pub fn shows(&self, visible: &crate::access::Visible, id: ObjectId) -> bool {
+        self.get(id).is_some_and(|o| {
+            visible.has_layer(o.layer)
+                && (visible.hidden || self.hidden_count(o.layer) == 0 || !o.is_hidden())
+        })
+    }
+
     pub fn bbox(&self, layer: LayerId) -> Option<[f64; 4]> {
         self.trees.get(layer as usize).and_then(LayerTree::bbox)
     }
 
-    /// Every layer with its count, extent and version.
-    pub fn layer_infos(&self) -> Vec<LayerInfo> {
+    /// Every layer with its count, extent and version, as a viewer who sees hidden objects or
+    /// not (`hidden`) finds them.
+    pub fn layer_infos(&self, hidden: bool) -> Vec<LayerInfo> {
         self.layers
             .ids()
             .map(|l| {
                 let d = self.layers.def(l);
                 LayerInfo {
                     name: d.name.clone(),
-                    count: self.count(l),
+                    count: self.count_seen(l, hidden),
                     geometry: d.geometry,
-                    bbox: self.bbox(l),
+                    bbox: self.bbox_seen(l, hidden),
                     code: d.code.clone(),
                     code_latin: d.latin.clone(),
                     numbered: d.numbered,
@@ -559,6 +610,7 @@ impl Twin {
         let l = o.layer as usize;
         self.trees[l].insert(&o);
         self.counts[l] += 1;
+        self.hidden[l] += usize::from(o.is_hidden());
         self.index_number(&o);
         self.files.note(&o.source.file, o.id);
         self.versions[l] += 1;
@@ -576,6 +628,7 @@ impl Twin {
         let l = old.layer as usize;
         self.trees[l].remove(old);
         self.counts[l] -= 1;
+        self.hidden[l] -= usize::from(old.is_hidden());
         self.unindex_number(old);
         self.versions[l] += 1;
     }

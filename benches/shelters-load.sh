@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# /shelters/nearest under load over HTTP on 127.0.0.1, on a generated city of EDGES street
+# pieces (default 100,000) and SHELTERS shelters (3,000): 1 connection for latency (target p99
+# < 20 ms), then 16 connections for throughput, each next to /health (the server's floor) in
+# the same run, with wrk (Debian). Positions are 2,000 random points of the grid, asked in turn
+# (k=3, and k=3 step-free with open_now), so no answer is the same as the one before.
+#
+# Usage: benches/shelters-load.sh [WORKDIR]   env: EDGES, SHELTERS, DURATION (10 s), PORT
+# The run FAILS (exit 1) on any answer that is not 200, any socket error, any answer that
+# routes no shelter, or when the store does not hold EDGES ways and SHELTERS shelters.
+set -euo pipefail
+W="${1:-/tmp/citytwin-shelters-bench}"
+EDGES="${EDGES:-100000}"
+SHELTERS="${SHELTERS:-3000}"
+DURATION="${DURATION:-10}"
+PORT="${PORT:-18299}"
+LIMIT=100000000
+command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk; }
+cd "$(dirname "$0")/.."
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
+CMD="benches/shelters-load.sh $W"
+[ "$EDGES" = 100000 ] && [ "$SHELTERS" = 3000 ] || CMD="EDGES=$EDGES SHELTERS=$SHELTERS $CMD"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/citytwin-target}"
+cargo build --release -q --bin citytwin
+BIN="$CARGO_TARGET_DIR/release/citytwin"
+mkdir -p "$W"
+CITY="$W/walk-$EDGES-$SHELTERS"
+STORE="$CITY/store.gpkg"
+if [ ! -f "$STORE" ]; then
+  echo "== generating and importing $EDGES street pieces and $SHELTERS shelters"
+  "$BIN" generate-walk --edges "$EDGES" --shelters "$SHELTERS" --out "$CITY"
+  "$BIN" --store "$STORE.tmp" import --layer streets "$CITY/streets.geojson" >/dev/null
+  "$BIN" --store "$STORE.tmp" import --layer shelters "$CITY/shelters.geojson" >/dev/null
+  mv "$STORE.tmp" "$STORE"; rm -f "$STORE.tmp-wal" "$STORE.tmp-shm"
+fi
+WORK="$(mktemp -d)"
+CITYTWIN_LOG=citytwin=info CITYTWIN_LIMITS__RESOLVE_PER_MINUTE="$LIMIT" \
+  "$BIN" --store "$STORE" serve --bind "127.0.0.1:$PORT" --seed none >"$WORK/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+URL="http://127.0.0.1:$PORT"
+wait_healthy "$PID" "$URL" "$WORK/server.log"
+ways=$(curl -sf "$URL/layers" | python3 -c 'import json,sys; print({l["name"]: l["count"] for l in json.load(sys.stdin)}.get("streets", 0))')
+sheltered=$(curl -sf "$URL/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["shelters"]["total"])')
+[ "$ways" = "$EDGES" ] || fail "the store holds $ways ways, not $EDGES"
+[ "$sheltered" = "$SHELTERS" ] || fail "the store holds $sheltered shelters, not $SHELTERS"
+# The walking graph is built by the first question (and timed by the server's log).
+curl -sf -o /dev/null "$URL/shelters/nearest?lat=47.8388&lon=35.1396"
+GRAPH=$(grep -o 'nodes=[0-9]* edges=[0-9]* shelters=[0-9]* ms=[0-9]*' "$WORK/server.log" | tail -1)
+echo "walking graph: $GRAPH"
+# Random positions within the grid.
+python3 - "$CITY/shelters.geojson" "$WORK" <<'PY'
+import json, random, sys
+random.seed(7)
+pts = [f["geometry"]["coordinates"] for f in json.load(open(sys.argv[1]))["features"]]
+lo = [min(p[0] for p in pts), min(p[1] for p in pts)]
+hi = [max(p[0] for p in pts), max(p[1] for p in pts)]
+for name, extra in (("walk", "&k=3"), ("stepfree", "&k=3&accessible=true&open_now=true")):
+    with open(f"{sys.argv[2]}/{name}.paths", "w") as out:
+        for _ in range(2000):
+            lon = random.uniform(lo[0], hi[0]); lat = random.uniform(lo[1], hi[1])
+            out.write(f"/shelters/nearest?lat={lat:.6f}&lon={lon:.6f}{extra}\n")
+with open(f"{sys.argv[2]}/health.paths", "w") as out:
+    out.write("/health\n")
+PY
+# Every question of the lists answers 200 with walked shelters before any load.
+checked=0
+while read -r u; do
+  code=$(curl -s -o "$WORK/answer" -w '%{http_code}' "$URL$u")
+  [ "$code" = 200 ] || { fail "$u answered $code: $(head -c 200 "$WORK/answer")"; break; }
+  python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); sys.exit(0 if a["shelters"] and a["shelters"][0]["routing"] == "walking" else 1)' "$WORK/answer" \
+    || { fail "$u routed no shelter: $(head -c 300 "$WORK/answer")"; break; }
+  checked=$((checked + 1))
+done < <(head -n 50 "$WORK/walk.paths"; head -n 50 "$WORK/stepfree.paths")
+echo "checked $checked questions before the load: each answered 200 with a walked route"
+NAMES=('`/health` (floor)' '`/shelters/nearest` k=3' '`/shelters/nearest` k=3 step-free, open now')
+LISTS=(health walk stepfree)
+declare -A R
+for conns in 1 16; do
+  echo "== $conns connection(s), $DURATION s per route"
+  for i in "${!LISTS[@]}"; do
+    PATHS="$WORK/${LISTS[$i]}.paths" wrk -t"$((conns < 2 ? 1 : 2))" -c"$conns" -d"${DURATION}s" --latency \
+      -s benches/paths.lua "$URL" > "$WORK/wrk.txt" 2>&1
+    read -r rps p50 p99 req bad sock < <(wrk_stats "$WORK/wrk.txt")
+    printf '%-48s %10s req/s  p50 %8s  p99 %8s  requests %s  errors %s  socket errors %s\n' \
+      "${LISTS[$i]}" "$rps" "$p50" "$p99" "$req" "$bad" "$sock"
+    [ "$bad" = 0 ] || fail "${LISTS[$i]} with $conns connection(s): $bad of $req answers had status >= 400"
+    [ "$sock" = 0 ] || fail "${LISTS[$i]} with $conns connection(s): $sock socket errors"
+    [ "$req" != 0 ] || fail "${LISTS[$i]} with $conns connection(s): no request done"
+    R[$i,$conns]="$rps $p50 $p99"
+  done
+done
+
+summary_head shelters-load "$CMD"
+echo "Generated city: $EDGES street pieces, $SHELTERS shelters; walking graph $GRAPH (built at the first question); 2,000 random positions per route, asked in turn; wrk on the same machine, $DURATION s per route and run. Target: p99 < 20 ms at 1 connection."
+echo
+echo "| route | 1 connection | 16 connections | ÷ /health at 16 |"
+echo "|---|---|---|---|"
+read -r health16 _ <<< "${R[0,16]}"
+for i in "${!LISTS[@]}"; do
+  read -r _ p50_1 p99_1 <<< "${R[$i,1]}"
+  read -r rps16 _ p99_16 <<< "${R[$i,16]}"
+  ratio=$(awk -v a="$rps16" -v b="$health16" 'BEGIN {printf (b > 0 ? "%.3f×" : "-"), a / b}')
+  [ "$i" = 0 ] && ratio="—"
+  printf '| %s | p50 %s, p99 %s | %.0f req/s, p99 %s | %s |\n' "${NAMES[$i]}" "$p50_1" "$p99_1" "$rps16" "$p99_16" "$ratio"
+done
+finish

@@ -1,0 +1,33 @@
+//! `GET /stats`: a thin handler over [`crate::stats`].
+
+use axum::Json;
+use axum::extract::State;
+
+use super::AppState;
+use super::access::Access;
+use super::error::{ApiError, ErrorBody};
+
+/// The city's figures: objects per layer with the share numbered, and the shelters by status,
+/// legal type and step-free access with their total capacity — of what the caller may see.
+/// Staff (the roles of `access.audit`) also get the detail: shelters by district, objects per
+/// layer by status.
+#[utoipa::path(get, path = "/stats", tag = "service",
+    responses(
+        (status = 200, description = "The figures", body = crate::stats::Stats),
+        (status = 401, description = "The token is not valid", body = ErrorBody),
+    ))]
+pub async fn stats(
+    State(app): State<AppState>,
+    access: Access,
+) -> Result<Json<crate::stats::Stats>, ApiError> {
+    let visible = access.view.visible();
+    let detail = access.view.check_audit().is_ok();
+    let registry = app.registry.clone();
+    tokio::task::spawn_blocking(move || {
+        let twin = registry.twin();
+        crate::stats::stats(&twin, &visible, detail)
+    })
+    .await
+    .map(Json)
+    .map_err(|e| ApiError::internal(format!("statistics failed: {e}")))
+}
