@@ -27,7 +27,7 @@ pub struct LayerStats {
 
 /// Step-free access of the shelters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Access {
+pub struct StepFree {
     pub yes: usize,
     pub no: usize,
     pub unknown: usize,
@@ -43,7 +43,7 @@ pub struct ShelterStats {
     /// By legal type: `blast_shelter`, `radiation_shelter`, `dual_use`, `simple_shelter`,
     /// `unknown`.
     pub by_legal_type: BTreeMap<String, usize>,
-    pub accessible: Access,
+    pub accessible: StepFree,
     /// People the shelters with a known capacity hold.
     pub capacity_total: u64,
     /// Shelters whose capacity is known.

@@ -33,7 +33,7 @@ pub struct NearestParams {
 /// distances are straight lines and the answer says so (`routing`, `note`).
 #[utoipa::path(get, path = "/shelters/nearest", tag = "shelters", params(NearestParams),
     responses(
-        (status = 200, description = "Shelters, nearest first", body = shelters::Nearest),
+        (status = 200, description = "Shelters, nearest first", body = shelters::NearestShelters),
         (status = 400, description = "Bad position, k or distance", body = ErrorBody),
         (status = 401, description = "The shelters need a token, or the token is not valid", body = ErrorBody),
         (status = 403, description = "The token's role may not read the shelters", body = ErrorBody),
@@ -43,7 +43,7 @@ pub async fn nearest(
     State(app): State<AppState>,
     access: Access,
     Query(p): Query<NearestParams>,
-) -> Result<Json<shelters::Nearest>, ApiError> {
+) -> Result<Json<shelters::NearestShelters>, ApiError> {
     {
         let twin = app.registry.twin();
         let layer = twin

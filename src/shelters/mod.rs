@@ -127,7 +127,7 @@ pub enum Routing {
 
 /// One shelter found.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Found {
+pub struct ShelterFound {
     /// The object id (stable; the feature id in tiles).
     pub id: u64,
     /// The painted number (`УК-…`), when it has one.
@@ -154,20 +154,20 @@ pub struct Found {
 
 /// The answer of `/shelters/nearest`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Nearest {
+pub struct NearestShelters {
     /// `walking` when every shelter below was reached along the ways; `straight_line` when
     /// none was (then `note` says why); `mixed` otherwise.
     pub routing: String,
     /// Why some or all distances are straight lines.
     pub note: Option<String>,
     /// The asked position's point on the nearest way, and how far it is.
-    pub start: Option<Start>,
+    pub start: Option<RouteStart>,
     pub speed_kmh: f64,
-    pub shelters: Vec<Found>,
+    pub shelters: Vec<ShelterFound>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Start {
+pub struct RouteStart {
     pub lon: f64,
     pub lat: f64,
     pub off_m: f64,
@@ -317,7 +317,7 @@ impl ShelterService {
         q: &NearestQuery,
         visible: &Visible,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Nearest, ShelterError> {
+    ) -> Result<NearestShelters, ShelterError> {
         let s = &self.settings;
         if !(q.lat.is_finite() && (-90.0..=90.0).contains(&q.lat)) {
             return Err(bad(
@@ -381,7 +381,7 @@ impl ShelterService {
             .graph
             .snap(at, s.snap_max_m, |e| mode.edge_ok(e))
             .filter(|st| st.off <= max_m);
-        let mut found: Vec<Found> = Vec::new();
+        let mut found: Vec<ShelterFound> = Vec::new();
         let mut note = None;
         if let Some(st) = &start {
             let targets = if q.accessible { &p.step_free } else { &p.any };
@@ -470,10 +470,10 @@ impl ShelterService {
             (0, _) => "straight_line",
             _ => "mixed",
         };
-        Ok(Nearest {
+        Ok(NearestShelters {
             routing: routing.into(),
             note,
-            start: start.map(|st| Start {
+            start: start.map(|st| RouteStart {
                 lon: st.point[0],
                 lat: st.point[1],
                 off_m: round1(st.off),
@@ -619,10 +619,10 @@ fn shelter_found(
     steps: bool,
     line: Vec<[f64; 2]>,
     open_now: Option<bool>,
-) -> Found {
+) -> ShelterFound {
     let def = twin.layers().def(o.layer);
     let width = twin.serial_width();
-    Found {
+    ShelterFound {
         id: o.id,
         number: o.number.as_ref().map(|n| n.display(def, width)),
         number_latin: o.number.as_ref().map(|n| n.latin(def, width)),

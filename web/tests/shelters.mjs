@@ -75,6 +75,18 @@ try {
   await page.waitForFunction(() => document.documentElement.lang === 'en');
   out.english = await card(page);
   await page.click('#lang');
+  // At a desk's size (a new viewport reloads the page): the map beside the controls, the
+  // route and card in view.
+  await page.setViewport({ width: 1280, height: 800 });
+  await ready(page);
+  await page.evaluate(() => { window.citytwinShelters.map.resize(); window.citytwinShelters.route = null; });
+  await page.click('#find');
+  await page.waitForFunction(() => window.citytwinShelters.route !== null, { timeout: 60000 });
+  await page.waitForFunction(() => window.citytwinShelters.map.loaded(), { timeout: 60000 });
+  out.desk = await card(page);
+  await page.screenshot({ path: `${img}/shelters-desk.png` });
+  await page.setViewport({ width: 360, height: 740, isMobile: true, hasTouch: true });
+  await ready(page);
 
   // The server goes away.
   process.stdout.write('OFFLINE?\n');
