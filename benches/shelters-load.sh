@@ -47,7 +47,9 @@ sheltered=$(curl -sf "$URL/stats" | python3 -c 'import json,sys; print(json.load
 [ "$sheltered" = "$SHELTERS" ] || fail "the store holds $sheltered shelters, not $SHELTERS"
 # The walking graph is built by the first question (and timed by the server's log).
 curl -sf -o /dev/null "$URL/shelters/nearest?lat=47.8388&lon=35.1396"
-GRAPH=$(grep -o 'nodes=[0-9]* edges=[0-9]* shelters=[0-9]* ms=[0-9]*' "$WORK/server.log" | tail -1)
+GRAPH=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" \
+  | grep -o 'nodes=[0-9]* edges=[0-9]* shelters=[0-9]* ms=[0-9]*' | tail -1 || true)
+[ -n "$GRAPH" ] || fail "the server did not log its walking graph"
 echo "walking graph: $GRAPH"
 # Random positions within the grid.
 python3 - "$CITY/shelters.geojson" "$WORK" <<'PY'
