@@ -56,15 +56,6 @@ fn all_pages(server: &Server, layer: &str) -> Vec<Value> {
     }
 }
 
-fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
-    let r = lat.to_radians();
-    let y =
-        ((1.0 - (r.tan() + 1.0 / r.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
-    (x, y)
-}
-
 /// Everything a tile says, as text: layer names, keys and string values.
 fn tile_text(body: &[u8]) -> (Vec<String>, BTreeMap<String, BTreeSet<String>>, String) {
     let reader = mvt_reader::Reader::new(body.to_vec()).expect("tile decodes");
@@ -520,26 +511,7 @@ fn no_route_shows_any_role_what_it_may_not_see() {
                 .any(|n| RESTRICTED.iter().any(|l| n.contains(l)));
             // The asker's own words echoed back (`query`, `normalized`, a `note` about them)
             // tell nothing; everything else does.
-            let answer = match &json {
-                Value::Object(m) => {
-                    let mut m = m.clone();
-                    for k in ["query", "normalized", "note"] {
-                        m.remove(k);
-                    }
-                    for s in m
-                        .get_mut("seen")
-                        .and_then(Value::as_array_mut)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(o) = s.as_object_mut() {
-                            o.remove("asked");
-                        }
-                    }
-                    Value::Object(m).to_string()
-                }
-                _ => text.clone(),
-            };
+            let answer = answer_text(&json, &text);
             let leaks_number = status == 200
                 && secrets
                     .iter()

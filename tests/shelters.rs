@@ -550,27 +550,8 @@ fn hidden_shelters_appear_in_no_public_answer() {
             let text = if tile {
                 String::new()
             } else {
-                // The asker's own words echoed back tell nothing; everything else does.
                 let raw = String::from_utf8_lossy(&body).to_string();
-                match serde_json::from_str::<Value>(&raw) {
-                    Ok(Value::Object(mut m)) => {
-                        for k in ["query", "normalized", "note"] {
-                            m.remove(k);
-                        }
-                        for s in m
-                            .get_mut("seen")
-                            .and_then(Value::as_array_mut)
-                            .into_iter()
-                            .flatten()
-                        {
-                            if let Some(o) = s.as_object_mut() {
-                                o.remove("asked");
-                            }
-                        }
-                        Value::Object(m).to_string()
-                    }
-                    _ => raw,
-                }
+                answer_text(&serde_json::from_str(&raw).unwrap_or(Value::Null), &raw)
             };
             let ids = if tile && status == 200 {
                 tile_ids(&body)

@@ -9,6 +9,16 @@ use super::access::Access;
 use super::error::{ApiError, ErrorBody, Query};
 use crate::shelters::{self, NearestQuery};
 
+/// Ok when the city has a shelters layer and the caller may read it.
+fn check_shelters_readable(app: &AppState, access: &Access) -> Result<(), ApiError> {
+    let twin = app.registry.twin();
+    let layer = twin
+        .layers()
+        .by_name(shelters::LAYER)
+        .ok_or_else(|| ApiError::from(shelters::ShelterError::NoLayer))?;
+    Ok(access.view.check_read(layer)?)
+}
+
 /// Query of `/shelters/nearest`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -44,14 +54,7 @@ pub async fn nearest(
     access: Access,
     Query(p): Query<NearestParams>,
 ) -> Result<Json<shelters::NearestShelters>, ApiError> {
-    {
-        let twin = app.registry.twin();
-        let layer = twin
-            .layers()
-            .by_name(shelters::LAYER)
-            .ok_or_else(|| ApiError::from(shelters::ShelterError::NoLayer))?;
-        access.view.check_read(layer)?;
-    }
+    check_shelters_readable(&app, &access)?;
     let q = NearestQuery {
         lat: p.lat,
         lon: p.lon,
@@ -194,14 +197,7 @@ pub async fn list(
     State(app): State<AppState>,
     access: Access,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    {
-        let twin = app.registry.twin();
-        let layer = twin
-            .layers()
-            .by_name(shelters::LAYER)
-            .ok_or_else(|| ApiError::from(shelters::ShelterError::NoLayer))?;
-        access.view.check_read(layer)?;
-    }
+    check_shelters_readable(&app, &access)?;
     let visible = access.view.visible();
     let registry = app.registry.clone();
     let tz = app.shelters.time_zone();

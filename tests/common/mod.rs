@@ -442,3 +442,39 @@ pub fn index_box_query(
     }
     found
 }
+
+/// The column and row of the tile at zoom `z` holding a position (Web Mercator).
+pub fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+    let r = lat.to_radians();
+    let y =
+        ((1.0 - (r.tan() + 1.0 / r.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
+    (x, y)
+}
+
+/// An answer as text without the asker's own words echoed back (`query`, `normalized`, a
+/// `note` about them, `seen[].asked`), which tell nothing: what is left is what the server
+/// says.
+pub fn answer_text(json: &Value, raw: &str) -> String {
+    match json {
+        Value::Object(m) => {
+            let mut m = m.clone();
+            for k in ["query", "normalized", "note"] {
+                m.remove(k);
+            }
+            for s in m
+                .get_mut("seen")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(o) = s.as_object_mut() {
+                    o.remove("asked");
+                }
+            }
+            Value::Object(m).to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
