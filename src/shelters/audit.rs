@@ -143,8 +143,9 @@ fn about_position(r: &RejectedRow) -> bool {
         "coordinates",
         "position",
     ]
-    .iter()
-    .any(|k| f == *k || f.contains("latitude") || f.contains("longitude"))
+    .contains(&f.as_str())
+        || f.contains("latitude")
+        || f.contains("longitude")
         || why.contains("coordinate")
         || why.contains("no position")
 }

@@ -12,13 +12,30 @@ pub fn local(now: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDateTime {
 /// `Some(true)` open, `Some(false)` closed, `None` when the hours are missing, cannot be read,
 /// or leave the moment unknown.
 pub fn open_at(hours: Option<&str>, at: NaiveDateTime) -> Option<bool> {
-    let oh: OpeningHours = hours?.trim().parse().ok()?;
+    state(&hours?.trim().parse().ok()?, at)
+}
+
+fn state(oh: &OpeningHours, at: NaiveDateTime) -> Option<bool> {
     if oh.is_open(at) {
         Some(true)
     } else if oh.is_closed(at) {
         Some(false)
     } else {
         None
+    }
+}
+
+/// Whether a shelter is open at `at`: never when closed or reported locked, else by its
+/// (already read) hours; `None` when that is not known. The one rule the search, the list
+/// and the page's answers share.
+pub fn open_now(
+    status: super::ShelterStatus,
+    hours: Option<&OpeningHours>,
+    at: NaiveDateTime,
+) -> Option<bool> {
+    match status {
+        super::ShelterStatus::Closed | super::ShelterStatus::LockedReported => Some(false),
+        _ => hours.and_then(|h| state(h, at)),
     }
 }
 

@@ -281,7 +281,7 @@ impl ShelterService {
     fn attach(&self, twin: &Twin, graph: Arc<Graph>) -> Prepared {
         let facts: Vec<Facts> = match twin.layers().by_name(LAYER) {
             Some(l) => twin
-                .query(l, [-180.0, -90.0, 180.0, 90.0])
+                .ids_of(l)
                 .into_iter()
                 .filter_map(|id| twin.get(id))
                 .map(facts_of)
@@ -344,20 +344,7 @@ impl ShelterService {
         let layer: LayerId = twin.layers().by_name(LAYER).ok_or(ShelterError::NoLayer)?;
         let p = self.prepared(twin);
         let local = hours::local(now, self.tz);
-        let open_now = |f: &Facts| -> Option<bool> {
-            match f.status {
-                ShelterStatus::Closed | ShelterStatus::LockedReported => Some(false),
-                _ => f.hours.as_ref().and_then(|h| {
-                    if h.is_open(local) {
-                        Some(true)
-                    } else if h.is_closed(local) {
-                        Some(false)
-                    } else {
-                        None
-                    }
-                }),
-            }
-        };
+        let open_now = |f: &Facts| hours::open_now(f.status, f.hours.as_ref(), local);
         let eligible = |f: &Facts| {
             !f.removed
                 && visible.has_layer(layer)
@@ -495,7 +482,7 @@ pub fn audit_twin(
 ) -> Result<audit::ShelterAudit, ShelterError> {
     let layer = twin.layers().by_name(LAYER).ok_or(ShelterError::NoLayer)?;
     let objects: Vec<&Object> = if visible.has_layer(layer) {
-        twin.query(layer, [-180.0, -90.0, 180.0, 90.0])
+        twin.ids_of(layer)
             .into_iter()
             .filter_map(|id| twin.get(id))
             .filter(|o| visible.shows(o))
@@ -545,7 +532,7 @@ pub fn list(
     let width = twin.serial_width();
     let def = twin.layers().def(layer);
     let mut ids = if visible.has_layer(layer) {
-        twin.query(layer, [-180.0, -90.0, 180.0, 90.0])
+        twin.ids_of(layer)
     } else {
         Vec::new()
     };
@@ -555,12 +542,12 @@ pub fn list(
         .filter_map(|id| twin.get(id))
         .filter(|o| visible.shows(o) && o.status != Status::Removed)
         .map(|o| {
-            let f = facts_of(o);
             let info = ShelterInfo::of(o);
-            let open_now = match f.status {
-                ShelterStatus::Closed | ShelterStatus::LockedReported => Some(false),
-                _ => hours::open_at(info.opening_hours.as_deref(), local),
-            };
+            let read = info
+                .opening_hours
+                .as_deref()
+                .and_then(|h| h.trim().parse().ok());
+            let open_now = hours::open_now(info.status, read.as_ref(), local);
             let mut props = serde_json::to_value(&info).unwrap_or_default();
             if let Some(m) = props.as_object_mut() {
                 m.insert(

@@ -465,6 +465,11 @@ impl Twin {
         out
     }
 
+    /// Ids of every object of `layer` (from its R-tree: no other layer is walked).
+    pub fn ids_of(&self, layer: LayerId) -> Vec<ObjectId> {
+        self.query(layer, [-180.0, -90.0, 180.0, 90.0])
+    }
+
     /// Calls `f(id, position)` for every point of a point layer inside `bbox`, straight from
     /// the R-tree (no object is read); a line layer gives nothing.
     pub fn visit_points(
@@ -534,7 +539,7 @@ impl Twin {
         if hidden || self.hidden_count(layer) == 0 {
             return self.bbox(layer);
         }
-        self.query(layer, [-180.0, -90.0, 180.0, 90.0])
+        self.ids_of(layer)
             .into_iter()
             .filter_map(|id| self.get(id))
             .filter(|o| !o.is_hidden())

@@ -28,11 +28,10 @@ pub fn tag(o: &Object) -> impl Fn(&str) -> Option<String> + '_ {
 /// The walking graph of the twin's streets (hidden ones too: a street is not a secret) and
 /// barriers.
 pub fn from_twin(twin: &Twin) -> Graph {
-    let world = [-180.0, -90.0, 180.0, 90.0];
     let of = |name: &str| {
         twin.layers()
             .by_name(name)
-            .map(|l| twin.query(l, world))
+            .map(|l| twin.ids_of(l))
             .unwrap_or_default()
     };
     let streets: Vec<&Object> = of(STREETS)
