@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Resolver under load over HTTP on 127.0.0.1: exact and misheard numbers and nearest-5, next to
-# /health (the cheapest route: the server's own floor) in the same run, with wrk (Debian).
+# Resolver under load over HTTP on 127.0.0.1: exact and misheard numbers, the dispatcher's
+# console typing (every keystroke's prefix query with the caller's area, for 200 objects),
+# two-digits-wrong queries with the caller's area (200 objects) and nearest-5, next to /health
+# (the cheapest route: the server's own floor) in the same run, with wrk (Debian).
 #
 # Usage: benches/resolve-load.sh STORE [PORT]
 #   STORE: a citytwin store (e.g. the one benches/tiles-vs-martin.sh builds: WORKDIR/store-N.gpkg)
@@ -52,20 +54,62 @@ for ((k = 0; k < ${#SERIAL} - 1; k++)); do
   fi
 done
 echo "store: $STORE (/health counts $OBJECTS objects); object $NUMBER at $LAT,$LON; misheard as $MISHEARD"
+# 200 poles spread over the store: each typed key by key ("OP-1", "OP-10", … the whole number)
+# and each with two digits wrong, the caller's area about 300 m north (a fixed seed).
+python3 - "$URL" "$OBJECTS" "$WORK" <<'PY'
+import json, random, sys, urllib.request
+url, objects, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rng = random.Random(20261203)
+typed, two = [], []
+for k in range(200):
+    after = objects * k // 200
+    with urllib.request.urlopen(f"{url}/objects?layer=poles&limit=1&after={after}") as r:
+        fs = json.load(r)["features"]
+    if not fs:
+        continue
+    f = fs[0]
+    number = f["properties"]["number_latin"]
+    lon, lat = f["geometry"]["coordinates"]
+    near = f"{lat + 0.0027:.6f},{lon:.6f}"
+    code, serial, check = number.split("-")
+    digits = serial + check
+    for i in range(1, len(digits) + 1):
+        shown = digits[:i] if i <= len(serial) else f"{serial}-{check}"
+        typed.append(f"/resolve?q={code}-{shown}&near={near}&limit=8")
+    d = list(digits)
+    for i in rng.sample(range(len(d)), 2):
+        d[i] = str((int(d[i]) + rng.randint(1, 9)) % 10)
+    two.append(f"/resolve?q={code}-{''.join(d[:-1])}-{d[-1]}&near={near}&limit=8")
+open(f"{work}/typed.txt", "w").write("\n".join(typed) + "\n")
+open(f"{work}/two.txt", "w").write("\n".join(two) + "\n")
+print(f"{len(typed)} keystroke queries from {len(two)} poles; {len(two)} two-digits-wrong queries")
+PY
 echo "per-client limits for the run: $LIMIT a minute"
-ROUTES=("/health" "/resolve?q=$NUMBER" "/resolve?q=$MISHEARD&near=$LAT,$LON" "/nearest?lat=$LAT&lon=$LON&k=5")
+# A route starting with @ is a file of paths asked in turn (benches/paths.lua).
+ROUTES=("/health" "/resolve?q=$NUMBER" "/resolve?q=$MISHEARD&near=$LAT,$LON" "@$WORK/typed.txt" "@$WORK/two.txt" "/nearest?lat=$LAT&lon=$LON&k=5")
 # shellcheck disable=SC2016 # backquotes for markdown
-NAMES=('`/health` (peer)' '`/resolve` exact' '`/resolve` misheard (swap) with `near`' '`/nearest` k=5')
+NAMES=('`/health` (peer)' '`/resolve` exact' '`/resolve` misheard (swap) with `near`' '`/resolve` as typed, every keystroke, with `near`' '`/resolve` two digits wrong, with `near`' '`/nearest` k=5')
 declare -A R
 for conns in 16 1; do
   echo "== $conns connection(s), $DURATION s per route"
   for i in "${!ROUTES[@]}"; do
     u="${ROUTES[$i]}"
-    code=$(curl -s -o "$WORK/answer" -w '%{http_code}' "$URL$u")
-    if [ "$code" != 200 ]; then
-      fail "$u answered $code before its run: $(head -c 200 "$WORK/answer")"
+    script=()
+    target="$u"
+    if [ "${u:0:1}" = @ ]; then
+      # Every path of the file answers 200 before the run.
+      while read -r p; do
+        code=$(curl -s -o "$WORK/answer" -w '%{http_code}' "$URL$p")
+        [ "$code" = 200 ] || fail "$p answered $code before its run: $(head -c 200 "$WORK/answer")"
+      done < "${u:1}"
+      export PATHS="${u:1}"
+      script=(-s benches/paths.lua)
+      target="/"
+    else
+      code=$(curl -s -o "$WORK/answer" -w '%{http_code}' "$URL$u")
+      [ "$code" = 200 ] || fail "$u answered $code before its run: $(head -c 200 "$WORK/answer")"
     fi
-    wrk -t"$((conns < 2 ? 1 : 2))" -c"$conns" -d"${DURATION}s" --latency "$URL$u" > "$WORK/wrk.txt" 2>&1
+    wrk -t"$((conns < 2 ? 1 : 2))" -c"$conns" -d"${DURATION}s" --latency "${script[@]}" "$URL$target" > "$WORK/wrk.txt" 2>&1
     read -r rps p50 p99 req bad sock < <(wrk_stats "$WORK/wrk.txt")
     printf '%-62s %10s req/s  p50 %8s  p99 %8s  requests %s  errors %s  socket errors %s\n' \
       "$u" "$rps" "$p50" "$p99" "$req" "$bad" "$sock"

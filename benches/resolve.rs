@@ -87,6 +87,7 @@ fn bench(c: &mut Criterion) {
         layers: Vec::new(),
         visible: all.clone(),
         limit: 5,
+        streets: None,
     };
     g.bench_function("resolve_exact", |b| {
         b.iter(|| {

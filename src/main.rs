@@ -158,6 +158,22 @@ enum Command {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// How well the resolver hears this city: a seeded set of noisy queries drawn from its
+    /// own objects (every kind of mistake, numbers in words, layer words in any case, the
+    /// caller's area 300 m off), with top-1 and top-3 per kind (a Markdown table, or JSON).
+    ResolveEval {
+        /// Objects drawn; each gives one query of every kind that applies.
+        #[arg(long, default_value_t = 2000)]
+        objects: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How far the caller's area is from the object, metres.
+        #[arg(long, default_value_t = 300.0)]
+        near_m: f64,
+        /// table (Markdown) or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// API tokens: create (printed once), list, revoke.
     Token {
         #[command(subcommand)]
@@ -558,12 +574,47 @@ fn main() -> Result<()> {
                 // The command line reads the store file itself: it sees every layer.
                 visible: citytwin::access::Visible::all(twin.layers()),
                 limit,
+                streets: Some(std::sync::Arc::new(
+                    citytwin::resolve::streets::StreetCache::new(
+                        config.city.renamings().map_err(anyhow::Error::msg)?,
+                    ),
+                )),
             };
             let r = citytwin::resolve::resolve(&twin, &q)?;
             match format.as_str() {
                 "json" => println!("{}", serde_json::to_string_pretty(&r)?),
                 "table" => print!("{}", citytwin::resolve::number::table(&r)),
                 other => anyhow::bail!("--format {other:?}: use json or table"),
+            }
+            Ok(())
+        }
+        Command::ResolveEval {
+            objects,
+            seed,
+            near_m,
+            format,
+        } => {
+            let registry = open(&config)?;
+            let twin = registry.twin();
+            let streets = std::sync::Arc::new(citytwin::resolve::streets::StreetCache::new(
+                config.city.renamings().map_err(anyhow::Error::msg)?,
+            ));
+            let settings = citytwin::resolve::eval::EvalSettings {
+                objects,
+                seed,
+                near_m,
+            };
+            let report = citytwin::resolve::eval::run(&twin, Some(streets), &settings);
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&report)?),
+                "table" => {
+                    println!(
+                        "resolve-eval: {} objects drawn, seed {}, caller's area {near_m} m off",
+                        report.objects, report.seed
+                    );
+                    print!("{}", citytwin::resolve::eval::table(&report));
+                }
+                other => anyhow::bail!("--format {other:?}: use table or json"),
             }
             Ok(())
         }

@@ -597,6 +597,26 @@ impl Registry {
         Ok(a)
     }
 
+    /// Appends an entry that changes no object to the history (durable when this returns);
+    /// its sequence number and hash.
+    pub fn record(
+        &self,
+        actor: &str,
+        action: &str,
+        new: &serde_json::Value,
+    ) -> Result<(u64, String), RegistryError> {
+        Ok(self.lock_store().record(actor, action, new)?)
+    }
+
+    /// The newest `limit` history entries of one action, newest first.
+    pub fn history_of(
+        &self,
+        action: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::store::HistoryEntry>, RegistryError> {
+        Ok(self.lock_store().history_of(action, limit)?)
+    }
+
     /// The change history, newest first; `object` narrows it to one object.
     pub fn history(
         &self,

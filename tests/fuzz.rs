@@ -1446,6 +1446,7 @@ fn resolve_any_query() {
                 layers: filter.clone(),
                 visible: citytwin::access::Visible::all(twin.layers()),
                 limit,
+                streets: None,
             };
             match resolve(twin, &rq) {
                 Ok(r) => {
@@ -1569,6 +1570,7 @@ fn exact_number_resolves_first() {
                 layers: Vec::new(),
                 visible: citytwin::access::Visible::all(twin.layers()),
                 limit: 5,
+                streets: None,
             };
             let r = resolve(&twin, &rq).map_err(|e| TestCaseError::fail(format!("{q:?}: {e}")))?;
             let first = r.candidates.first();
@@ -1628,6 +1630,7 @@ fn one_mistake_still_finds_the_object() {
                 layers: Vec::new(),
                 visible: citytwin::access::Visible::all(twin.layers()),
                 limit: 20,
+                streets: None,
             };
             let r = resolve(&twin, &rq).map_err(|e| TestCaseError::fail(format!("{q:?}: {e}")))?;
             let want = n.display(def, width);

@@ -454,3 +454,344 @@ fn the_audit_finds_confusable_numbers_side_by_side() {
     let table = cli_ok(&store, &["audit-numbers"]);
     assert!(table.contains(&number), "{table}");
 }
+
+/// The first candidate's number, rule and confidence.
+fn first(r: &Value) -> (String, String, f64) {
+    let c = &r["candidates"][0];
+    (
+        c["number"].as_str().unwrap_or_default().to_string(),
+        c["rule"].as_str().unwrap_or_default().to_string(),
+        c["confidence"].as_f64().unwrap_or(0.0),
+    )
+}
+
+/// Numbers of the candidates, best first.
+fn numbers(r: &Value) -> Vec<String> {
+    r["candidates"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| c["number"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// How dispatchers and speech-to-text write what callers say, written out by hand for real
+/// objects of the demo city (its numbering is deterministic; should it change, the first
+/// assertion says which number to look up again): numbers in words in three languages,
+/// layer words in any case form, misheard digits in words, two digits wrong near the caller,
+/// a number being typed, only the last digits, streets and houses by current, old and renamed
+/// names.
+#[test]
+fn a_caller_is_understood_however_the_number_or_street_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let renamings = dir.path().join("renamed.csv");
+    std::fs::write(
+        &renamings,
+        "old,new,date\nпросп. Леніна,Mannerheimintie,2016-02-19\nвул. Суворова,Aleksanterinkatu,2016-02-19\n",
+    )
+    .unwrap();
+    let store = dir.path().join("w.gpkg");
+    let mut server = Server::start(
+        &store,
+        &repo("seeds/demo.toml").display().to_string(),
+        &[
+            ("CITYTWIN_LIMITS__RESOLVE_PER_MINUTE", "1000000"),
+            (
+                "CITYTWIN_CITY__STREET_RENAMINGS",
+                renamings.to_str().unwrap(),
+            ),
+        ],
+    );
+    let dispatcher = token(&store, "dispatcher");
+    server.as_token(Some(&dispatcher));
+    let ask = |q: &str, near: Option<(f64, f64)>| {
+        let mut path = format!("/resolve?q={}&limit=5", enc(q));
+        if let Some((lat, lon)) = near {
+            path.push_str(&format!("&near={lat},{lon}"));
+        }
+        let (s, r) = server.get(&path);
+        assert_eq!(s, 200, "{q}: {r}");
+        r
+    };
+    // The objects the cases below are about.
+    let pole = ("ОП-484801-0", (60.169158, 24.9532233));
+    let manhole = ("ЛК-845896-8", (60.1693381, 24.9396502));
+    let camera = ("КМ-296960-0", (60.1694805, 24.9404145));
+    for (number, (lat, lon)) in [pole, manhole, camera] {
+        let r = ask(number, None);
+        let c = &r["candidates"][0];
+        assert!(
+            c["number"] == number
+                && (c["lat"].as_f64().unwrap() - lat).abs() < 1e-6
+                && (c["lon"].as_f64().unwrap() - lon).abs() < 1e-6,
+            "the demo city's numbering changed: look up {number} again ({r})"
+        );
+    }
+    // About 300 m north of each: the caller's area.
+    let near = |(lat, lon): (f64, f64)| Some((lat + 0.0027, lon));
+
+    // Numbers in words, as said.
+    for (said, want) in [
+        (
+            "опора чотириста вісімдесят чотири вісімсот один нуль",
+            pole.0,
+        ),
+        ("опори сорок вісім, сорок вісім, нуль один, нуль", pole.0),
+        ("стовп чотири вісім чотири вісім нуль один нуль", pole.0),
+        (
+            "столб четыреста восемьдесят четыре восемьсот один ноль",
+            pole.0,
+        ),
+        ("pole four eight four eight oh one oh", pole.0),
+        ("pole forty eight forty eight zero one zero", pole.0),
+        (
+            "на люку вісімсот сорок п'ять вісімсот дев'яносто шість вісім",
+            manhole.0,
+        ),
+        (
+            "люк вісім чотири п’ять вісім дев’ять шість вісім",
+            manhole.0,
+        ),
+        (
+            "номер люка восемьсот сорок пять восемьсот девяносто шесть восемь",
+            manhole.0,
+        ),
+        (
+            "камера двісті дев'яносто шість дев'ятсот шістдесят нуль",
+            camera.0,
+        ),
+        (
+            "камери двадцять дев'ять, шістдесят дев'ять, шістдесят, нуль",
+            camera.0,
+        ),
+        ("camera two nine six nine six oh oh", camera.0),
+    ] {
+        let r = ask(said, None);
+        let (n, rule, conf) = first(&r);
+        assert_eq!((n.as_str(), rule.as_str()), (want, "exact"), "{said}: {r}");
+        assert!(
+            conf > 0.9 && !r["ambiguous"].as_bool().unwrap(),
+            "{said}: {r}"
+        );
+    }
+    // Misheard in words: вісімсот heard as сімсот (8 → 7), the check digit says so.
+    let r = ask(
+        "опора чотириста вісімдесят чотири сімсот один нуль",
+        near(pole.1),
+    );
+    assert_eq!(r["check_digit_ok"], false, "{r}");
+    assert_eq!(first(&r).0, pole.0, "{r}");
+
+    // Two digits wrong (4→3 and 0→9), the caller's area known: found, never confidently.
+    let r = ask("ОП-384891-0", near(pole.1));
+    assert!(
+        numbers(&r)[..3.min(numbers(&r).len())].contains(&pole.0.to_string()),
+        "{r}"
+    );
+    let c = r["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["number"] == pole.0)
+        .unwrap();
+    assert_eq!(c["rule"], "two_digits_wrong", "{r}");
+    assert!(c["confidence"].as_f64().unwrap() < 0.5, "{r}");
+    // Without the area two wrong digits are not guessed at.
+    let r = ask("ОП-384891-0", None);
+    assert!(!numbers(&r).contains(&pole.0.to_string()), "{r}");
+
+    // Typed key by key near the caller: the pole is first before the number is complete.
+    for typed in ["ОП-4848", "ОП-48480", "оп 484801"] {
+        let r = ask(typed, near(pole.1));
+        assert_eq!(first(&r).0, pole.0, "{typed}: {r}");
+    }
+    let r = ask("ОП-4848", near(pole.1));
+    assert_eq!(
+        (r["mode"].as_str(), r["normalized"].as_str()),
+        (Some("prefix"), Some("ОП-4848…")),
+        "{r}"
+    );
+
+    // Only the last digits: the serial's, or the whole number's with the check digit.
+    for said in [
+        "останні цифри 4801",
+        "last digits 8010",
+        "…4801",
+        "последние цифры сорок восемь ноль один",
+    ] {
+        let r = ask(said, near(pole.1));
+        assert_eq!(r["mode"], "last_digits", "{said}: {r}");
+        assert_eq!(first(&r).0, pole.0, "{said}: {r}");
+    }
+    let (s, e) = server.get(&format!("/resolve?q={}", enc("останні цифри 4801")));
+    assert_eq!(s, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("near"), "{e}");
+
+    // Streets and houses: current names, OSM old names, the city's renamings, abbreviations.
+    for (said, want, was) in [
+        ("Mannerheimintie 5", "Mannerheimintie 5", None),
+        ("mannerheimintie, 5", "Mannerheimintie 5", None),
+        ("Heikinkatu 5", "Mannerheimintie 5", Some("Heikinkatu")),
+        ("Suurkatu 20", "Aleksanterinkatu 20", Some("Suurkatu")),
+        (
+            "просп. Леніна, 5",
+            "Mannerheimintie 5",
+            Some("просп. Леніна"),
+        ),
+        (
+            "на проспекті Леніна п'ять",
+            "Mannerheimintie 5",
+            Some("просп. Леніна"),
+        ),
+        (
+            "вул. Суворова 20",
+            "Aleksanterinkatu 20",
+            Some("вул. Суворова"),
+        ),
+        (
+            "вулиця Суворова, двадцять",
+            "Aleksanterinkatu 20",
+            Some("вул. Суворова"),
+        ),
+    ] {
+        let r = ask(said, None);
+        assert_eq!(r["mode"], "address", "{said}: {r}");
+        let c = &r["candidates"][0];
+        assert_eq!(
+            (c["kind"].as_str(), c["number"].as_str()),
+            (Some("address"), Some(want)),
+            "{said}: {r}"
+        );
+        assert_eq!(c["matched_name"].as_str(), was, "{said}: {r}");
+        let landmarks = c["landmarks"].as_array().unwrap();
+        assert!(!landmarks.is_empty(), "{said}: no landmarks: {r}");
+        assert!(
+            landmarks
+                .iter()
+                .all(|l| l["bearing"].is_string() && l["distance_m"].as_f64().unwrap() <= 300.0),
+            "{r}"
+        );
+        assert!(c["phrase_uk"].as_str().unwrap().contains(want), "{r}");
+        assert!(
+            !r["ambiguous"].as_bool().unwrap(),
+            "one building's entrances are one place: {r}"
+        );
+    }
+    // A street without a house: its addresses nearest to the caller.
+    let r = ask("Aleksanterinkatu", near(pole.1));
+    assert_eq!(r["mode"], "address", "{r}");
+    assert!(first(&r).0.starts_with("Aleksanterinkatu "), "{r}");
+    // A street nobody knows: said so, nothing guessed.
+    let r = ask("вул. Неіснуюча 12", None);
+    assert_eq!(r["candidates"].as_array().unwrap().len(), 0, "{r}");
+    assert!(r["note"].as_str().unwrap().contains("no street"), "{r}");
+    // Letters inside a number are refused.
+    let (s, e) = server.get(&format!("/resolve?q={}", enc("ОП-12a4-5")));
+    assert_eq!(s, 400, "{e}");
+}
+
+/// A renaming table that cannot be read stops the program with its file and line.
+#[test]
+fn a_broken_renaming_table_is_refused_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("renamed.csv");
+    std::fs::write(
+        &csv,
+        "old,new\nпросп. Леніна,Mannerheimintie\nвул. Суворова,\n",
+    )
+    .unwrap();
+    let out = cli_cmd(&dir.path().join("x.gpkg"), &["resolve", "ОП-484801-0"])
+        .env("CITYTWIN_CITY__STREET_RENAMINGS", &csv)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("street_renamings")
+            && err.contains("renamed.csv:3")
+            && err.contains("old and new"),
+        "{err}"
+    );
+}
+
+/// A call's record: refused when it is wrong (with the field), kept in the hash chain when
+/// right, read back newest first, and still there after `kill -9` once acknowledged.
+#[test]
+fn a_call_record_is_checked_kept_and_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("c.gpkg");
+    let mut server = Server::start(&store, &helsinki_seed(), &[]);
+    let dispatcher = token(&store, "dispatcher");
+    server.as_token(Some(&dispatcher));
+    let (_, r) = server.get("/nearest?lat=60.1699&lon=24.9384&k=1&layers=poles");
+    let pole = &r["landmarks"][0];
+    let (number, lat, lon) = (
+        pole["number"].as_str().unwrap().to_string(),
+        pole["lat"].as_f64().unwrap(),
+        pole["lon"].as_f64().unwrap(),
+    );
+    let call = |chosen_number: &str, lat: f64| {
+        serde_json::json!({
+            "queries": [
+                {"q": "опора", "t_ms": 0, "near": null},
+                {"q": chosen_number, "t_ms": 4200, "near": [lat + 0.0027, lon]}
+            ],
+            "near": [lat + 0.0027, lon],
+            "chosen": {"kind": "object", "number": chosen_number, "layer": "poles",
+                       "lon": lon, "lat": lat, "rule": "exact", "confidence": 0.95},
+            "lang": "uk"
+        })
+    };
+    // Wrong records: the field is named, nothing is kept.
+    let mut unknown = call(&number, lat);
+    unknown["extra"] = serde_json::json!(1);
+    let mut many = call(&number, lat);
+    many["queries"] = serde_json::json!(vec![
+        serde_json::json!({"q": "1", "t_ms": 1, "near": null});
+        201
+    ]);
+    for (body, status, field) in [
+        (call("ОП-000000-0", lat), 400, "chosen"),
+        (call(&number, lat + 0.01), 400, "chosen"),
+        (many, 400, "queries"),
+        (unknown, 422, ""),
+    ] {
+        let (s, e) = server.post("/dispatch/calls", &body);
+        assert_eq!(s, status, "{e}");
+        if !field.is_empty() {
+            assert_eq!(e["field"], field, "{e}");
+        }
+    }
+    let (s, kept) = server.get("/dispatch/calls");
+    assert_eq!(
+        (s, kept["calls"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{kept}"
+    );
+    // A right one is kept, acknowledged, and survives kill -9.
+    let (s, ack) = server.post("/dispatch/calls", &call(&number, lat));
+    assert_eq!(s, 201, "{ack}");
+    server.kill9();
+    let mut server = Server::start(&store, "none", &[]);
+    server.as_token(Some(&dispatcher));
+    let (s, kept) = server.get("/dispatch/calls?limit=5");
+    assert_eq!(s, 200, "{kept}");
+    let c = &kept["calls"][0];
+    assert_eq!(
+        (&c["seq"], &c["hash"]),
+        (&ack["seq"], &ack["hash"]),
+        "{kept}"
+    );
+    assert_eq!(c["record"]["chosen"]["number"], number.as_str(), "{kept}");
+    assert_eq!(c["record"]["queries"][1]["t_ms"], 4200, "{kept}");
+    server.stop();
+    assert_chain_intact(&store);
+    // Residents may neither keep nor read calls.
+    let mut server = Server::start(&store, "none", &[]);
+    let resident = token(&store, "resident");
+    server.as_token(Some(&resident));
+    assert_eq!(server.get("/dispatch/calls").0, 403);
+    assert_eq!(server.post("/dispatch/calls", &call(&number, lat)).0, 403);
+}

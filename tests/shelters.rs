@@ -434,6 +434,8 @@ fn hidden_shelters_appear_in_no_public_answer() {
         ("/stats".into(), "/stats".into()),
         ("/shelters".into(), "/shelters".into()),
         ("/shelters/sw.js".into(), "/shelters/sw.js".into()),
+        ("/dispatch".into(), "/dispatch".into()),
+        ("/dispatch/calls".into(), "/dispatch/calls".into()),
         ("/shelters/list".into(), "/shelters/list".into()),
         (
             "/shelters/instructions".into(),

@@ -698,9 +698,313 @@ fn the_shelter_page_finds_a_route_on_a_phone_and_works_offline() {
         "shelters-desk.png",
     ] {
         let docs = repo("docs/img").join(name);
-        if !docs.exists() || std::env::var_os("CITYTWIN_UPDATE_SCREENSHOTS").is_some() {
+        if !docs.exists() || std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
             std::fs::copy(img.join(name), &docs).unwrap();
         }
     }
     eprintln!("screenshots: {}", img.display());
+}
+
+/// The number a caller misreads: one digit of the serial turned into the digit it sounds like
+/// on the phone (7↔8, 5↔9, 3↔4, 6→7), the check digit kept as painted, so that it no longer
+/// fits. `ОП-104273-5` → `ОП-104283-5`. None when no digit of the serial has a sound-alike.
+fn misheard(number: &str) -> Option<String> {
+    let parts: Vec<&str> = number.split('-').collect();
+    let [code, serial, check] = parts.as_slice() else {
+        return None;
+    };
+    let sound_alike = |c: char| match c {
+        '7' => Some('8'),
+        '8' => Some('7'),
+        '5' => Some('9'),
+        '9' => Some('5'),
+        '3' => Some('4'),
+        '4' => Some('3'),
+        '6' => Some('7'),
+        _ => None,
+    };
+    // The last such digit: the caller read the start right.
+    let chars: Vec<char> = serial.chars().collect();
+    let i = (0..chars.len())
+        .rev()
+        .find(|&i| sound_alike(chars[i]).is_some())?;
+    let mut wrong = chars.clone();
+    wrong[i] = sound_alike(chars[i])?;
+    Some(format!(
+        "{code}-{}-{check}",
+        wrong.into_iter().collect::<String>()
+    ))
+}
+
+/// A 103/112 call-taker on the demo city: the dispatch page, signed in as a dispatcher with the
+/// caller's area in the link, finds a real pole from its misheard number while it is typed,
+/// shows the chosen place with its landmarks and bearings, copies the crew phrase, records the
+/// call (`POST /dispatch/calls`), is keyboard-operable, passes axe-core and fits a desk and a
+/// phone.
+#[test]
+fn the_dispatch_page_finds_a_misheard_pole_and_records_the_call() {
+    let Some(chromium) = browser_tools("the dispatch page test") else {
+        return;
+    };
+    let Some(axe) = npm_tool("axe-core/axe.min.js", "the dispatch page test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let demo = repo("seeds/demo.toml").display().to_string();
+    let mut server = Server::start(&dir.path().join("dispatch.gpkg"), &demo, &[]);
+    let dispatcher = token(&server.store, "dispatcher");
+    server.as_token(Some(&dispatcher));
+    let (s, _, page) = server.get_raw("/dispatch", &[]);
+    assert_eq!(
+        s,
+        200,
+        "GET /dispatch does not serve the page: {}",
+        String::from_utf8_lossy(&page)
+    );
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("/assets/dispatch.js"), "{page}");
+    for f in ["dispatch.js", "dispatch.css"] {
+        let (s, _, body) = server.get_raw(&format!("/assets/{f}"), &[]);
+        assert_eq!(s, 200, "{f}");
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{f} names an outside URL"
+        );
+    }
+
+    // A real pole in central Helsinki with a house next to it, and its number as misheard.
+    let (s, around) = server.get("/nearest?lat=60.1699&lon=24.9384&k=50&layers=poles");
+    assert_eq!(s, 200, "{around}");
+    let pole = around["landmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["address_distance_m"].as_f64().is_some_and(|d| d <= 40.0)
+                && !matches!(l["status"].as_str(), Some("broken" | "removed"))
+                && misheard(l["number"].as_str().unwrap()).is_some()
+        })
+        .unwrap_or_else(|| panic!("no pole with a house within 40 m: {around}"))
+        .clone();
+    let number = pole["number"].as_str().unwrap().to_string();
+    let wrong = misheard(&number).unwrap();
+    // The caller's area: about 300 m north of the pole.
+    let near_lat = pole["lat"].as_f64().unwrap() + 300.0 / 111_195.0;
+    let near_lon = pole["lon"].as_f64().unwrap();
+
+    let img = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dispatch-screenshots");
+    std::fs::create_dir_all(&img).unwrap();
+    let out = Command::new("node")
+        .arg(repo("web/tests/dispatch.mjs"))
+        .args([
+            server.base.as_str(),
+            &number,
+            &wrong,
+            &format!("{near_lat:.6}"),
+            &format!("{near_lon:.6}"),
+            img.to_str().unwrap(),
+            axe.to_str().unwrap(),
+        ])
+        .env("CHROMIUM", &chromium)
+        .env("TOKEN", &dispatcher)
+        .output()
+        .expect("node");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "dispatch page JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!(
+        "dispatch page: {number} heard as {wrong}; screenshots in {}",
+        img.display()
+    );
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["errors"], Value::Array(vec![]), "page errors: {r}");
+    assert_eq!(
+        r["outside"],
+        Value::Array(vec![]),
+        "requests to outside URLs"
+    );
+
+    // Opened signed in, the token gone from the URL, the area from the link, the input focused.
+    let opened = &r["opened"];
+    assert_eq!(opened["signed_in"], true, "{opened}");
+    assert!(
+        !opened["hash"].as_str().unwrap().contains("token"),
+        "{opened}"
+    );
+    assert!(
+        (opened["area"]["lat"].as_f64().unwrap() - near_lat).abs() < 1e-5,
+        "{opened}"
+    );
+    assert_eq!(opened["focused"], "q", "{opened}");
+    assert_eq!(opened["lang"], "uk");
+
+    // While typing: the right pole first before the last key, and after it, where the check
+    // digit proves the mishearing.
+    let trace = &r["trace"];
+    let before = &r["before_last"];
+    assert_eq!(
+        before["first"].as_str(),
+        Some(number.as_str()),
+        "{number} is not the first candidate before the last key of {wrong}: {trace}"
+    );
+    let last = &r["after_last"];
+    assert_eq!(
+        last["first"].as_str(),
+        Some(number.as_str()),
+        "{number} is not the first candidate for {wrong}: {trace}"
+    );
+    assert_eq!(last["check_digit_ok"], false, "{last}");
+    assert_eq!(last["shown"], last["n"], "{last}");
+
+    // The keyboard: the arrows move the selection without leaving the input.
+    let keys = &r["keys"];
+    assert_eq!(keys["start"], "cand-0", "{keys}");
+    assert_eq!(keys["down"]["focused"], "q", "{keys}");
+    let expected_down = if last["n"].as_u64().unwrap() > 1 {
+        "cand-1"
+    } else {
+        "cand-0"
+    };
+    assert_eq!(keys["down"]["active"], expected_down, "{keys}");
+    assert_eq!(
+        keys["down"]["selected"],
+        serde_json::json!([expected_down]),
+        "{keys}"
+    );
+    assert_eq!(keys["up"]["active"], "cand-0", "{keys}");
+    assert_eq!(keys["up"]["focused"], "q", "{keys}");
+
+    // Enter: the card, with landmarks and their bearings, and the crew phrase.
+    let chosen = &r["chosen"];
+    assert_eq!(chosen["visible"], true, "{chosen}");
+    assert_eq!(chosen["number"].as_str(), Some(number.as_str()), "{chosen}");
+    assert!(
+        chosen["title"].as_str().unwrap().contains(&number),
+        "{chosen}"
+    );
+    let landmarks = chosen["landmarks"].as_array().unwrap();
+    assert!(
+        landmarks.iter().any(
+            |l| l["bearing"].as_str().is_some_and(|b| b.contains(" на ")) && l["deg"].is_number()
+        ),
+        "no landmark with a bearing: {chosen}"
+    );
+    assert!(
+        landmarks
+            .iter()
+            .all(|l| !l["text"].as_str().unwrap().contains(&number)),
+        "the chosen pole is among its own landmarks: {chosen}"
+    );
+    let phrase = chosen["phrase_uk"].as_str().unwrap();
+    assert!(phrase.contains(&number), "{chosen}");
+    assert_eq!(chosen["phrase"].as_str(), Some(phrase), "{chosen}");
+    assert_eq!(chosen["scroll_width"], chosen["width"], "{chosen}");
+    // Exactly the phrase on the clipboard, and said so.
+    assert_eq!(
+        r["copy"]["clipboard"].as_str(),
+        Some(phrase),
+        "{}",
+        r["copy"]
+    );
+    assert!(
+        r["copy"]["said"].as_str().unwrap().contains("Скопійовано"),
+        "{}",
+        r["copy"]
+    );
+
+    let serious: Vec<&Value> = r["axe"]
+        .as_array()
+        .expect("axe ran")
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(serious.is_empty(), "axe-core: {serious:?}");
+
+    // Tab reaches the map and leaves it again (no keyboard trap); the focus is visible.
+    let tabs: Vec<String> = serde_json::from_value(r["tabs"].clone()).unwrap();
+    let canvas = tabs
+        .iter()
+        .position(|t| t == "map-canvas")
+        .unwrap_or_else(|| panic!("Tab never reaches the map: {tabs:?}"));
+    assert!(
+        tabs[canvas + 1..].iter().any(|t| t != "map-canvas"),
+        "the map keeps the focus: {tabs:?}"
+    );
+    assert!(
+        tabs[..canvas].iter().any(|t| t == "area"),
+        "the area field comes before the map: {tabs:?}"
+    );
+    assert!(
+        r["focus_ring"].as_str().unwrap().starts_with("solid"),
+        "{}",
+        r["focus_ring"]
+    );
+
+    // English on request; Escape clears the choice.
+    let en = &r["english"];
+    assert_eq!(en["lang"], "en");
+    assert_eq!(en["phrase"], chosen["phrase_en"], "{en}");
+    assert_eq!(en["label"], "Number / address", "{en}");
+    assert_eq!(r["escaped"]["hidden"], true, "{}", r["escaped"]);
+    assert_eq!(r["escaped"]["chosen"], Value::Null);
+
+    // Several numbers: the pole and its nearest landmark place the caller, and that is chosen.
+    let loc = &r["locate"];
+    assert_eq!(loc["consistent"], true, "{loc}");
+    assert!(loc["uncertainty_m"].as_f64().is_some(), "{loc}");
+    assert_eq!(loc["chosen"]["kind"], "located", "{loc}");
+    assert_eq!(loc["chosen"]["visible"], true, "{loc}");
+
+    // The phone: the same pole, the card, nothing wider than the screen.
+    assert_eq!(
+        r["phone_top"]["first"].as_str(),
+        Some(number.as_str()),
+        "{}",
+        r["phone_top"]
+    );
+    let phone = &r["phone"];
+    assert_eq!(phone["visible"], true, "{phone}");
+    assert_eq!(phone["width"], 360, "{phone}");
+    assert_eq!(phone["scroll_width"], 360, "wider than the phone: {phone}");
+    for (id, b) in phone["boxes"].as_object().unwrap() {
+        let b: Vec<f64> = serde_json::from_value(b.clone()).unwrap();
+        assert!(b[0] >= 0.0 && b[2] <= 360.0, "{id} off the screen: {phone}");
+    }
+
+    // The call was recorded: the server's call log answered with its sequence number.
+    assert_ne!(
+        r["calls_route"], 404,
+        "the server has no call log: POST /dispatch/calls answers 404 (the route is missing), so \
+         the page cannot record the call: {}",
+        r["record"]
+    );
+    assert!(
+        r["record"]["last"]["seq"].is_u64(),
+        "the call was not recorded: {}",
+        r["record"]
+    );
+    assert!(r["record"]["last"]["hash"].is_string(), "{}", r["record"]);
+    assert!(
+        r["chosen"]["status"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("записано №{}", r["record"]["last"]["seq"])),
+        "{}",
+        r["chosen"]
+    );
+
+    // The README's pictures, from a page that passed everything above: kept unless missing or
+    // asked to be renewed.
+    for name in ["dispatch-desk.png", "dispatch-phone.png"] {
+        assert!(img.join(name).exists(), "{name}");
+        let docs = repo("docs/img").join(name);
+        if !docs.exists() || std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+            std::fs::copy(img.join(name), &docs).unwrap();
+        }
+    }
 }

@@ -45,6 +45,13 @@ pub struct AccessConfig {
     /// does (naming it here changes nothing).
     #[serde(default = "staff")]
     pub hidden: Vec<Role>,
+    /// Roles that may keep a call's record (`POST /dispatch/calls`). `admin` always may.
+    #[serde(default = "call_takers")]
+    pub dispatch: Vec<Role>,
+}
+
+fn call_takers() -> Vec<Role> {
+    vec![Role::Dispatcher, Role::Admin]
 }
 
 fn staff() -> Vec<Role> {
@@ -103,6 +110,7 @@ impl Default for AccessConfig {
             metrics: vec![Admin],
             audit: staff.to_vec(),
             hidden: staff.to_vec(),
+            dispatch: call_takers(),
         }
     }
 }
@@ -141,6 +149,8 @@ pub struct View {
     audit: bool,
     audit_roles: String,
     metrics_roles: String,
+    dispatch: bool,
+    dispatch_roles: String,
     hidden: bool,
 }
 
@@ -275,6 +285,14 @@ impl View {
         }
     }
 
+    pub fn check_dispatch(&self) -> Result<(), AccessError> {
+        if self.dispatch {
+            Ok(())
+        } else {
+            Err(self.denied(format!("call records are only for {}", self.dispatch_roles)))
+        }
+    }
+
     pub fn check_audit(&self) -> Result<(), AccessError> {
         if self.audit {
             Ok(())
@@ -336,6 +354,9 @@ impl Policy {
                     audit: role != Role::Public && allows(&cfg.audit, role),
                     audit_roles: role_list(&cfg.audit),
                     metrics_roles: role_list(&cfg.metrics),
+                    dispatch: role == Role::Admin
+                        || (role != Role::Public && cfg.dispatch.contains(&role)),
+                    dispatch_roles: role_list(&cfg.dispatch),
                     hidden: role == Role::Admin
                         || (role != Role::Public && cfg.hidden.contains(&role)),
                 })

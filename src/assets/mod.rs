@@ -33,6 +33,9 @@ pub const FILES: &[Asset] = &[
     asset!("shelters.js", "text/javascript; charset=utf-8"),
     asset!("shelters.css", "text/css; charset=utf-8"),
     asset!("shelters-sw.js", "text/javascript; charset=utf-8"),
+    asset!("dispatch.html", "text/html; charset=utf-8"),
+    asset!("dispatch.js", "text/javascript; charset=utf-8"),
+    asset!("dispatch.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/pmtiles/pmtiles.js",
         "text/javascript; charset=utf-8"

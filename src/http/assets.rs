@@ -57,7 +57,12 @@ pub async fn index(headers: HeaderMap) -> Result<Response, ApiError> {
     ))]
 pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let a = assets::file(&path)
-        .filter(|a| !matches!(a.path, "index.html" | "shelters.html" | "shelters-sw.js"))
+        .filter(|a| {
+            !matches!(
+                a.path,
+                "index.html" | "shelters.html" | "shelters-sw.js" | "dispatch.html"
+            )
+        })
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no asset {:?}",

@@ -48,7 +48,8 @@ impl Feature {
         match first {
             "tiles" => Feature::Tiles,
             "resolve" | "nearest" | "locate" => Feature::Resolve,
-            "objects" | "layers" => Feature::Objects,
+            // A call's record is a write like an object's.
+            "objects" | "layers" | "dispatch" => Feature::Objects,
             "audit" => Feature::Audit,
             "" | "styles" | "fonts" | "assets" => Feature::Map,
             _ => Feature::Service,

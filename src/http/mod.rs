@@ -5,6 +5,7 @@
 pub mod access;
 mod assets;
 mod audit;
+mod dispatch;
 pub mod error;
 pub mod limits;
 pub mod metrics;
@@ -42,6 +43,7 @@ pub struct AppState {
     pub auth: Arc<crate::access::Authenticator>,
     pub guard: Arc<limits::Guard>,
     pub shelters: Arc<crate::shelters::ShelterService>,
+    pub streets: Arc<crate::resolve::streets::StreetCache>,
 }
 
 impl AppState {
@@ -64,7 +66,13 @@ impl AppState {
         let shelters =
             crate::shelters::ShelterService::new(config.shelters.clone(), config.city.tz());
         registry.follow(shelters.clone());
+        // Read and checked once already when the configuration was loaded.
+        let renamings = config.city.renamings().unwrap_or_else(|e| {
+            tracing::error!(error = e, "street renamings not read");
+            Default::default()
+        });
         AppState {
+            streets: Arc::new(crate::resolve::streets::StreetCache::new(renamings)),
             shelters,
             guard: Arc::new(limits::Guard::new(&config.limits)),
             registry,
@@ -208,6 +216,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(shelters::list))
         .routes(routes!(shelters::pmtiles))
         .routes(routes!(stats::stats))
+        .routes(routes!(dispatch::page))
+        .routes(routes!(dispatch::record, dispatch::calls))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());

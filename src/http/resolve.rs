@@ -134,6 +134,7 @@ pub async fn resolve(
         layers,
         visible: access.view.visible(),
         limit: p.limit.unwrap_or(5),
+        streets: Some(app.streets.clone()),
     };
     resolve::resolve(&twin, &q)
         .map(Json)

@@ -105,6 +105,7 @@ pub fn locate(
                 layers: Vec::new(),
                 visible: visible.clone(),
                 limit: 1,
+                streets: None,
             },
         )
         .map_err(|e| bad("numbers", format!("{n:?}: {}", e.reason)))?;

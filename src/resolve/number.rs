@@ -1,14 +1,17 @@
-//! `/resolve`: a number as heard → the objects it can be. Normalise (look-alike letters,
-//! separators, `№`, case, a spoken layer word), check the Damm digit, then try the ways a
-//! number is misheard — one digit wrong (cheaper for digits that sound alike), two adjacent
-//! digits swapped, a digit missing or extra, leading zeros or the check digit left out — and
-//! rank by how likely the mistake is and, when the caller's area is known, by distance.
+//! `/resolve`: a number as heard → the objects it can be. Read the query ([`super::words`]:
+//! digits typed or said in words in Ukrainian, Russian or English, look-alike letters, a
+//! layer word in any case form), check the Damm digit, then try the ways a number is
+//! misheard — one digit wrong (cheaper for digits that sound alike), two adjacent digits
+//! swapped, a digit missing or extra, leading zeros or the check digit left out, and near the
+//! caller two digits wrong — or is still being typed ([`super::scan`]); or the query names
+//! a street and house ([`super::address`]), or only the last digits. Candidates are ranked by
+//! how likely the mistake is and, when the caller's area is known, by distance.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::place;
+use super::{place, scan};
 use crate::model::{LayerId, Object};
 use crate::numbering::{self, Number, damm};
 use crate::twin::Twin;
@@ -34,6 +37,7 @@ const COSTS: [(&str, f64); 8] = [
     ("one_digit_wrong", 1.1),
     ("missing_or_extra_digit", 1.2),
 ];
+// The rules of [`super::scan`] and [`super::address`] carry their own costs.
 
 fn cost(rule: &str) -> f64 {
     COSTS
@@ -55,6 +59,9 @@ pub struct ResolveQuery {
     /// The layers the asker may see: nothing else is a candidate (empty = none).
     pub visible: crate::access::Visible,
     pub limit: usize,
+    /// Streets and addresses by every name they are known by: without them a street and
+    /// house is not understood.
+    pub streets: Option<std::sync::Arc<super::streets::StreetCache>>,
 }
 
 /// What is wrong with a question to the resolver (`/resolve`, `/nearest`, `/locate`): the
@@ -73,9 +80,12 @@ pub(crate) fn bad(field: &'static str, reason: impl Into<String>) -> ResolveErro
     }
 }
 
-/// One object the number can be.
+/// One object the number can be, or one address the street and house can be.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Candidate {
+    /// `object` (a numbered object) or `address` (an address point or a street).
+    pub kind: String,
+    /// The painted number; for an address, its text (`street house`).
     pub number: String,
     pub number_latin: String,
     pub layer: String,
@@ -90,11 +100,19 @@ pub struct Candidate {
     /// 0–1: how sure this is the object meant.
     pub confidence: f64,
     /// The mistake assumed: exact, source_number, leading_zeros, no_check_digit,
-    /// misheard_digit, swapped_digits, one_digit_wrong, missing_or_extra_digit.
+    /// misheard_digit, swapped_digits, one_digit_wrong, missing_or_extra_digit,
+    /// two_digits_wrong, no_check_digit_one_wrong; while typing prefix, prefix_one_wrong; for
+    /// the last digits last_digits, last_digits_with_check; for addresses address,
+    /// address_other_letter, address_nearby_house, street.
     pub rule: String,
     pub status: String,
     pub phrase_uk: String,
     pub phrase_en: String,
+    /// The street name the caller used when it is not the street's current name (an old
+    /// name, a renaming, another language's name).
+    pub matched_name: Option<String>,
+    /// For an address: the numbered landmarks nearest to it, nearest first.
+    pub landmarks: Vec<super::nearest::Landmark>,
 }
 
 /// The answer.
@@ -107,27 +125,57 @@ pub struct Resolved {
     pub check_digit_ok: Option<bool>,
     /// Said plainly for the dispatcher, e.g. that the check digit proves a mishearing.
     pub note: String,
+    /// The same, in Ukrainian.
+    pub note_uk: String,
     /// Two candidates are both plausible: ask the caller again instead of picking one.
     pub ambiguous: bool,
+    /// How the query was read: `number` (a whole or misheard number), `prefix` (a number
+    /// being typed), `last_digits`, `address` (a street, with or without a house).
+    pub mode: String,
     /// Best first.
     pub candidates: Vec<Candidate>,
 }
 
-/// Look-alike characters in the digit part: letters people type or a recogniser hears for
-/// digits.
-fn digit_of(c: char) -> Option<u8> {
-    match c {
-        '0'..='9' => Some(c as u8 - b'0'),
-        'O' | 'О' | 'o' | 'о' => Some(0),
-        'I' | 'І' | 'l' | 'і' | 'i' | '|' => Some(1),
-        'З' | 'з' => Some(3),
-        'Б' | 'б' => Some(6),
-        _ => None,
-    }
-}
+/// Spoken names of the built-in layers besides their titles (Ukrainian, Russian, English),
+/// compared by stem: "на стовпі", "фонарь", "lamp post".
+const SPOKEN: &[(&str, &[&str])] = &[
+    (
+        "poles",
+        &[
+            "стовп",
+            "столб",
+            "ліхтар",
+            "фонарь",
+            "фонар",
+            "post",
+            "lamp",
+            "lamppost",
+        ],
+    ),
+    ("manholes", &["люк", "manhole", "hatch"]),
+    ("cameras", &["камера", "cctv", "camera"]),
+    (
+        "shelters",
+        &[
+            "укриття",
+            "сховище",
+            "бомбосховище",
+            "укрытие",
+            "убежище",
+            "shelter",
+            "bunker",
+        ],
+    ),
+    ("wifi", &["wifi", "вайфай", "точка"]),
+    ("trees", &["дерево", "tree"]),
+    ("cabinets", &["шафа", "шкаф", "щит", "cabinet"]),
+    ("fibre_nodes", &["колодязь", "колодец", "well"]),
+    ("fibre_spans", &["проліт", "пролет", "span"]),
+];
 
-/// The layer a spoken or written word names: a layer code in either script, or the start of
-/// its Ukrainian or English title ("опора", "люк", "pole").
+/// The layer a spoken or written word names: a layer code in either script, the start of
+/// its Ukrainian or English title ("оп", "pole"), or its title or a spoken name in any case
+/// form ("опори", "на люку", "стовпа").
 fn layer_of_word(twin: &Twin, word: &str) -> Option<LayerId> {
     if word.is_empty() {
         return None;
@@ -136,55 +184,70 @@ fn layer_of_word(twin: &Twin, word: &str) -> Option<LayerId> {
         return Some(l);
     }
     let w = word.to_lowercase();
+    if w.chars().count() < 3 {
+        return None;
+    }
+    let ws = super::streets::stem(&w);
+    let same = |name: &str| super::streets::stem(name) == ws;
     twin.layers().ids().find(|&l| {
         let d = twin.layers().def(l);
+        let spoken = SPOKEN
+            .iter()
+            .find(|(n, _)| *n == d.name)
+            .map_or(&[][..], |(_, words)| *words);
         d.numbered
-            && w.chars().count() >= 3
-            && [&d.title_uk, &d.title_en]
-                .iter()
-                .any(|t| !t.is_empty() && t.to_lowercase().starts_with(&w))
+            && ([&d.title_uk, &d.title_en].iter().any(|t| {
+                let t = t.to_lowercase();
+                !t.is_empty()
+                    && (t.starts_with(&w) || t.split_whitespace().next().is_some_and(same))
+            }) || spoken.iter().any(|s| same(s)))
     })
 }
 
-/// Splits a query into an optional layer word and the digits heard.
-fn parse(twin: &Twin, q: &str) -> Result<(Option<LayerId>, String, Vec<u8>), ResolveError> {
+/// A query as read: the layer word, the other words (a street), the digits, a house number.
+struct Read {
+    layer: Option<LayerId>,
+    /// Tokens of digits and letters (a house number like `45а`, or a garbled number).
+    mixed: Vec<String>,
+    /// The layer word, or the unknown words, as heard (for `normalized`).
+    word: String,
+    street: Vec<String>,
+    digits: Vec<u8>,
+    house: Option<String>,
+    suffix: bool,
+}
+
+/// Reads a query: words, numbers in words, digits.
+fn read(twin: &Twin, q: &str) -> Read {
+    let h = super::words::hear(q);
+    let mut layer = None;
     let mut word = String::new();
-    let mut digits = Vec::new();
-    let mut in_digits = false;
-    for c in q.chars() {
-        if matches!(c, '№' | '#' | '-' | '–' | '—' | '.' | '/' | '_' | ',' | ':')
-            || c.is_whitespace()
-        {
-            continue;
-        }
-        if c.is_ascii_digit() {
-            in_digits = true;
-        }
-        match (in_digits, digit_of(c)) {
-            (true, Some(d)) => digits.push(d),
-            (false, _) if c.is_alphabetic() => word.push(c),
-            (true, None) => {
-                return Err(bad(
-                    "q",
-                    format!("{c:?} is not a digit of a painted number"),
-                ));
+    let mut street = Vec::new();
+    for w in h.words {
+        match layer {
+            None if layer_of_word(twin, &w).is_some() => {
+                layer = layer_of_word(twin, &w);
+                word = w;
             }
-            _ => {
-                return Err(bad(
-                    "q",
-                    format!("{c:?} cannot be part of a painted number"),
-                ));
-            }
+            _ => street.push(w),
         }
     }
-    if digits.is_empty() {
-        return Err(bad(
-            "q",
-            "no digits: say or type the number painted on the object",
-        ));
+    if layer.is_none() {
+        word = street.join(" ");
     }
-    let layer = layer_of_word(twin, &word);
-    Ok((layer, word, digits))
+    let house = h.mixed.first().cloned().or_else(|| {
+        (!street.is_empty() && !h.digits.is_empty())
+            .then(|| h.digits.iter().map(|d| char::from(b'0' + d)).collect())
+    });
+    Read {
+        layer,
+        mixed: h.mixed,
+        word,
+        street,
+        digits: h.digits,
+        house,
+        suffix: h.suffix,
+    }
 }
 
 fn serial_of(digits: &[u8]) -> u32 {
@@ -307,69 +370,201 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
     let width = usize::from(twin.serial_width());
     // A source number (kept from OSM `ref`, no check digit) is found by its text as given.
     let source: Vec<&Object> = twin.by_source_number(&numbering::source_key(q));
-    let (layer_heard, word, digits) = match parse(twin, q) {
-        Ok(p) => p,
-        Err(e) if source.is_empty() => return Err(e),
-        Err(_) => (None, String::new(), Vec::new()),
-    };
-    let check_digit_ok = (digits.len() == width + 1).then(|| damm::is_valid(&digits));
-    let mut found: Vec<(&Object, &'static str)> =
-        source.iter().map(|o| (*o, "source_number")).collect();
-    if !digits.is_empty() {
-        for (serial, rule) in serials(&digits, width) {
-            if let Some(o) = twin.by_serial(serial) {
-                found.push((o, rule));
-            }
+    let r = read(twin, q);
+    let layers: Vec<LayerId> = twin
+        .layers()
+        .ids()
+        .filter(|l| rq.visible.has_layer(*l) && (rq.layers.is_empty() || rq.layers.contains(l)))
+        .collect();
+    // A street, and a house on it.
+    let addresses_asked = ["addresses", "streets"].iter().any(|n| {
+        twin.layers()
+            .by_name(n)
+            .is_some_and(|l| layers.contains(&l))
+    });
+    if !r.street.is_empty()
+        && addresses_asked
+        && let Some(cache) = &rq.streets
+    {
+        let ix = cache.get(twin, &rq.visible);
+        let found = ix.find(&r.street);
+        if !found.is_empty() {
+            return Ok(address_answer(twin, rq, &ix, &found, r.house.as_deref()));
         }
     }
-    found.retain(|(o, _)| {
-        rq.visible.shows(o) && (rq.layers.is_empty() || rq.layers.contains(&o.layer))
+    // Letters inside the digits, with no street to be a house number on.
+    if let Some(m) = r.mixed.first()
+        && (r.layer.is_some() || r.street.is_empty())
+        && source.is_empty()
+    {
+        return Err(bad(
+            "q",
+            format!(
+                "{m:?} mixes letters into the number: say or type the digits painted on the object"
+            ),
+        ));
+    }
+    // Words that name no layer with fewer digits than a number has: a street and house,
+    // just not one the city knows.
+    if !r.street.is_empty()
+        && r.layer.is_none()
+        && source.is_empty()
+        && r.digits.len() < width
+        && addresses_asked
+        && rq.streets.is_some()
+    {
+        return Ok(Resolved {
+            query: rq.q.clone(),
+            normalized: r.word.clone(),
+            check_digit_ok: None,
+            note: format!(
+                "no street called {:?} is known (nor by an old name): check the spelling, or ask for a landmark's number",
+                r.street.join(" ")
+            ),
+            note_uk: format!(
+                "вулиці «{}» немає (і під старою назвою): перевірте написання або запитайте номер найближчого об'єкта",
+                r.street.join(" ")
+            ),
+            ambiguous: false,
+            mode: "address".into(),
+            candidates: Vec::new(),
+        });
+    }
+    if r.digits.is_empty() && source.is_empty() {
+        return Err(bad(
+            "q",
+            if r.street.is_empty() {
+                "no digits: say or type the number painted on the object, or a street and house"
+                    .to_string()
+            } else {
+                format!(
+                    "no digits, and no street is called {:?}: say or type the number painted on the object",
+                    r.street.join(" ")
+                )
+            },
+        ));
+    }
+    let digits = &r.digits;
+    // The weaker readings look only in the layer heard, when one was.
+    let scan_layers: Vec<LayerId> = match r.layer {
+        Some(l) if layers.contains(&l) => vec![l],
+        _ => layers.clone(),
+    };
+    let scope = scan::Scope {
+        twin,
+        layers: &scan_layers,
+        visible: &rq.visible,
+        width: twin.serial_width(),
+        limit: rq.limit,
+    };
+    let area = rq.near.map(|at| scan::Area {
+        at,
+        radius_m: rq.radius_m,
     });
+    let mut found: Vec<scan::Hit<'_>> = source.iter().map(|o| (*o, "source_number", 0.0)).collect();
+    let n = digits.len();
+    let mode = if r.suffix {
+        let Some(a) = area else {
+            return Err(bad(
+                "q",
+                "the last digits alone need the caller's area: give near=lat,lon",
+            ));
+        };
+        found.extend(scope.last_digits(digits, a));
+        "last_digits"
+    } else {
+        for (serial, rule) in serials(digits, width) {
+            if let Some(o) = twin.by_serial(serial) {
+                found.push((o, rule, cost(rule)));
+            }
+        }
+        if let Some(a) = area {
+            found.extend(scope.no_check_one_wrong(digits, a));
+            found.extend(scope.two_wrong(digits, a));
+        }
+        if n > 0 && n < width {
+            found.extend(scope.prefix(digits, area));
+            "prefix"
+        } else {
+            "number"
+        }
+    };
+    found.retain(|(o, _, _)| layers.contains(&o.layer) && rq.visible.shows(o));
+    // An object reached by several readings keeps its cheapest.
+    found.sort_by(|a, b| a.0.id.cmp(&b.0.id).then(a.2.total_cmp(&b.2)));
+    found.dedup_by_key(|f| f.0.id);
+    let check_digit_ok = (n == width + 1 && !r.suffix).then(|| damm::is_valid(digits));
     // Weigh: the mistake's cost, a heard layer word that does not match, the distance.
     let mut weighed: Vec<(f64, Option<f64>, &Object, &'static str)> = found
         .into_iter()
-        .map(|(o, rule)| {
-            let mut c = cost(rule);
-            if layer_heard.is_some_and(|l| l != o.layer) {
+        .map(|(o, rule, c)| {
+            let mut c = c;
+            if r.layer.is_some_and(|l| l != o.layer) {
                 c += 1.5;
             }
             let d = rq.near.map(|n| place::distance_m(n, o.geometry.anchor()));
-            let far = d.map_or(0.0, |d| d / rq.radius_m);
+            let far = d.map_or(0.0, |d| farness(d, rq.radius_m));
             ((-2.0 * c - far).exp(), d, o, rule)
         })
         .collect();
     weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.id.cmp(&b.2.id)));
-    // The chance that the object meant is none of these (two mistakes, not numbered, …).
-    let none = (-2.0f64 * 1.5).exp();
-    let total: f64 = none + weighed.iter().map(|w| w.0).sum::<f64>();
-    let ambiguous = weighed.len() >= 2 && weighed[1].0 >= 0.5 * weighed[0].0;
-    let normalized = match layer_heard {
-        Some(l) if digits.len() == width + 1 => {
-            let d = &digits;
-            format!(
-                "{}-{}-{}",
-                twin.layers().def(l).code,
-                d[..width]
-                    .iter()
-                    .map(|x| char::from(b'0' + x))
-                    .collect::<String>(),
-                d[width]
-            )
+    let total: f64 = NONE + weighed.iter().map(|w| w.0).sum::<f64>();
+    // Close in weight; or the best reading assumes a mistake while another, read with more
+    // mistakes, stands much nearer the caller: only the caller can tell which.
+    let nearer_other = match (weighed.first(), rq.near) {
+        (Some((_, Some(d0), _, rule)), Some(_)) if !matches!(*rule, "exact" | "source_number") => {
+            weighed[1..]
+                .iter()
+                .any(|(_, d, _, _)| d.is_some_and(|d| d < NEARER * d0))
         }
-        _ => {
-            let ds: String = digits.iter().map(|x| char::from(b'0' + x)).collect();
-            if word.is_empty() {
-                ds
-            } else {
-                format!("{} {ds}", word.to_uppercase())
-            }
-        }
+        _ => false,
     };
-    let note = match (check_digit_ok, weighed.first()) {
-        (Some(false), _) => "the check digit does not fit: the number was misheard or misread; candidates assume one mistake".to_string(),
-        (_, None) => "no object has this number or one a single mistake away".to_string(),
-        (_, Some(_)) if ambiguous => "several objects fit: ask the caller for the number again, or for the object next to it".to_string(),
-        _ => String::new(),
+    let ambiguous = weighed.len() >= 2
+        && (weighed[1].0 >= AMBIGUOUS * weighed[0].0 || (nearer_other && mode == "number"));
+    let shown: String = digits.iter().map(|x| char::from(b'0' + x)).collect();
+    let normalized = match (r.layer, mode) {
+        (_, "last_digits") => format!("…{shown}"),
+        (Some(l), _) if n == width + 1 => format!(
+            "{}-{}-{}",
+            twin.layers().def(l).code,
+            &shown[..width],
+            &shown[width..]
+        ),
+        (Some(l), "prefix") => format!("{}-{shown}…", twin.layers().def(l).code),
+        (None, "prefix") if r.word.is_empty() => format!("{shown}…"),
+        _ if r.word.is_empty() => shown.clone(),
+        _ => format!("{} {shown}", r.word.to_uppercase()),
+    };
+    let (note, note_uk): (String, String) = match (check_digit_ok, weighed.first()) {
+        (_, Some(_)) if mode == "last_digits" => (
+            format!("objects near the caller whose number ends in {shown}, nearest first"),
+            format!("об'єкти біля абонента, чий номер закінчується на {shown}, ближчі першими"),
+        ),
+        (Some(false), _) => (
+            "the check digit does not fit: the number was misheard or misread; candidates assume one mistake, or two near the caller".into(),
+            "контрольна цифра не сходиться: номер почуто або прочитано з помилкою; кандидати — з однією помилкою, біля абонента — з двома".into(),
+        ),
+        (_, None) if mode == "last_digits" => (
+            format!("no object near the caller has a number ending in {shown}"),
+            format!("біля абонента немає об'єкта з номером на {shown}"),
+        ),
+        (_, None) => (
+            "no object has this number or one a single mistake away".into(),
+            "немає об'єкта з таким номером чи номером за одну помилку від нього".into(),
+        ),
+        (_, Some(_)) if mode == "prefix" && rq.near.is_none() => (
+            "the number is not complete: type on, or give the caller's area to see the objects near them first".into(),
+            "номер неповний: вводьте далі або вкажіть район абонента, щоб бачити спершу ближчі об'єкти".into(),
+        ),
+        (_, Some(_)) if ambiguous => (
+            "several objects fit: ask the caller for the number again, or for the object next to it".into(),
+            "підходять кілька об'єктів: перепитайте номер або номер сусіднього об'єкта".into(),
+        ),
+        (_, Some(w)) if w.3 == "two_digits_wrong" => (
+            "the best fit assumes two digits misheard: confirm it with the caller".into(),
+            "найкращий збіг припускає дві помилкові цифри: підтвердьте з абонентом".into(),
+        ),
+        _ => (String::new(), String::new()),
     };
     let candidates = weighed
         .into_iter()
@@ -381,9 +576,115 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
         normalized,
         check_digit_ok,
         note,
+        note_uk,
         ambiguous,
+        mode: mode.to_string(),
         candidates,
     })
+}
+
+/// A second candidate at least this fraction of the first's weight makes the answer
+/// ambiguous.
+const AMBIGUOUS: f64 = 0.4;
+
+/// Another candidate nearer the caller than this fraction of the best one's distance makes
+/// an answer that assumes a mistake ambiguous.
+const NEARER: f64 = 0.7;
+
+/// How much the distance from the caller's area counts against a candidate: in proportion
+/// within the radius, and three times as fast beyond it (the caller is not that far off).
+fn farness(d: f64, radius: f64) -> f64 {
+    let x = d / radius;
+    x + 3.0 * (x - 1.0).max(0.0)
+}
+
+/// The weight of "none of these" (the object meant is not numbered, or more went wrong).
+const NONE: f64 = 0.049_787_068_367_863_944; // e^-3
+
+/// The answer to a street (and house) question.
+fn address_answer(
+    twin: &Twin,
+    rq: &ResolveQuery,
+    ix: &super::streets::StreetIndex,
+    found: &[super::streets::Found],
+    house: Option<&str>,
+) -> Resolved {
+    let places = super::address::places(twin, ix, found, house, rq.near, rq.limit);
+    let mut weighed: Vec<(f64, Option<f64>, super::address::Place<'_>)> = places
+        .into_iter()
+        .map(|p| {
+            let d = rq
+                .near
+                .map(|n| place::distance_m(n, p.object.geometry.anchor()));
+            let far = d.map_or(0.0, |d| farness(d, rq.radius_m));
+            ((-2.0 * p.cost - far).exp(), d, p)
+        })
+        .collect();
+    weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.object.id.cmp(&b.2.object.id)));
+    let total: f64 = NONE + weighed.iter().map(|w| w.0).sum::<f64>();
+    let ambiguous = weighed.len() >= 2 && weighed[1].0 >= AMBIGUOUS * weighed[0].0;
+    let streets: Vec<&str> = found
+        .iter()
+        .map(|f| ix.streets[f.street].name.as_str())
+        .collect();
+    let normalized = match house {
+        Some(h) => format!("{} {h}", streets.join(" / ")),
+        None => streets.join(" / "),
+    };
+    let on = streets.join(" / ");
+    let (note, note_uk) = match weighed.first() {
+        None => (
+            format!("no address on {on} is known"),
+            format!("жодної адреси на {on} не відомо"),
+        ),
+        Some((_, _, p)) => {
+            let (mut en, mut uk) = (Vec::new(), Vec::new());
+            if let Some(v) = &p.via {
+                en.push(format!("{v:?} is {}", p.street));
+                uk.push(format!("«{v}» — тепер {}", p.street));
+            }
+            if p.rule == "address_nearby_house" {
+                let h = house.unwrap_or_default();
+                en.push(format!("no house {h} on {}: the nearest numbers", p.street));
+                uk.push(format!(
+                    "будинку {h} на {} немає: найближчі номери",
+                    p.street
+                ));
+            }
+            if ambiguous {
+                en.push("several places fit: ask the caller for the house or a landmark".into());
+                uk.push("підходять кілька місць: запитайте будинок або номер орієнтира".into());
+            }
+            (en.join("; "), uk.join("; "))
+        }
+    };
+    let candidates = weighed
+        .iter()
+        .take(rq.limit)
+        .map(|(w, d, p)| super::address::candidate(twin, p, w / total, *d, rq))
+        .collect();
+    Resolved {
+        query: rq.q.clone(),
+        normalized,
+        check_digit_ok: None,
+        note,
+        note_uk,
+        ambiguous,
+        mode: "address".into(),
+        candidates,
+    }
+}
+
+/// The Open Location Code of a position (10 digits, about 14 × 14 m).
+pub fn plus_code(p: [f64; 2]) -> String {
+    pluscodes::encode(
+        &pluscodes::Coordinate {
+            latitude: p[1],
+            longitude: p[0],
+        },
+        10,
+    )
+    .unwrap_or_default()
 }
 
 /// The answer as a plain-text table for a terminal.
@@ -440,14 +741,7 @@ fn candidate(
         None => (String::new(), String::new()),
     };
     let p = o.geometry.anchor();
-    let plus_code = pluscodes::encode(
-        &pluscodes::Coordinate {
-            latitude: p[1],
-            longitude: p[0],
-        },
-        10,
-    )
-    .unwrap_or_default();
+    let plus_code = plus_code(p);
     let address = place::nearest_address(twin, p, super::nearest::ADDRESS_RADIUS_M, visible);
     let (phrase_uk, phrase_en) = match &address {
         Some(a) => {
@@ -476,6 +770,7 @@ fn candidate(
         ),
     };
     Candidate {
+        kind: "object".into(),
         number,
         number_latin,
         layer: def.name.clone(),
@@ -490,6 +785,8 @@ fn candidate(
         status: o.status.as_str().into(),
         phrase_uk,
         phrase_en,
+        matched_name: None,
+        landmarks: Vec::new(),
     }
 }
 
@@ -571,6 +868,7 @@ mod tests {
             visible: crate::access::Visible::all(t.layers()),
             layers: Vec::new(),
             limit: 5,
+            streets: None,
         };
         let r = resolve(&t, &q(Some([35.0, 47.8]))).unwrap();
         assert_eq!(r.check_digit_ok, Some(false));

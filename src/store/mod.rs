@@ -190,6 +190,16 @@ pub trait Store: Send {
         id: i64,
         actor: &str,
     ) -> Result<Option<crate::access::tokens::TokenRecord>, StoreError>;
+    /// The newest `limit` history entries of one action (`call`, `import`, …), newest first.
+    fn history_of(&mut self, action: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Appends one entry that changes no object (a dispatcher's call record, say) to the
+    /// hash-chained history, durably; returns its sequence number and hash.
+    fn record(
+        &mut self,
+        actor: &str,
+        action: &str,
+        new: &serde_json::Value,
+    ) -> Result<(u64, String), StoreError>;
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
 }

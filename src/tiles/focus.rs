@@ -25,6 +25,9 @@ pub struct CitySettings {
     /// `[west, south, east, north]`: the city's extent, for the shelter audit's "outside the
     /// city"; unset, the extent of the imported streets and addresses is taken.
     pub bounds: Option<[f64; 4]>,
+    /// A CSV of street renamings (header `old,new`): callers still say the old names, and
+    /// `/resolve` finds the street by them and answers with the current one.
+    pub street_renamings: Option<std::path::PathBuf>,
 }
 
 impl Default for CitySettings {
@@ -34,6 +37,7 @@ impl Default for CitySettings {
             zoom: None,
             timezone: "Europe/Kyiv".into(),
             bounds: None,
+            street_renamings: None,
         }
     }
 }
@@ -44,7 +48,17 @@ impl CitySettings {
         self.timezone.parse().unwrap_or(chrono_tz::Europe::Kyiv)
     }
 
+    /// The street renamings (none when unset).
+    pub fn renamings(&self) -> Result<crate::resolve::streets::Renamings, String> {
+        match &self.street_renamings {
+            None => Ok(Default::default()),
+            Some(p) => crate::resolve::streets::Renamings::read(p)
+                .map_err(|e| format!("city.street_renamings: {e}")),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        self.renamings()?;
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(format!(
                 "city.timezone {:?} is not an IANA time zone name (e.g. \"Europe/Kyiv\")",

@@ -8,9 +8,38 @@ use crate::model::ObjectId;
 use crate::store::{HistoryEntry, StoreError, chain};
 
 impl GpkgStore {
+    /// Appends one entry that changes no object, in its own transaction.
+    pub(super) fn record_entry(
+        &mut self,
+        actor: &str,
+        action: &str,
+        new: &serde_json::Value,
+    ) -> Result<(u64, String), StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let mut h = Appender::open(&tx).map_err(e)?;
+        h.push(chain::Entry {
+            at: crate::store::format_ms(crate::model::now_ms()),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            new: Some(new.to_string()),
+            ..Default::default()
+        })
+        .map_err(e)?;
+        let hash = h.hash.clone();
+        let seq = h.finish().map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok((seq, hash))
+    }
+
     pub(super) fn read_history(
         &mut self,
         object: Option<ObjectId>,
+        action: Option<&str>,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let p = self.shown();
@@ -18,25 +47,28 @@ impl GpkgStore {
             .conn
             .prepare(
                 "SELECT seq, at, actor, action, layer, object_id, number, old, new, hash FROM citytwin_history \
-                 WHERE ?1 IS NULL OR object_id = ?1 ORDER BY seq DESC LIMIT ?2",
+                 WHERE (?1 IS NULL OR object_id = ?1) AND (?2 IS NULL OR action = ?2) ORDER BY seq DESC LIMIT ?3",
             )
             .map_err(|e| sql(&p, e))?;
         let rows = stmt
-            .query_map(params![object.map(|o| o as i64), limit as i64], |r| {
-                let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-                Ok(HistoryEntry {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    layer: r.get(4)?,
-                    object_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
-                    number: r.get(6)?,
-                    old: json(r.get(7)?),
-                    new: json(r.get(8)?),
-                    hash: r.get(9)?,
-                })
-            })
+            .query_map(
+                params![object.map(|o| o as i64), action, limit as i64],
+                |r| {
+                    let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+                    Ok(HistoryEntry {
+                        seq: r.get(0)?,
+                        at: r.get(1)?,
+                        actor: r.get(2)?,
+                        action: r.get(3)?,
+                        layer: r.get(4)?,
+                        object_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                        number: r.get(6)?,
+                        old: json(r.get(7)?),
+                        new: json(r.get(8)?),
+                        hash: r.get(9)?,
+                    })
+                },
+            )
             .map_err(|e| sql(&p, e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
     }

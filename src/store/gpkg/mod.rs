@@ -273,7 +273,11 @@ impl Store for GpkgStore {
         object: Option<ObjectId>,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.read_history(object, limit)
+        self.read_history(object, None, limit)
+    }
+
+    fn history_of(&mut self, action: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read_history(None, Some(action), limit)
     }
 
     fn object_of_number(&mut self, number: &str) -> Result<Option<(ObjectId, String)>, StoreError> {
@@ -294,6 +298,15 @@ impl Store for GpkgStore {
 
     fn revoke_token(&mut self, id: i64, actor: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.revoke(id, actor)
+    }
+
+    fn record(
+        &mut self,
+        actor: &str,
+        action: &str,
+        new: &serde_json::Value,
+    ) -> Result<(u64, String), StoreError> {
+        self.record_entry(actor, action, new)
     }
 
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
