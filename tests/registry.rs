@@ -38,7 +38,8 @@ fn demo_city_is_seeded_numbered_and_served() {
             "trees",
             "addresses",
             "streets",
-            "barriers"
+            "barriers",
+            "districts"
         ]
     );
     // An engineer sees every layer.

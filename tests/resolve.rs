@@ -679,6 +679,24 @@ fn a_caller_is_understood_however_the_number_or_street_is_said() {
             "one building's entrances are one place: {r}"
         );
     }
+    // A district: its centre, to set the caller's area.
+    let r = ask("Kluuvi", None);
+    let c = &r["candidates"][0];
+    assert_eq!(
+        (
+            r["mode"].as_str(),
+            c["rule"].as_str(),
+            c["layer"].as_str(),
+            c["number"].as_str()
+        ),
+        (
+            Some("address"),
+            Some("district"),
+            Some("districts"),
+            Some("Kluuvi")
+        ),
+        "{r}"
+    );
     // A street without a house: its addresses nearest to the caller.
     let r = ask("Aleksanterinkatu", near(pole.1));
     assert_eq!(r["mode"], "address", "{r}");

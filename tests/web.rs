@@ -954,6 +954,19 @@ fn the_dispatch_page_finds_a_misheard_pole_and_records_the_call() {
     assert_eq!(r["escaped"]["chosen"], Value::Null);
 
     // Several numbers: the pole and its nearest landmark place the caller, and that is chosen.
+    // The districts are offered, and one sets the caller's area at its centre.
+    let districts: Vec<&str> = r["districts"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(districts.contains(&"Kluuvi"), "{districts:?}");
+    let area = &r["district_area"];
+    assert!(
+        (area["lat"].as_f64().unwrap_or(0.0) - 60.17).abs() < 0.01
+            && (area["lon"].as_f64().unwrap_or(0.0) - 24.945).abs() < 0.02
+            && area["text"].as_str().unwrap_or("").contains("Kluuvi"),
+        "{area}"
+    );
     let loc = &r["locate"];
     assert_eq!(loc["consistent"], true, "{loc}");
     assert!(loc["uncertainty_m"].as_f64().is_some(), "{loc}");

@@ -24,8 +24,8 @@ const T = {
     copyManual: 'Буфер обміну недоступний: фразу виділено — натисніть Ctrl+C',
     landmarks: 'Орієнтири поруч', noLandmarks: 'Поруч немає нумерованих орієнтирів.',
     loadingLandmarks: 'Шукаю орієнтири…',
-    areaTitle: 'Район абонента', areaLabel: 'Вулиця або адреса району абонента',
-    areaPlaceholder: 'Вулиця, будинок — Enter', areaNone: 'Не задано: клацніть на мапі або введіть адресу.',
+    areaTitle: 'Район абонента', areaLabel: 'Район, вулиця або адреса абонента',
+    areaPlaceholder: 'Район, вулиця, будинок — Enter', areaNone: 'Не задано: клацніть на мапі або введіть адресу.',
     areaClear: 'Очистити район', areaMarker: 'район абонента',
     areaMap: (p) => `Точка на мапі: ${p}`, areaUrl: (p) => `З посилання: ${p}`, areaFrom: (t, p) => `${t} (${p})`,
     areaNotFound: (q) => `Район «${q}» не знайдено`, areaSet: (t) => `Район абонента: ${t}`,
@@ -91,8 +91,8 @@ const T = {
     copyManual: 'Clipboard refused: the phrase is selected — press Ctrl+C',
     landmarks: 'Landmarks nearby', noLandmarks: 'No numbered landmarks nearby.',
     loadingLandmarks: 'Looking for landmarks…',
-    areaTitle: 'Caller’s area', areaLabel: 'Street or address of the caller’s area',
-    areaPlaceholder: 'Street, house — Enter', areaNone: 'Not set: click the map or type an address.',
+    areaTitle: 'Caller’s area', areaLabel: 'District, street or address of the caller',
+    areaPlaceholder: 'District, street, house — Enter', areaNone: 'Not set: click the map or type an address.',
     areaClear: 'Clear the area', areaMarker: 'caller’s area',
     areaMap: (p) => `Point on the map: ${p}`, areaUrl: (p) => `From the link: ${p}`, areaFrom: (t, p) => `${t} (${p})`,
     areaNotFound: (q) => `Area “${q}” not found`, areaSet: (t) => `Caller’s area: ${t}`,
@@ -864,6 +864,17 @@ $('area').addEventListener('keydown', async (e) => {
   map.easeTo({ center: [c.lon, c.lat], zoom: Math.max(map.getZoom(), 15), duration: 0 });
 });
 
+// The city's districts, offered as the area box is typed in (a district's name → its centre).
+async function loadDistricts() {
+  const res = await api('/objects?layer=districts&limit=1000');
+  if (!res || !res.ok) return;
+  const names = [...new Set((res.body.features || [])
+    .map((f) => f.properties && f.properties.attributes && f.properties.attributes.name)
+    .filter(Boolean))].sort((a, b) => a.localeCompare(b));
+  $('districts').replaceChildren(...names.map((n) => el('option', { value: n })));
+  state.districts = names.length;
+}
+
 $('area-clear').addEventListener('click', () => {
   state.area = null;
   $('area').value = '';
@@ -916,6 +927,7 @@ async function checkToken() {
     state.signedIn = true;
     const n = res.body.layers;
     say(() => t().signedIn(n));
+    loadDistricts();
   } else if (res) {
     state.signedIn = false;
     if (res.status === 401) {

@@ -80,7 +80,7 @@ impl Default for AccessConfig {
         for name in ["shelters", "wifi", "trees"] {
             layers.insert(name.to_string(), open.clone());
         }
-        for name in ["addresses", "streets", "barriers"] {
+        for name in ["addresses", "streets", "barriers", "districts"] {
             layers.insert(name.to_string(), rule(&[Public], &[Public], &[], &[Admin]));
         }
         layers.insert(

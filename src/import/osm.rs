@@ -12,6 +12,7 @@
 //! | `addr:housenumber` (with `addr:street` or `addr:place`) | addresses |
 //! | any `highway=*` way | streets |
 //! | `barrier=*` node (a gate, a bollard, a kerb on a way) | barriers |
+//! | `place=` suburb, quarter, neighbourhood, borough, city_district (named) | districts |
 //!
 //! Ways become points at the mean of their nodes for point layers. A layer missing from the
 //! configuration is skipped. Tags are kept as text attributes; `ref` on a numbered object is its
@@ -87,6 +88,15 @@ fn classify(tags: &[(&str, &str)], is_way: bool) -> Vec<&'static str> {
     }
     if is_way && get("highway").is_some() {
         out.push("streets");
+    }
+    // The parts of the city a caller names ("I'm in Kluuvi"): the dispatcher's area.
+    if get("name").is_some()
+        && matches!(
+            get("place"),
+            Some("suburb" | "quarter" | "neighbourhood" | "borough" | "city_district")
+        )
+    {
+        out.push("districts");
     }
     // Gates, bollards, kerbs on the ways: the walking graph lets people through or not.
     if !is_way && get("barrier").is_some() {

@@ -160,6 +160,7 @@ impl Layers {
             l("addresses", "", "", Point, "Адреса", "Address", 16),
             l("streets", "", "", Line, "Вулиця", "Street", 12),
             l("barriers", "", "", Point, "Перешкода", "Barrier", 16),
+            l("districts", "", "", Point, "Район", "District", 10),
         ];
         // The built-in set is valid by construction; a failure here is a programming error.
         Layers::new(defs).expect("built-in layers are valid")

@@ -51,6 +51,11 @@ pub fn places<'t>(
                 };
                 ids.into_iter().map(|id| (id, rule, c)).collect()
             }
+            None if street.district => street
+                .ways
+                .iter()
+                .map(|&id| (id, "district", 0.5))
+                .collect(),
             None => street_points(twin, &street.houses, &street.ways, near, limit),
         };
         // One building often has several address points (entrances): one place per house.
@@ -58,7 +63,7 @@ pub fn places<'t>(
         for (id, rule, c) in ids {
             if let Some(o) = twin.get(id) {
                 let at = o.geometry.anchor();
-                if rule != "street"
+                if !matches!(rule, "street" | "district")
                     && kept
                         .iter()
                         .any(|k| place::distance_m(*k, at) < SAME_HOUSE_M)

@@ -377,7 +377,7 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
         .filter(|l| rq.visible.has_layer(*l) && (rq.layers.is_empty() || rq.layers.contains(l)))
         .collect();
     // A street, and a house on it.
-    let addresses_asked = ["addresses", "streets"].iter().any(|n| {
+    let addresses_asked = ["addresses", "streets", "districts"].iter().any(|n| {
         twin.layers()
             .by_name(n)
             .is_some_and(|l| layers.contains(&l))

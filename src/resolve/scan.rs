@@ -42,7 +42,12 @@ impl Scope<'_> {
     }
 
     fn within(&self, o: &Object, area: Option<Area>) -> bool {
-        area.is_none_or(|a| place::distance_m(a.at, o.geometry.anchor()) <= a.radius_m)
+        area.is_none_or(|a| {
+            let p = o.geometry.anchor();
+            // Most of a serial range is far away: a degree of latitude is never under 110 km.
+            (p[1] - a.at[1]).abs() * 110_000.0 <= a.radius_m
+                && place::distance_m(a.at, p) <= a.radius_m
+        })
     }
 
     /// The objects of serials `lo..hi` (read while the budget lasts).

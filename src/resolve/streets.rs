@@ -230,6 +230,8 @@ pub struct Street {
     /// `(house key, house as written, address object)`.
     pub houses: Vec<(String, String, ObjectId)>,
     pub ways: Vec<ObjectId>,
+    /// A district (OSM `place=suburb` and the like), not a street: its point is in `ways`.
+    pub district: bool,
 }
 
 /// A street found by a name: which, and the name the caller used when it is not the current
@@ -301,6 +303,31 @@ impl StreetIndex {
             }
         }
         let mut others: Vec<(usize, String)> = Vec::new();
+        // Districts by their names, apart from streets of the same name.
+        if let Some(l) = layer("districts") {
+            for id in twin.ids_of(l) {
+                let Some(o) = twin.get(id).filter(|o| visible.shows(o)) else {
+                    continue;
+                };
+                let Some(name) = text(o, "name") else {
+                    continue;
+                };
+                ix.streets.push(Street {
+                    name: name.clone(),
+                    ways: vec![id],
+                    district: true,
+                    ..Default::default()
+                });
+                let s = ix.streets.len() - 1;
+                for (k, v) in o.attributes.iter() {
+                    if is_other_name(k) {
+                        for alt in v.as_text().split(';') {
+                            others.push((s, alt.trim().to_string()));
+                        }
+                    }
+                }
+            }
+        }
         if let Some(l) = layer("streets") {
             for id in twin.ids_of(l) {
                 let Some(o) = twin.get(id).filter(|o| visible.shows(o)) else {
@@ -450,7 +477,7 @@ impl StreetCache {
 
     /// The index for `twin` as `visible` sees it.
     pub fn get(&self, twin: &Twin, visible: &Visible) -> Arc<StreetIndex> {
-        let version = ["addresses", "streets"]
+        let version = ["addresses", "streets", "districts"]
             .iter()
             .filter_map(|n| twin.layers().by_name(n))
             .map(|l| {

@@ -196,6 +196,15 @@ try {
     await recordDone(page);
   }
 
+  // A district sets the caller's area: offered in the area box's list, Enter takes its centre.
+  await page.waitForFunction(() => document.querySelectorAll('#districts option').length > 0, { timeout: 30000 });
+  out.districts = await page.$$eval('#districts option', (os) => os.map((o) => o.value));
+  await page.focus('#area');
+  await page.keyboard.type('Kluuvi', { delay: 20 });
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => window.citytwinDispatch.area && window.citytwinDispatch.area.from === 'text', { timeout: 30000 });
+  out.district_area = await page.evaluate(() => ({ ...window.citytwinDispatch.area, text: document.getElementById('area-text').textContent }));
+
   // A phone: the same call on a small screen (a new page: isMobile reloads).
   const phone = await watchedPage(browser, base, out);
   phone.on('requestfailed', (r) => { if (r.failure()?.errorText === 'net::ERR_ABORTED') out.aborted.push(r.url()); });
