@@ -13,6 +13,11 @@ use crate::twin::Twin;
 
 /// Most serials read from the serial table for one question.
 const RANGE_BUDGET: u64 = 40_000;
+/// Most serials read for the typed start with one digit wrong (nine ranges per digit typed):
+/// on a full 7-digit space that is from the fifth digit on.
+const ONE_WRONG_BUDGET: u64 = 10_000;
+/// A range wider than this is walked instead when only one layer is looked in.
+const WALK_RATHER: u64 = 2_000;
 /// Most points visited per layer when walking outwards from the caller.
 const WALK_BUDGET: usize = 30_000;
 
@@ -108,8 +113,11 @@ impl Scope<'_> {
         let span = 10u64.pow((w - p) as u32);
         let lo = value(digits) as u64 * span;
         let mut objs = Vec::new();
+        // A wide range costs a lookup per serial; the walk one per point near the caller (of
+        // one layer, when a layer word was heard: far fewer).
+        let walk = span > RANGE_BUDGET || (self.layers.len() == 1 && span > WALK_RATHER);
         match area {
-            Some(a) if span > RANGE_BUDGET => {
+            Some(a) if walk => {
                 let v = value(digits);
                 let div = span as u32;
                 self.walk(a, |serial, _| serial / div == v, &mut objs);
@@ -121,7 +129,7 @@ impl Scope<'_> {
         }
         let mut hits: Vec<Hit<'t>> = objs.into_iter().map(|o| (o, "prefix", 0.3)).collect();
         // One digit of the typed start wrong, when the ranges are narrow enough to read.
-        if area.is_some() && p >= 3 && 9 * p as u64 * span <= RANGE_BUDGET {
+        if area.is_some() && p >= 3 && 9 * p as u64 * span <= ONE_WRONG_BUDGET {
             let mut v = digits.to_vec();
             for i in 0..p {
                 let orig = v[i];
