@@ -636,6 +636,11 @@ fn a_caller_is_understood_however_the_number_or_street_is_said() {
         ("Heikinkatu 5", "Mannerheimintie 5", Some("Heikinkatu")),
         ("Suurkatu 20", "Aleksanterinkatu 20", Some("Suurkatu")),
         (
+            "Mannerheimvägen 5",
+            "Mannerheimintie 5",
+            Some("Mannerheimvägen"),
+        ),
+        (
             "просп. Леніна, 5",
             "Mannerheimintie 5",
             Some("просп. Леніна"),
@@ -679,6 +684,23 @@ fn a_caller_is_understood_however_the_number_or_street_is_said() {
             "one building's entrances are one place: {r}"
         );
     }
+    // A former name is said to be one; another language's name is not.
+    let phrase = |q: &str| {
+        ask(q, None)["candidates"][0]["phrase_uk"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        phrase("Heikinkatu 5").contains("колишня назва: Heikinkatu"),
+        "{}",
+        phrase("Heikinkatu 5")
+    );
+    assert!(
+        phrase("Mannerheimvägen 5").contains("також: Mannerheimvägen"),
+        "{}",
+        phrase("Mannerheimvägen 5")
+    );
     // A district: its centre, to set the caller's area.
     let r = ask("Kluuvi", None);
     let c = &r["candidates"][0];

@@ -25,6 +25,8 @@ pub struct Place<'a> {
     pub rule: &'static str,
     pub cost: f64,
     pub via: Option<String>,
+    /// `via` is a former name.
+    pub old: bool,
 }
 
 /// The places the streets found and the house number heard (if any) can be.
@@ -77,6 +79,7 @@ pub fn places<'t>(
                     rule,
                     cost: c + renamed,
                     via: f.via.clone(),
+                    old: f.old,
                 });
             }
         }
@@ -138,16 +141,11 @@ pub fn candidate(
     )
     .unwrap_or_default();
     let plus_code = super::number::plus_code(at);
-    let was_uk = p
-        .via
-        .as_ref()
-        .map(|v| format!(" (колишня назва: {v})"))
-        .unwrap_or_default();
-    let was_en = p
-        .via
-        .as_ref()
-        .map(|v| format!(" (formerly or also: {v})"))
-        .unwrap_or_default();
+    let (was_uk, was_en) = match (&p.via, p.old) {
+        (Some(v), true) => (format!(" (колишня назва: {v})"), format!(" (formerly {v})")),
+        (Some(v), false) => (format!(" (також: {v})"), format!(" (also {v})")),
+        (None, _) => (String::new(), String::new()),
+    };
     let (phrase_uk, phrase_en) = match landmarks.first() {
         Some(l) => {
             // The landmark as seen from the address.

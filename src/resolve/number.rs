@@ -639,9 +639,16 @@ fn address_answer(
         ),
         Some((_, _, p)) => {
             let (mut en, mut uk) = (Vec::new(), Vec::new());
-            if let Some(v) = &p.via {
-                en.push(format!("{v:?} is {}", p.street));
-                uk.push(format!("«{v}» — тепер {}", p.street));
+            match (&p.via, p.old) {
+                (Some(v), true) => {
+                    en.push(format!("{v:?} is now {}", p.street));
+                    uk.push(format!("«{v}» — тепер {}", p.street));
+                }
+                (Some(v), false) => {
+                    en.push(format!("{v:?} is {}", p.street));
+                    uk.push(format!("«{v}» — це {}", p.street));
+                }
+                (None, _) => {}
             }
             if p.rule == "address_nearby_house" {
                 let h = house.unwrap_or_default();

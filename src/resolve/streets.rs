@@ -240,6 +240,9 @@ pub struct Street {
 pub struct Found {
     pub street: usize,
     pub via: Option<String>,
+    /// `via` is a name the street had (OSM `old_name*`, the renaming table), not another
+    /// name it has (another language's, a local one).
+    pub old: bool,
 }
 
 /// Every street by every name it is known by.
@@ -302,7 +305,7 @@ impl StreetIndex {
                 }
             }
         }
-        let mut others: Vec<(usize, String)> = Vec::new();
+        let mut others: Vec<(usize, String, bool)> = Vec::new();
         // Districts by their names, apart from streets of the same name.
         if let Some(l) = layer("districts") {
             for id in twin.ids_of(l) {
@@ -322,7 +325,7 @@ impl StreetIndex {
                 for (k, v) in o.attributes.iter() {
                     if is_other_name(k) {
                         for alt in v.as_text().split(';') {
-                            others.push((s, alt.trim().to_string()));
+                            others.push((s, alt.trim().to_string(), k.starts_with("old_name")));
                         }
                     }
                 }
@@ -343,7 +346,7 @@ impl StreetIndex {
                 for (k, v) in o.attributes.iter() {
                     if is_other_name(k) {
                         for alt in v.as_text().split(';') {
-                            others.push((s, alt.trim().to_string()));
+                            others.push((s, alt.trim().to_string(), k.starts_with("old_name")));
                         }
                     }
                 }
@@ -356,15 +359,16 @@ impl StreetIndex {
                 .push(Found {
                     street: s,
                     via: None,
+                    old: false,
                 });
         }
         for (old, new) in &renamings.pairs {
             match by_key.get(&key_of(new)) {
-                Some(&s) => others.push((s, old.clone())),
+                Some(&s) => others.push((s, old.clone(), true)),
                 None => ix.unmatched_renamings += 1,
             }
         }
-        for (s, alt) in others {
+        for (s, alt, old) in others {
             let key = key_of(&alt);
             if key.is_empty() {
                 continue;
@@ -374,6 +378,7 @@ impl StreetIndex {
                 list.push(Found {
                     street: s,
                     via: Some(alt),
+                    old,
                 });
             }
         }
