@@ -48,6 +48,9 @@ pub struct Config {
     /// Nearest-shelter routing (`[shelters]`).
     #[serde(default)]
     pub shelters: crate::shelters::ShelterSettings,
+    /// The fibre network's traces (`[fibre]`).
+    #[serde(default)]
+    pub fibre: crate::fibre::FibreSettings,
     /// Attribution shown on maps and in TileJSON.
     pub attribution: String,
     /// The origin clients reach this server at (`https://map.example.org`), for the absolute
@@ -72,6 +75,7 @@ impl Default for Config {
             tiles: crate::tiles::TileSettings::default(),
             city: crate::tiles::focus::CitySettings::default(),
             shelters: crate::shelters::ShelterSettings::default(),
+            fibre: crate::fibre::FibreSettings::default(),
             public_url: None,
             attribution: "© OpenStreetMap contributors (ODbL); Kyiv shelter lists as republished in kulishA/shelters-map".into(),
         }

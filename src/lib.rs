@@ -6,6 +6,7 @@ pub mod access;
 pub mod assets;
 pub mod config;
 pub mod export;
+pub mod fibre;
 pub mod generate;
 pub mod http;
 pub mod import;

@@ -343,6 +343,10 @@ fn no_route_shows_any_role_what_it_may_not_see() {
         ("/shelters", "/shelters".into()),
         ("/shelters/sw.js", "/shelters/sw.js".into()),
         ("/dispatch", "/dispatch".into()),
+        ("/fibre/bridges", "/fibre/bridges".into()),
+        ("/fibre/path", "/fibre/path?from=0,0&to=1,1".into()),
+        ("/fibre/isolate", "/fibre/isolate?lon=0&lat=0".into()),
+        ("/fibre/connected", "/fibre/connected?node=0,0".into()),
         // Asked with GET here (405); the POST is checked per role after the walk.
         ("/dispatch/calls", "/dispatch/calls".into()),
         ("/shelters/list", "/shelters/list".into()),

@@ -435,6 +435,13 @@ fn hidden_shelters_appear_in_no_public_answer() {
         ("/shelters".into(), "/shelters".into()),
         ("/shelters/sw.js".into(), "/shelters/sw.js".into()),
         ("/dispatch".into(), "/dispatch".into()),
+        ("/fibre/bridges".into(), "/fibre/bridges".into()),
+        ("/fibre/path".into(), "/fibre/path?from=0,0&to=1,1".into()),
+        ("/fibre/isolate".into(), "/fibre/isolate?lon=0&lat=0".into()),
+        (
+            "/fibre/connected".into(),
+            "/fibre/connected?node=0,0".into(),
+        ),
         ("/dispatch/calls".into(), "/dispatch/calls".into()),
         ("/shelters/list".into(), "/shelters/list".into()),
         (

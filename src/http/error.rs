@@ -138,6 +138,15 @@ impl From<crate::shelters::ShelterError> for ApiError {
     }
 }
 
+impl From<crate::fibre::FibreError> for ApiError {
+    fn from(e: crate::fibre::FibreError) -> Self {
+        match e {
+            crate::fibre::FibreError::Bad { field, reason } => ApiError::bad(field, reason),
+            crate::fibre::FibreError::NotFound(m) => ApiError::not_found(m),
+        }
+    }
+}
+
 impl From<crate::resolve::ResolveError> for ApiError {
     fn from(e: crate::resolve::ResolveError) -> Self {
         ApiError::bad(e.field, e.reason)

@@ -7,6 +7,7 @@ mod assets;
 mod audit;
 mod dispatch;
 pub mod error;
+mod fibre;
 pub mod limits;
 pub mod metrics;
 mod objects;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub guard: Arc<limits::Guard>,
     pub shelters: Arc<crate::shelters::ShelterService>,
     pub streets: Arc<crate::resolve::streets::StreetCache>,
+    pub fibre: Arc<crate::fibre::FibreService>,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
             Default::default()
         });
         AppState {
+            fibre: Arc::new(crate::fibre::FibreService::new(config.fibre.clone())),
             streets: Arc::new(crate::resolve::streets::StreetCache::new(renamings)),
             shelters,
             guard: Arc::new(limits::Guard::new(&config.limits)),
@@ -101,7 +104,7 @@ struct SuffixedRoutes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "citytwin", description = "Digital twin of a city's numbered objects: registry, vector tiles, emergency resolver."),
-    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "shelters", description = "Nearest open shelters by walking route, and the shelter list's audit"), (name = "service", description = "Health, metrics and API description"))
+    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "shelters", description = "Nearest open shelters by walking route, and the shelter list's audit"), (name = "fibre", description = "Traces over the fibre network: paths, cuts, bridges"), (name = "service", description = "Health, metrics and API description"))
 )]
 struct ApiDoc;
 
@@ -218,6 +221,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(stats::stats))
         .routes(routes!(dispatch::page))
         .routes(routes!(dispatch::record, dispatch::calls))
+        .routes(routes!(fibre::path))
+        .routes(routes!(fibre::isolate))
+        .routes(routes!(fibre::bridges))
+        .routes(routes!(fibre::connected))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());

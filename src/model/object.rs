@@ -25,6 +25,8 @@ pub fn now_ms() -> i64 {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
+    /// Also written `cut` (a fibre span cut is broken: it carries no light).
+    #[serde(alias = "cut")]
     Broken,
     Closed,
     Removed,
@@ -58,6 +60,9 @@ impl Status {
             "ok" | "operational" | "working" | "open" | "active" | "справний" | "справна"
             | "працює" | "відкрите" | "відкрито" => Status::Ok,
             "broken"
+            | "cut"
+            | "перерізаний"
+            | "перерізано"
             | "damaged"
             | "faulty"
             | "пошкоджений"

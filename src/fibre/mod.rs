@@ -1,0 +1,460 @@
+//! The city's fibre network for engineers: the path between two points, what a cut leaves
+//! without a way to the core, every span whose cut disconnects something, and everything
+//! reachable from a node. The graph ([`graph::Graph`]) is built from the twin when first asked
+//! and again after the fibre layers change (a span set to `broken`/`cut` is a cut).
+
+pub mod graph;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::access::Visible;
+use crate::model::{Geometry, ObjectId};
+use crate::twin::Twin;
+use graph::{Graph, NODES, SPANS, name_of};
+
+/// `[fibre]` settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FibreSettings {
+    /// The core: the data centre and points of presence (node ids, OFDS ids or numbers). A
+    /// node cut off from every one of them is isolated. Empty: the best-connected node.
+    pub core: Vec<String>,
+}
+
+/// What is wrong with a trace question: the field and why.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FibreError {
+    #[error("{field}: {reason}")]
+    Bad { field: &'static str, reason: String },
+    #[error("{0}")]
+    NotFound(String),
+}
+
+fn bad(field: &'static str, reason: impl Into<String>) -> FibreError {
+    FibreError::Bad {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A node in an answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NodeRef {
+    /// The OFDS id (`network/node`) when the node came from OFDS, else its number.
+    pub id: String,
+    pub number: Option<String>,
+    pub name: Option<String>,
+    pub lon: f64,
+    pub lat: f64,
+}
+
+/// A span in an answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SpanRef {
+    pub id: String,
+    pub number: Option<String>,
+    pub length_m: f64,
+    pub status: String,
+    /// The node ids at its ends.
+    pub ends: [String; 2],
+}
+
+/// `/fibre/path`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PathAnswer {
+    pub from: NodeRef,
+    pub to: NodeRef,
+    pub length_m: f64,
+    /// In order from `from`.
+    pub nodes: Vec<NodeRef>,
+    pub spans: Vec<SpanRef>,
+    /// The spans and nodes as a GeoJSON FeatureCollection, to draw.
+    #[schema(value_type = Object)]
+    pub geojson: serde_json::Value,
+}
+
+/// `/fibre/isolate`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IsolateAnswer {
+    pub cut: Vec<SpanRef>,
+    pub core: Vec<NodeRef>,
+    /// Nodes that had a path to the core and have none after the cut.
+    pub isolated: Vec<NodeRef>,
+    /// Isolated objects per layer.
+    pub counts: BTreeMap<String, usize>,
+    #[schema(value_type = Object)]
+    pub geojson: serde_json::Value,
+}
+
+/// Per node: whether it keeps a way to the core when any one span is cut.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Redundancy {
+    pub node: String,
+    /// Two edge-disjoint paths to the core.
+    pub redundant: bool,
+}
+
+/// `/fibre/bridges`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BridgesAnswer {
+    /// Spans whose cut disconnects something (a span with a parallel twin is none).
+    pub bridges: Vec<SpanRef>,
+    /// Nodes whose loss disconnects something.
+    pub articulation: Vec<NodeRef>,
+    pub core: Vec<NodeRef>,
+    /// Every node but the core, with or without a second way to it.
+    pub nodes: Vec<Redundancy>,
+    /// Share of those nodes with two edge-disjoint paths to the core.
+    pub redundant_share: f64,
+    /// What is wrong with the network's data (span ends meeting no node, …).
+    pub problems: Vec<graph::Problem>,
+}
+
+/// `/fibre/connected`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConnectedAnswer {
+    pub node: NodeRef,
+    pub nodes: Vec<NodeRef>,
+    pub spans: usize,
+    pub length_m: f64,
+    #[schema(value_type = Object)]
+    pub geojson: serde_json::Value,
+}
+
+/// The graph, rebuilt when the fibre layers change.
+#[derive(Debug)]
+pub struct FibreService {
+    settings: FibreSettings,
+    built: Mutex<Option<(u64, bool, Arc<Graph>)>>,
+}
+
+impl FibreService {
+    pub fn new(settings: FibreSettings) -> FibreService {
+        FibreService {
+            settings,
+            built: Mutex::new(None),
+        }
+    }
+
+    /// The graph of `twin` as `visible` sees it.
+    pub fn graph(&self, twin: &Twin, visible: &Visible) -> Arc<Graph> {
+        let version = [NODES, SPANS]
+            .iter()
+            .filter_map(|n| twin.layers().by_name(n))
+            .fold(0u64, |a, l| {
+                a.wrapping_mul(1_000_003).wrapping_add(twin.version(l))
+            });
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, h, g)) = built.as_ref()
+            && *v == version
+            && *h == visible.hidden
+        {
+            return g.clone();
+        }
+        let g = Arc::new(Graph::build(twin, visible));
+        *built = Some((version, visible.hidden, g.clone()));
+        g
+    }
+
+    /// The core nodes: the configured ones, else the best-connected node.
+    pub fn core(&self, twin: &Twin, g: &Graph) -> Result<Vec<u32>, FibreError> {
+        if self.settings.core.is_empty() {
+            return Ok((0..g.nodes.len() as u32)
+                .max_by_key(|&v| (g.degree(v), std::cmp::Reverse(v)))
+                .into_iter()
+                .collect());
+        }
+        self.settings
+            .core
+            .iter()
+            .map(|c| node(twin, g, c).map_err(|e| bad("core", format!("[fibre] core {c:?}: {e}"))))
+            .collect()
+    }
+}
+
+fn node_ref(twin: &Twin, g: &Graph, v: u32) -> NodeRef {
+    let id = g.nodes[v as usize];
+    let o = twin.get(id);
+    let at = o.map_or([0.0, 0.0], |o| o.geometry.anchor());
+    NodeRef {
+        id: name_of(twin, id),
+        number: o.and_then(|o| {
+            o.number
+                .as_ref()
+                .map(|n| n.display(twin.layers().def(o.layer), twin.serial_width()))
+        }),
+        name: o.and_then(|o| o.attributes.get("name").map(|v| v.as_text())),
+        lon: at[0],
+        lat: at[1],
+    }
+}
+
+fn span_ref(twin: &Twin, g: &Graph, e: u32) -> SpanRef {
+    let edge = &g.edges[e as usize];
+    let o = twin.get(edge.span);
+    SpanRef {
+        id: name_of(twin, edge.span),
+        number: o.and_then(|o| {
+            o.number
+                .as_ref()
+                .map(|n| n.display(twin.layers().def(o.layer), twin.serial_width()))
+        }),
+        length_m: (edge.length_m * 10.0).round() / 10.0,
+        status: o.map_or("unknown", |o| o.status.as_str()).into(),
+        ends: [
+            name_of(twin, g.nodes[edge.a as usize]),
+            name_of(twin, g.nodes[edge.b as usize]),
+        ],
+    }
+}
+
+/// Spans and nodes as a FeatureCollection.
+fn geojson(twin: &Twin, g: &Graph, edges: &[u32], nodes: &[u32], role: &str) -> serde_json::Value {
+    let mut features = Vec::new();
+    for &e in edges {
+        if let Some(o) = twin.get(g.edges[e as usize].span)
+            && let Geometry::Line(line) = &o.geometry
+        {
+            let s = span_ref(twin, g, e);
+            features.push(serde_json::json!({
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": line},
+                "properties": {"kind": "span", "role": role, "id": s.id, "number": s.number,
+                               "length_m": s.length_m, "status": s.status},
+            }));
+        }
+    }
+    for &v in nodes {
+        let n = node_ref(twin, g, v);
+        features.push(serde_json::json!({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [n.lon, n.lat]},
+            "properties": {"kind": "node", "role": role, "id": n.id, "number": n.number, "name": n.name},
+        }));
+    }
+    serde_json::json!({"type": "FeatureCollection", "features": features})
+}
+
+fn lon_lat(s: &str) -> Option<[f64; 2]> {
+    let (a, b) = s.split_once(',')?;
+    let (lon, lat) = (a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?);
+    (lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0)
+        .then_some([lon, lat])
+}
+
+/// An object of `layer` named by its OFDS id (whole, or the part after the network), its
+/// number, or (`lon,lat`) the nearest to a position.
+fn find(twin: &Twin, layer: &str, s: &str) -> Result<ObjectId, String> {
+    let s = s.trim();
+    let l = twin
+        .layers()
+        .by_name(layer)
+        .ok_or_else(|| format!("there is no layer {layer}"))?;
+    if let Some(p) = lon_lat(s) {
+        return nearest_of(twin, l, p).ok_or_else(|| format!("no {layer} object to snap {s} to"));
+    }
+    if let Some(o) = twin.find_number(s).into_iter().find(|o| o.layer == l) {
+        return Ok(o.id);
+    }
+    let by_id: Vec<ObjectId> = twin
+        .ids_of(l)
+        .into_iter()
+        .filter(|id| {
+            twin.get(*id).is_some_and(|o| {
+                let sid: &str = &o.source.id;
+                sid == s || sid.rsplit_once('/').is_some_and(|(_, tail)| tail == s)
+            })
+        })
+        .collect();
+    match by_id.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(format!("no {layer} object has id or number {s:?}")),
+        _ => Err(format!(
+            "{s:?} is the id of several {layer} objects: give network/id"
+        )),
+    }
+}
+
+/// The nearest object of a layer (points: its point; lines: any vertex or the nearest
+/// point of its segments).
+fn nearest_of(twin: &Twin, l: crate::model::LayerId, p: [f64; 2]) -> Option<ObjectId> {
+    if let Some((id, _)) = twin.nearest_points(l, p).next() {
+        return Some(id);
+    }
+    // A line layer: the span whose route passes nearest (checked by its segments).
+    twin.ids_of(l)
+        .into_iter()
+        .filter_map(|id| {
+            let o = twin.get(id)?;
+            let Geometry::Line(line) = &o.geometry else {
+                return None;
+            };
+            let d = line
+                .windows(2)
+                .map(|w| segment_distance(p, w[0], w[1]))
+                .fold(f64::INFINITY, f64::min);
+            Some((d, id))
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+        .map(|(_, id)| id)
+}
+
+/// Metres from `p` to the segment `a`–`b` (on a local plane).
+fn segment_distance(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+    let k = p[1].to_radians().cos();
+    let (ax, ay, bx, by) = (
+        (a[0] - p[0]) * k,
+        a[1] - p[1],
+        (b[0] - p[0]) * k,
+        b[1] - p[1],
+    );
+    let (dx, dy) = (bx - ax, by - ay);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (x, y) = (ax + t * dx, ay + t * dy);
+    (x * x + y * y).sqrt() * 111_195.0
+}
+
+fn node(twin: &Twin, g: &Graph, s: &str) -> Result<u32, String> {
+    let id = find(twin, NODES, s)?;
+    g.node_of(id).ok_or_else(|| {
+        format!("{s:?} is not part of the network (see the problems of /fibre/bridges)")
+    })
+}
+
+/// The shortest path by cable length between two nodes.
+pub fn path(twin: &Twin, g: &Graph, from: &str, to: &str) -> Result<PathAnswer, FibreError> {
+    let a = node(twin, g, from).map_err(|e| bad("from", e))?;
+    let b = node(twin, g, to).map_err(|e| bad("to", e))?;
+    let edges = g.path(a, b).ok_or_else(|| {
+        FibreError::NotFound(format!("no working cable path from {from:?} to {to:?}"))
+    })?;
+    let mut nodes = vec![a];
+    for &e in &edges {
+        let edge = &g.edges[e as usize];
+        let last = *nodes.last().unwrap_or(&a);
+        nodes.push(if edge.a == last { edge.b } else { edge.a });
+    }
+    Ok(PathAnswer {
+        from: node_ref(twin, g, a),
+        to: node_ref(twin, g, b),
+        length_m: (edges
+            .iter()
+            .map(|&e| g.edges[e as usize].length_m)
+            .sum::<f64>()
+            * 10.0)
+            .round()
+            / 10.0,
+        nodes: nodes.iter().map(|&v| node_ref(twin, g, v)).collect(),
+        spans: edges.iter().map(|&e| span_ref(twin, g, e)).collect(),
+        geojson: geojson(twin, g, &edges, &nodes, "path"),
+    })
+}
+
+/// What a cut of `spans` (names, or `lon,lat` snapped to the nearest span) leaves without a
+/// path to the core.
+pub fn isolate(
+    twin: &Twin,
+    g: &Graph,
+    core: &[u32],
+    spans: &[String],
+) -> Result<IsolateAnswer, FibreError> {
+    if spans.is_empty() {
+        return Err(bad("span", "name at least one span (or give lon and lat)"));
+    }
+    if spans.len() > 100 {
+        return Err(bad("span", "at most 100 spans"));
+    }
+    let mut cut = vec![false; g.edges.len()];
+    let mut cut_edges = Vec::new();
+    for s in spans {
+        let id = find(twin, SPANS, s).map_err(|e| bad("span", e))?;
+        let e = g.edge_of(id).ok_or_else(|| {
+            bad(
+                "span",
+                format!("{s:?} is not part of the network (see the problems of /fibre/bridges)"),
+            )
+        })?;
+        if !cut[e as usize] {
+            cut[e as usize] = true;
+            cut_edges.push(e);
+        }
+    }
+    let before = g.reach(core, &[]);
+    let after = g.reach(core, &cut);
+    let isolated: Vec<u32> = (0..g.nodes.len() as u32)
+        .filter(|&v| before[v as usize] && !after[v as usize])
+        .collect();
+    let mut counts = BTreeMap::new();
+    counts.insert(NODES.to_string(), isolated.len());
+    Ok(IsolateAnswer {
+        cut: cut_edges.iter().map(|&e| span_ref(twin, g, e)).collect(),
+        core: core.iter().map(|&v| node_ref(twin, g, v)).collect(),
+        isolated: isolated.iter().map(|&v| node_ref(twin, g, v)).collect(),
+        counts,
+        geojson: geojson(twin, g, &cut_edges, &isolated, "isolated"),
+    })
+}
+
+/// Bridges, articulation nodes and every node's redundancy to the core.
+pub fn bridges(twin: &Twin, g: &Graph, core: &[u32]) -> BridgesAnswer {
+    let (bridges, articulation) = g.bridges();
+    let parts = g.two_edge_parts(&bridges);
+    let reach = g.reach(core, &[]);
+    let core_parts: Vec<u32> = core.iter().map(|&c| parts[c as usize]).collect();
+    let nodes: Vec<Redundancy> = (0..g.nodes.len() as u32)
+        .filter(|v| !core.contains(v))
+        .map(|v| Redundancy {
+            node: name_of(twin, g.nodes[v as usize]),
+            redundant: reach[v as usize] && core_parts.contains(&parts[v as usize]),
+        })
+        .collect();
+    let share = if nodes.is_empty() {
+        0.0
+    } else {
+        nodes.iter().filter(|n| n.redundant).count() as f64 / nodes.len() as f64
+    };
+    BridgesAnswer {
+        bridges: bridges.iter().map(|&e| span_ref(twin, g, e)).collect(),
+        articulation: articulation.iter().map(|&v| node_ref(twin, g, v)).collect(),
+        core: core.iter().map(|&v| node_ref(twin, g, v)).collect(),
+        nodes,
+        redundant_share: (share * 1000.0).round() / 1000.0,
+        problems: g.problems.clone(),
+    }
+}
+
+/// Everything reachable from a node over working cables.
+pub fn connected(twin: &Twin, g: &Graph, from: &str) -> Result<ConnectedAnswer, FibreError> {
+    let a = node(twin, g, from).map_err(|e| bad("node", e))?;
+    let reach = g.reach(&[a], &[]);
+    let nodes: Vec<u32> = (0..g.nodes.len() as u32)
+        .filter(|&v| reach[v as usize])
+        .collect();
+    let edges: Vec<u32> = (0..g.edges.len() as u32)
+        .filter(|&e| {
+            let edge = &g.edges[e as usize];
+            edge.live && reach[edge.a as usize]
+        })
+        .collect();
+    Ok(ConnectedAnswer {
+        node: node_ref(twin, g, a),
+        nodes: nodes.iter().map(|&v| node_ref(twin, g, v)).collect(),
+        spans: edges.len(),
+        length_m: (edges
+            .iter()
+            .map(|&e| g.edges[e as usize].length_m)
+            .sum::<f64>()
+            * 10.0)
+            .round()
+            / 10.0,
+        geojson: geojson(twin, g, &edges, &nodes, "connected"),
+    })
+}
