@@ -174,6 +174,12 @@ enum Command {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Traces over the fibre network (JSON, as the /fibre/* routes answer): path FROM TO,
+    /// isolate SPAN…, bridges, connected NODE. Nodes and spans by OFDS id, number or lon,lat.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
     /// API tokens: create (printed once), list, revoke.
     Token {
         #[command(subcommand)]
@@ -214,6 +220,22 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// The shortest path by cable length between two nodes.
+    Path { from: String, to: String },
+    /// What a cut of the spans leaves without a way to the core.
+    Isolate {
+        /// Spans (OFDS ids, numbers, or lon,lat for the nearest span).
+        #[arg(required = true)]
+        spans: Vec<String>,
+    },
+    /// Bridges, articulation nodes, each node's redundancy, and the data's topology problems.
+    Bridges,
+    /// Everything reachable from a node.
+    Connected { node: String },
 }
 
 #[derive(Subcommand)]
@@ -616,6 +638,31 @@ fn main() -> Result<()> {
                 }
                 other => anyhow::bail!("--format {other:?}: use table or json"),
             }
+            Ok(())
+        }
+        Command::Trace { command } => {
+            let registry = open(&config)?;
+            let twin = registry.twin();
+            let service = citytwin::fibre::FibreService::new(config.fibre.clone());
+            // The command line reads the store file itself: it sees every layer.
+            let g = service.graph(&twin, &citytwin::access::Visible::all(twin.layers()));
+            let answer = match command {
+                TraceCommand::Path { from, to } => {
+                    serde_json::to_value(citytwin::fibre::path(&twin, &g, &from, &to)?)?
+                }
+                TraceCommand::Isolate { spans } => {
+                    let core = service.core(&twin, &g)?;
+                    serde_json::to_value(citytwin::fibre::isolate(&twin, &g, &core, &spans)?)?
+                }
+                TraceCommand::Bridges => {
+                    let core = service.core(&twin, &g)?;
+                    serde_json::to_value(citytwin::fibre::bridges(&twin, &g, &core))?
+                }
+                TraceCommand::Connected { node } => {
+                    serde_json::to_value(citytwin::fibre::connected(&twin, &g, &node)?)?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(())
         }
         Command::Number => {

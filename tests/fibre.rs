@@ -332,6 +332,38 @@ fn a_city_ring_survives_one_cut_and_a_branch_does_not_unless_doubled() {
     let mut server = Server::start(&store, "none", &[("CITYTWIN_FIBRE__CORE", "[\"r0\"]")]);
     let engineer = token(&store, "engineer");
     server.as_token(Some(&engineer));
+    // The same traces from the command line.
+    let trace = |args: &[&str]| -> Value {
+        let out = cli_cmd(&store, &[&["trace"], args].concat())
+            .env("CITYTWIN_FIBRE__CORE", "[\"r0\"]")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        ids(&trace(&["isolate", "branch1"])["isolated"]),
+        BTreeSet::from(["s1".into(), "s2".into()])
+    );
+    assert_eq!(
+        trace(&["path", "r0", "r2"])["spans"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(trace(&["bridges"])["bridges"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        trace(&["connected", "s2"])["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
 
     let (s, b) = server.get("/fibre/bridges");
     assert_eq!(s, 200, "{b}");

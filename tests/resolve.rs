@@ -723,6 +723,23 @@ fn a_caller_is_understood_however_the_number_or_street_is_said() {
     let r = ask("Aleksanterinkatu", near(pole.1));
     assert_eq!(r["mode"], "address", "{r}");
     assert!(first(&r).0.starts_with("Aleksanterinkatu "), "{r}");
+    // A whole number said with a street is still the number.
+    let r = ask(&format!("Mannerheimintie {}", pole.0), None);
+    assert_eq!(first(&r).0, pole.0, "{r}");
+    // `layers` holds in address answers too.
+    let (s, r) = server.get(&format!(
+        "/resolve?q={}&layers=districts",
+        enc("Mannerheimintie 5")
+    ));
+    assert_eq!(s, 200, "{r}");
+    assert!(
+        r["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["layer"] == "districts"),
+        "{r}"
+    );
     // A street nobody knows: said so, nothing guessed.
     let r = ask("вул. Неіснуюча 12", None);
     assert_eq!(r["candidates"].as_array().unwrap().len(), 0, "{r}");
@@ -792,7 +809,10 @@ fn a_call_record_is_checked_kept_and_survives_kill_9() {
         serde_json::json!({"q": "1", "t_ms": 1, "near": null});
         201
     ]);
+    let mut as_address = call(&number, lat);
+    as_address["chosen"]["kind"] = serde_json::json!("address");
     for (body, status, field) in [
+        (as_address, 400, "chosen"),
         (call("ОП-000000-0", lat), 400, "chosen"),
         (call(&number, lat + 0.01), 400, "chosen"),
         (many, 400, "queries"),

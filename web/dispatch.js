@@ -412,6 +412,8 @@ map.getCanvas().addEventListener('keydown', (e) => {
 // The call: queries typed, the choice recorded.
 
 function logQuery(q, near) {
+  // The record keeps queries of at most 100 characters (the server refuses longer ones).
+  q = Array.from(q).slice(0, 100).join('');
   state.queries.push({ q, t_ms: Math.round(performance.now() - state.callStart), near });
   if (state.queries.length > MAX_QUERIES) state.queries.splice(0, state.queries.length - MAX_QUERIES);
 }
@@ -773,6 +775,8 @@ function clearChoice() {
 }
 
 qInput.addEventListener('input', () => {
+  // An Enter pressed before the answer came is for the text as it was then, not as typed on.
+  chooseWhenSettled = false;
   state.settled = null;
   schedule();
 });

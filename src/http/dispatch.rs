@@ -63,7 +63,8 @@ pub struct KeptCalls {
 }
 
 /// The newest call records, as kept in the history (`citytwin audit verify` proves them
-/// unedited). For the roles of `[access] dispatch`.
+/// unedited), leaving out those whose chosen place the reader may not see. For the roles of
+/// `[access] dispatch`.
 #[utoipa::path(get, path = "/dispatch/calls", tag = "resolve", params(CallsParams),
     responses(
         (status = 200, description = "Calls, newest first", body = KeptCalls),
@@ -88,6 +89,18 @@ pub async fn calls(
     let entries = tokio::task::spawn_blocking(move || registry.history_of("call", limit))
         .await
         .map_err(|e| ApiError::internal(format!("history task failed: {e}")))??;
+    // A record whose chosen place the reader may not see (a hidden shelter, a layer of
+    // another role) is left out.
+    let twin = app.registry.twin();
+    let visible = access.view.visible();
+    let seen = |r: &CallRecord| match &r.chosen {
+        None => true,
+        Some(c) if c.kind == "object" => twin
+            .find_number(&c.number)
+            .iter()
+            .any(|o| visible.shows(o) && twin.layers().def(o.layer).name == c.layer),
+        Some(c) => c.layer.is_empty() || access.view.can_read_name(twin.layers(), &c.layer),
+    };
     let calls = entries
         .into_iter()
         .filter_map(|e| {
@@ -99,6 +112,7 @@ pub async fn calls(
                 record: serde_json::from_value(e.new?).ok()?,
             })
         })
+        .filter(|k| seen(&k.record))
         .collect();
     Ok(Json(KeptCalls { calls }))
 }

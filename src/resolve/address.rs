@@ -14,7 +14,8 @@ const LANDMARKS: usize = 3;
 /// How far a landmark may be from the address, metres.
 const LANDMARK_RADIUS_M: f64 = 300.0;
 
-/// Address points of one house number closer than this are one place, metres.
+/// Address points of the house number asked for closer than this are one place (a
+/// building's entrances), metres.
 const SAME_HOUSE_M: f64 = 150.0;
 
 /// An address candidate before it is weighed: the object (an address point or a street's
@@ -65,7 +66,7 @@ pub fn places<'t>(
         for (id, rule, c) in ids {
             if let Some(o) = twin.get(id) {
                 let at = o.geometry.anchor();
-                if !matches!(rule, "street" | "district")
+                if rule == "address"
                     && kept
                         .iter()
                         .any(|k| place::distance_m(*k, at) < SAME_HOUSE_M)

@@ -136,7 +136,17 @@ impl CallRecord {
                         ));
                     }
                 }
-                "address" | "located" => {}
+                "address" if matches!(c.layer.as_str(), "addresses" | "streets" | "districts") => {}
+                "located" if c.layer.is_empty() => {}
+                "address" | "located" => {
+                    return Err(bad(
+                        "chosen",
+                        format!(
+                            "a chosen {} has layer {:?}: an address is of addresses, streets or districts; a located place of none",
+                            c.kind, c.layer
+                        ),
+                    ));
+                }
                 k => {
                     return Err(bad(
                         "chosen",

@@ -369,12 +369,17 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
     }
     let width = usize::from(twin.serial_width());
     // A source number (kept from OSM `ref`, no check digit) is found by its text as given.
-    let source: Vec<&Object> = twin.by_source_number(&numbering::source_key(q));
     let r = read(twin, q);
     let layers: Vec<LayerId> = twin
         .layers()
         .ids()
         .filter(|l| rq.visible.has_layer(*l) && (rq.layers.is_empty() || rq.layers.contains(l)))
+        .collect();
+    // Only what the asker may see counts, also in deciding how the query is read.
+    let source: Vec<&Object> = twin
+        .by_source_number(&numbering::source_key(q))
+        .into_iter()
+        .filter(|o| layers.contains(&o.layer) && rq.visible.shows(o))
         .collect();
     // A street, and a house on it.
     let addresses_asked = ["addresses", "streets", "districts"].iter().any(|n| {
@@ -384,6 +389,8 @@ pub fn resolve(twin: &Twin, rq: &ResolveQuery) -> Result<Resolved, ResolveError>
     });
     if !r.street.is_empty()
         && addresses_asked
+        && r.layer.is_none()
+        && r.digits.len() < width
         && let Some(cache) = &rq.streets
     {
         let ix = cache.get(twin, &rq.visible);
@@ -609,7 +616,11 @@ fn address_answer(
     found: &[super::streets::Found],
     house: Option<&str>,
 ) -> Resolved {
-    let places = super::address::places(twin, ix, found, house, rq.near, rq.limit);
+    let places: Vec<super::address::Place<'_>> =
+        super::address::places(twin, ix, found, house, rq.near, rq.limit)
+            .into_iter()
+            .filter(|p| rq.layers.is_empty() || rq.layers.contains(&p.object.layer))
+            .collect();
     let mut weighed: Vec<(f64, Option<f64>, super::address::Place<'_>)> = places
         .into_iter()
         .map(|p| {
