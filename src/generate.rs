@@ -11,7 +11,7 @@ use crate::model::Layers;
 use crate::numbering::{AssignError, Assigner, Number};
 
 /// Centre of the synthetic city (Zaporizhzhia, Sobornyi avenue).
-const CENTRE: [f64; 2] = [35.1396, 47.8388];
+pub(crate) const CENTRE: [f64; 2] = [35.1396, 47.8388];
 /// Numbered objects per square kilometre: a dense city (Zaporizhzhia has ~330 km² and a few
 /// hundred thousand such objects). Denser than ~4,000/km² cannot keep numbers unconfusable within
 /// 1 km with 7-digit serials.
@@ -54,17 +54,17 @@ pub struct Stats {
 }
 
 /// A small deterministic generator (splitmix64).
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }

@@ -205,6 +205,18 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Write a synthetic city fibre network (GeoJSON) for the trace benchmarks.
+    GenerateFibre {
+        /// About how many spans (cables).
+        #[arg(long)]
+        spans: usize,
+        /// Folder for nodes.geojson and spans.geojson.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write a synthetic numbered city (CSV) for benchmarks.
     Generate {
         /// How many objects.
@@ -527,6 +539,11 @@ fn main() -> Result<()> {
             seed,
         } => {
             let stats = citytwin::generate::walking_city(&out, edges, shelters, seed)?;
+            println!("{}", serde_json::to_string(&stats)?);
+            Ok(())
+        }
+        Command::GenerateFibre { spans, out, seed } => {
+            let stats = citytwin::fibre::generate::write(&out, spans, seed)?;
             println!("{}", serde_json::to_string(&stats)?);
             Ok(())
         }

@@ -194,6 +194,29 @@ impl Graph {
         g
     }
 
+    /// A graph of `n` nodes and the given edges (lengths 1, all live), for benchmarks: node
+    /// `i` is object `i`, edge `k` span `k`.
+    pub fn from_edges(n: usize, edges: &[(u32, u32)]) -> Graph {
+        let mut g = Graph {
+            nodes: (0..n as u64).collect(),
+            index: (0..n as u64).map(|i| (i, i as u32)).collect(),
+            adj: vec![Vec::new(); n],
+            ..Default::default()
+        };
+        for (k, &(a, b)) in edges.iter().enumerate() {
+            g.edges.push(Edge {
+                span: k as ObjectId,
+                a,
+                b,
+                length_m: 1.0,
+                live: true,
+            });
+            g.adj[a as usize].push((k as u32, b));
+            g.adj[b as usize].push((k as u32, a));
+        }
+        g
+    }
+
     pub fn node_of(&self, id: ObjectId) -> Option<u32> {
         self.index.get(&id).copied()
     }

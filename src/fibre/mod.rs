@@ -3,6 +3,7 @@
 //! reachable from a node. The graph ([`graph::Graph`]) is built from the twin when first asked
 //! and again after the fibre layers change (a span set to `broken`/`cut` is a cut).
 
+pub mod generate;
 pub mod graph;
 
 use std::collections::BTreeMap;
