@@ -50,6 +50,11 @@ pub struct Graph {
     /// Per node: `(edge, other node)`.
     adj: Vec<Vec<(u32, u32)>>,
     pub problems: Vec<Problem>,
+    /// Nodes and spans by source id, whole and (when unique) the part after the network:
+    /// `Some(object)`, or `None` for a part two objects share.
+    names: HashMap<String, Option<ObjectId>>,
+    /// What reaches the core on the intact network, for the core it was asked with.
+    reach_core: std::sync::OnceLock<(Vec<u32>, Vec<bool>)>,
 }
 
 /// The name an object is known by in answers: its source id (an OFDS id) when it has one,
@@ -98,6 +103,7 @@ impl Graph {
             g.index.insert(id, i);
             if !o.source.id.is_empty() {
                 by_source.insert(&o.source.id, i);
+                g.name(&o.source.id, id);
             }
         }
         g.adj = vec![Vec::new(); g.nodes.len()];
@@ -111,6 +117,7 @@ impl Graph {
                 .next()
         };
         let mut seen: HashMap<(u32, u32, i64), ObjectId> = HashMap::new();
+        let mut names: Vec<(String, ObjectId)> = Vec::new();
         let mut edges = Vec::new();
         let mut problems = Vec::new();
         for id in span_ids {
@@ -129,6 +136,9 @@ impl Graph {
                     .and_then(|v| by_source.get(v.as_text().as_str()).copied())
                     .or_else(|| snap(p))
             };
+            if !o.source.id.is_empty() {
+                names.push((o.source.id.to_string(), id));
+            }
             let name = name_of(twin, id);
             let (a, b) = match (end("start", *first), end("end", *last)) {
                 (Some(a), Some(b)) => (a, b),
@@ -189,9 +199,27 @@ impl Graph {
                 });
             }
         }
+        for (n, id) in names {
+            g.name(&n, id);
+        }
         g.edges = edges;
         g.problems = problems;
         g
+    }
+
+    /// Notes a source id: whole, and the part after the network (shared parts name none).
+    fn name(&mut self, source: &str, id: ObjectId) {
+        self.names.insert(source.to_string(), Some(id));
+        if let Some((_, tail)) = source.rsplit_once('/') {
+            self.names
+                .entry(tail.to_string())
+                .and_modify(|e| {
+                    if *e != Some(id) {
+                        *e = None;
+                    }
+                })
+                .or_insert(Some(id));
+        }
     }
 
     /// A graph of `n` nodes and the given edges (lengths 1, all live), for benchmarks: node
@@ -219,6 +247,24 @@ impl Graph {
 
     pub fn node_of(&self, id: ObjectId) -> Option<u32> {
         self.index.get(&id).copied()
+    }
+
+    /// A node or span by its source id (whole, or the part after the network when unique):
+    /// `Some(Err(()))` when the part names several.
+    pub fn by_name(&self, s: &str) -> Option<Result<ObjectId, ()>> {
+        self.names.get(s).map(|o| o.ok_or(()))
+    }
+
+    /// [`Graph::reach`] from `core` on the intact network, computed once.
+    pub fn reach_core(&self, core: &[u32]) -> std::borrow::Cow<'_, [bool]> {
+        let (c, r) = self
+            .reach_core
+            .get_or_init(|| (core.to_vec(), self.reach(core, &[])));
+        if c == core {
+            std::borrow::Cow::Borrowed(r)
+        } else {
+            std::borrow::Cow::Owned(self.reach(core, &[]))
+        }
     }
 
     /// The edges of a span (one, unless it was not taken into the graph).

@@ -248,12 +248,21 @@ fn lon_lat(s: &str) -> Option<[f64; 2]> {
 
 /// An object of `layer` named by its OFDS id (whole, or the part after the network), its
 /// number, or (`lon,lat`) the nearest to a position.
-fn find(twin: &Twin, layer: &str, s: &str) -> Result<ObjectId, String> {
+fn find(twin: &Twin, g: &Graph, layer: &str, s: &str) -> Result<ObjectId, String> {
     let s = s.trim();
     let l = twin
         .layers()
         .by_name(layer)
         .ok_or_else(|| format!("there is no layer {layer}"))?;
+    match g.by_name(s) {
+        Some(Ok(id)) if twin.get(id).is_some_and(|o| o.layer == l) => return Ok(id),
+        Some(Err(())) => {
+            return Err(format!(
+                "{s:?} is the id of several objects: give network/id"
+            ));
+        }
+        _ => {}
+    }
     if let Some(p) = lon_lat(s) {
         return nearest_of(twin, l, p).ok_or_else(|| format!("no {layer} object to snap {s} to"));
     }
@@ -324,7 +333,7 @@ fn segment_distance(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
 }
 
 fn node(twin: &Twin, g: &Graph, s: &str) -> Result<u32, String> {
-    let id = find(twin, NODES, s)?;
+    let id = find(twin, g, NODES, s)?;
     g.node_of(id).ok_or_else(|| {
         format!("{s:?} is not part of the network (see the problems of /fibre/bridges)")
     })
@@ -376,7 +385,7 @@ pub fn isolate(
     let mut cut = vec![false; g.edges.len()];
     let mut cut_edges = Vec::new();
     for s in spans {
-        let id = find(twin, SPANS, s).map_err(|e| bad("span", e))?;
+        let id = find(twin, g, SPANS, s).map_err(|e| bad("span", e))?;
         let e = g.edge_of(id).ok_or_else(|| {
             bad(
                 "span",
@@ -388,7 +397,7 @@ pub fn isolate(
             cut_edges.push(e);
         }
     }
-    let before = g.reach(core, &[]);
+    let before = g.reach_core(core);
     let after = g.reach(core, &cut);
     let isolated: Vec<u32> = (0..g.nodes.len() as u32)
         .filter(|&v| before[v as usize] && !after[v as usize])
@@ -408,7 +417,7 @@ pub fn isolate(
 pub fn bridges(twin: &Twin, g: &Graph, core: &[u32]) -> BridgesAnswer {
     let (bridges, articulation) = g.bridges();
     let parts = g.two_edge_parts(&bridges);
-    let reach = g.reach(core, &[]);
+    let reach = g.reach_core(core);
     let core_parts: Vec<u32> = core.iter().map(|&c| parts[c as usize]).collect();
     let nodes: Vec<Redundancy> = (0..g.nodes.len() as u32)
         .filter(|v| !core.contains(v))
