@@ -397,7 +397,31 @@ fn main() -> Result<()> {
                 "imported {read} records in {secs:.2} s ({:.0} records/s)",
                 read as f64 / secs.max(1e-9)
             );
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            let mut out = serde_json::to_value(&report)?;
+            // An import into the fibre network is checked as a network: what is wrong with
+            // its topology, by id, and how many objects it serves.
+            let fibre_layers = [citytwin::fibre::graph::NODES, citytwin::fibre::graph::SPANS];
+            let touched_fibre = format == import::Format::Ofds
+                || layer.is_some_and(|l| fibre_layers.contains(&layers.def(l).name.as_str()));
+            if touched_fibre {
+                // The import does not keep this process's twin current: read the store again.
+                drop(registry);
+                let registry = open(&config)?;
+                let twin = registry.twin();
+                let service = citytwin::fibre::FibreService::new(config.fibre.clone());
+                let g = service.graph(&twin, &citytwin::access::Visible::all(twin.layers()));
+                for p in &g.problems {
+                    eprintln!("fibre topology: {} {}: {}", p.kind, p.object, p.detail);
+                }
+                let served: usize = (0..g.nodes.len() as u32).map(|v| g.linked(v).len()).sum();
+                out["fibre"] = serde_json::json!({
+                    "nodes": g.nodes.len(),
+                    "spans": g.edges.len(),
+                    "served": served,
+                    "problems": g.problems,
+                });
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
         Command::Export {

@@ -77,6 +77,8 @@ pub struct Stats {
     pub shelters: Option<ShelterStats>,
     /// Staff only.
     pub detail: Option<Detail>,
+    /// The fibre network's figures, for the roles that read the fibre layers.
+    pub fibre: Option<crate::fibre::FibreFigures>,
 }
 
 /// The figures of what `visible` may see; the detail when `detail`.
@@ -152,6 +154,7 @@ pub fn stats(twin: &Twin, visible: &Visible, detail: bool) -> Stats {
         })
         .collect();
     Stats {
+        fibre: None,
         layers: layer_stats,
         shelters: shelters_layer.map(|_| sh),
         detail: detail.then(|| Detail {

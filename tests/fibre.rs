@@ -320,7 +320,8 @@ fn a_city_ring_survives_one_cut_and_a_branch_does_not_unless_doubled() {
             "fibre_nodes",
         ],
     );
-    cli_ok(
+    // The import checks the network and names what is wrong, by id.
+    let report: Value = serde_json::from_str(&cli_ok(
         &store,
         &[
             "import",
@@ -328,6 +329,45 @@ fn a_city_ring_survives_one_cut_and_a_branch_does_not_unless_doubled() {
             "--layer",
             "fibre_spans",
         ],
+    ))
+    .unwrap();
+    let named: BTreeSet<String> = report["fibre"]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["object"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        named,
+        BTreeSet::from([
+            "stray".into(),
+            "dot".into(),
+            "ring0-again".into(),
+            "lonely".into()
+        ]),
+        "{report}"
+    );
+    assert_eq!(report["fibre"]["spans"], 8, "{report}");
+    // Cameras served by the branch: one 10 m from s2 (linked as the nearest node within 30 m),
+    // one far from any node that names its node, and one served by the ring.
+    let cams = dir.path().join("cameras.geojson");
+    let s2 = pos("s2");
+    std::fs::write(
+        &cams,
+        fc(vec![
+            json!({"type": "Feature", "id": "cam-s2", "properties": {},
+                "geometry": {"type": "Point", "coordinates": [s2[0], s2[1] + 0.00009]}}),
+            json!({"type": "Feature", "id": "cam-named", "properties": {"fibre_node": "s1"},
+                "geometry": {"type": "Point", "coordinates": [35.05, 47.80]}}),
+            json!({"type": "Feature", "id": "cam-ring", "properties": {},
+                "geometry": {"type": "Point", "coordinates": at(2)}}),
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    cli_ok(
+        &store,
+        &["import", cams.to_str().unwrap(), "--layer", "cameras"],
     );
     let mut server = Server::start(&store, "none", &[("CITYTWIN_FIBRE__CORE", "[\"r0\"]")]);
     let engineer = token(&store, "engineer");
@@ -422,6 +462,48 @@ fn a_city_ring_survives_one_cut_and_a_branch_does_not_unless_doubled() {
         ids(&r["isolated"])
     };
     assert!(isolated("span=ring2").is_empty());
+    // What goes dark with the branch: its two sites and the two cameras they serve.
+    let (_, r) = server.get("/fibre/isolate?span=branch1");
+    assert_eq!(
+        (
+            r["counts"]["fibre_nodes"].as_u64(),
+            r["counts"]["cameras"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{r}"
+    );
+    assert_eq!(r["served"].as_array().unwrap().len(), 2, "{r}");
+    // The yearly figures, for the roles that read the network.
+    let (_, st) = server.get("/stats");
+    let f = &st["fibre"];
+    assert_eq!(
+        (f["spans"].as_u64(), f["nodes"].as_u64()),
+        (Some(8), Some(9)),
+        "{f}"
+    );
+    assert_eq!(
+        (f["served"].as_u64(), f["served_connected"].as_u64()),
+        (Some(3), Some(3)),
+        "{f}"
+    );
+    assert_eq!(f["nodes_connected"].as_u64(), Some(8), "{f}");
+    let laid: f64 = f["metres_by_status"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!(
+        (laid - f["metres_by_deployment"]["unknown"].as_f64().unwrap()).abs() < 1.0,
+        "{f}"
+    );
+    let want: f64 = (0..6).map(|i| metres(at(i), at((i + 1) % 6))).sum::<f64>()
+        + metres(pos("r3"), pos("s1"))
+        + metres(pos("s1"), pos("s2"));
+    assert!(
+        (laid - want).abs() < 2.0,
+        "{laid} m laid, the routes are {want} m: {f}"
+    );
     assert_eq!(
         isolated("span=branch1"),
         BTreeSet::from(["s1".into(), "s2".into()])
@@ -447,6 +529,8 @@ fn a_city_ring_survives_one_cut_and_a_branch_does_not_unless_doubled() {
         .to_string(),
     )
     .unwrap();
+    server.as_token(None);
+    assert_eq!(server.get("/stats").1["fibre"], Value::Null);
     server.stop();
     cli_ok(
         &store,

@@ -1021,3 +1021,105 @@ fn the_dispatch_page_finds_a_misheard_pole_and_records_the_call() {
         }
     }
 }
+
+/// An engineer traces the New Zealand backbone on the map page: the path between the core and
+/// a node behind a bridge, then what cutting that bridge leaves dark, both drawn over the map
+/// (the engineers' style) at a desk size and on a phone.
+#[test]
+fn the_engineers_map_draws_fibre_traces() {
+    let Some(chromium) = browser_tools("the fibre trace browser test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("nz.gpkg");
+    cli_ok(
+        &store,
+        &[
+            "import",
+            repo("data/fibre/nz_chorus_ofds.json").to_str().unwrap(),
+        ],
+    );
+    let engineer = token(&store, "engineer");
+    let mut server = Server::start(&store, "none", &[]);
+    server.as_token(Some(&engineer));
+    // A bridge whose cut leaves something dark, and a node behind it.
+    let (_, b) = server.get("/fibre/bridges");
+    let core = b["core"][0]["id"].as_str().unwrap().to_string();
+    let (span, behind, dark) = b["bridges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| {
+            let id = s["id"].as_str()?.to_string();
+            let (_, r) = server.get(&format!("/fibre/isolate?span={}", enc(&id)));
+            let n = r["isolated"].as_array()?.len();
+            (n > 0).then(|| (id, r["isolated"][0]["id"].as_str().unwrap().to_string(), n))
+        })
+        .expect("a bridge whose cut isolates a node");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fibre-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(repo("web/tests/fibre.mjs"))
+        .args([
+            server.base.as_str(),
+            shots.to_str().unwrap(),
+            &core,
+            &behind,
+            &span,
+        ])
+        .env("CHROMIUM", &chromium)
+        .env("TOKEN", &engineer)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "fibre browser script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("fibre trace page: {r}");
+    assert_eq!(r["failure"], Value::Null, "{r}");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    assert_eq!(r["outside"], serde_json::json!([]), "{r}");
+    assert_eq!(r["form_visible"], true, "{r}");
+    // The path is drawn: its spans and nodes on the map.
+    let (_, p) = server.get(&format!(
+        "/fibre/path?from={}&to={}",
+        enc(&core),
+        enc(&behind)
+    ));
+    let spans = p["spans"].as_array().unwrap().len() as u64;
+    assert_eq!(
+        r["path"]["features"].as_u64(),
+        Some(spans + spans + 1),
+        "{r}"
+    );
+    assert!(
+        r["path"]["drawn"]["span/path"].as_u64().unwrap_or(0) >= 1,
+        "{r}"
+    );
+    // The cut: the bridge and every node it leaves dark.
+    assert_eq!(
+        r["cut"]["drawn"]["node/isolated"].as_u64(),
+        Some(dark as u64),
+        "{r}"
+    );
+    assert!(
+        r["cut"]["text"].as_str().unwrap().contains("fibre_nodes"),
+        "{r}"
+    );
+    // On a phone the form stays on the screen.
+    let ph = &r["phone"];
+    assert!(
+        ph["left"].as_f64().unwrap() >= 0.0
+            && ph["right"].as_f64().unwrap() <= ph["width"].as_f64().unwrap()
+            && ph["scroll_width"].as_f64() == ph["width"].as_f64(),
+        "{ph}"
+    );
+    for name in ["fibre-trace-desk.png", "fibre-trace-phone.png"] {
+        let docs = repo("docs/img").join(name);
+        if !docs.exists() || std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+            std::fs::copy(shots.join(name), &docs).unwrap();
+        }
+    }
+}

@@ -41,6 +41,7 @@ const signinButton = signin.querySelector('button');
 const showSignedIn = (who) => {
   signinButton.textContent = who ? `Вийти / Sign out (${who})` : 'Увійти / Sign in';
   tokenInput.hidden = Boolean(who);
+  showTrace();
 };
 signin.addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -143,4 +144,86 @@ document.getElementById('search').addEventListener('submit', async (e) => {
     .setLngLat(at)
     .setHTML(describe(p.number, p.layer, { status: p.status, ...p.attributes }))
     .addTo(map);
+});
+
+// Fibre traces (the engineers' map, for a role that reads the fibre layers): a path between
+// two nodes, or what a cut leaves without a way to the core, drawn over the map from the
+// GeoJSON the server answers with.
+const trace = document.getElementById('trace');
+const traceResult = document.getElementById('trace-result');
+const TRACE_COLOURS = { path: '#1565c0', isolated: '#d50000', connected: '#2e7d32' };
+
+function showTrace() {
+  document.getElementById('trace').hidden = !(token && styleName === 'engineers');
+}
+showTrace();
+styleSelect.addEventListener('change', showTrace);
+
+function drawTrace(geojson) {
+  window.citytwin.trace = geojson;
+  const put = () => {
+    if (map.getSource('trace')) {
+      map.getSource('trace').setData(geojson);
+      return;
+    }
+    map.addSource('trace', { type: 'geojson', data: geojson });
+    const colour = ['match', ['get', 'role'], 'path', TRACE_COLOURS.path, 'isolated', TRACE_COLOURS.isolated, TRACE_COLOURS.connected];
+    map.addLayer({ id: 'trace-spans', type: 'line', source: 'trace', filter: ['==', ['get', 'kind'], 'span'],
+      paint: { 'line-color': colour, 'line-width': 6, 'line-opacity': 0.85 } });
+    map.addLayer({ id: 'trace-nodes', type: 'circle', source: 'trace', filter: ['==', ['get', 'kind'], 'node'],
+      paint: { 'circle-radius': 7, 'circle-color': colour, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } });
+  };
+  if (map.isStyleLoaded()) put(); else map.once('idle', put);
+  const pts = geojson.features.flatMap((f) => (f.geometry.type === 'Point' ? [f.geometry.coordinates] : f.geometry.coordinates));
+  if (pts.length) {
+    const b = pts.reduce((a, p) => [Math.min(a[0], p[0]), Math.min(a[1], p[1]), Math.max(a[2], p[0]), Math.max(a[3], p[1])], [180, 90, -180, -90]);
+    map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 60, maxZoom: 17, duration: 0 });
+  }
+}
+
+async function askTrace(path) {
+  traceResult.textContent = '…';
+  const r = await fetch(path, { headers: authHeaders() });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    traceResult.textContent = body.error || `${r.status}`;
+    window.citytwin.traceError = traceResult.textContent;
+    return null;
+  }
+  window.citytwin.traceError = null;
+  drawTrace(body.geojson);
+  return body;
+}
+
+trace.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const from = document.getElementById('trace-from').value.trim();
+  const to = document.getElementById('trace-to').value.trim();
+  if (!from || !to) return;
+  const a = await askTrace(`/fibre/path?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+  if (a) traceResult.textContent = `${a.spans.length} прольотів / spans, ${Math.round(a.length_m)} м`;
+});
+
+document.getElementById('trace-cut').addEventListener('click', async () => {
+  const span = document.getElementById('trace-span').value.trim();
+  if (!span) return;
+  const a = await askTrace(`/fibre/isolate?span=${encodeURIComponent(span)}`);
+  if (a) {
+    const counts = Object.entries(a.counts).map(([k, v]) => `${k} ${v}`).join(', ');
+    traceResult.textContent = `згасне / goes dark: ${counts}`;
+  }
+});
+
+document.getElementById('trace-clear').addEventListener('click', () => {
+  drawTrace({ type: 'FeatureCollection', features: [] });
+  traceResult.textContent = '';
+});
+
+// A style switch drops the overlay's layers: draw it again on the new style.
+map.on('style.load', () => {
+  if (window.citytwin.trace && window.citytwin.trace.features.length) {
+    const g = window.citytwin.trace;
+    window.citytwin.trace = null;
+    drawTrace(g);
+  }
 });

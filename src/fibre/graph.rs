@@ -53,6 +53,8 @@ pub struct Graph {
     /// Nodes and spans by source id, whole and (when unique) the part after the network:
     /// `Some(object)`, or `None` for a part two objects share.
     names: HashMap<String, Option<ObjectId>>,
+    /// Per node, the objects of other layers it serves.
+    links: Vec<Vec<ObjectId>>,
     /// What reaches the core on the intact network, for the core it was asked with.
     reach_core: std::sync::OnceLock<(Vec<u32>, Vec<bool>)>,
 }
@@ -220,6 +222,54 @@ impl Graph {
                 })
                 .or_insert(Some(id));
         }
+    }
+
+    /// Links the objects of `layers` to the node that serves them: the node their
+    /// `fibre_node` attribute names (source id or number), else the nearest within `link_m`.
+    pub fn link(&mut self, twin: &Twin, visible: &Visible, layers: &[String], link_m: f64) {
+        self.links = vec![Vec::new(); self.nodes.len()];
+        let Some(nl) = twin.layers().by_name(NODES) else {
+            return;
+        };
+        for name in layers {
+            let Some(l) = twin
+                .layers()
+                .by_name(name)
+                .filter(|l| visible.has_layer(*l))
+            else {
+                continue;
+            };
+            for id in twin.ids_of(l) {
+                let Some(o) = twin.get(id).filter(|o| visible.shows(o)) else {
+                    continue;
+                };
+                let named = o.attributes.get("fibre_node").and_then(|v| {
+                    let t = v.as_text();
+                    match self.by_name(t.trim()) {
+                        Some(Ok(n)) => self.node_of(n),
+                        _ => twin
+                            .find_number(&t)
+                            .into_iter()
+                            .find_map(|n| self.node_of(n.id)),
+                    }
+                });
+                let p = o.geometry.anchor();
+                let near = || {
+                    twin.nearest_points(nl, p)
+                        .take(4)
+                        .find(|(n, q)| distance_m(p, *q) <= link_m && self.index.contains_key(n))
+                        .and_then(|(n, _)| self.node_of(n))
+                };
+                if let Some(v) = named.or_else(near) {
+                    self.links[v as usize].push(id);
+                }
+            }
+        }
+    }
+
+    /// The objects node `v` serves.
+    pub fn linked(&self, v: u32) -> &[ObjectId] {
+        self.links.get(v as usize).map_or(&[], Vec::as_slice)
     }
 
     /// A graph of `n` nodes and the given edges (lengths 1, all live), for benchmarks: node

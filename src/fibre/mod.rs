@@ -17,12 +17,27 @@ use crate::twin::Twin;
 use graph::{Graph, NODES, SPANS, name_of};
 
 /// `[fibre]` settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct FibreSettings {
     /// The core: the data centre and points of presence (node ids, OFDS ids or numbers). A
     /// node cut off from every one of them is isolated. Empty: the best-connected node.
     pub core: Vec<String>,
+    /// Layers whose objects the network serves (a camera, a Wi-Fi point): each is linked to
+    /// the node its `fibre_node` attribute names, else to the nearest node within `link_m`.
+    pub linked_layers: Vec<String>,
+    /// How far a served object may be from its node, metres.
+    pub link_m: f64,
+}
+
+impl Default for FibreSettings {
+    fn default() -> Self {
+        FibreSettings {
+            core: Vec::new(),
+            linked_layers: vec!["cameras".into(), "wifi".into()],
+            link_m: 30.0,
+        }
+    }
 }
 
 /// What is wrong with a trace question: the field and why.
@@ -84,7 +99,9 @@ pub struct IsolateAnswer {
     pub core: Vec<NodeRef>,
     /// Nodes that had a path to the core and have none after the cut.
     pub isolated: Vec<NodeRef>,
-    /// Isolated objects per layer.
+    /// Objects served by the isolated nodes (linked layers), by their number.
+    pub served: Vec<String>,
+    /// Isolated nodes and the objects they serve, per layer.
     pub counts: BTreeMap<String, usize>,
     #[schema(value_type = Object)]
     pub geojson: serde_json::Value,
@@ -155,7 +172,14 @@ impl FibreService {
         {
             return g.clone();
         }
-        let g = Arc::new(Graph::build(twin, visible));
+        let mut g = Graph::build(twin, visible);
+        g.link(
+            twin,
+            visible,
+            &self.settings.linked_layers,
+            self.settings.link_m,
+        );
+        let g = Arc::new(g);
         *built = Some((version, visible.hidden, g.clone()));
         g
     }
@@ -404,10 +428,22 @@ pub fn isolate(
         .collect();
     let mut counts = BTreeMap::new();
     counts.insert(NODES.to_string(), isolated.len());
+    let mut served = Vec::new();
+    for &v in &isolated {
+        for &id in g.linked(v) {
+            if let Some(o) = twin.get(id) {
+                *counts
+                    .entry(twin.layers().def(o.layer).name.clone())
+                    .or_insert(0) += 1;
+                served.push(id);
+            }
+        }
+    }
     Ok(IsolateAnswer {
         cut: cut_edges.iter().map(|&e| span_ref(twin, g, e)).collect(),
         core: core.iter().map(|&v| node_ref(twin, g, v)).collect(),
         isolated: isolated.iter().map(|&v| node_ref(twin, g, v)).collect(),
+        served: served.iter().map(|&id| name_of(twin, id)).collect(),
         counts,
         geojson: geojson(twin, g, &cut_edges, &isolated, "isolated"),
     })
@@ -467,4 +503,59 @@ pub fn connected(twin: &Twin, g: &Graph, from: &str) -> Result<ConnectedAnswer, 
             / 10.0,
         geojson: geojson(twin, g, &edges, &nodes, "connected"),
     })
+}
+
+/// The network's yearly figures (`/stats`): cable laid by status and deployment, the nodes
+/// and served objects with a way to the core, and the share with a second one.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FibreFigures {
+    pub spans: usize,
+    pub nodes: usize,
+    /// Metres of cable by status (`ok`, `broken`, …).
+    pub metres_by_status: BTreeMap<String, f64>,
+    /// Metres of cable by deployment (`underground`, `aerial`, … or `unknown`).
+    pub metres_by_deployment: BTreeMap<String, f64>,
+    /// Nodes with a working path to the core.
+    pub nodes_connected: usize,
+    /// Objects served by the network (linked layers) with a working path to the core.
+    pub served_connected: usize,
+    pub served: usize,
+    /// Share of nodes (core excluded) with two edge-disjoint paths to the core.
+    pub redundant_share: f64,
+}
+
+/// The figures of the network.
+pub fn figures(twin: &Twin, g: &Graph, core: &[u32]) -> FibreFigures {
+    let mut by_status: BTreeMap<String, f64> = BTreeMap::new();
+    let mut by_deployment: BTreeMap<String, f64> = BTreeMap::new();
+    for e in &g.edges {
+        let Some(o) = twin.get(e.span) else { continue };
+        *by_status.entry(o.status.as_str().into()).or_insert(0.0) += e.length_m;
+        let d = o
+            .attributes
+            .get("deployment")
+            .map(|v| v.as_text())
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| "unknown".into());
+        *by_deployment.entry(d).or_insert(0.0) += e.length_m;
+    }
+    let round = |m: BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+        m.into_iter().map(|(k, v)| (k, v.round())).collect()
+    };
+    let reach = g.reach_core(core);
+    let b = bridges(twin, g, core);
+    let served: usize = (0..g.nodes.len() as u32).map(|v| g.linked(v).len()).sum();
+    FibreFigures {
+        spans: g.edges.len(),
+        nodes: g.nodes.len(),
+        metres_by_status: round(by_status),
+        metres_by_deployment: round(by_deployment),
+        nodes_connected: reach.iter().filter(|r| **r).count(),
+        served_connected: (0..g.nodes.len() as u32)
+            .filter(|&v| reach[v as usize])
+            .map(|v| g.linked(v).len())
+            .sum(),
+        served,
+        redundant_share: b.redundant_share,
+    }
 }

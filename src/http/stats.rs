@@ -10,7 +10,8 @@ use super::error::{ApiError, ErrorBody};
 /// The city's figures: objects per layer with the share numbered, and the shelters by status,
 /// legal type and step-free access with their total capacity — of what the caller may see.
 /// Staff (the roles of `access.audit`) also get the detail: shelters by district, objects per
-/// layer by status.
+/// layer by status; the roles that read the fibre layers the network's figures (metres laid
+/// by status and deployment, nodes and served objects connected, redundancy).
 #[utoipa::path(get, path = "/stats", tag = "service",
     responses(
         (status = 200, description = "The figures", body = crate::stats::Stats),
@@ -23,9 +24,25 @@ pub async fn stats(
     let visible = access.view.visible();
     let detail = access.view.check_audit().is_ok();
     let registry = app.registry.clone();
+    let fibre = {
+        let twin = app.registry.twin();
+        [crate::fibre::graph::NODES, crate::fibre::graph::SPANS]
+            .iter()
+            .all(|n| access.view.can_read_name(twin.layers(), n))
+    }
+    .then(|| app.fibre.clone());
     tokio::task::spawn_blocking(move || {
         let twin = registry.twin();
-        crate::stats::stats(&twin, &visible, detail)
+        let mut s = crate::stats::stats(&twin, &visible, detail);
+        if let Some(service) = fibre {
+            let g = service.graph(&twin, &visible);
+            // A core that names no node leaves the figures out (the traces say why).
+            s.fibre = service
+                .core(&twin, &g)
+                .ok()
+                .map(|core| crate::fibre::figures(&twin, &g, &core));
+        }
+        s
     })
     .await
     .map(Json)
