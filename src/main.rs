@@ -402,7 +402,11 @@ fn main() -> Result<()> {
             // its topology, by id, and how many objects it serves.
             let fibre_layers = [citytwin::fibre::graph::NODES, citytwin::fibre::graph::SPANS];
             let touched_fibre = format == import::Format::Ofds
-                || layer.is_some_and(|l| fibre_layers.contains(&layers.def(l).name.as_str()));
+                || layer.is_some_and(|l| {
+                    let name = layers.def(l).name.as_str();
+                    fibre_layers.contains(&name)
+                        || config.fibre.linked_layers.iter().any(|n| n == name)
+                });
             if touched_fibre {
                 // The import does not keep this process's twin current: read the store again.
                 drop(registry);
@@ -414,10 +418,27 @@ fn main() -> Result<()> {
                     eprintln!("fibre topology: {} {}: {}", p.kind, p.object, p.detail);
                 }
                 let served: usize = (0..g.nodes.len() as u32).map(|v| g.linked(v).len()).sum();
+                // Objects of the linked layers that no node serves (none named, none near).
+                let servable: usize = config
+                    .fibre
+                    .linked_layers
+                    .iter()
+                    .filter_map(|n| twin.layers().by_name(n))
+                    .map(|l| twin.count(l))
+                    .sum();
+                if servable > served {
+                    eprintln!(
+                        "fibre: {} object(s) of {} served by no node (no fibre_node, none within {} m)",
+                        servable - served,
+                        config.fibre.linked_layers.join(", "),
+                        config.fibre.link_m
+                    );
+                }
                 out["fibre"] = serde_json::json!({
                     "nodes": g.nodes.len(),
                     "spans": g.edges.len(),
                     "served": served,
+                    "unserved": servable.saturating_sub(served),
                     "problems": g.problems,
                 });
             }

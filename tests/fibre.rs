@@ -473,6 +473,13 @@ fn a_city_ring_survives_one_cut_and_a_branch_does_not_unless_doubled() {
         "{r}"
     );
     assert_eq!(r["served"].as_array().unwrap().len(), 2, "{r}");
+    let marked = r["geojson"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "served")
+        .count();
+    assert_eq!(marked, 2, "the served cameras are drawn too: {r}");
     // The yearly figures, for the roles that read the network.
     let (_, st) = server.get("/stats");
     let f = &st["fibre"];

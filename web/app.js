@@ -172,6 +172,9 @@ function drawTrace(geojson) {
       paint: { 'line-color': colour, 'line-width': 6, 'line-opacity': 0.85 } });
     map.addLayer({ id: 'trace-nodes', type: 'circle', source: 'trace', filter: ['==', ['get', 'kind'], 'node'],
       paint: { 'circle-radius': 7, 'circle-color': colour, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } });
+    // Objects a dark node served (a camera, a Wi-Fi point): a ring around them.
+    map.addLayer({ id: 'trace-served', type: 'circle', source: 'trace', filter: ['==', ['get', 'kind'], 'served'],
+      paint: { 'circle-radius': 9, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': TRACE_COLOURS.isolated, 'circle-stroke-width': 3 } });
   };
   if (map.isStyleLoaded()) put(); else map.once('idle', put);
   const pts = geojson.features.flatMap((f) => (f.geometry.type === 'Point' ? [f.geometry.coordinates] : f.geometry.coordinates));

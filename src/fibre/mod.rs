@@ -445,7 +445,24 @@ pub fn isolate(
         isolated: isolated.iter().map(|&v| node_ref(twin, g, v)).collect(),
         served: served.iter().map(|&id| name_of(twin, id)).collect(),
         counts,
-        geojson: geojson(twin, g, &cut_edges, &isolated, "isolated"),
+        geojson: {
+            let mut gj = geojson(twin, g, &cut_edges, &isolated, "isolated");
+            // The objects the dark nodes served, marked too.
+            if let Some(fs) = gj["features"].as_array_mut() {
+                for &id in &served {
+                    if let Some(o) = twin.get(id) {
+                        let [lon, lat] = o.geometry.anchor();
+                        fs.push(serde_json::json!({
+                            "type": "Feature",
+                            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                            "properties": {"kind": "served", "role": "isolated", "id": name_of(twin, id),
+                                           "layer": twin.layers().def(o.layer).name},
+                        }));
+                    }
+                }
+            }
+            gj
+        },
     })
 }
 
