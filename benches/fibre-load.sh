@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 . benches/lib.sh
 CMD="benches/fibre-load.sh $W"
 [ "$SPANS" = 100000 ] || CMD="SPANS=$SPANS $CMD"
+[ "$DURATION" = 8 ] || CMD="DURATION=$DURATION $CMD"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/citytwin-target}"
 cargo build --release -q --bin citytwin
 BIN="$CARGO_TARGET_DIR/release/citytwin"
@@ -84,33 +85,10 @@ cat > "$WORK/auth.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
 cat "$WORK/auth.lua" benches/paths.lua > "$WORK/paths-auth.lua"
-declare -A R
-for conns in 1 16; do
-  echo "== $conns connection(s), $DURATION s per route"
-  for i in "${!LISTS[@]}"; do
-    PATHS="$WORK/${LISTS[$i]}.paths" wrk -t"$((conns < 2 ? 1 : 2))" -c"$conns" -d"${DURATION}s" --latency \
-      -s "$WORK/paths-auth.lua" "$URL" > "$WORK/wrk.txt" 2>&1
-    read -r rps p50 p99 req bad sock < <(wrk_stats "$WORK/wrk.txt")
-    printf '%-10s %10s req/s  p50 %8s  p99 %8s  requests %s  errors %s  socket errors %s\n' \
-      "${LISTS[$i]}" "$rps" "$p50" "$p99" "$req" "$bad" "$sock"
-    [ "$bad" = 0 ] || fail "${LISTS[$i]} with $conns connection(s): $bad of $req answers had status >= 400"
-    [ "$sock" = 0 ] || fail "${LISTS[$i]} with $conns connection(s): $sock socket errors"
-    [ "$req" != 0 ] || fail "${LISTS[$i]} with $conns connection(s): no request done"
-    R[$i,$conns]="$rps $p50 $p99"
-  done
-done
+load_lists "$URL" "$WORK" "$WORK/paths-auth.lua" "$DURATION" "${LISTS[@]}"
 
 summary_head fibre-load "$CMD"
 echo "Generated network: $NODES wells, $CABLES spans (core $CORE); $BR bridges, $AP articulation nodes, redundant share $SHARE. \`/fibre/bridges\` over the whole network (every bridge, articulation node and well's redundancy, as JSON): slowest of 5 **${BRIDGE_MAX} s** (target < 1 s). 2,000 questions per route asked in turn; wrk on the same machine, $DURATION s per route and run. Target: p99 < 20 ms at 1 connection."
 echo
-echo "| route | 1 connection | 16 connections | ÷ /health at 16 |"
-echo "|---|---|---|---|"
-read -r health16 _ <<< "${R[0,16]}"
-for i in "${!LISTS[@]}"; do
-  read -r _ p50_1 p99_1 <<< "${R[$i,1]}"
-  read -r rps16 _ p99_16 <<< "${R[$i,16]}"
-  ratio=$(awk -v a="$rps16" -v b="$health16" 'BEGIN {printf (b > 0 ? "%.3f×" : "-"), a / b}')
-  [ "$i" = 0 ] && ratio="—"
-  printf '| %s | p50 %s, p99 %s | %.0f req/s, p99 %s | %s |\n' "${NAMES[$i]}" "$p50_1" "$p99_1" "$rps16" "$p99_16" "$ratio"
-done
+load_table "${NAMES[@]}"
 finish

@@ -112,3 +112,47 @@ wrk_stats() {
     /Socket errors/{gsub(",", ""); sock=$4+$6+$8+$10}
     END {printf "%s %s %s %s %d %d\n", (rps==""?0:rps), (p50==""?"-":p50), (p99==""?"-":p99), (req==""?0:req), bad, sock}' "$1"
 }
+
+# ------------------------------------------------ routes asked from lists of paths, in turn
+
+# Latency and throughput of each list: `load_lists URL WORK SCRIPT DURATION LIST…` runs wrk
+# with the lua SCRIPT (benches/paths.lua, or one that adds a header first) over
+# WORK/LIST.paths, at 1 connection and then 16, prints a line per run, records a failure for
+# any error answer, socket error or empty run, and leaves "rps p50 p99" in LOAD[i,conns]
+# (i: the list's place, 0 first: the floor, /health).
+declare -gA LOAD
+load_lists() {
+  local url="$1" work="$2" script="$3" duration="$4"
+  shift 4
+  local lists=("$@") conns i rps p50 p99 req bad sock
+  for conns in 1 16; do
+    echo "== $conns connection(s), $duration s per route"
+    for i in "${!lists[@]}"; do
+      PATHS="$work/${lists[$i]}.paths" wrk -t"$((conns < 2 ? 1 : 2))" -c"$conns" -d"${duration}s" --latency \
+        -s "$script" "$url" > "$work/wrk.txt" 2>&1
+      read -r rps p50 p99 req bad sock < <(wrk_stats "$work/wrk.txt")
+      printf '%-48s %10s req/s  p50 %8s  p99 %8s  requests %s  errors %s  socket errors %s\n' \
+        "${lists[$i]}" "$rps" "$p50" "$p99" "$req" "$bad" "$sock"
+      [ "$bad" = 0 ] || fail "${lists[$i]} with $conns connection(s): $bad of $req answers had status >= 400"
+      [ "$sock" = 0 ] || fail "${lists[$i]} with $conns connection(s): $sock socket errors"
+      [ "$req" != 0 ] || fail "${lists[$i]} with $conns connection(s): no request done"
+      LOAD[$i,$conns]="$rps $p50 $p99"
+    done
+  done
+}
+
+# The table of what load_lists measured: `load_table NAME…` (the routes' names, in the lists'
+# order), each beside the first (the floor) at 16 connections.
+load_table() {
+  local names=("$@") i health16 p50_1 p99_1 rps16 p99_16 ratio
+  echo "| route | 1 connection | 16 connections | ÷ /health at 16 |"
+  echo "|---|---|---|---|"
+  read -r health16 _ <<< "${LOAD[0,16]}"
+  for i in "${!names[@]}"; do
+    read -r _ p50_1 p99_1 <<< "${LOAD[$i,1]}"
+    read -r rps16 _ p99_16 <<< "${LOAD[$i,16]}"
+    ratio=$(awk -v a="$rps16" -v b="$health16" 'BEGIN {printf (b > 0 ? "%.3f×" : "-"), a / b}')
+    [ "$i" = 0 ] && ratio="—"
+    printf '| %s | p50 %s, p99 %s | %.0f req/s, p99 %s | %s |\n' "${names[$i]}" "$p50_1" "$p99_1" "$rps16" "$p99_16" "$ratio"
+  done
+}

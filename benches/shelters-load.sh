@@ -78,33 +78,10 @@ done < <(head -n 50 "$WORK/walk.paths"; head -n 50 "$WORK/stepfree.paths")
 echo "checked $checked questions before the load: each answered 200 with a walked route"
 NAMES=('`/health` (floor)' '`/shelters/nearest` k=3' '`/shelters/nearest` k=3 step-free, open now')
 LISTS=(health walk stepfree)
-declare -A R
-for conns in 1 16; do
-  echo "== $conns connection(s), $DURATION s per route"
-  for i in "${!LISTS[@]}"; do
-    PATHS="$WORK/${LISTS[$i]}.paths" wrk -t"$((conns < 2 ? 1 : 2))" -c"$conns" -d"${DURATION}s" --latency \
-      -s benches/paths.lua "$URL" > "$WORK/wrk.txt" 2>&1
-    read -r rps p50 p99 req bad sock < <(wrk_stats "$WORK/wrk.txt")
-    printf '%-48s %10s req/s  p50 %8s  p99 %8s  requests %s  errors %s  socket errors %s\n' \
-      "${LISTS[$i]}" "$rps" "$p50" "$p99" "$req" "$bad" "$sock"
-    [ "$bad" = 0 ] || fail "${LISTS[$i]} with $conns connection(s): $bad of $req answers had status >= 400"
-    [ "$sock" = 0 ] || fail "${LISTS[$i]} with $conns connection(s): $sock socket errors"
-    [ "$req" != 0 ] || fail "${LISTS[$i]} with $conns connection(s): no request done"
-    R[$i,$conns]="$rps $p50 $p99"
-  done
-done
+load_lists "$URL" "$WORK" benches/paths.lua "$DURATION" "${LISTS[@]}"
 
 summary_head shelters-load "$CMD"
 echo "Generated city: $EDGES street pieces, $SHELTERS shelters; walking graph $GRAPH (built at the first question); 2,000 random positions per route, asked in turn; wrk on the same machine, $DURATION s per route and run. Target: p99 < 20 ms at 1 connection."
 echo
-echo "| route | 1 connection | 16 connections | ÷ /health at 16 |"
-echo "|---|---|---|---|"
-read -r health16 _ <<< "${R[0,16]}"
-for i in "${!LISTS[@]}"; do
-  read -r _ p50_1 p99_1 <<< "${R[$i,1]}"
-  read -r rps16 _ p99_16 <<< "${R[$i,16]}"
-  ratio=$(awk -v a="$rps16" -v b="$health16" 'BEGIN {printf (b > 0 ? "%.3f×" : "-"), a / b}')
-  [ "$i" = 0 ] && ratio="—"
-  printf '| %s | p50 %s, p99 %s | %.0f req/s, p99 %s | %s |\n' "${NAMES[$i]}" "$p50_1" "$p99_1" "$rps16" "$p99_16" "$ratio"
-done
+load_table "${NAMES[@]}"
 finish

@@ -200,17 +200,20 @@ impl FibreService {
     }
 }
 
+/// An object's painted number, as shown.
+fn number_of(twin: &Twin, o: &crate::model::Object) -> Option<String> {
+    o.number
+        .as_ref()
+        .map(|n| n.display(twin.layers().def(o.layer), twin.serial_width()))
+}
+
 fn node_ref(twin: &Twin, g: &Graph, v: u32) -> NodeRef {
     let id = g.nodes[v as usize];
     let o = twin.get(id);
     let at = o.map_or([0.0, 0.0], |o| o.geometry.anchor());
     NodeRef {
         id: name_of(twin, id),
-        number: o.and_then(|o| {
-            o.number
-                .as_ref()
-                .map(|n| n.display(twin.layers().def(o.layer), twin.serial_width()))
-        }),
+        number: o.and_then(|o| number_of(twin, o)),
         name: o.and_then(|o| o.attributes.get("name").map(|v| v.as_text())),
         lon: at[0],
         lat: at[1],
@@ -222,11 +225,7 @@ fn span_ref(twin: &Twin, g: &Graph, e: u32) -> SpanRef {
     let o = twin.get(edge.span);
     SpanRef {
         id: name_of(twin, edge.span),
-        number: o.and_then(|o| {
-            o.number
-                .as_ref()
-                .map(|n| n.display(twin.layers().def(o.layer), twin.serial_width()))
-        }),
+        number: o.and_then(|o| number_of(twin, o)),
         length_m: (edge.length_m * 10.0).round() / 10.0,
         status: o.map_or("unknown", |o| o.status.as_str()).into(),
         ends: [

@@ -269,28 +269,15 @@ fn serials(digits: &[u8], width: usize) -> HashMap<u32, &'static str> {
     let n = digits.len();
     if n == width + 1 {
         put(digits, "exact");
+        scan::one_wrong(digits, |v, orig, d| {
+            let rule = if scan::sound_alike(orig, d) {
+                "misheard_digit"
+            } else {
+                "one_digit_wrong"
+            };
+            put(v, rule);
+        });
         let mut v = digits.to_vec();
-        for i in 0..n {
-            let orig = v[i];
-            for d in 0..10u8 {
-                if d == orig {
-                    continue;
-                }
-                v[i] = d;
-                let sounds_alike = MISHEARD
-                    .iter()
-                    .any(|&(a, b)| (a, b) == (orig, d) || (b, a) == (orig, d));
-                put(
-                    &v,
-                    if sounds_alike {
-                        "misheard_digit"
-                    } else {
-                        "one_digit_wrong"
-                    },
-                );
-            }
-            v[i] = orig;
-        }
         for i in 0..n - 1 {
             if v[i] != v[i + 1] {
                 v.swap(i, i + 1);

@@ -130,22 +130,13 @@ impl Scope<'_> {
         let mut hits: Vec<Hit<'t>> = objs.into_iter().map(|o| (o, "prefix", 0.3)).collect();
         // One digit of the typed start wrong, when the ranges are narrow enough to read.
         if area.is_some() && p >= 3 && 9 * p as u64 * span <= ONE_WRONG_BUDGET {
-            let mut v = digits.to_vec();
-            for i in 0..p {
-                let orig = v[i];
-                for d in 0..10u8 {
-                    if d == orig {
-                        continue;
-                    }
-                    v[i] = d;
-                    let lo = value(&v) as u64 * span;
-                    let mut objs = Vec::new();
-                    self.range(lo as u32, (lo + span) as u32, area, &mut objs);
-                    let c = 0.3 + substitution_cost(orig, d);
-                    hits.extend(objs.into_iter().map(|o| (o, "prefix_one_wrong", c)));
-                }
-                v[i] = orig;
-            }
+            one_wrong(digits, |v, orig, d| {
+                let lo = value(v) as u64 * span;
+                let mut objs = Vec::new();
+                self.range(lo as u32, (lo + span) as u32, area, &mut objs);
+                let c = 0.3 + substitution_cost(orig, d);
+                hits.extend(objs.into_iter().map(|o| (o, "prefix_one_wrong", c)));
+            });
         }
         hits
     }
@@ -157,27 +148,18 @@ impl Scope<'_> {
             return Vec::new();
         }
         let mut out = Vec::new();
-        let mut v = digits.to_vec();
-        for i in 0..v.len() {
-            let orig = v[i];
-            for d in 0..10u8 {
-                if d == orig {
-                    continue;
-                }
-                v[i] = d;
-                if let Some(o) = self.twin.by_serial(value(&v))
-                    && self.counts(o)
-                    && self.within(o, Some(area))
-                {
-                    out.push((
-                        o,
-                        "no_check_digit_one_wrong",
-                        0.4 + substitution_cost(orig, d),
-                    ));
-                }
+        one_wrong(digits, |v, orig, d| {
+            if let Some(o) = self.twin.by_serial(value(v))
+                && self.counts(o)
+                && self.within(o, Some(area))
+            {
+                out.push((
+                    o,
+                    "no_check_digit_one_wrong",
+                    0.4 + substitution_cost(orig, d),
+                ));
             }
-            v[i] = orig;
-        }
+        });
         out
     }
 
@@ -252,15 +234,29 @@ impl Scope<'_> {
     }
 }
 
-/// The cost of one digit heard as another: less for digits that sound alike.
-pub fn substitution_cost(a: u8, b: u8) -> f64 {
-    if MISHEARD
+/// Whether two digits sound alike on the phone ([`MISHEARD`]).
+pub fn sound_alike(a: u8, b: u8) -> bool {
+    MISHEARD
         .iter()
         .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b))
-    {
-        0.7
-    } else {
-        1.1
+}
+
+/// The cost of one digit heard as another: less for digits that sound alike.
+pub fn substitution_cost(a: u8, b: u8) -> f64 {
+    if sound_alike(a, b) { 0.7 } else { 1.1 }
+}
+
+/// Calls `f` with every string one digit away from `digits` (each position, each other
+/// digit), the digit it had and the one it has now.
+pub fn one_wrong(digits: &[u8], mut f: impl FnMut(&[u8], u8, u8)) {
+    let mut v = digits.to_vec();
+    for i in 0..v.len() {
+        let orig = v[i];
+        for d in (0..10u8).filter(|&d| d != orig) {
+            v[i] = d;
+            f(&v, orig, d);
+        }
+        v[i] = orig;
     }
 }
 
