@@ -32,7 +32,7 @@ rate() { awk -v n="$N" -v s="$1" 'BEGIN {printf "%.0fk/s", n / s / 1000}'; }
 x() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f×", a / b}'; }
 s2() { printf '%.2f' "$1"; }
 all2() { for t in "$@"; do printf '%.2f / ' "$t"; done | sed 's| / $||'; }
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/citytwin-target}"
 cargo build --release --quiet --bin citytwin
 BIN="$CARGO_TARGET_DIR/release/citytwin"
 # The floor program: the registry bench binary, run with REGISTRY_FLOOR_CSV (see registry.rs).
