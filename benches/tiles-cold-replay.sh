@@ -24,7 +24,7 @@ CONNS="${ASKED_CONNS:-$CONNS}"
 PATHS="$W/paths-citytwin-$LIST.txt"
 [ -f "$PATHS" ] || { echo "*** no list $PATHS (LIST=all, equal or unequal)" >&2; exit 2; }
 CMD="LIST=$LIST CONNS=$CONNS benches/tiles-cold-replay.sh $W"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/citytwin-target}"
 cargo build --release --quiet --bin citytwin
 BIN="$CARGO_TARGET_DIR/release/citytwin"
 export CITYTWIN_SERIAL_WIDTH="$WIDTH" CITYTWIN_LOG=warn

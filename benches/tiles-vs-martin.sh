@@ -101,7 +101,7 @@ CMD="N=$N ROUNDS=$ROUNDS WARM_LOOPS=$WARM_LOOPS CONNS=$CONNS BOX_KM=$BOX_KM"
 [ "$PG_RESTART" = 1 ] || CMD="$CMD PG_RESTART=0"
 [ "$LAYERS" = poles,manholes,trees,cameras,cabinets,wifi,shelters ] || CMD="$CMD LAYERS=$LAYERS"
 CMD="$CMD benches/tiles-vs-martin.sh $W"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/citytwin-target}"
 log() { echo "== $*"; }
 
 # ---------------------------------------------------------------- tools
