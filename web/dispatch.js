@@ -418,7 +418,12 @@ function logQuery(q, near) {
   if (state.queries.length > MAX_QUERIES) state.queries.splice(0, state.queries.length - MAX_QUERIES);
 }
 
+// Which call an answer belongs to: "New call" starts the next, and an answer that comes back
+// after it (a slow record, a slow area search) is dropped.
+let callId = 0;
+
 async function record(c) {
+  const call = callId;
   const near = state.area ? [state.area.lat, state.area.lon] : null;
   // A located place: its numbers, and the share of them that fit together as its confidence.
   const n = (c.landmarks || []).length;
@@ -430,6 +435,7 @@ async function record(c) {
   const body = { queries: state.queries.slice(-MAX_QUERIES), near, chosen, lang };
   state.recordError = null;
   const res = await api('/dispatch/calls', { method: 'POST', body });
+  if (call !== callId) return;
   if (res && res.ok && Number.isFinite(res.body.seq)) {
     state.lastRecord = { seq: res.body.seq, hash: res.body.hash };
     const n = res.body.seq;
@@ -847,14 +853,18 @@ function setArea(a) {
   if (qInput.value.trim()) ask(qInput.value);
 }
 
+let areaSeq = 0;
 $('area').addEventListener('keydown', async (e) => {
   if (e.key !== 'Enter') return;
   e.preventDefault();
   const text = $('area').value.trim();
   if (!text) return;
   logQuery(text, null);
+  // Only the newest area search of this call counts.
+  const call = callId;
+  const asked = ++areaSeq;
   const res = await api(`/resolve?q=${encodeURIComponent(text)}&limit=1`);
-  if (!res) return;
+  if (!res || call !== callId || asked !== areaSeq) return;
   if (!res.ok) {
     say(() => errorText(res), true);
     return;
@@ -870,11 +880,18 @@ $('area').addEventListener('keydown', async (e) => {
 
 // The city's districts, offered as the area box is typed in (a district's name → its centre).
 async function loadDistricts() {
-  const res = await api('/objects?layer=districts&limit=1000');
-  if (!res || !res.ok) return;
-  const names = [...new Set((res.body.features || [])
-    .map((f) => f.properties && f.properties.attributes && f.properties.attributes.name)
-    .filter(Boolean))].sort((a, b) => a.localeCompare(b));
+  // Page by page (the server caps a page), at most 20 pages.
+  const found = [];
+  let after = 0;
+  for (let page = 0; page < 20; page += 1) {
+    const res = await api(`/objects?layer=districts&limit=1000&after=${after}`);
+    if (!res || !res.ok) break;
+    const fs = res.body.features || [];
+    found.push(...fs.map((f) => f.properties && f.properties.attributes && f.properties.attributes.name));
+    if (!fs.length || res.body.next_after == null) break;
+    after = res.body.next_after;
+  }
+  const names = [...new Set(found.filter(Boolean))].sort((a, b) => a.localeCompare(b));
   $('districts').replaceChildren(...names.map((n) => el('option', { value: n })));
   state.districts = names.length;
 }
@@ -893,6 +910,7 @@ $('area-clear').addEventListener('click', () => {
 // A new call: everything cleared, the clock restarted.
 
 $('new-call').addEventListener('click', () => {
+  callId += 1;
   clearTimeout(timer);
   if (inflight) inflight.abort();
   inflight = null;
