@@ -469,8 +469,13 @@ impl StreetIndex {
 #[derive(Debug)]
 pub struct StreetCache {
     renamings: Renamings,
-    built: Mutex<Vec<(u64, bool, Arc<StreetIndex>)>>,
+    /// Per view (which of the three layers it reads, whether it sees hidden objects): the
+    /// index of the data version it was built from.
+    built: Mutex<Vec<(u64, u8, Arc<StreetIndex>)>>,
 }
+
+/// The layers the index is built from.
+const INDEXED: [&str; 3] = ["addresses", "streets", "districts"];
 
 impl StreetCache {
     pub fn new(renamings: Renamings) -> StreetCache {
@@ -480,24 +485,29 @@ impl StreetCache {
         }
     }
 
-    /// The index for `twin` as `visible` sees it.
+    /// The index for `twin` as `visible` sees it: one per view, rebuilt when the layers
+    /// change.
     pub fn get(&self, twin: &Twin, visible: &Visible) -> Arc<StreetIndex> {
-        let version = ["addresses", "streets", "districts"]
+        let layers: Vec<LayerId> = INDEXED
             .iter()
             .filter_map(|n| twin.layers().by_name(n))
-            .map(|l| {
-                twin.version(l)
-                    .wrapping_mul(31)
-                    .wrapping_add(u64::from(visible.has_layer(l)))
-            })
-            .fold(0u64, |a, v| a.wrapping_mul(1_000_003).wrapping_add(v));
+            .collect();
+        let version = layers.iter().fold(0u64, |a, l| {
+            a.wrapping_mul(1_000_003).wrapping_add(twin.version(*l))
+        });
+        let view = layers
+            .iter()
+            .enumerate()
+            .fold(u8::from(visible.hidden), |m, (i, l)| {
+                m | (u8::from(visible.has_layer(*l)) << (i + 1))
+            });
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
         built.retain(|b| b.0 == version);
-        if let Some(b) = built.iter().find(|b| b.1 == visible.hidden) {
+        if let Some(b) = built.iter().find(|b| b.1 == view) {
             return b.2.clone();
         }
         let ix = Arc::new(StreetIndex::build(twin, &self.renamings, visible));
-        built.push((version, visible.hidden, ix.clone()));
+        built.push((version, view, ix.clone()));
         ix
     }
 }
