@@ -142,35 +142,44 @@ pub struct ConnectedAnswer {
     pub geojson: serde_json::Value,
 }
 
+/// A graph built: the layers' version it was built from, the view (hidden objects, then each
+/// layer read or not), the graph.
+type Built = (u64, Vec<bool>, Arc<Graph>);
+
 /// The graph, rebuilt when the fibre layers change.
 #[derive(Debug)]
 pub struct FibreService {
     settings: FibreSettings,
-    built: Mutex<Option<(u64, bool, Arc<Graph>)>>,
+    built: Mutex<Vec<Built>>,
 }
 
 impl FibreService {
     pub fn new(settings: FibreSettings) -> FibreService {
         FibreService {
             settings,
-            built: Mutex::new(None),
+            built: Mutex::new(Vec::new()),
         }
     }
 
-    /// The graph of `twin` as `visible` sees it.
+    /// The graph of `twin` as `visible` sees it: one per view (the fibre and linked layers
+    /// read, hidden objects or not), rebuilt when any of those layers changes.
     pub fn graph(&self, twin: &Twin, visible: &Visible) -> Arc<Graph> {
-        let version = [NODES, SPANS]
+        let layers: Vec<crate::model::LayerId> = [NODES, SPANS]
             .iter()
+            .copied()
+            .chain(self.settings.linked_layers.iter().map(String::as_str))
             .filter_map(|n| twin.layers().by_name(n))
-            .fold(0u64, |a, l| {
-                a.wrapping_mul(1_000_003).wrapping_add(twin.version(l))
-            });
+            .collect();
+        let version = layers.iter().fold(0u64, |a, l| {
+            a.wrapping_mul(1_000_003).wrapping_add(twin.version(*l))
+        });
+        let view: Vec<bool> = std::iter::once(visible.hidden)
+            .chain(layers.iter().map(|l| visible.has_layer(*l)))
+            .collect();
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((v, h, g)) = built.as_ref()
-            && *v == version
-            && *h == visible.hidden
-        {
-            return g.clone();
+        built.retain(|b| b.0 == version);
+        if let Some(b) = built.iter().find(|b| b.1 == view) {
+            return b.2.clone();
         }
         let mut g = Graph::build(twin, visible);
         g.link(
@@ -180,7 +189,7 @@ impl FibreService {
             self.settings.link_m,
         );
         let g = Arc::new(g);
-        *built = Some((version, visible.hidden, g.clone()));
+        built.push((version, view, g.clone()));
         g
     }
 
