@@ -617,4 +617,13 @@ fn the_ofds_example_network_has_no_topology_problem() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["problems"], json!([]), "{b}");
     assert!(!b["core"].as_array().unwrap().is_empty(), "{b}");
+    // Node "1" and span "1" share a short id: each is found in its own kind.
+    let (s, p) = server.get("/fibre/path?from=1&to=2");
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["spans"].as_array().map(Vec::len), Some(1), "{p}");
+    let (s, r) = server.get("/fibre/isolate?span=1");
+    assert_eq!(s, 200, "{r}");
+    // An empty name is no name.
+    let (s, e) = server.get("/fibre/connected?node=");
+    assert_eq!((s, e["field"].as_str()), (400, Some("node")), "{e}");
 }

@@ -184,10 +184,15 @@ function drawTrace(geojson) {
   }
 }
 
+// Only the newest trace asked is drawn: an older answer that comes back later is dropped.
+let traceSeq = 0;
+
 async function askTrace(path) {
+  const asked = ++traceSeq;
   traceResult.textContent = '…';
   const r = await fetch(path, { headers: authHeaders() });
   const body = await r.json().catch(() => ({}));
+  if (asked !== traceSeq) return null;
   if (!r.ok) {
     traceResult.textContent = body.error || `${r.status}`;
     window.citytwin.traceError = traceResult.textContent;

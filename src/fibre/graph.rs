@@ -52,7 +52,9 @@ pub struct Graph {
     pub problems: Vec<Problem>,
     /// Nodes and spans by source id, whole and (when unique) the part after the network:
     /// `Some(object)`, or `None` for a part two objects share.
-    names: HashMap<String, Option<ObjectId>>,
+    names: HashMap<(bool, String), Option<ObjectId>>,
+    /// Span object → its edge.
+    edge_index: HashMap<ObjectId, u32>,
     /// Per node, the objects of other layers it serves.
     links: Vec<Vec<ObjectId>>,
     /// What reaches the core on the intact network, for the core it was asked with.
@@ -105,7 +107,7 @@ impl Graph {
             g.index.insert(id, i);
             if !o.source.id.is_empty() {
                 by_source.insert(&o.source.id, i);
-                g.name(&o.source.id, id);
+                g.name(false, &o.source.id, id);
             }
         }
         g.adj = vec![Vec::new(); g.nodes.len()];
@@ -118,7 +120,16 @@ impl Graph {
                 .map(|(id, _)| g.index[&id])
                 .next()
         };
-        let mut seen: HashMap<(u32, u32, i64), ObjectId> = HashMap::new();
+        // Every node's source id, hidden ones too: a span end naming a node this viewer may
+        // not see is not snapped to a neighbour instead.
+        let all_sources: std::collections::HashSet<&str> = twin
+            .ids_of(nl)
+            .into_iter()
+            .filter_map(|id| twin.get(id))
+            .map(|o| &*o.source.id)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut seen: HashMap<(u32, u32, Vec<[i64; 2]>), ObjectId> = HashMap::new();
         let mut names: Vec<(String, ObjectId)> = Vec::new();
         let mut edges = Vec::new();
         let mut problems = Vec::new();
@@ -132,10 +143,18 @@ impl Graph {
             let (Some(first), Some(last)) = (line.first(), line.last()) else {
                 continue;
             };
+            let named = |key: &str| o.attributes.get(key).map(|v| v.as_text());
+            // A span to a node this viewer may not see is left out, unreported.
+            if ["start", "end"].iter().any(|k| {
+                named(k).is_some_and(|n| {
+                    all_sources.contains(n.as_str()) && !by_source.contains_key(n.as_str())
+                })
+            }) {
+                continue;
+            }
             let end = |key: &str, p: [f64; 2]| -> Option<u32> {
-                o.attributes
-                    .get(key)
-                    .and_then(|v| by_source.get(v.as_text().as_str()).copied())
+                named(key)
+                    .and_then(|n| by_source.get(n.as_str()).copied())
                     .or_else(|| snap(p))
             };
             if !o.source.id.is_empty() {
@@ -170,7 +189,15 @@ impl Graph {
             }
             // The same route between the same nodes twice is one cable listed twice; the same
             // pair by another route is a second cable (kept).
-            let key = (a.min(b), a.max(b), (length_m * 10.0).round() as i64);
+            // The route itself, the same way round whichever end it starts at.
+            let mut route: Vec<[i64; 2]> = line
+                .iter()
+                .map(|p| [(p[0] * 1e7).round() as i64, (p[1] * 1e7).round() as i64])
+                .collect();
+            if route.last() < route.first() {
+                route.reverse();
+            }
+            let key = (a.min(b), a.max(b), route);
             if let Some(other) = seen.get(&key) {
                 problems.push(Problem {
                     kind: "duplicate_span".into(),
@@ -202,19 +229,25 @@ impl Graph {
             }
         }
         for (n, id) in names {
-            g.name(&n, id);
+            g.name(true, &n, id);
         }
+        g.edge_index = edges
+            .iter()
+            .enumerate()
+            .map(|(e, edge)| (edge.span, e as u32))
+            .collect();
         g.edges = edges;
         g.problems = problems;
         g
     }
 
-    /// Notes a source id: whole, and the part after the network (shared parts name none).
-    fn name(&mut self, source: &str, id: ObjectId) {
-        self.names.insert(source.to_string(), Some(id));
+    /// Notes a node's or (`span`) a span's source id: whole, and the part after the network
+    /// (a part two nodes, or two spans, share names none).
+    fn name(&mut self, span: bool, source: &str, id: ObjectId) {
+        self.names.insert((span, source.to_string()), Some(id));
         if let Some((_, tail)) = source.rsplit_once('/') {
             self.names
-                .entry(tail.to_string())
+                .entry((span, tail.to_string()))
                 .and_modify(|e| {
                     if *e != Some(id) {
                         *e = None;
@@ -245,7 +278,7 @@ impl Graph {
                 };
                 let named = o.attributes.get("fibre_node").and_then(|v| {
                     let t = v.as_text();
-                    match self.by_name(t.trim()) {
+                    match self.by_name(false, t.trim()) {
                         Some(Ok(n)) => self.node_of(n),
                         _ => twin
                             .find_number(&t)
@@ -291,6 +324,7 @@ impl Graph {
             });
             g.adj[a as usize].push((k as u32, b));
             g.adj[b as usize].push((k as u32, a));
+            g.edge_index.insert(k as ObjectId, k as u32);
         }
         g
     }
@@ -299,10 +333,10 @@ impl Graph {
         self.index.get(&id).copied()
     }
 
-    /// A node or span by its source id (whole, or the part after the network when unique):
-    /// `Some(Err(()))` when the part names several.
-    pub fn by_name(&self, s: &str) -> Option<Result<ObjectId, ()>> {
-        self.names.get(s).map(|o| o.ok_or(()))
+    /// A node (or, with `span`, a span) of the network by its source id (whole, or the part
+    /// after the network when unique): `Some(Err(()))` when the part names several.
+    pub fn by_name(&self, span: bool, s: &str) -> Option<Result<ObjectId, ()>> {
+        self.names.get(&(span, s.to_string())).map(|o| o.ok_or(()))
     }
 
     /// [`Graph::reach`] from `core` on the intact network, computed once.
@@ -319,10 +353,7 @@ impl Graph {
 
     /// The edges of a span (one, unless it was not taken into the graph).
     pub fn edge_of(&self, span: ObjectId) -> Option<u32> {
-        self.edges
-            .iter()
-            .position(|e| e.span == span)
-            .map(|e| e as u32)
+        self.edge_index.get(&span).copied()
     }
 
     /// Whether edge `e` carries light and is not among `cut`.

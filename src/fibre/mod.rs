@@ -47,6 +47,9 @@ pub enum FibreError {
     Bad { field: &'static str, reason: String },
     #[error("{0}")]
     NotFound(String),
+    /// The configuration names something the network does not hold.
+    #[error("{0}")]
+    Config(String),
 }
 
 fn bad(field: &'static str, reason: impl Into<String>) -> FibreError {
@@ -204,7 +207,11 @@ impl FibreService {
         self.settings
             .core
             .iter()
-            .map(|c| node(twin, g, c).map_err(|e| bad("core", format!("[fibre] core {c:?}: {e}"))))
+            .map(|c| {
+                node(twin, g, c).map_err(|e| {
+                    FibreError::Config(format!("the configured [fibre] core {c:?}: {e}"))
+                })
+            })
             .collect()
     }
 }
@@ -278,70 +285,84 @@ fn lon_lat(s: &str) -> Option<[f64; 2]> {
         .then_some([lon, lat])
 }
 
-/// An object of `layer` named by its OFDS id (whole, or the part after the network), its
-/// number, or (`lon,lat`) the nearest to a position.
-fn find(twin: &Twin, g: &Graph, layer: &str, s: &str) -> Result<ObjectId, String> {
+/// A node (or, with `span`, a span) of the network named by its OFDS id (whole, or the part
+/// after the network), its number, or (`lon,lat`) the nearest to a position. Only what the
+/// network holds for this viewer is found, and what is not is answered alike.
+fn find(twin: &Twin, g: &Graph, span: bool, s: &str) -> Result<ObjectId, String> {
+    let what = if span { "span" } else { "node" };
     let s = s.trim();
-    let l = twin
-        .layers()
-        .by_name(layer)
-        .ok_or_else(|| format!("there is no layer {layer}"))?;
-    match g.by_name(s) {
-        Some(Ok(id)) if twin.get(id).is_some_and(|o| o.layer == l) => return Ok(id),
+    if s.is_empty() {
+        return Err(format!(
+            "empty: name a {what} by its id, its number or lon,lat"
+        ));
+    }
+    let held = |id: ObjectId| {
+        if span {
+            g.edge_of(id).is_some()
+        } else {
+            g.node_of(id).is_some()
+        }
+    };
+    match g.by_name(span, s) {
+        Some(Ok(id)) => return Ok(id),
         Some(Err(())) => {
             return Err(format!(
-                "{s:?} is the id of several objects: give network/id"
+                "{s:?} is the id of several {what}s: give network/id"
             ));
         }
-        _ => {}
+        None => {}
     }
     if let Some(p) = lon_lat(s) {
-        return nearest_of(twin, l, p).ok_or_else(|| format!("no {layer} object to snap {s} to"));
+        return nearest_of(twin, g, span, p)
+            .ok_or_else(|| format!("the network has no {what} near {s}"));
     }
-    if let Some(o) = twin.find_number(s).into_iter().find(|o| o.layer == l) {
-        return Ok(o.id);
-    }
-    let by_id: Vec<ObjectId> = twin
-        .ids_of(l)
+    twin.find_number(s)
         .into_iter()
-        .filter(|id| {
-            twin.get(*id).is_some_and(|o| {
-                let sid: &str = &o.source.id;
-                sid == s || sid.rsplit_once('/').is_some_and(|(_, tail)| tail == s)
-            })
-        })
-        .collect();
-    match by_id.as_slice() {
-        [one] => Ok(*one),
-        [] => Err(format!("no {layer} object has id or number {s:?}")),
-        _ => Err(format!(
-            "{s:?} is the id of several {layer} objects: give network/id"
-        )),
-    }
+        .map(|o| o.id)
+        .find(|id| held(*id))
+        .ok_or_else(|| format!("no {what} of the network has id or number {s:?}"))
 }
 
-/// The nearest object of a layer (points: its point; lines: any vertex or the nearest
-/// point of its segments).
-fn nearest_of(twin: &Twin, l: crate::model::LayerId, p: [f64; 2]) -> Option<ObjectId> {
-    if let Some((id, _)) = twin.nearest_points(l, p).next() {
-        return Some(id);
+/// The network's node (or span) nearest to `p`, in metres.
+fn nearest_of(twin: &Twin, g: &Graph, span: bool, p: [f64; 2]) -> Option<ObjectId> {
+    let layer = twin.layers().by_name(if span { SPANS } else { NODES })?;
+    if !span {
+        // The R-tree walks in degrees: the first few re-ranked on the sphere.
+        return twin
+            .nearest_points(layer, p)
+            .filter(|(id, _)| g.node_of(*id).is_some())
+            .take(16)
+            .map(|(id, q)| (crate::resolve::place::distance_m(p, q), id))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+            .map(|(_, id)| id);
     }
-    // A line layer: the span whose route passes nearest (checked by its segments).
-    twin.ids_of(l)
-        .into_iter()
-        .filter_map(|id| {
-            let o = twin.get(id)?;
-            let Geometry::Line(line) = &o.geometry else {
-                return None;
-            };
-            let d = line
-                .windows(2)
-                .map(|w| segment_distance(p, w[0], w[1]))
-                .fold(f64::INFINITY, f64::min);
-            Some((d, id))
-        })
-        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
-        .map(|(_, id)| id)
+    // Spans: the ones whose box meets a growing box around `p`, by their segments.
+    let mut r = 0.002;
+    while r <= 2.0 {
+        let best = twin
+            .query(layer, [p[0] - r, p[1] - r, p[0] + r, p[1] + r])
+            .into_iter()
+            .filter(|id| g.edge_of(*id).is_some())
+            .filter_map(|id| {
+                let Geometry::Line(line) = &twin.get(id)?.geometry else {
+                    return None;
+                };
+                let d = line
+                    .windows(2)
+                    .map(|w| segment_distance(p, w[0], w[1]))
+                    .fold(f64::INFINITY, f64::min);
+                Some((d, id))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        // Nearer than the box's half side: nothing outside the box can be nearer.
+        if let Some((d, id)) = best
+            && d <= r * 111_000.0 * p[1].to_radians().cos()
+        {
+            return Some(id);
+        }
+        r *= 4.0;
+    }
+    None
 }
 
 /// Metres from `p` to the segment `a`–`b` (on a local plane).
@@ -365,10 +386,9 @@ fn segment_distance(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
 }
 
 fn node(twin: &Twin, g: &Graph, s: &str) -> Result<u32, String> {
-    let id = find(twin, g, NODES, s)?;
-    g.node_of(id).ok_or_else(|| {
-        format!("{s:?} is not part of the network (see the problems of /fibre/bridges)")
-    })
+    let id = find(twin, g, false, s)?;
+    g.node_of(id)
+        .ok_or_else(|| format!("no node of the network has id or number {s:?}"))
 }
 
 /// The shortest path by cable length between two nodes.
@@ -417,11 +437,11 @@ pub fn isolate(
     let mut cut = vec![false; g.edges.len()];
     let mut cut_edges = Vec::new();
     for s in spans {
-        let id = find(twin, g, SPANS, s).map_err(|e| bad("span", e))?;
+        let id = find(twin, g, true, s).map_err(|e| bad("span", e))?;
         let e = g.edge_of(id).ok_or_else(|| {
             bad(
                 "span",
-                format!("{s:?} is not part of the network (see the problems of /fibre/bridges)"),
+                format!("no span of the network has id or number {s:?}"),
             )
         })?;
         if !cut[e as usize] {
@@ -477,14 +497,12 @@ pub fn isolate(
 /// Bridges, articulation nodes and every node's redundancy to the core.
 pub fn bridges(twin: &Twin, g: &Graph, core: &[u32]) -> BridgesAnswer {
     let (bridges, articulation) = g.bridges();
-    let parts = g.two_edge_parts(&bridges);
-    let reach = g.reach_core(core);
-    let core_parts: Vec<u32> = core.iter().map(|&c| parts[c as usize]).collect();
+    let redundant = redundant_to_core(g, core, &bridges);
     let nodes: Vec<Redundancy> = (0..g.nodes.len() as u32)
         .filter(|v| !core.contains(v))
         .map(|v| Redundancy {
             node: name_of(twin, g.nodes[v as usize]),
-            redundant: reach[v as usize] && core_parts.contains(&parts[v as usize]),
+            redundant: redundant[v as usize],
         })
         .collect();
     let share = if nodes.is_empty() {
@@ -500,6 +518,38 @@ pub fn bridges(twin: &Twin, g: &Graph, core: &[u32]) -> BridgesAnswer {
         redundant_share: (share * 1000.0).round() / 1000.0,
         problems: g.problems.clone(),
     }
+}
+
+/// Per node: two edge-disjoint working paths to the core, so that no one cut isolates it.
+/// The core is one place however many nodes it has: with several, they are merged into one
+/// before the graph's bridges are taken out (a node between two core nodes is redundant).
+fn redundant_to_core(g: &Graph, core: &[u32], bridges: &[u32]) -> Vec<bool> {
+    let n = g.nodes.len();
+    let Some(&first) = core.first() else {
+        return vec![false; n];
+    };
+    let (parts, reach, core_part) = if core.len() == 1 {
+        let parts = g.two_edge_parts(bridges);
+        let core_part = parts[first as usize];
+        (parts, g.reach_core(core).into_owned(), core_part)
+    } else {
+        let merged = |v: u32| if core.contains(&v) { first } else { v };
+        let edges: Vec<(u32, u32)> = g
+            .edges
+            .iter()
+            .filter(|e| e.live)
+            .map(|e| (merged(e.a), merged(e.b)))
+            .filter(|(a, b)| a != b)
+            .collect();
+        let m = graph::Graph::from_edges(n, &edges);
+        let (br, _) = m.bridges();
+        let parts = m.two_edge_parts(&br);
+        let core_part = parts[first as usize];
+        (parts, m.reach(&[first], &[]), core_part)
+    };
+    (0..n as u32)
+        .map(|v| core.contains(&v) || (reach[v as usize] && parts[v as usize] == core_part))
+        .collect()
 }
 
 /// Everything reachable from a node over working cables.
@@ -582,5 +632,28 @@ pub fn figures(twin: &Twin, g: &Graph, core: &[u32]) -> FibreFigures {
             .sum(),
         served,
         redundant_share: b.redundant_share,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_between_two_core_nodes_is_redundant_and_a_spur_is_not() {
+        // core A=0 and B=2, x=1 between them; y=3 hangs off x.
+        let g = Graph::from_edges(4, &[(0, 1), (1, 2), (1, 3)]);
+        let (br, _) = g.bridges();
+        assert_eq!(
+            redundant_to_core(&g, &[0, 2], &br),
+            vec![true, true, true, false]
+        );
+        // With A alone the core, nothing has a second way.
+        assert_eq!(
+            redundant_to_core(&g, &[0], &br),
+            vec![true, false, false, false]
+        );
+        // No core: nothing is redundant.
+        assert_eq!(redundant_to_core(&g, &[], &br), vec![false; 4]);
     }
 }

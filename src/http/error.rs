@@ -143,6 +143,7 @@ impl From<crate::fibre::FibreError> for ApiError {
         match e {
             crate::fibre::FibreError::Bad { field, reason } => ApiError::bad(field, reason),
             crate::fibre::FibreError::NotFound(m) => ApiError::not_found(m),
+            crate::fibre::FibreError::Config(m) => ApiError::internal(m),
         }
     }
 }
