@@ -106,14 +106,7 @@ fn ids(v: &Value) -> BTreeSet<String> {
 #[test]
 fn the_nz_backbone_traces_equal_an_independent_computation() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("nz.gpkg");
-    cli_ok(
-        &store,
-        &[
-            "import",
-            repo("data/fibre/nz_chorus_ofds.json").to_str().unwrap(),
-        ],
-    );
+    let store = nz_backbone_store(dir.path());
     let (resident, engineer) = (token(&store, "resident"), token(&store, "engineer"));
     let mut server = Server::start(&store, "none", &[]);
     // Every fibre route refuses the public and a resident.

@@ -1031,14 +1031,7 @@ fn the_engineers_map_draws_fibre_traces() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("nz.gpkg");
-    cli_ok(
-        &store,
-        &[
-            "import",
-            repo("data/fibre/nz_chorus_ofds.json").to_str().unwrap(),
-        ],
-    );
+    let store = nz_backbone_store(dir.path());
     let engineer = token(&store, "engineer");
     let mut server = Server::start(&store, "none", &[]);
     server.as_token(Some(&engineer));

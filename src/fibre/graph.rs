@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::access::Visible;
 use crate::model::{Geometry, LayerId, ObjectId, Status};
-use crate::resolve::place::distance_m;
+use crate::resolve::place::{distance_m, nearest_in_layer};
 use crate::twin::Twin;
 
 /// The layers the network is read from.
@@ -114,11 +114,8 @@ impl Graph {
         // Span ends: the node its `start`/`end` attribute names, else the nearest node within
         // SNAP_M of the route's end.
         let snap = |p: [f64; 2]| -> Option<u32> {
-            twin.nearest_points(nl, p)
-                .take(8)
-                .filter(|(id, q)| distance_m(p, *q) <= SNAP_M && g.index.contains_key(id))
-                .map(|(id, _)| g.index[&id])
-                .next()
+            let (_, id) = *nearest_in_layer(twin, nl, p, 1, SNAP_M, visible).first()?;
+            g.index.get(&id).copied()
         };
         // Every node's source id, hidden ones too: a span end naming a node this viewer may
         // not see is not snapped to a neighbour instead.
@@ -288,10 +285,8 @@ impl Graph {
                 });
                 let p = o.geometry.anchor();
                 let near = || {
-                    twin.nearest_points(nl, p)
-                        .take(4)
-                        .find(|(n, q)| distance_m(p, *q) <= link_m && self.index.contains_key(n))
-                        .and_then(|(n, _)| self.node_of(n))
+                    let (_, n) = *nearest_in_layer(twin, nl, p, 1, link_m, visible).first()?;
+                    self.node_of(n)
                 };
                 if let Some(v) = named.or_else(near) {
                     self.links[v as usize].push(id);

@@ -7,7 +7,7 @@ pub mod generate;
 pub mod graph;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -145,22 +145,18 @@ pub struct ConnectedAnswer {
     pub geojson: serde_json::Value,
 }
 
-/// A graph built: the layers' version it was built from, the view (hidden objects, then each
-/// layer read or not), the graph.
-type Built = (u64, Vec<bool>, Arc<Graph>);
-
 /// The graph, rebuilt when the fibre layers change.
 #[derive(Debug)]
 pub struct FibreService {
     settings: FibreSettings,
-    built: Mutex<Vec<Built>>,
+    built: crate::twin::ViewCache<Graph>,
 }
 
 impl FibreService {
     pub fn new(settings: FibreSettings) -> FibreService {
         FibreService {
             settings,
-            built: Mutex::new(Vec::new()),
+            built: Default::default(),
         }
     }
 
@@ -173,27 +169,16 @@ impl FibreService {
             .chain(self.settings.linked_layers.iter().map(String::as_str))
             .filter_map(|n| twin.layers().by_name(n))
             .collect();
-        let version = layers.iter().fold(0u64, |a, l| {
-            a.wrapping_mul(1_000_003).wrapping_add(twin.version(*l))
-        });
-        let view: Vec<bool> = std::iter::once(visible.hidden)
-            .chain(layers.iter().map(|l| visible.has_layer(*l)))
-            .collect();
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        built.retain(|b| b.0 == version);
-        if let Some(b) = built.iter().find(|b| b.1 == view) {
-            return b.2.clone();
-        }
-        let mut g = Graph::build(twin, visible);
-        g.link(
-            twin,
-            visible,
-            &self.settings.linked_layers,
-            self.settings.link_m,
-        );
-        let g = Arc::new(g);
-        built.push((version, view, g.clone()));
-        g
+        self.built.get(twin, visible, &layers, || {
+            let mut g = Graph::build(twin, visible);
+            g.link(
+                twin,
+                visible,
+                &self.settings.linked_layers,
+                self.settings.link_m,
+            );
+            g
+        })
     }
 
     /// The core nodes: the configured ones, else the best-connected node.

@@ -14,6 +14,7 @@ use super::number::{MISHEARD, ResolveQuery, resolve};
 use super::streets::StreetCache;
 use super::words::{Grouping, Lang, spell};
 use crate::access::Visible;
+use crate::generate::Rng;
 use crate::model::{GeometryKind, Object};
 use crate::numbering::Number;
 use crate::twin::Twin;
@@ -73,33 +74,45 @@ pub struct Tally {
     pub examples: Vec<String>,
 }
 
+impl Tally {
+    /// Counts one answer: `is` tells the object meant; a confident wrong answer is kept as an
+    /// example (the first three) when `want` names what was meant.
+    fn count(
+        &mut self,
+        q: &str,
+        r: &super::Resolved,
+        is: impl Fn(&super::Candidate) -> bool,
+        want: Option<&str>,
+    ) {
+        let hit1 = r.candidates.first().is_some_and(&is);
+        self.top1 += u32::from(hit1);
+        self.top3 += u32::from(r.candidates.iter().take(3).any(&is));
+        self.ambiguous += u32::from(r.ambiguous);
+        let Some(c) = r
+            .candidates
+            .first()
+            .filter(|c| !hit1 && !r.ambiguous && c.confidence >= 0.5)
+        else {
+            return;
+        };
+        self.confident_wrong += 1;
+        if let Some(want) = want
+            && self.examples.len() < 3
+        {
+            self.examples.push(format!(
+                "{q:?} → {} ({}, {:.2}) instead of {want}",
+                c.number, c.rule, c.confidence
+            ));
+        }
+    }
+}
+
 /// The report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub objects: usize,
     pub seed: u64,
     pub kinds: BTreeMap<String, Tally>,
-}
-
-/// SplitMix64: small, seeded, the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
 }
 
 fn text(d: &[u8]) -> String {
@@ -157,28 +170,12 @@ pub fn run(twin: &Twin, streets: Option<Arc<StreetCache>>, s: &EvalSettings) -> 
                 && (c.lat - want.geometry.anchor()[1]).abs() < 1e-9
                 && c.layer == twin.layers().def(want.layer).name
         };
-        let hit1 = r.candidates.first().is_some_and(is);
-        t.top1 += u32::from(hit1);
-        t.top3 += u32::from(r.candidates.iter().take(3).any(is));
-        t.ambiguous += u32::from(r.ambiguous);
-        if !hit1 && !r.ambiguous && r.candidates.first().is_some_and(|c| c.confidence >= 0.5) {
-            if t.examples.len() < 3
-                && let Some(c) = r.candidates.first()
-            {
-                t.examples.push(format!(
-                    "{:?} → {} ({}, {:.2}) instead of {}",
-                    rq.q,
-                    c.number,
-                    c.rule,
-                    c.confidence,
-                    want.number
-                        .as_ref()
-                        .map(|n| n.display(twin.layers().def(want.layer), width as u8))
-                        .unwrap_or_default()
-                ));
-            }
-            t.confident_wrong += 1;
-        }
+        let want = want
+            .number
+            .as_ref()
+            .map(|n| n.display(twin.layers().def(want.layer), width as u8))
+            .unwrap_or_default();
+        t.count(&rq.q, &r, is, Some(&want));
     };
     for _ in 0..s.objects {
         let o = *rng.pick(&numbered);
@@ -351,13 +348,7 @@ fn addresses(
         t.asked += 1;
         let Ok(r) = resolve(twin, &rq) else { continue };
         let is = |c: &super::Candidate| super::place::distance_m([c.lon, c.lat], at) <= 150.0;
-        let hit1 = r.candidates.first().is_some_and(is);
-        t.top1 += u32::from(hit1);
-        t.top3 += u32::from(r.candidates.iter().take(3).any(is));
-        t.ambiguous += u32::from(r.ambiguous);
-        if !hit1 && !r.ambiguous && r.candidates.first().is_some_and(|c| c.confidence >= 0.5) {
-            t.confident_wrong += 1;
-        }
+        t.count(&rq.q, &r, is, None);
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::access::Visible;
 use crate::model::{LayerId, Object, ObjectId};
@@ -469,9 +469,7 @@ impl StreetIndex {
 #[derive(Debug)]
 pub struct StreetCache {
     renamings: Renamings,
-    /// Per view (which of the three layers it reads, whether it sees hidden objects): the
-    /// index of the data version it was built from.
-    built: Mutex<Vec<(u64, u8, Arc<StreetIndex>)>>,
+    built: crate::twin::ViewCache<StreetIndex>,
 }
 
 /// The layers the index is built from.
@@ -481,7 +479,7 @@ impl StreetCache {
     pub fn new(renamings: Renamings) -> StreetCache {
         StreetCache {
             renamings,
-            built: Mutex::new(Vec::new()),
+            built: Default::default(),
         }
     }
 
@@ -492,23 +490,9 @@ impl StreetCache {
             .iter()
             .filter_map(|n| twin.layers().by_name(n))
             .collect();
-        let version = layers.iter().fold(0u64, |a, l| {
-            a.wrapping_mul(1_000_003).wrapping_add(twin.version(*l))
-        });
-        let view = layers
-            .iter()
-            .enumerate()
-            .fold(u8::from(visible.hidden), |m, (i, l)| {
-                m | (u8::from(visible.has_layer(*l)) << (i + 1))
-            });
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        built.retain(|b| b.0 == version);
-        if let Some(b) = built.iter().find(|b| b.1 == view) {
-            return b.2.clone();
-        }
-        let ix = Arc::new(StreetIndex::build(twin, &self.renamings, visible));
-        built.push((version, view, ix.clone()));
-        ix
+        self.built.get(twin, visible, &layers, || {
+            StreetIndex::build(twin, &self.renamings, visible)
+        })
     }
 }
 

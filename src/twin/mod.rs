@@ -2,8 +2,11 @@
 //! and a data version per layer. Features read it; only the registry writes it, after the store.
 
 mod build;
+mod cache;
 mod files;
 mod slots;
+
+pub use cache::ViewCache;
 
 use std::collections::HashMap;
 

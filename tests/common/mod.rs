@@ -56,6 +56,20 @@ pub fn helsinki_store(dir: &Path) -> PathBuf {
     store
 }
 
+/// A new store in `dir` holding the New Zealand national fibre backbone (OFDS, imported by
+/// the CLI).
+pub fn nz_backbone_store(dir: &Path) -> PathBuf {
+    let store = dir.join("nz.gpkg");
+    cli_ok(
+        &store,
+        &[
+            "import",
+            repo("data/fibre/nz_chorus_ofds.json").to_str().unwrap(),
+        ],
+    );
+    store
+}
+
 /// Layer name → count, from `citytwin layers`.
 pub fn counts(store: &Path) -> std::collections::BTreeMap<String, u64> {
     let v: Value = serde_json::from_str(&cli_ok(store, &["layers"])).expect("layers JSON");
