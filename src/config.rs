@@ -51,6 +51,12 @@ pub struct Config {
     /// The fibre network's traces (`[fibre]`).
     #[serde(default)]
     pub fibre: crate::fibre::FibreSettings,
+    /// Residents' reports and the rules that turn them into status (`[reports]`).
+    #[serde(default)]
+    pub reports: crate::reports::ReportSettings,
+    /// The city's IoT platform: an MQTT broker whose messages set objects' status (`[mqtt]`).
+    #[serde(default)]
+    pub mqtt: crate::mqtt::MqttSettings,
     /// Attribution shown on maps and in TileJSON.
     pub attribution: String,
     /// The origin clients reach this server at (`https://map.example.org`), for the absolute
@@ -76,6 +82,8 @@ impl Default for Config {
             city: crate::tiles::focus::CitySettings::default(),
             shelters: crate::shelters::ShelterSettings::default(),
             fibre: crate::fibre::FibreSettings::default(),
+            reports: crate::reports::ReportSettings::default(),
+            mqtt: crate::mqtt::MqttSettings::default(),
             public_url: None,
             attribution: "© OpenStreetMap contributors (ODbL); Kyiv shelter lists as republished in kulishA/shelters-map".into(),
         }
@@ -95,6 +103,9 @@ pub struct Limits {
     /// Requests handled at once per feature (tiles, resolver, objects, audit, map, service);
     /// more: 503 at once, so one feature's load never holds up another.
     pub concurrency: usize,
+    /// Listeners of `/events` at once (each holds a connection open); more: 503.
+    #[serde(default = "default_event_listeners")]
+    pub event_listeners: usize,
     /// One resolver limit for every role that has none of its own in the file or the
     /// environment (the single limit of earlier versions); folded into the roles' limits when
     /// the configuration is read.
@@ -111,6 +122,10 @@ pub struct Limits {
     pub engineer: RoleLimits,
     /// Callers with an admin's token, counted per token.
     pub admin: RoleLimits,
+}
+
+fn default_event_listeners() -> usize {
+    10_000
 }
 
 /// The rate limits of one role (`[limits.<role>]`); above either: 429 with `Retry-After`.
@@ -141,6 +156,7 @@ impl Default for Limits {
             max_bbox_km2: 2500.0,
             timeout_ms: 30_000,
             concurrency: 256,
+            event_listeners: default_event_listeners(),
             resolve_per_minute: None,
             writes_per_minute: None,
             public: role(600, 600),
@@ -307,7 +323,9 @@ impl Config {
                 )));
             }
         }
-        self.layers()?;
+        let layers = self.layers()?;
+        self.reports.check(&layers).map_err(ConfigError::Invalid)?;
+        self.mqtt.check(&layers).map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

@@ -5,14 +5,17 @@
 pub mod access;
 pub mod assets;
 pub mod config;
+pub mod events;
 pub mod export;
 pub mod fibre;
 pub mod generate;
 pub mod http;
 pub mod import;
 pub mod model;
+pub mod mqtt;
 pub mod numbering;
 pub mod registry;
+pub mod reports;
 pub mod resolve;
 pub mod seed;
 pub mod shelters;

@@ -1061,7 +1061,8 @@ fn serve(config: Config) -> Result<()> {
         tracing::info!(%addr, objects, ready_in_ms = started.elapsed().as_millis() as u64, "citytwin listening");
         // Tests and scripts read this line to learn the port when binding to :0.
         println!("listening on http://{addr}");
-        let state = citytwin::http::AppState::new(Arc::new(registry), Arc::new(config));
+        let state = citytwin::http::AppState::new(Arc::new(registry), Arc::new(config))
+            .context("reading the incidents from the store's history")?;
         citytwin::http::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())

@@ -72,6 +72,8 @@ pub struct Registry {
     twin_follows: std::sync::atomic::AtomicBool,
     /// Told of every change to the twin (tile caches).
     followers: RwLock<Vec<std::sync::Arc<dyn Follower>>>,
+    /// Called after every commit that added to the history (the live events).
+    on_commit: RwLock<Vec<std::sync::Arc<dyn Fn() + Send + Sync>>>,
 }
 
 /// A change to one object's status and attributes (`PATCH /objects/{number}`).
@@ -109,6 +111,7 @@ impl Registry {
             assigner: Mutex::new(None),
             twin_follows: std::sync::atomic::AtomicBool::new(true),
             followers: RwLock::new(Vec::new()),
+            on_commit: RwLock::new(Vec::new()),
         })
     }
 
@@ -118,6 +121,25 @@ impl Registry {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(f);
+    }
+
+    /// Calls `f` after every commit that added to the history, once the twin follows it.
+    pub fn on_commit(&self, f: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.on_commit
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(f);
+    }
+
+    fn committed(&self) {
+        for f in self
+            .on_commit
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            f();
+        }
     }
 
     /// Stops updating the twin after commits (for a command that exits after writing). Reads
@@ -159,6 +181,7 @@ impl Registry {
     fn follow_commit(&self, parts: Vec<Vec<Change>>, seq: u64) {
         self.follow_numbers(parts.iter().flatten());
         self.apply(parts, seq);
+        self.committed();
     }
 
     /// A batch of one change made by `actor`, with a history row for it.
@@ -605,7 +628,52 @@ impl Registry {
         action: &str,
         new: &serde_json::Value,
     ) -> Result<(u64, String), RegistryError> {
-        Ok(self.lock_store().record(actor, action, new)?)
+        let r = self.lock_store().record(actor, action, new)?;
+        self.committed();
+        Ok(r)
+    }
+
+    /// Appends several entries that change no object, and a photo, in one transaction (see
+    /// [`Store::record_all`]); each entry's sequence number.
+    pub fn record_all(
+        &self,
+        actor: &str,
+        entries: &[(&str, serde_json::Value)],
+        photo: Option<&crate::store::Photo>,
+    ) -> Result<Vec<u64>, RegistryError> {
+        let r = self.lock_store().record_all(actor, entries, photo)?;
+        self.committed();
+        Ok(r)
+    }
+
+    /// History entries after `seq`, oldest first, of `actions` (all when empty).
+    pub fn history_after(
+        &self,
+        seq: u64,
+        actions: &[&str],
+        limit: usize,
+    ) -> Result<Vec<crate::store::HistoryEntry>, RegistryError> {
+        Ok(self.lock_store().history_after(seq, actions, limit)?)
+    }
+
+    /// A photo kept with a report.
+    pub fn photo(&self, key: &str) -> Result<Option<crate::store::Photo>, RegistryError> {
+        Ok(self.lock_store().photo(key)?)
+    }
+
+    /// A setting kept in the store.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, RegistryError> {
+        Ok(self.lock_store().setting(key)?)
+    }
+
+    /// Keeps a setting in the store.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), RegistryError> {
+        Ok(self.lock_store().set_setting(key, value)?)
+    }
+
+    /// The newest history sequence number.
+    pub fn last_seq(&self) -> Result<u64, RegistryError> {
+        Ok(self.lock_store().last_seq()?)
     }
 
     /// The newest `limit` history entries of one action, newest first.

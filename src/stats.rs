@@ -79,6 +79,9 @@ pub struct Stats {
     pub detail: Option<Detail>,
     /// The fibre network's figures, for the roles that read the fibre layers.
     pub fibre: Option<crate::fibre::FibreFigures>,
+    /// Residents' reports and incidents by state, category, kind and district, and the
+    /// median time to resolve: for the roles that handle incidents.
+    pub incidents: Option<crate::reports::IncidentStats>,
 }
 
 /// The figures of what `visible` may see; the detail when `detail`.
@@ -155,6 +158,7 @@ pub fn stats(twin: &Twin, visible: &Visible, detail: bool) -> Stats {
         .collect();
     Stats {
         fibre: None,
+        incidents: None,
         layers: layer_stats,
         shelters: shelters_layer.map(|_| sh),
         detail: detail.then(|| Detail {

@@ -349,6 +349,16 @@ fn no_route_shows_any_role_what_it_may_not_see() {
         ("/fibre/connected", "/fibre/connected?node=0,0".into()),
         // Asked with GET here (405); the POST is checked per role after the walk.
         ("/dispatch/calls", "/dispatch/calls".into()),
+        // Asked with GET here (405): a report is filed with POST.
+        ("/reports", "/reports".into()),
+        ("/reports/kinds", "/reports/kinds".into()),
+        ("/report", "/report".into()),
+        ("/centre", "/centre".into()),
+        ("/incidents", "/incidents".into()),
+        ("/incidents/{id}", "/incidents/1".into()),
+        ("/reports/{id}/photo", "/reports/1/photo".into()),
+        // Every event since the start, replayed and ended.
+        ("/events", "/events?after=0&follow=false".into()),
         ("/shelters/list", "/shelters/list".into()),
         ("/shelters/city.pmtiles", "/shelters/city.pmtiles".into()),
         (

@@ -48,6 +48,11 @@ pub struct AccessConfig {
     /// Roles that may keep a call's record (`POST /dispatch/calls`). `admin` always may.
     #[serde(default = "call_takers")]
     pub dispatch: Vec<Role>,
+    /// Roles that see and move incidents (residents' reports merged per object: their
+    /// texts, photos and workflow, `/incidents`, `/centre`). `admin` always may; `public`
+    /// never does.
+    #[serde(default = "staff")]
+    pub incidents: Vec<Role>,
 }
 
 fn call_takers() -> Vec<Role> {
@@ -111,6 +116,7 @@ impl Default for AccessConfig {
             audit: staff.to_vec(),
             hidden: staff.to_vec(),
             dispatch: call_takers(),
+            incidents: staff.to_vec(),
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct View {
     metrics_roles: String,
     dispatch: bool,
     dispatch_roles: String,
+    incidents: bool,
+    incidents_roles: String,
     hidden: bool,
 }
 
@@ -293,6 +301,19 @@ impl View {
         }
     }
 
+    /// Whether this role sees incidents in full and moves them (`[access] incidents`).
+    pub fn handles_incidents(&self) -> bool {
+        self.incidents
+    }
+
+    pub fn check_incidents(&self) -> Result<(), AccessError> {
+        if self.incidents {
+            Ok(())
+        } else {
+            Err(self.denied(format!("incidents are only for {}", self.incidents_roles)))
+        }
+    }
+
     pub fn check_audit(&self) -> Result<(), AccessError> {
         if self.audit {
             Ok(())
@@ -357,6 +378,9 @@ impl Policy {
                     dispatch: role == Role::Admin
                         || (role != Role::Public && cfg.dispatch.contains(&role)),
                     dispatch_roles: role_list(&cfg.dispatch),
+                    incidents: role == Role::Admin
+                        || (role != Role::Public && cfg.incidents.contains(&role)),
+                    incidents_roles: role_list(&cfg.incidents),
                     hidden: role == Role::Admin
                         || (role != Role::Public && cfg.hidden.contains(&role)),
                 })

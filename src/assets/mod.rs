@@ -36,6 +36,12 @@ pub const FILES: &[Asset] = &[
     asset!("dispatch.html", "text/html; charset=utf-8"),
     asset!("dispatch.js", "text/javascript; charset=utf-8"),
     asset!("dispatch.css", "text/css; charset=utf-8"),
+    asset!("report.html", "text/html; charset=utf-8"),
+    asset!("report.js", "text/javascript; charset=utf-8"),
+    asset!("report.css", "text/css; charset=utf-8"),
+    asset!("centre.html", "text/html; charset=utf-8"),
+    asset!("centre.js", "text/javascript; charset=utf-8"),
+    asset!("centre.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/pmtiles/pmtiles.js",
         "text/javascript; charset=utf-8"

@@ -109,6 +109,12 @@ fn schema() -> Shape {
     {
         *layers = Shape::Map("layer", Box::new(rule));
     }
+    // What residents may report is listed per layer, by name.
+    if let Some(reports) = shape.child_mut("reports")
+        && let Some(kinds) = reports.child_mut("kinds")
+    {
+        *kinds = Shape::Map("layer", Box::new(Shape::Value));
+    }
     let def = json(serde_json::to_value(
         &crate::model::Layers::default_city().defs()[0],
     ));

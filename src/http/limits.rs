@@ -30,17 +30,20 @@ pub enum Feature {
     Audit,
     Map,
     Service,
+    /// `/events`: long-lived listeners, with their own count and no time limit.
+    Events,
 }
 
 impl Feature {
     /// In declaration order: a feature's slot is `slots[feature as usize]`.
-    const ALL: [Feature; 6] = [
+    const ALL: [Feature; 7] = [
         Feature::Tiles,
         Feature::Resolve,
         Feature::Objects,
         Feature::Audit,
         Feature::Map,
         Feature::Service,
+        Feature::Events,
     ];
 
     pub fn of(path: &str) -> Feature {
@@ -48,10 +51,11 @@ impl Feature {
         match first {
             "tiles" => Feature::Tiles,
             "resolve" | "nearest" | "locate" => Feature::Resolve,
-            // A call's record is a write like an object's.
-            "objects" | "layers" | "dispatch" => Feature::Objects,
+            // A call's record, a report and an incident's move are writes like an object's.
+            "objects" | "layers" | "dispatch" | "reports" | "incidents" => Feature::Objects,
+            "events" => Feature::Events,
             "audit" => Feature::Audit,
-            "" | "styles" | "fonts" | "assets" => Feature::Map,
+            "" | "styles" | "fonts" | "assets" | "report" | "centre" => Feature::Map,
             _ => Feature::Service,
         }
     }
@@ -64,6 +68,7 @@ impl Feature {
             Feature::Audit => "audit",
             Feature::Map => "map",
             Feature::Service => "service",
+            Feature::Events => "live events",
         }
     }
 }
@@ -127,10 +132,10 @@ impl Guard {
             slots: Feature::ALL
                 .iter()
                 .map(|f| {
-                    let n = if *f == Feature::Audit {
-                        AUDIT_SLOTS.min(limits.concurrency)
-                    } else {
-                        limits.concurrency
+                    let n = match f {
+                        Feature::Audit => AUDIT_SLOTS.min(limits.concurrency),
+                        Feature::Events => limits.event_listeners,
+                        _ => limits.concurrency,
                     };
                     Arc::new(tokio::sync::Semaphore::new(n))
                 })
@@ -145,6 +150,23 @@ impl Guard {
                 .collect(),
             limits: limits.clone(),
         }
+    }
+
+    /// A slot for one `/events` listener, held for as long as it listens.
+    pub fn listener(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.slots[Feature::Events as usize]
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    format!(
+                        "{} event listeners already (limits.event_listeners); try again shortly",
+                        self.limits.event_listeners
+                    ),
+                )
+            })
     }
 
     /// Drops rate-limit state of clients not seen for a while (called now and then).
@@ -228,6 +250,11 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
                 Some(wait),
             );
         }
+    }
+    if feature == Feature::Events {
+        // A listener stays as long as it likes: it takes its slot itself, and holds it until
+        // its stream ends ([`Guard::listener`]).
+        return next.run(req).await;
     }
     let Ok(_slot) = g.slots[feature as usize].clone().try_acquire_owned() else {
         return refuse(

@@ -147,6 +147,27 @@ impl Metrics {
     }
 
     /// Notes one tile sent: its uncompressed size, the bytes on the wire and their encoding.
+    /// Registers the MQTT subscriber's counters and the live events' listeners.
+    pub fn register_live(&mut self, mqtt: &crate::mqtt::MqttCounters, listeners: Gauge) {
+        self.registry.register(
+            "mqtt_connected",
+            "1 while connected to the MQTT broker",
+            mqtt.connected.clone(),
+        );
+        self.registry.register(
+            "mqtt_messages",
+            "MQTT messages by outcome",
+            mqtt.messages.clone(),
+        );
+        self.registry.register(
+            "mqtt_reconnects",
+            "Failed connection attempts to the MQTT broker",
+            mqtt.reconnects.clone(),
+        );
+        self.registry
+            .register("event_listeners", "Listeners of /events now", listeners);
+    }
+
     pub fn tile_sent(&self, raw: usize, wire: usize, encoding: &str) {
         self.tile_size.observe(raw as f64);
         self.tile_bytes
@@ -211,6 +232,7 @@ pub async fn metrics(
     m.cache_bytes.set(stats.bytes as i64);
     m.cache_invalidated.set(stats.invalidated as i64);
     m.objects.set(app.registry.twin().len() as i64);
+    app.events_listeners.set(app.events.listeners() as i64);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &m.registry)
         .map_err(|e| ApiError::internal(format!("metrics: {e}")))?;

@@ -7,10 +7,12 @@ mod assets;
 mod audit;
 mod dispatch;
 pub mod error;
+mod events;
 mod fibre;
 pub mod limits;
 pub mod metrics;
 mod objects;
+mod reports;
 mod resolve;
 mod shelters;
 mod stats;
@@ -46,12 +48,22 @@ pub struct AppState {
     pub shelters: Arc<crate::shelters::ShelterService>,
     pub streets: Arc<crate::resolve::streets::StreetCache>,
     pub fibre: Arc<crate::fibre::FibreService>,
+    pub reports: Arc<crate::reports::ReportService>,
+    pub events: Arc<crate::events::EventHub>,
+    pub mqtt: Arc<crate::mqtt::MqttCounters>,
+    /// Listeners of `/events`, set when `/metrics` is read.
+    pub events_listeners: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl AppState {
     /// The state of a server over `registry`: its tile service follows the registry's edits;
     /// callers are checked against the registry's tokens and the configured access rules.
-    pub fn new(registry: Arc<Registry>, config: Arc<Config>) -> AppState {
+    ///
+    /// Fails when the store cannot be read (the incidents are rebuilt from its history).
+    pub fn new(
+        registry: Arc<Registry>,
+        config: Arc<Config>,
+    ) -> Result<AppState, crate::registry::RegistryError> {
         let layers = registry.twin().layers().clone();
         for name in crate::access::policy::unknown_layers(&config.access, &layers) {
             tracing::warn!(
@@ -73,7 +85,19 @@ impl AppState {
             tracing::error!(error = e, "street renamings not read");
             Default::default()
         });
-        AppState {
+        let reports = crate::reports::ReportService::load(config.reports.clone(), &registry)?;
+        let events = crate::events::EventHub::new(&registry, 4096);
+        let hub = events.clone();
+        registry.on_commit(Arc::new(move || hub.poke()));
+        let mqtt = Arc::new(crate::mqtt::MqttCounters::default());
+        let events_listeners = prometheus_client::metrics::gauge::Gauge::default();
+        let mut metrics = metrics::Metrics::new();
+        metrics.register_live(&mqtt, events_listeners.clone());
+        Ok(AppState {
+            reports,
+            events,
+            mqtt,
+            events_listeners,
             fibre: Arc::new(crate::fibre::FibreService::new(config.fibre.clone())),
             streets: Arc::new(crate::resolve::streets::StreetCache::new(renamings)),
             shelters,
@@ -81,10 +105,10 @@ impl AppState {
             registry,
             config,
             tiles,
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics: Arc::new(metrics),
             policy,
             auth,
-        }
+        })
     }
 }
 
@@ -104,7 +128,7 @@ struct SuffixedRoutes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "citytwin", description = "Digital twin of a city's numbered objects: registry, vector tiles, emergency resolver."),
-    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "shelters", description = "Nearest open shelters by walking route, and the shelter list's audit"), (name = "fibre", description = "Traces over the fibre network: paths, cuts, bridges"), (name = "service", description = "Health, metrics and API description"))
+    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "shelters", description = "Nearest open shelters by walking route, and the shelter list's audit"), (name = "fibre", description = "Traces over the fibre network: paths, cuts, bridges"), (name = "reports", description = "Residents' reports by number, the incidents staff work on, and live events"), (name = "service", description = "Health, metrics and API description"))
 )]
 struct ApiDoc;
 
@@ -225,6 +249,24 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(fibre::isolate))
         .routes(routes!(fibre::bridges))
         .routes(routes!(fibre::connected))
+        .routes({
+            // A photo of up to reports.photo_max_bytes arrives as base64 inside JSON.
+            let (schemas, paths, route) = routes!(reports::file);
+            let limit = state.config.reports.photo_max_bytes / 3 * 4 + 64 * 1024;
+            let limit = limit.max(state.config.max_body_bytes);
+            (
+                schemas,
+                paths,
+                route.layer(axum::extract::DefaultBodyLimit::max(limit)),
+            )
+        })
+        .routes(routes!(reports::kinds))
+        .routes(routes!(reports::report_page))
+        .routes(routes!(reports::centre_page))
+        .routes(routes!(reports::list))
+        .routes(routes!(reports::one, reports::patch))
+        .routes(routes!(reports::photo))
+        .routes(routes!(events::events))
         .split_for_parts();
     let mut api = api;
     api.merge(SuffixedRoutes::openapi());
@@ -283,6 +325,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let hub = tokio::spawn(state.events.clone().run(state.registry.clone()));
+    let mqtt = tokio::spawn(crate::mqtt::run(
+        state.config.mqtt.clone(),
+        state.registry.clone(),
+        state.mqtt.clone(),
+    ));
     let guard = state.guard.clone();
     let tidy = tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -298,6 +346,8 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     tidy.abort();
+    hub.abort();
+    mqtt.abort();
     r
 }
 
@@ -316,7 +366,7 @@ mod tests {
             limits,
             ..Config::default()
         };
-        AppState::new(registry, Arc::new(config))
+        AppState::new(registry, Arc::new(config)).unwrap()
     }
 
     async fn call(app: &Router, path: &str) -> (StatusCode, serde_json::Value) {

@@ -11,7 +11,9 @@ use super::error::{ApiError, ErrorBody};
 /// legal type and step-free access with their total capacity — of what the caller may see.
 /// Staff (the roles of `access.audit`) also get the detail: shelters by district, objects per
 /// layer by status; the roles that read the fibre layers the network's figures (metres laid
-/// by status and deployment, nodes and served objects connected, redundancy).
+/// by status and deployment, nodes and served objects connected, redundancy); the roles that
+/// handle incidents, the reports and incidents by state, category, kind and district with the
+/// median time to resolve.
 #[utoipa::path(get, path = "/stats", tag = "service",
     responses(
         (status = 200, description = "The figures", body = crate::stats::Stats),
@@ -31,6 +33,7 @@ pub async fn stats(
             .all(|n| access.view.can_read_name(twin.layers(), n))
     }
     .then(|| app.fibre.clone());
+    let incidents = access.view.handles_incidents().then(|| app.reports.all());
     tokio::task::spawn_blocking(move || {
         let twin = registry.twin();
         let mut s = crate::stats::stats(&twin, &visible, detail);
@@ -42,6 +45,17 @@ pub async fn stats(
                 .ok()
                 .map(|core| crate::fibre::figures(&twin, &g, &core));
         }
+        s.incidents = incidents.map(|all| {
+            let seen = all.iter().filter(|i| match twin.get(i.object_id) {
+                Some(o) => visible.shows(o),
+                None => visible.has_layer(i.layer),
+            });
+            crate::reports::IncidentStats::of(
+                seen,
+                |i| twin.layers().def(i.layer).name.clone(),
+                |i| crate::reports::district_of(&twin, i),
+            )
+        });
         s
     })
     .await

@@ -32,15 +32,24 @@ pub enum Status {
     Removed,
     #[default]
     Unknown,
+    /// Residents reported it locked (a shelter) and staff have not verified it yet: set by a
+    /// report rule (`[reports] rules`), undone when staff resolve or reject the incident.
+    #[serde(rename = "locked-reported")]
+    LockedReported,
+    /// Residents reported a danger at it (an open manhole, a hanging wire, a fallen tree):
+    /// set by a report rule at once, undone when staff resolve or reject the incident.
+    Hazard,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 7] = [
         Status::Ok,
         Status::Broken,
         Status::Closed,
         Status::Removed,
         Status::Unknown,
+        Status::LockedReported,
+        Status::Hazard,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +59,8 @@ impl Status {
             Status::Closed => "closed",
             Status::Removed => "removed",
             Status::Unknown => "unknown",
+            Status::LockedReported => "locked-reported",
+            Status::Hazard => "hazard",
         }
     }
 
@@ -76,6 +87,10 @@ impl Status {
                 Status::Removed
             }
             "unknown" | "" | "невідомо" => Status::Unknown,
+            "locked-reported" | "locked_reported" | "зачинено за повідомленнями" => {
+                Status::LockedReported
+            }
+            "hazard" | "danger" | "небезпека" | "небезпечно" => Status::Hazard,
             _ => return None,
         })
     }

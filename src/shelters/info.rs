@@ -354,7 +354,8 @@ fn address(o: &Object) -> Option<String> {
 
 fn status(o: &Object) -> ShelterStatus {
     match o.status {
-        Status::Closed | Status::Removed | Status::Broken => ShelterStatus::Closed,
+        Status::Closed | Status::Removed | Status::Broken | Status::Hazard => ShelterStatus::Closed,
+        Status::LockedReported => ShelterStatus::LockedReported,
         _ if first(o, keys::LOCKED).is_some_and(|v| truthy(v) != Some(false)) => {
             ShelterStatus::LockedReported
         }

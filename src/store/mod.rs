@@ -130,6 +130,16 @@ pub struct HistoryEntry {
     pub hash: Option<String>,
 }
 
+/// A photo kept with a resident's report: already re-encoded (no metadata), named by the
+/// SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Photo {
+    pub key: String,
+    /// `image/jpeg` or `image/png`.
+    pub mime: String,
+    pub bytes: Vec<u8>,
+}
+
 /// What every store can do. The twin loads from it at start and writes through it.
 pub trait Store: Send {
     fn layers(&self) -> &Layers;
@@ -200,6 +210,25 @@ pub trait Store: Send {
         action: &str,
         new: &serde_json::Value,
     ) -> Result<(u64, String), StoreError>;
+    /// Appends several entries that change no object (a report and the change of its
+    /// incident, say) and, with them, a photo, in one transaction: all of it or nothing,
+    /// durable when this returns. Returns each entry's sequence number.
+    fn record_all(
+        &mut self,
+        actor: &str,
+        entries: &[(&str, serde_json::Value)],
+        photo: Option<&Photo>,
+    ) -> Result<Vec<u64>, StoreError>;
+    /// History entries after sequence number `after`, oldest first, of the given actions (of
+    /// every action when `actions` is empty), at most `limit`.
+    fn history_after(
+        &mut self,
+        after: u64,
+        actions: &[&str],
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// A photo kept by [`Store::record_all`].
+    fn photo(&mut self, key: &str) -> Result<Option<Photo>, StoreError>;
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
 }

@@ -36,6 +36,98 @@ impl GpkgStore {
         Ok((seq, hash))
     }
 
+    /// Appends several entries, and a photo, in one transaction.
+    pub(super) fn record_entries(
+        &mut self,
+        actor: &str,
+        entries: &[(&str, serde_json::Value)],
+        photo: Option<&crate::store::Photo>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let p = self.shown();
+        let e = |err| sql(&p, err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        if let Some(ph) = photo {
+            tx.execute(
+                "INSERT OR IGNORE INTO citytwin_photos(key, mime, bytes) VALUES (?1, ?2, ?3)",
+                params![ph.key, ph.mime, ph.bytes],
+            )
+            .map_err(e)?;
+        }
+        let mut seqs = Vec::with_capacity(entries.len());
+        {
+            let mut h = Appender::open(&tx).map_err(e)?;
+            let at = crate::store::format_ms(crate::model::now_ms());
+            for (action, new) in entries {
+                h.push(chain::Entry {
+                    at: at.clone(),
+                    actor: actor.to_string(),
+                    action: action.to_string(),
+                    new: Some(new.to_string()),
+                    ..Default::default()
+                })
+                .map_err(e)?;
+                seqs.push(h.seq.max(0) as u64);
+            }
+            h.finish().map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(seqs)
+    }
+
+    pub(super) fn read_photo(
+        &mut self,
+        key: &str,
+    ) -> Result<Option<crate::store::Photo>, StoreError> {
+        let p = self.shown();
+        self.conn
+            .query_row(
+                "SELECT key, mime, bytes FROM citytwin_photos WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok(crate::store::Photo {
+                        key: r.get(0)?,
+                        mime: r.get(1)?,
+                        bytes: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| sql(&p, e))
+    }
+
+    pub(super) fn read_history_after(
+        &mut self,
+        after: u64,
+        actions: &[&str],
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let p = self.shown();
+        // The actions as a JSON array: one statement for any number of them.
+        let wanted = serde_json::to_string(actions).unwrap_or_else(|_| "[]".into());
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, at, actor, action, layer, object_id, number, old, new, hash FROM citytwin_history \
+                 WHERE seq > ?1 AND (json_array_length(?2) = 0 OR action IN (SELECT value FROM json_each(?2))) \
+                 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(|e| sql(&p, e))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    after.min(i64::MAX as u64) as i64,
+                    wanted,
+                    limit.min(i64::MAX as usize) as i64
+                ],
+                history_row,
+            )
+            .map_err(|e| sql(&p, e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
+    }
+
     pub(super) fn read_history(
         &mut self,
         object: Option<ObjectId>,
@@ -53,21 +145,7 @@ impl GpkgStore {
         let rows = stmt
             .query_map(
                 params![object.map(|o| o as i64), action, limit as i64],
-                |r| {
-                    let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-                    Ok(HistoryEntry {
-                        seq: r.get(0)?,
-                        at: r.get(1)?,
-                        actor: r.get(2)?,
-                        action: r.get(3)?,
-                        layer: r.get(4)?,
-                        object_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
-                        number: r.get(6)?,
-                        old: json(r.get(7)?),
-                        new: json(r.get(8)?),
-                        hash: r.get(9)?,
-                    })
-                },
+                history_row,
             )
             .map_err(|e| sql(&p, e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| sql(&p, e))
@@ -102,6 +180,23 @@ impl GpkgStore {
         });
         Ok(chain::verify(entries, head))
     }
+}
+
+/// One row of `SELECT seq, at, actor, action, layer, object_id, number, old, new, hash`.
+fn history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryEntry> {
+    let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+    Ok(HistoryEntry {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        layer: r.get(4)?,
+        object_id: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+        number: r.get(6)?,
+        old: json(r.get(7)?),
+        new: json(r.get(8)?),
+        hash: r.get(9)?,
+    })
 }
 
 /// Appends entries to the hash-chained history inside one transaction.

@@ -309,6 +309,28 @@ impl Store for GpkgStore {
         self.record_entry(actor, action, new)
     }
 
+    fn record_all(
+        &mut self,
+        actor: &str,
+        entries: &[(&str, serde_json::Value)],
+        photo: Option<&crate::store::Photo>,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.record_entries(actor, entries, photo)
+    }
+
+    fn history_after(
+        &mut self,
+        after: u64,
+        actions: &[&str],
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read_history_after(after, actions, limit)
+    }
+
+    fn photo(&mut self, key: &str) -> Result<Option<crate::store::Photo>, StoreError> {
+        self.read_photo(key)
+    }
+
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
         let p = self.shown();
         read_setting(&self.conn, key).map_err(|e| sql(&p, e))

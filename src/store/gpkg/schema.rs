@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS citytwin_history (
 );
 CREATE INDEX IF NOT EXISTS citytwin_history_object ON citytwin_history(object_id);
 CREATE INDEX IF NOT EXISTS citytwin_history_number ON citytwin_history(number);
+CREATE TABLE IF NOT EXISTS citytwin_photos (
+  key TEXT NOT NULL PRIMARY KEY,
+  mime TEXT NOT NULL,
+  bytes BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS citytwin_history_action ON citytwin_history(action, seq);
 CREATE TABLE IF NOT EXISTS citytwin_tokens (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT NOT NULL,
