@@ -1116,3 +1116,136 @@ fn the_engineers_map_draws_fibre_traces() {
         }
     }
 }
+
+/// Residents report a locked shelter and staff see it live: on the demo city, a resident on a
+/// phone (360 px) types the shelter's number with one digit misread, the report page offers the
+/// right one, the report goes in; the Situational Centre, open before, shows the incident within
+/// 2 s without reloading; the residents' map, open before, turns the shelter `locked-reported`
+/// after the third report; staff resolve it on the centre page and the map turns it back.
+#[test]
+fn a_resident_reports_a_locked_shelter_and_the_centre_and_the_map_follow_live() {
+    let Some(chromium) = browser_tools("the reports page test") else {
+        return;
+    };
+    let Some(axe) = npm_tool("axe-core/axe.min.js", "the reports page test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let demo = repo("seeds/demo.toml").display().to_string();
+    let mut server = Server::start(&dir.path().join("reports.gpkg"), &demo, &[]);
+    let dispatcher = token(&server.store, "dispatcher");
+    let residents: Vec<String> = (0..2)
+        .map(|i| {
+            cli_ok(
+                &server.store,
+                &[
+                    "token",
+                    "create",
+                    "--role",
+                    "resident",
+                    "--name",
+                    &format!("resident-{i}"),
+                ],
+            )
+            .trim()
+            .to_string()
+        })
+        .collect();
+    // An open shelter of the demo city, and its number with one digit misread.
+    let (s, page) = server.get("/objects?layer=shelters&limit=200");
+    assert_eq!(s, 200, "{page}");
+    let shelter = page["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["properties"]["status"] != "closed"
+                && f["properties"]["number"]
+                    .as_str()
+                    .is_some_and(|n| misheard(n).is_some())
+        })
+        .expect("a shelter in the demo city")
+        .clone();
+    let number = shelter["properties"]["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong = misheard(&number).unwrap();
+    let at = &shelter["geometry"]["coordinates"];
+    let img = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reports-screenshots");
+    std::fs::create_dir_all(&img).unwrap();
+    let out = Command::new("node")
+        .arg(repo("web/tests/reports.mjs"))
+        .args([
+            server.base.as_str(),
+            &number,
+            &wrong,
+            &at[1].to_string(),
+            &at[0].to_string(),
+            img.to_str().unwrap(),
+            axe.to_str().unwrap(),
+        ])
+        .env("CHROMIUM", &chromium)
+        .env("TOKEN", &dispatcher)
+        .env("RESIDENTS", residents.join(","))
+        .output()
+        .expect("node");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "reports page JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!(
+        "reports pages: {number} read as {wrong}; {r}; screenshots in {}",
+        img.display()
+    );
+    assert!(r["failed"].is_null(), "{}", r["failed"]);
+    assert!(out.status.success(), "{r}");
+    assert_eq!(r["errors"], Value::Array(vec![]), "page errors: {r}");
+    assert_eq!(
+        r["outside"],
+        Value::Array(vec![]),
+        "requests to outside URLs"
+    );
+    assert!(
+        r["offered"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(number.as_str())),
+        "{r}"
+    );
+    assert!(
+        r["kinds"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("locked"))
+    );
+    assert_eq!(r["receipt"]["number"], number.as_str());
+    assert_eq!(r["receipt"]["state"], "new");
+    assert!(r["receipt_text"].as_str().unwrap().contains("нове"), "{r}");
+    assert!(
+        r["centre_ms"].as_u64().unwrap() <= 2000,
+        "the centre took {} ms",
+        r["centre_ms"]
+    );
+    assert!(r["centre_item"].as_str().unwrap().contains(&number), "{r}");
+    assert_ne!(r["map_before"], "locked-reported", "{r}");
+    assert_eq!(r["map_locked"], "locked-reported", "{r}");
+    assert_eq!(r["map_after"], r["map_before"], "{r}");
+    assert!(r["phone_scroll_width"].as_u64().unwrap() <= 360, "{r}");
+    assert_eq!(r["axe"], Value::Array(vec![]), "axe-core: {r}");
+    // The incident is resolved in the store too, and the chain holds.
+    server.as_token(Some(&dispatcher));
+    let (_, list) = server.get("/incidents?state=resolved");
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 1, "{list}");
+    for name in [
+        "report-suggestions-phone.png",
+        "report-receipt-phone.png",
+        "centre-desk.png",
+        "residents-map-locked-phone.png",
+    ] {
+        assert!(img.join(name).exists(), "{name}");
+    }
+}

@@ -1,6 +1,7 @@
 // The citytwin map page: one of three styles, click an object for its number, layer, status and
 // attributes, search by painted number. Everything is served by citytwin itself.
 import * as maplibregl from '/assets/vendor/maplibre-gl/maplibre-gl.mjs';
+import { listen, refreshTiles } from '/assets/live.js';
 
 const params = new URLSearchParams(location.search);
 const styleSelect = document.getElementById('style');
@@ -234,4 +235,17 @@ map.on('style.load', () => {
     window.citytwin.trace = null;
     drawTrace(g);
   }
+});
+
+// Live: a status changed by a report, a sensor or an edit is redrawn without a reload.
+let redraw = null;
+listen({
+  headers: authHeaders,
+  onEvent: (name) => {
+    if (name !== 'object' && name !== 'reload') return;
+    window.citytwin.events = (window.citytwin.events || 0) + 1;
+    clearTimeout(redraw);
+    redraw = setTimeout(() => refreshTiles(map), 200);
+  },
+  onState: (on) => { window.citytwin.live = on; },
 });

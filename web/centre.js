@@ -4,6 +4,7 @@
 // with fetch, which can carry the staff token, and resumed after a break from the last event
 // id). Every request carries the token; everything is served by citytwin itself.
 import * as maplibregl from '/assets/vendor/maplibre-gl/maplibre-gl.mjs';
+import { listen } from '/assets/live.js';
 
 const T = {
   uk: {
@@ -59,7 +60,7 @@ const TOKEN_KEY = 'citytwin-token';
 let lang = localStorage.getItem('citytwin-lang') === 'en' ? 'en' : 'uk';
 const t = () => T[lang];
 const state = {
-  ready: false, live: false, lastEvent: null, incidents: new Map(), layers: {}, shown: [], error: null, events: 0,
+  ready: false, live: false, incidents: new Map(), layers: {}, labels: {}, shown: [], error: null, events: 0,
 };
 window.citytwinCentre = state;
 
@@ -102,6 +103,7 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+const kindName = (k) => (state.labels[k] && state.labels[k][lang]) || k.replace(/_/g, ' ');
 const layerTitle = (name) => {
   const l = state.layers[name];
   return l ? (lang === 'en' ? l.title_en : l.title_uk) : name;
@@ -120,6 +122,10 @@ const map = new maplibregl.Map({
 state.map = map;
 map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
 map.on('load', () => {
+  // The objects of the style stay off: the incidents are what this map is for.
+  for (const l of map.getStyle().layers) {
+    if (l.type !== 'background' && l['source-layer'] !== 'streets') map.setLayoutProperty(l.id, 'visibility', 'none');
+  }
   map.addSource('incidents', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   const match = ['match', ['get', 'layer']];
   for (const [k, v] of Object.entries(COLOURS)) match.push(k, v);
@@ -212,7 +218,7 @@ function item(i, fresh) {
     el('div', { class: 'head' },
       el('span', { class: 'num' }, `${layerTitle(i.layer)} ${i.number}`),
       el('span', { class: `state ${i.state}` }, L.states[i.state] || i.state)),
-    el('p', { class: 'meta' }, [L.ago(age), L.reports(i.count), i.kind.replace(/_/g, ' '), i.address, i.district].filter(Boolean).join(' · ')),
+    el('p', { class: 'meta' }, [L.ago(age), L.reports(i.count), kindName(i.kind), i.address, i.district].filter(Boolean).join(' · ')),
   );
   if (i.landmarks && i.landmarks.length) {
     li.append(el('p', { class: 'marks' }, i.landmarks.map((m) => `${m.number} ${Math.round(m.distance_m)} m ${lang === 'en' ? m.bearing : m.bearing_uk}`).join('; ')));
@@ -251,7 +257,7 @@ async function load() {
   const f = filters();
   const q = new URLSearchParams({ limit: '1000' });
   if (f.since) q.set('since', f.since);
-  const [layers, list] = await Promise.all([api('/layers'), api(`/incidents?${q}`)]);
+  const [layers, list, kinds] = await Promise.all([api('/layers'), api(`/incidents?${q}`), api('/reports/kinds')]);
   if (!list.ok) {
     state.error = list.status;
     say(list.status === 401 ? t().e401 : list.status === 403 ? t().e403 : t().failed, true);
@@ -261,6 +267,7 @@ async function load() {
   state.error = null;
   $('signin').hidden = true;
   for (const l of layers.body || []) state.layers[l.name] = l;
+  state.labels = kinds.body.labels || {};
   state.incidents = new Map(list.body.incidents.map((i) => [i.incident, i]));
   draw();
   return true;
@@ -272,10 +279,8 @@ function setLive(on) {
   $('live').classList.toggle('on', on);
 }
 
-async function onEvent(name, data) {
+async function onEvent(name, d) {
   state.events += 1;
-  let d;
-  try { d = JSON.parse(data); } catch { return; }
   if (name === 'incident') {
     const r = await api(`/incidents/${d.incident}`);
     if (r.ok) {
@@ -295,40 +300,12 @@ async function onEvent(name, data) {
   }
 }
 
-// Server-Sent Events read with fetch: the token goes in a header, and after a break the
-// stream resumes after the last event seen.
-async function listen() {
-  for (;;) {
-    if (!token || state.error) { await new Promise((r) => setTimeout(r, 2000)); continue; }
-    try {
-      const url = state.lastEvent ? `/events?after=${state.lastEvent}` : '/events';
-      const r = await fetch(url, { headers: { ...auth(), Accept: 'text/event-stream' } });
-      if (!r.ok || !r.body) throw new Error(`events ${r.status}`);
-      setLive(true);
-      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buf = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += value;
-        let cut;
-        while ((cut = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, cut);
-          buf = buf.slice(cut + 2);
-          let name = 'message'; let id = null; const data = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event:')) name = line.slice(6).trim();
-            else if (line.startsWith('id:')) id = line.slice(3).trim();
-            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-          }
-          if (id) state.lastEvent = id;
-          if (data.length) await onEvent(name, data.join('\n'));
-        }
-      }
-    } catch { /* the connection broke: try again */ }
-    setLive(false);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+function listenLive() {
+  listen({
+    headers: auth,
+    onEvent,
+    onState: setLive,
+  });
 }
 
 function applyLang() {
@@ -370,4 +347,4 @@ load().then(() => {
     map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 60, maxZoom: 15, duration: 0 });
   }
 });
-listen();
+listenLive();

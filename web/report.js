@@ -19,10 +19,6 @@ const TEXT = {
     states: { new: 'нове', confirmed: 'підтверджено', assigned: 'передано бригаді', resolved: 'вирішено', rejected: 'відхилено' },
     statuses: { ok: 'справний', broken: 'несправний', closed: 'закрито', removed: 'демонтовано', unknown: 'невідомо',
       'locked-reported': 'зачинено (за повідомленнями)', hazard: 'небезпека' },
-    kinds: { locked: 'Зачинено', closed: 'Не працює / закрито', flooded: 'Затоплено', no_light: 'Немає світла',
-      overcrowded: 'Переповнене', open: 'Відкритий люк', broken_lid: 'Зламана кришка', down: 'Опора впала',
-      wire_hanging: 'Звисає дріт', light_out: 'Не світить ліхтар', fallen: 'Дерево впало', dangerous: 'Може впасти',
-      not_working: 'Не працює', open_door: 'Відчинені дверцята', damaged: 'Пошкоджено', other: 'Інше' },
     distance: (m) => `${m} м від вас`,
   },
   en: {
@@ -41,10 +37,6 @@ const TEXT = {
     states: { new: 'new', confirmed: 'confirmed', assigned: 'assigned to a crew', resolved: 'resolved', rejected: 'rejected' },
     statuses: { ok: 'working', broken: 'broken', closed: 'closed', removed: 'removed', unknown: 'unknown',
       'locked-reported': 'locked (reported)', hazard: 'hazard' },
-    kinds: { locked: 'Locked', closed: 'Closed / not working', flooded: 'Flooded', no_light: 'No light',
-      overcrowded: 'Overcrowded', open: 'Open manhole', broken_lid: 'Broken lid', down: 'Pole down',
-      wire_hanging: 'Wire hanging', light_out: 'Light out', fallen: 'Tree fallen', dangerous: 'May fall',
-      not_working: 'Not working', open_door: 'Door open', damaged: 'Damaged', other: 'Other' },
     distance: (m) => `${m} m from you`,
   },
 };
@@ -55,7 +47,7 @@ let lang = params.get('lang') === 'en' ? 'en' : (localStorage.getItem('citytwin-
 const t = () => TEXT[lang];
 
 const state = {
-  layers: {}, kinds: {}, chosen: null, receipt: null, here: null, busy: false, ready: false,
+  layers: {}, kinds: {}, labels: {}, chosen: null, receipt: null, here: null, busy: false, ready: false,
 };
 window.citytwinReport = state;
 
@@ -141,7 +133,7 @@ function showObject(c) {
     input.value = k;
     input.checked = k === was;
     const span = document.createElement('span');
-    span.textContent = t().kinds[k] || k.replace(/_/g, ' ');
+    span.textContent = (state.labels[k] && state.labels[k][lang]) || k.replace(/_/g, ' ');
     label.append(input, span);
     box.append(label);
   }
@@ -317,6 +309,7 @@ async function start() {
   const [layers, kinds] = await Promise.all([getJson('/layers'), getJson('/reports/kinds')]);
   for (const l of (layers.body && layers.body.layers) || layers.body || []) state.layers[l.name] = l;
   state.kinds = (kinds.body && kinds.body.layers) || {};
+  state.labels = (kinds.body && kinds.body.labels) || {};
   const n = params.get('number');
   if (n) {
     $('number').value = n;

@@ -3,10 +3,11 @@
 // scripts, the shelter list, the instructions in both languages, the city's PMTiles archive
 // (answering the map's range requests from the whole file) and the last answers. Data is
 // asked of the network first and kept; what cannot be fetched comes from what was kept.
-const CACHE = 'citytwin-shelters-v1';
+const CACHE = 'citytwin-shelters-v2';
 const SHELL = [
   '/shelters',
   '/assets/shelters.js',
+  '/assets/live.js',
   '/assets/shelters.css',
   '/assets/vendor/maplibre-gl/maplibre-gl.mjs',
   '/assets/vendor/maplibre-gl/maplibre-gl-worker.mjs',

@@ -3,6 +3,7 @@
 // reach (the service worker keeps the page, the shelter list, the instructions and the city's
 // PMTiles; distances then are straight lines, and the page says so).
 import * as maplibregl from '/assets/vendor/maplibre-gl/maplibre-gl.mjs';
+import { listen } from '/assets/live.js';
 
 const T = {
   uk: {
@@ -274,3 +275,14 @@ applyLanguage();
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/shelters/sw.js', { scope: '/shelters' }).catch(() => {});
 }
+
+// Live: a shelter reported locked, or opened again, is redrawn without a reload.
+let relist = null;
+listen({
+  onEvent: (name, d) => {
+    if (name === 'reload' || (name === 'object' && d.layer === 'shelters')) {
+      clearTimeout(relist);
+      relist = setTimeout(() => { if (state.ready) loadList(); }, 300);
+    }
+  },
+});

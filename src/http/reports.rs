@@ -182,11 +182,20 @@ pub async fn file(
     }
 }
 
+/// A kind's name for people.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KindLabel {
+    pub uk: String,
+    pub en: String,
+}
+
 /// What may be reported, per layer the caller may read.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Kinds {
     /// Layer name → kinds (the last is always `other`).
     pub layers: std::collections::BTreeMap<String, Vec<String>>,
+    /// Kind → its name in Ukrainian and English.
+    pub labels: std::collections::BTreeMap<String, KindLabel>,
 }
 
 /// The kinds of report each layer takes (for the layers the caller may read).
@@ -201,8 +210,16 @@ pub async fn kinds(State(app): State<AppState>, access: Access) -> Json<Kinds> {
         .map(|l| twin.layers().def(l))
         .filter(|d| d.numbered)
         .map(|d| (d.name.clone(), app.reports.settings.kinds_of(&d.name)))
+        .collect::<std::collections::BTreeMap<_, _>>();
+    let labels = layers
+        .values()
+        .flatten()
+        .map(|k| {
+            let (uk, en) = crate::reports::kind_label(k);
+            (k.clone(), KindLabel { uk, en })
+        })
         .collect();
-    Json(Kinds { layers })
+    Json(Kinds { layers, labels })
 }
 
 /// One report of an incident, as staff see it.

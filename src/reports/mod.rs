@@ -106,6 +106,37 @@ impl Default for ReportSettings {
     }
 }
 
+/// A kind's name for people, in Ukrainian and English (a kind of the city's own: its name
+/// with spaces).
+pub fn kind_label(kind: &str) -> (String, String) {
+    let known = match kind {
+        "locked" => Some(("Зачинено", "Locked")),
+        "closed" => Some(("Не працює / закрито", "Closed / not working")),
+        "flooded" => Some(("Затоплено", "Flooded")),
+        "no_light" => Some(("Немає світла", "No light")),
+        "overcrowded" => Some(("Переповнене", "Overcrowded")),
+        "open" => Some(("Відкритий люк", "Open manhole")),
+        "broken_lid" => Some(("Зламана кришка", "Broken lid")),
+        "down" => Some(("Опора впала", "Pole down")),
+        "wire_hanging" => Some(("Звисає дріт", "Wire hanging")),
+        "light_out" => Some(("Не світить ліхтар", "Light out")),
+        "fallen" => Some(("Дерево впало", "Tree fallen")),
+        "dangerous" => Some(("Може впасти", "May fall")),
+        "not_working" => Some(("Не працює", "Not working")),
+        "open_door" => Some(("Відчинені дверцята", "Door open")),
+        "damaged" => Some(("Пошкоджено", "Damaged")),
+        OTHER => Some(("Інше", "Other")),
+        _ => None,
+    };
+    match known {
+        Some((uk, en)) => (uk.into(), en.into()),
+        None => {
+            let plain = kind.replace('_', " ");
+            (plain.clone(), plain)
+        }
+    }
+}
+
 impl ReportSettings {
     /// The kinds taken for `layer`: its own, then `other`.
     pub fn kinds_of(&self, layer: &str) -> Vec<String> {

@@ -33,7 +33,11 @@ export async function watchedPage(browser, base, out) {
     const u = r.url();
     if (!u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:')) out.outside.push(u);
   });
-  page.on('requestfailed', (r) => out.errors.push(`request failed: ${r.url()}`));
+  // A live stream (/events) is cut when the page closes or the server goes away, and the page
+  // reconnects by itself: not an error.
+  page.on('requestfailed', (r) => {
+    if (!new URL(r.url()).pathname.startsWith('/events')) out.errors.push(`request failed: ${r.url()}`);
+  });
   return page;
 }
 

@@ -56,7 +56,7 @@ try {
   // The service worker takes the page over and has kept what it needs.
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, { timeout: 60000 });
   await page.waitForFunction(async () => {
-    const c = await caches.open('citytwin-shelters-v1');
+    const c = await caches.open('citytwin-shelters-v2');
     return Boolean(await c.match('/shelters/list')) && Boolean(await c.match('/shelters/city.pmtiles'));
   }, { timeout: 60000 });
   await page.click('#find');
