@@ -1248,4 +1248,14 @@ fn a_resident_reports_a_locked_shelter_and_the_centre_and_the_map_follow_live() 
     ] {
         assert!(img.join(name).exists(), "{name}");
     }
+    // The README's pictures of the tour.
+    for (name, kept) in [
+        ("report-suggestions-phone.png", "report-phone.png"),
+        ("centre-desk.png", "centre-desk.png"),
+    ] {
+        let docs = repo("docs/img").join(kept);
+        if !docs.exists() || std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+            std::fs::copy(img.join(name), &docs).unwrap();
+        }
+    }
 }

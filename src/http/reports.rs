@@ -456,6 +456,7 @@ pub async fn list(
     params(("id" = u64, Path, description = "The incident's number")),
     responses(
         (status = 200, description = "The incident (staff: `StaffIncident`; others: `PublicIncident`)", body = Object),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 404, description = "No such incident (or not one the caller may see)", body = ErrorBody),
     ))]
 pub async fn one(
@@ -497,6 +498,7 @@ pub struct MoveBody {
     request_body = MoveBody,
     responses(
         (status = 200, description = "Moved", body = StaffIncident),
+        (status = 400, description = "The id is not a number, or the note is too long", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not handle incidents", body = ErrorBody),
         (status = 404, description = "No such incident", body = ErrorBody),
@@ -528,6 +530,7 @@ pub async fn patch(
     params(("id" = u64, Path, description = "The report's number")),
     responses(
         (status = 200, description = "The photo", content_type = "image/jpeg"),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not handle incidents", body = ErrorBody),
         (status = 404, description = "No such report, or no photo with it", body = ErrorBody),
