@@ -640,6 +640,13 @@ fn the_shelter_page_finds_a_route_on_a_phone_and_works_offline() {
     assert_eq!(on["in_view"], true, "the route runs out of the map: {on}");
     assert!(on["title"].as_str().unwrap().contains("УК-"), "{on}");
     assert!(on["route"].as_str().unwrap().contains("м пішки"), "{on}");
+    // The card leads to the report page with the shelter's number filled in.
+    assert!(
+        on["report"]
+            .as_str()
+            .is_some_and(|h| h.contains("/report?number=")),
+        "{on}"
+    );
     // The three added and the extract's own.
     let listed = on["shelters"].as_u64().unwrap();
     assert!(listed >= 3, "{on}");

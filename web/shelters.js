@@ -9,6 +9,7 @@ const T = {
   uk: {
     title: 'Укриття поруч', find: 'Знайти найближче укриття', openNow: 'Лише відкриті зараз',
     stepFree: 'Без сходинок (пандус)', map: 'Мапа укриттів', others: 'Інші укриття поруч',
+    report: 'Зачинено чи інша проблема? Повідомте',
     instructions: 'Що робити під час тривоги', locating: 'Визначаю, де ви…',
     noGeo: 'Не вдалося визначити місце. Торкніться мапи там, де ви є.',
     searching: 'Шукаю найближче укриття…', none: 'Поруч немає укриття, що відповідає вибору.',
@@ -26,6 +27,7 @@ const T = {
   en: {
     title: 'Shelters nearby', find: 'Find the nearest shelter', openNow: 'Open now only',
     stepFree: 'Step-free (ramp)', map: 'Map of shelters', others: 'Other shelters nearby',
+    report: 'Locked or another problem? Report it',
     instructions: 'What to do during an alert', locating: 'Finding where you are…',
     noGeo: 'Could not tell where you are. Tap the map where you are.',
     searching: 'Looking for the nearest shelter…', none: 'No shelter nearby matches the choice.',
@@ -233,6 +235,14 @@ function showAnswer(answer, pick) {
   row(dl, t.access, s.accessible === true ? t.yes : s.accessible === false ? t.no : t.unknown);
   row(dl, t.status, `${t.st[s.status] || s.status}${s.verified_at ? `, ${t.verified} ${s.verified_at}` : ''}`);
   row(dl, t.phone, s.phone);
+  $('card-report').replaceChildren();
+  if (s.number && !state.offline) {
+    const a = document.createElement('a');
+    a.href = `/report?number=${encodeURIComponent(s.number)}${lang === 'en' ? '&lang=en' : ''}`;
+    a.className = 'report';
+    a.textContent = t.report;
+    $('card-report').append(a);
+  }
   const others = $('others'); others.replaceChildren();
   list.forEach((o, i) => {
     if (i === pick) return;

@@ -119,6 +119,31 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// A new incident about one object, with no report yet.
+    pub fn open(
+        id: u64,
+        object_id: ObjectId,
+        layer: LayerId,
+        number: String,
+        at: [f64; 2],
+        opened_ms: i64,
+    ) -> Incident {
+        Incident {
+            id,
+            object_id,
+            layer,
+            number,
+            at,
+            state: State::New,
+            opened_ms,
+            updated_ms: opened_ms,
+            closed_ms: None,
+            reports: Vec::new(),
+            moves: Vec::new(),
+            applied: None,
+        }
+    }
+
     /// Reports by kind.
     pub fn kinds(&self) -> BTreeMap<String, u32> {
         let mut m = BTreeMap::new();

@@ -450,20 +450,14 @@ impl ReportService {
         let report_id = book.next_report;
         let mut inc = match open.and_then(|id| book.incidents.get(&id)) {
             Some(i) => i.clone(),
-            None => Incident {
-                id: book.next_incident,
+            None => Incident::open(
+                book.next_incident,
                 object_id,
                 layer,
-                number: painted.clone(),
+                painted.clone(),
                 at,
-                state: State::New,
-                opened_ms: now,
-                updated_ms: now,
-                closed_ms: None,
-                reports: Vec::new(),
-                moves: Vec::new(),
-                applied: None,
-            },
+                now,
+            ),
         };
         inc.updated_ms = now;
         inc.reports.push(Kept {
@@ -664,19 +658,15 @@ impl Book {
                 let layer = s("layer")
                     .and_then(|n| registry.twin().layers().by_name(&n))
                     .unwrap_or(0);
-                let inc = self.incidents.entry(id).or_insert_with(|| Incident {
-                    id,
-                    object_id,
-                    layer,
-                    number: s("number").unwrap_or_default(),
-                    at: pair("object_at").unwrap_or([0.0, 0.0]),
-                    state: State::New,
-                    opened_ms: i64_("opened_ms").unwrap_or(at_ms),
-                    updated_ms: at_ms,
-                    closed_ms: None,
-                    reports: Vec::new(),
-                    moves: Vec::new(),
-                    applied: None,
+                let inc = self.incidents.entry(id).or_insert_with(|| {
+                    Incident::open(
+                        id,
+                        object_id,
+                        layer,
+                        s("number").unwrap_or_default(),
+                        pair("object_at").unwrap_or([0.0, 0.0]),
+                        i64_("opened_ms").unwrap_or(at_ms),
+                    )
                 });
                 inc.updated_ms = at_ms;
                 inc.reports.push(Kept {

@@ -28,6 +28,7 @@ const card = (page) => page.evaluate(() => {
     title: document.getElementById('card-title').textContent,
     route: document.getElementById('card-route').textContent,
     facts: document.getElementById('card-facts').textContent,
+    report: (document.querySelector('#card-report a') || {}).href || null,
     status: document.getElementById('status').textContent,
     points: s.route ? s.route.coordinates.length : 0,
     // Every point of the route inside the map's view.

@@ -15,34 +15,21 @@ impl GpkgStore {
         action: &str,
         new: &serde_json::Value,
     ) -> Result<(u64, String), StoreError> {
-        let p = self.shown();
-        let e = |err| sql(&p, err);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let mut h = Appender::open(&tx).map_err(e)?;
-        h.push(chain::Entry {
-            at: crate::store::format_ms(crate::model::now_ms()),
-            actor: actor.to_string(),
-            action: action.to_string(),
-            new: Some(new.to_string()),
-            ..Default::default()
+        let mut kept = self.record_entries(actor, &[(action, new.clone())], None)?;
+        kept.pop().ok_or_else(|| StoreError::Invalid {
+            path: self.shown(),
+            reason: "an entry was not appended".into(),
         })
-        .map_err(e)?;
-        let hash = h.hash.clone();
-        let seq = h.finish().map_err(e)?;
-        tx.commit().map_err(e)?;
-        Ok((seq, hash))
     }
 
-    /// Appends several entries, and a photo, in one transaction.
+    /// Appends several entries, and a photo, in one transaction; each entry's sequence
+    /// number and hash.
     pub(super) fn record_entries(
         &mut self,
         actor: &str,
         entries: &[(&str, serde_json::Value)],
         photo: Option<&crate::store::Photo>,
-    ) -> Result<Vec<u64>, StoreError> {
+    ) -> Result<Vec<(u64, String)>, StoreError> {
         let p = self.shown();
         let e = |err| sql(&p, err);
         let tx = self
@@ -69,7 +56,7 @@ impl GpkgStore {
                     ..Default::default()
                 })
                 .map_err(e)?;
-                seqs.push(h.seq.max(0) as u64);
+                seqs.push((h.seq.max(0) as u64, h.hash.clone()));
             }
             h.finish().map_err(e)?;
         }

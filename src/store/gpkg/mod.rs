@@ -315,7 +315,11 @@ impl Store for GpkgStore {
         entries: &[(&str, serde_json::Value)],
         photo: Option<&crate::store::Photo>,
     ) -> Result<Vec<u64>, StoreError> {
-        self.record_entries(actor, entries, photo)
+        Ok(self
+            .record_entries(actor, entries, photo)?
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect())
     }
 
     fn history_after(
