@@ -5,6 +5,7 @@
 pub mod access;
 pub mod assets;
 pub mod config;
+pub mod districts;
 pub mod events;
 pub mod export;
 pub mod fibre;

@@ -84,14 +84,33 @@ fn reports_merge_into_incidents_that_staff_move_and_rules_set_status() {
     let residents: Vec<String> = (0..3)
         .map(|i| named_token(&store, "resident", &format!("resident-{i}")))
         .collect();
+    let at = [35.1396, 47.8388];
+    // The city's districts: one polygon, around the manhole only.
+    let districts = dir.path().join("districts.geojson");
+    let (w, s, e, n) = (
+        at[0] + 0.0005,
+        at[1] - 0.0005,
+        at[0] + 0.0015,
+        at[1] + 0.0005,
+    );
+    std::fs::write(
+        &districts,
+        json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+            "properties": {"name": "Вознесенівський"},
+            "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}}]})
+        .to_string(),
+    )
+    .unwrap();
     // Tile URLs name this origin, so the reporters' address (127.0.0.1) has no business in
     // any answer.
     let mut server = Server::start(
         &store,
         "none",
-        &[("CITYTWIN_PUBLIC_URL", "https://map.example.org")],
+        &[
+            ("CITYTWIN_PUBLIC_URL", "https://map.example.org"),
+            ("CITYTWIN_CITY__DISTRICTS", districts.to_str().unwrap()),
+        ],
     );
-    let at = [35.1396, 47.8388];
     let shelter = create(
         &mut server,
         &admin,

@@ -51,6 +51,8 @@ pub struct AppState {
     pub reports: Arc<crate::reports::ReportService>,
     pub events: Arc<crate::events::EventHub>,
     pub mqtt: Arc<crate::mqtt::MqttCounters>,
+    /// The city's districts (`[city] districts`).
+    pub districts: Arc<crate::districts::Districts>,
     /// Listeners of `/events`, set when `/metrics` is read.
     pub events_listeners: prometheus_client::metrics::gauge::Gauge,
 }
@@ -93,7 +95,13 @@ impl AppState {
         let events_listeners = prometheus_client::metrics::gauge::Gauge::default();
         let mut metrics = metrics::Metrics::new();
         metrics.register_live(&mqtt, events_listeners.clone());
+        // Read and checked once already when the configuration was loaded.
+        let districts = config.city.districts().unwrap_or_else(|e| {
+            tracing::error!(error = e, "districts not read");
+            Default::default()
+        });
         Ok(AppState {
+            districts: Arc::new(districts),
             reports,
             events,
             mqtt,

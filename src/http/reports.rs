@@ -263,7 +263,8 @@ pub struct StaffIncident {
     pub closed: Option<String>,
     /// Seconds since the first report.
     pub age_s: f64,
-    /// The object's district (its `district` attribute), if known.
+    /// The object's district: the `[city] districts` polygon holding it, else its `district`
+    /// attribute.
     pub district: Option<String>,
     /// The nearest address, and the numbered landmarks around, for the crew.
     pub address: Option<String>,
@@ -318,7 +319,7 @@ fn staff_view(
         updated: crate::store::format_ms(i.updated_ms),
         closed: i.closed_ms.map(crate::store::format_ms),
         age_s: ((now - i.opened_ms).max(0) as f64) / 1000.0,
-        district: crate::reports::district_of(&twin, i),
+        district: crate::reports::district_of(&twin, &app.districts, i),
         address,
         landmarks,
         reports: i

@@ -34,6 +34,7 @@ pub async fn stats(
     }
     .then(|| app.fibre.clone());
     let incidents = access.view.handles_incidents().then(|| app.reports.all());
+    let districts = app.districts.clone();
     tokio::task::spawn_blocking(move || {
         let twin = registry.twin();
         let mut s = crate::stats::stats(&twin, &visible, detail);
@@ -53,7 +54,7 @@ pub async fn stats(
             crate::reports::IncidentStats::of(
                 seen,
                 |i| twin.layers().def(i.layer).name.clone(),
-                |i| crate::reports::district_of(&twin, i),
+                |i| crate::reports::district_of(&twin, &districts, i),
             )
         });
         s

@@ -718,9 +718,17 @@ impl Book {
     }
 }
 
-/// The district of an incident: its object's `district` attribute, as the shelters'
-/// figures count them.
-pub fn district_of(twin: &Twin, i: &Incident) -> Option<String> {
+/// The district of an incident: the city's district polygon that holds its object, else the
+/// object's `district` attribute (as the shelter lists carry it).
+pub fn district_of(
+    twin: &Twin,
+    districts: &crate::districts::Districts,
+    i: &Incident,
+) -> Option<String> {
+    let at = twin.get(i.object_id).map_or(i.at, |o| o.geometry.anchor());
+    if let Some(d) = districts.at(at) {
+        return Some(d.to_string());
+    }
     let o = twin.get(i.object_id)?;
     let d = o.attributes.get("district")?.as_text();
     let d = d.trim();

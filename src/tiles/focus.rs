@@ -28,6 +28,17 @@ pub struct CitySettings {
     /// A CSV of street renamings (header `old,new`): callers still say the old names, and
     /// `/resolve` finds the street by them and answers with the current one.
     pub street_renamings: Option<std::path::PathBuf>,
+    /// A GeoJSON of the city's districts (Polygon or MultiPolygon features): each incident
+    /// is counted in the district that holds its object.
+    #[serde(default)]
+    pub districts: Option<std::path::PathBuf>,
+    /// The property naming each district in that file.
+    #[serde(default = "district_name")]
+    pub district_name: String,
+}
+
+fn district_name() -> String {
+    "name".into()
 }
 
 impl Default for CitySettings {
@@ -38,6 +49,8 @@ impl Default for CitySettings {
             timezone: "Europe/Kyiv".into(),
             bounds: None,
             street_renamings: None,
+            districts: None,
+            district_name: district_name(),
         }
     }
 }
@@ -57,8 +70,18 @@ impl CitySettings {
         }
     }
 
+    /// The districts (none when unset).
+    pub fn districts(&self) -> Result<crate::districts::Districts, String> {
+        match &self.districts {
+            None => Ok(Default::default()),
+            Some(p) => crate::districts::Districts::read(p, &self.district_name)
+                .map_err(|e| format!("city.districts: {e}")),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         self.renamings()?;
+        self.districts()?;
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(format!(
                 "city.timezone {:?} is not an IANA time zone name (e.g. \"Europe/Kyiv\")",
