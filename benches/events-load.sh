@@ -40,7 +40,9 @@ fi
 WORK="$(mktemp -d)"
 cp "$STORE" "$WORK/store.gpkg"
 TOKEN=$("$BIN" --store "$WORK/store.gpkg" token create --role dispatcher --name "events-bench-$$" | tail -1)
-ulimit -n 65536
+# A connection a listener, on both ends: the soft limit of open files raised to the hard one.
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -gt $((CLIENTS * 2 + 200)) ] || { echo "*** open files limited to $(ulimit -n): too few for $CLIENTS listeners" >&2; exit 2; }
 CITYTWIN_LOG=warn \
 CITYTWIN_REPORTS__PER_ADDRESS_PER_HOUR=100000000 \
 CITYTWIN_LIMITS__PUBLIC__WRITES_PER_MINUTE=100000000 \

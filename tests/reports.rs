@@ -794,3 +794,54 @@ fn now_ms() -> u64 {
         .unwrap()
         .as_millis() as u64
 }
+
+/// The machine's own broker (Mosquitto on 127.0.0.1:1883, as a city's IoT platform would be
+/// reached; `.ci/run` starts it when it is not running): a per-number topic level sets the
+/// status within a second.
+#[test]
+fn mqtt_on_the_machines_broker_sets_status_by_topic_level() {
+    let up = std::net::TcpStream::connect(("127.0.0.1", 1883)).is_ok();
+    if !tool_or_skip(
+        up,
+        "the MQTT broker test",
+        "an MQTT broker on 127.0.0.1:1883",
+        "apt-get install mosquitto && service mosquitto start",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.gpkg");
+    let admin = token(&store, "admin");
+    // A topic of this run's own: other users of the broker are not disturbed.
+    let root = format!("citytwin-test-{}", std::process::id());
+    let topics = format!(
+        r#"[{{topic = "{root}/+/state", layer = "cabinets", number_level = 1, status = "/door"}}]"#
+    );
+    let mut server = Server::start(
+        &store,
+        "none",
+        &[
+            ("CITYTWIN_MQTT__URL", "mqtt://127.0.0.1:1883"),
+            ("CITYTWIN_MQTT__CLIENT_ID", root.as_str()),
+            ("CITYTWIN_MQTT__TOPICS", topics.as_str()),
+        ],
+    );
+    let cabinet = create(&mut server, &admin, "cabinets", [35.14, 47.84], json!({}));
+    let topic = format!("{root}/{cabinet}/state");
+    let ok = within(Duration::from_secs(15), || {
+        publish(1883, &topic, br#"{"door": "ok"}"#);
+        status_of(&mut server, &admin, &cabinet) == "ok"
+    });
+    assert!(ok, "the subscriber never applied a message");
+    let sent = Instant::now();
+    publish(1883, &topic, br#"{"door": false}"#);
+    assert!(
+        within(Duration::from_secs(1), || status_of(
+            &mut server,
+            &admin,
+            &cabinet
+        ) == "broken"),
+        "not within 1 s"
+    );
+    eprintln!("mqtt (1883): published → status in {:?}", sent.elapsed());
+}

@@ -44,7 +44,7 @@ pub(super) fn painted_number(asked: &str) -> Result<&str, ApiError> {
 #[utoipa::path(get, path = "/objects/{number}", tag = "registry",
     params(("number" = String, Path, description = "Painted number, e.g. ОП-104273-5 or OP-104273-5")),
     responses(
-        (status = 200, description = "GeoJSON Feature; properties include number, number_latin, layer, status, attributes", body = Object),
+        (status = 200, description = "GeoJSON Feature; properties include number, number_latin, layer, status, attributes, and the district holding it when `[city] districts` is set", body = Object),
         (status = 400, description = "Not a number", body = ErrorBody),
         (status = 401, description = "The number's layer needs a token, or the token is not valid", body = ErrorBody),
         (status = 403, description = "The token's role may not read the number's layer", body = ErrorBody),
@@ -69,7 +69,7 @@ pub async fn object(
         [] => Err(ApiError::not_found(format!(
             "no object has number {trimmed:?} (check the digits: the last one is a check digit)"
         ))),
-        [o] => Ok(Json(shown(o, &twin, &access))),
+        [o] => Ok(Json(shown(o, &twin, &access, &app.districts))),
         many => {
             let list: Vec<String> = many
                 .iter()
@@ -180,7 +180,7 @@ pub async fn list(
     let features: Vec<Json_> = ids
         .iter()
         .filter_map(|id| twin.get(*id))
-        .map(|o| shown(o, &twin, &access))
+        .map(|o| shown(o, &twin, &access, &app.districts))
         .collect();
     Ok(Json(json!({
         "type": "FeatureCollection",
@@ -190,14 +190,24 @@ pub async fn list(
     })))
 }
 
-/// An object as the caller may see it: a GeoJSON Feature with the attributes their role shows.
-fn shown(o: &crate::model::Object, twin: &crate::twin::Twin, access: &Access) -> Json_ {
-    feature(
+/// An object as the caller may see it: a GeoJSON Feature with the attributes their role
+/// shows, and the district (`[city] districts`) that holds it.
+fn shown(
+    o: &crate::model::Object,
+    twin: &crate::twin::Twin,
+    access: &Access,
+    districts: &crate::districts::Districts,
+) -> Json_ {
+    let mut f = feature(
         o,
         twin.layers(),
         twin.serial_width(),
         access.view.attrs(o.layer),
-    )
+    );
+    if let Some(d) = districts.at(o.geometry.anchor()) {
+        f["properties"]["district"] = Json_::from(d);
+    }
+    f
 }
 
 /// The objects a written number names that the caller may read. A number whose layer code
@@ -299,7 +309,7 @@ async fn write_feature(
         .await
         .map_err(|e| ApiError::internal(format!("write task failed: {e}")))??;
     let twin = app.registry.twin();
-    Ok(shown(&o, &twin, access))
+    Ok(shown(&o, &twin, access, &app.districts))
 }
 
 /// Changes an object's status, attributes or geometry. Acknowledged only once durable.
