@@ -646,6 +646,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Publishes `{"number", "status"}` (and `at`, when given) for `number` to the broker's
+/// status topic.
+fn publish_status(port: u16, number: &str, status: &str, at: Option<u64>) {
+    let mut body = json!({"number": number, "status": status});
+    if let Some(at) = at {
+        body["at"] = json!(at);
+    }
+    publish(port, "citytwin/status/cameras", body.to_string().as_bytes());
+}
+
 fn publish(port: u16, topic: &str, payload: &[u8]) {
     let mut opts =
         rumqttc::MqttOptions::new(format!("test-{}", std::process::id()), "127.0.0.1", port);
@@ -717,25 +727,13 @@ fn mqtt_messages_set_status_and_survive_garbage_and_a_broker_restart() {
             .unwrap_or_default()
     };
     let ok = within(Duration::from_secs(15), || {
-        publish(
-            port,
-            "citytwin/status/cameras",
-            json!({"number": camera, "status": "ok"})
-                .to_string()
-                .as_bytes(),
-        );
+        publish_status(port, &camera, "ok", None);
         status_of(&mut server, &admin, &camera) == "ok"
     });
     assert!(ok, "the subscriber never applied a message");
     let before = etag(&server);
     let sent = Instant::now();
-    publish(
-        port,
-        "citytwin/status/cameras",
-        json!({"number": camera, "status": "broken", "at": now_ms()})
-            .to_string()
-            .as_bytes(),
-    );
+    publish_status(port, &camera, "broken", Some(now_ms()));
     assert!(
         within(Duration::from_secs(1), || status_of(
             &mut server,
@@ -770,13 +768,7 @@ fn mqtt_messages_set_status_and_survive_garbage_and_a_broker_restart() {
     std::thread::sleep(Duration::from_secs(1));
     let _broker = Broker::start(port);
     let ok = within(Duration::from_secs(20), || {
-        publish(
-            port,
-            "citytwin/status/cameras",
-            json!({"number": camera, "status": "ok"})
-                .to_string()
-                .as_bytes(),
-        );
+        publish_status(port, &camera, "ok", None);
         status_of(&mut server, &admin, &camera) == "ok"
     });
     assert!(ok, "no message applied after the broker came back");
@@ -844,4 +836,72 @@ fn mqtt_on_the_machines_broker_sets_status_by_topic_level() {
         "not within 1 s"
     );
     eprintln!("mqtt (1883): published → status in {:?}", sent.elapsed());
+}
+
+/// Rate limits of reports: per reporter (an address, or a token) and per object, each a 429
+/// naming its setting; another reporter is not held up, and nothing refused is filed.
+#[test]
+fn reports_are_limited_per_reporter_and_per_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.gpkg");
+    let admin = token(&store, "admin");
+    let residents: Vec<String> = (0..3)
+        .map(|i| named_token(&store, "resident", &format!("resident-{i}")))
+        .collect();
+    let mut server = Server::start(
+        &store,
+        "none",
+        &[
+            ("CITYTWIN_REPORTS__PER_ADDRESS_PER_HOUR", "3"),
+            ("CITYTWIN_REPORTS__PER_OBJECT_PER_HOUR", "2"),
+        ],
+    );
+    let trees: Vec<String> = (0..5)
+        .map(|i| {
+            create(
+                &mut server,
+                &admin,
+                "trees",
+                [35.14 + i as f64 * 1e-4, 47.84],
+                json!({}),
+            )
+        })
+        .collect();
+    let report = |server: &mut Server, token: Option<&str>, number: &str| {
+        server
+            .as_token(token)
+            .post("/reports", &json!({"number": number, "kind": "dangerous"}))
+    };
+    // One address: three reports an hour, the fourth refused.
+    for t in &trees[..3] {
+        assert_eq!(report(&mut server, None, t).0, 201);
+    }
+    let (s, e) = report(&mut server, None, &trees[3]);
+    assert_eq!((s, e["code"].as_str()), (429, Some("rate_limited")), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("per_address_per_hour"),
+        "{e}"
+    );
+    // Another reporter is not held up by it.
+    assert_eq!(report(&mut server, Some(&residents[0]), &trees[3]).0, 201);
+    // One object: two reports an hour from everyone, the third refused.
+    assert_eq!(report(&mut server, Some(&residents[1]), &trees[3]).0, 201);
+    let (s, e) = report(&mut server, Some(&residents[2]), &trees[3]);
+    assert_eq!(s, 429, "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("per_object_per_hour"),
+        "{e}"
+    );
+    // Nothing refused was filed: the incident holds the two reports taken.
+    let (_, list) = server.as_token(Some(&admin)).get("/incidents?layer=trees");
+    let counts: Vec<u64> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.iter().sum::<u64>(), 5, "{list}");
 }
