@@ -5,6 +5,7 @@
 // id). Every request carries the token; everything is served by citytwin itself.
 import * as maplibregl from '/assets/vendor/maplibre-gl/maplibre-gl.mjs';
 import { listen } from '/assets/live.js';
+import { api as request, el } from '/assets/common.js';
 
 const T = {
   uk: {
@@ -75,17 +76,8 @@ if (hash.get('token')) {
 const auth = () => (token ? { Authorization: `Bearer ${token}` } : {});
 const ownUrl = (u) => new URL(u, location.href).origin === location.origin;
 
-async function api(path, { method = 'GET', body } = {}) {
-  const headers = { ...auth() };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  try {
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    let data = {};
-    try { data = await r.json(); } catch { data = {}; }
-    return { ok: r.ok, status: r.status, body: data };
-  } catch {
-    return { ok: false, status: 0, body: {} };
-  }
+function api(path, options = {}) {
+  return request(path, { ...options, headers: auth() });
 }
 
 function say(text, warn = false) {
@@ -93,15 +85,6 @@ function say(text, warn = false) {
   $('status').classList.toggle('warn', warn);
 }
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === 'class') e.className = v; else e.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined && c !== '') e.append(c instanceof Node ? c : String(c));
-  return e;
-}
 
 const kindName = (k) => (state.labels[k] && state.labels[k][lang]) || k.replace(/_/g, ' ');
 const layerTitle = (name) => {

@@ -4,6 +4,7 @@
 // English on request; every label comes from the dictionary `T`. Everything is served by
 // citytwin itself; every request carries the dispatcher's token.
 import * as maplibregl from '/assets/vendor/maplibre-gl/maplibre-gl.mjs';
+import { api as request, el } from '/assets/common.js';
 
 const COMPASS = {
   uk: ['північ', 'північний схід', 'схід', 'південний схід', 'південь', 'південний захід', 'захід', 'північний захід'],
@@ -184,23 +185,8 @@ const ownUrl = (u) => new URL(u, location.href).origin === location.origin;
 // ---------------------------------------------------------------------------------------------
 // Requests: never thrown to the console; an error is an answer with its status and body.
 
-async function api(path, { signal, method = 'GET', body } = {}) {
-  const headers = { ...auth() };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  let r;
-  try {
-    r = await fetch(path, { method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    if (e && e.name === 'AbortError') return null;
-    return { ok: false, status: 0, body: {} };
-  }
-  let data = {};
-  try {
-    data = await r.json();
-  } catch (e) {
-    if (e && e.name === 'AbortError') return null;
-  }
-  return { ok: r.ok, status: r.status, body: data || {} };
+function api(path, options = {}) {
+  return request(path, { ...options, headers: auth() });
 }
 
 function errorText(res) {
@@ -258,15 +244,6 @@ function distanceM(a, b) {
   const h = Math.sin(((b[1] - a[1]) * k) / 2) ** 2
     + Math.cos(a[1] * k) * Math.cos(b[1] * k) * Math.sin(((b[0] - a[0]) * k) / 2) ** 2;
   return 2 * r * Math.asin(Math.sqrt(h));
-}
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === 'class') e.className = v; else e.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined && c !== '') e.append(c instanceof Node ? c : esc(c));
-  return e;
 }
 // The language of a text the server wrote (its notes are English today).
 const langOf = (s) => (/[а-яіїєґ]/i.test(s) ? 'uk' : 'en');

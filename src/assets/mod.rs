@@ -43,6 +43,7 @@ pub const FILES: &[Asset] = &[
     asset!("centre.js", "text/javascript; charset=utf-8"),
     asset!("centre.css", "text/css; charset=utf-8"),
     asset!("live.js", "text/javascript; charset=utf-8"),
+    asset!("common.js", "text/javascript; charset=utf-8"),
     asset!(
         "vendor/pmtiles/pmtiles.js",
         "text/javascript; charset=utf-8"

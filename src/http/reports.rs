@@ -544,10 +544,9 @@ pub async fn photo(
     access.view.check_incidents()?;
     let key = app
         .reports
-        .list(usize::MAX, |i| i.reports.iter().any(|r| r.id == id))
-        .into_iter()
-        .filter(|i| sees(&app, &access, i))
-        .find_map(|i| i.reports.into_iter().find(|r| r.id == id)?.photo)
+        .photo_of(id)
+        .filter(|(i, _)| sees(&app, &access, i))
+        .and_then(|(_, key)| key)
         .ok_or_else(|| ApiError::not_found(format!("no photo with report {id}")))?;
     let registry = app.registry.clone();
     let photo = tokio::task::spawn_blocking(move || registry.photo(&key))

@@ -630,6 +630,16 @@ impl ReportService {
         v
     }
 
+    /// The incident holding report `id`, and the key of the report's photo (if it came with
+    /// one).
+    pub fn photo_of(&self, id: u64) -> Option<(Incident, Option<String>)> {
+        let book = self.lock();
+        book.incidents.values().find_map(|i| {
+            let r = i.reports.iter().find(|r| r.id == id)?;
+            Some((i.clone(), r.photo.clone()))
+        })
+    }
+
     /// Every incident (for counts).
     pub fn all(&self) -> Vec<Incident> {
         self.lock().incidents.values().cloned().collect()
