@@ -61,7 +61,7 @@ const TOKEN_KEY = 'citytwin-token';
 let lang = localStorage.getItem('citytwin-lang') === 'en' ? 'en' : 'uk';
 const t = () => T[lang];
 const state = {
-  ready: false, live: false, incidents: new Map(), layers: {}, labels: {}, shown: [], error: null, events: 0,
+  ready: false, live: false, incidents: new Map(), layers: {}, labels: {}, seen: {}, shown: [], error: null, events: 0,
 };
 window.citytwinCentre = state;
 
@@ -271,6 +271,8 @@ async function onEvent(name, d) {
       draw();
       const li = document.querySelector(`#incidents li[data-id="${d.incident}"]`);
       if (li) li.classList.add('fresh');
+      // When each incident was first on the list (for tests and the curious).
+      if (!state.seen[d.incident]) state.seen[d.incident] = Date.now();
     }
   } else if (name === 'object') {
     let changed = false;
