@@ -35,9 +35,20 @@ use crate::config::Config;
 use crate::registry::Registry;
 use error::ApiError;
 
-/// What every handler gets.
+/// What every handler gets: one shared [`App`]. Every middleware and extractor clones the
+/// state once per request, so it is one reference count, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// The services of one server.
+pub struct App {
     pub registry: Arc<Registry>,
     pub config: Arc<Config>,
     pub tiles: Arc<crate::tiles::TileService>,
@@ -100,7 +111,7 @@ impl AppState {
             tracing::error!(error = e, "districts not read");
             Default::default()
         });
-        Ok(AppState {
+        Ok(AppState(Arc::new(App {
             districts: Arc::new(districts),
             reports,
             events,
@@ -116,7 +127,7 @@ impl AppState {
             metrics: Arc::new(metrics),
             policy,
             auth,
-        })
+        })))
     }
 }
 
