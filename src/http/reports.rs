@@ -341,12 +341,7 @@ fn staff_view(
 
 /// Whether the caller may see the incident's object at all.
 fn sees(app: &AppState, access: &Access, i: &Incident) -> bool {
-    let twin = app.registry.twin();
-    let visible = access.view.visible();
-    match twin.get(i.object_id) {
-        Some(o) => visible.shows(o),
-        None => visible.has_layer(i.layer),
-    }
+    i.seen_by(&app.registry.twin(), &access.view.visible())
 }
 
 /// Query of `GET /incidents`.
@@ -442,10 +437,15 @@ pub async fn list(
             && since.is_none_or(|t| i.updated_ms >= t)
     });
     let visible = access.view.visible();
-    let incidents = all
-        .iter()
-        .filter(|i| sees(&app, &access, i))
-        .take(limit)
+    let seen: Vec<&Incident> = {
+        let twin = app.registry.twin();
+        all.iter()
+            .filter(|i| i.seen_by(&twin, &visible))
+            .take(limit)
+            .collect()
+    };
+    let incidents = seen
+        .into_iter()
         .map(|i| staff_view(&app, i, &visible, true))
         .collect();
     Ok(Json(Incidents { incidents }))

@@ -47,10 +47,7 @@ pub async fn stats(
                 .map(|core| crate::fibre::figures(&twin, &g, &core));
         }
         s.incidents = incidents.map(|all| {
-            let seen = all.iter().filter(|i| match twin.get(i.object_id) {
-                Some(o) => visible.shows(o),
-                None => visible.has_layer(i.layer),
-            });
+            let seen = all.iter().filter(|i| i.seen_by(&twin, &visible));
             crate::reports::IncidentStats::of(
                 seen,
                 |i| twin.layers().def(i.layer).name.clone(),

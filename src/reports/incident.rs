@@ -144,6 +144,15 @@ impl Incident {
         }
     }
 
+    /// Whether a viewer who finds what `visible` lets them may see this incident: its object
+    /// (or, once deleted, its layer).
+    pub fn seen_by(&self, twin: &crate::twin::Twin, visible: &crate::access::Visible) -> bool {
+        match twin.get(self.object_id) {
+            Some(o) => visible.shows(o),
+            None => visible.has_layer(self.layer),
+        }
+    }
+
     /// Reports by kind.
     pub fn kinds(&self) -> BTreeMap<String, u32> {
         let mut m = BTreeMap::new();
