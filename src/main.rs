@@ -103,6 +103,10 @@ enum Command {
         /// pmtiles: highest zoom.
         #[arg(long, default_value_t = 16)]
         max_zoom: u8,
+        /// pmtiles: leave out the basemap (buildings, water, green, railways…), which is
+        /// otherwise drawn under the layers in every tile of the area.
+        #[arg(long)]
+        no_basemap: bool,
     },
     /// Give numbers to objects of numbered layers that have none.
     Number,
@@ -454,6 +458,7 @@ fn main() -> Result<()> {
             bbox,
             min_zoom,
             max_zoom,
+            no_basemap,
         } => {
             let registry = open(&config)?;
             let twin = registry.twin();
@@ -486,8 +491,18 @@ fn main() -> Result<()> {
                         }
                     })
                     .transpose()?;
+                let basemap = if no_basemap {
+                    Vec::new()
+                } else {
+                    twin.layers()
+                        .basemap()
+                        .into_iter()
+                        .filter(|l| view.can_read(*l) && twin.count(*l) > 0)
+                        .collect()
+                };
                 let plan = citytwin::export::pmtiles::PmtilesPlan {
                     layers,
+                    basemap,
                     bbox,
                     min_zoom,
                     max_zoom,

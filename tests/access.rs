@@ -337,6 +337,7 @@ fn no_route_shows_any_role_what_it_may_not_see() {
             "/fonts/{fontstack}/{range}.pbf",
             "/fonts/DejaVu%20Sans/0-255.pbf".into(),
         ),
+        ("/sprites/{file}", "/sprites/citytwin@2x.png".into()),
         ("/audit/numbers", "/audit/numbers?within_m=5000".into()),
         ("/audit/shelters", "/audit/shelters".into()),
         ("/stats", "/stats".into()),

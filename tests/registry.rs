@@ -39,7 +39,14 @@ fn demo_city_is_seeded_numbered_and_served() {
             "addresses",
             "streets",
             "barriers",
-            "districts"
+            "districts",
+            "buildings",
+            "water",
+            "waterways",
+            "green",
+            "landuse",
+            "railways",
+            "bridges"
         ]
     );
     // An engineer sees every layer.
@@ -63,8 +70,9 @@ fn demo_city_is_seeded_numbered_and_served() {
     assert_eq!(counts["streets"], 2577);
     // 2 Helsinki bomb shelters + the Kyiv lists (duplicates and rows without coordinates out).
     assert_eq!(counts["shelters"], 2 + KYIV_SHELTERS);
+    assert_eq!(counts["buildings"], 446);
     for l in layers.as_array().unwrap() {
-        assert!(l["geometry"] == "point" || l["geometry"] == "line");
+        assert!(["point", "line", "polygon"].contains(&l["geometry"].as_str().unwrap()));
         if l["count"].as_u64().unwrap() > 0 {
             assert_eq!(l["bbox"].as_array().unwrap().len(), 4, "{l}");
         }
@@ -295,6 +303,7 @@ fn geopackage_opens_in_ogrinfo_with_every_layer_and_count() {
         let want_geom = match def.geometry {
             citytwin::model::GeometryKind::Point => "Geometry: Point",
             citytwin::model::GeometryKind::Line => "Geometry: Line String",
+            citytwin::model::GeometryKind::Polygon => "Geometry: Multi Polygon",
         };
         assert!(block.contains(want_geom), "{}: {block}", def.name);
         assert!(

@@ -426,6 +426,7 @@ fn hidden_shelters_appear_in_no_public_answer() {
             "/fonts/{fontstack}/{range}.pbf".into(),
             "/fonts/DejaVu%20Sans/0-255.pbf".into(),
         ),
+        ("/sprites/{file}".into(), "/sprites/citytwin.json".into()),
         (
             "/audit/numbers".into(),
             "/audit/numbers?within_m=5000".into(),

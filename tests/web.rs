@@ -10,7 +10,7 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-const STYLES: [&str; 3] = ["dispatcher", "residents", "engineers"];
+const STYLES: [&str; 4] = ["dispatcher", "residents", "residents-dark", "engineers"];
 
 fn helsinki_seed() -> String {
     repo("tests/fixtures/helsinki-seed.toml")
@@ -24,6 +24,27 @@ fn strings(v: &Value, out: &mut Vec<String>) {
         Value::String(s) => out.push(s.clone()),
         Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
         Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// The icon names an `icon-image` value can give: a name, or the outputs of a `case` or a
+/// `match` (nested).
+fn icon_outputs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => {
+            let skip = match a[0].as_str() {
+                Some("case") => 2,
+                Some("match") => 3,
+                other => panic!("icon-image {other:?}"),
+            };
+            a.iter()
+                .skip(skip)
+                .step_by(2)
+                .for_each(|x| icon_outputs(x, out));
+            icon_outputs(&a[a.len() - 1], out);
+        }
         _ => {}
     }
 }
@@ -50,19 +71,21 @@ fn styles_pages_and_glyphs_are_served_by_citytwin_alone() {
         for s in all.iter().filter(|s| s.contains("://")) {
             assert!(s.starts_with(&base), "{name}: outside URL {s}");
         }
-        // Its TileJSON lists every source layer the style draws.
-        let (s, tj) = server.get(url.strip_prefix(&base).unwrap());
-        assert_eq!(s, 200);
-        let ids: BTreeSet<&str> = tj["vector_layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["id"].as_str().unwrap())
-            .collect();
+        // Each source's TileJSON lists every source layer the style draws from it.
+        let mut ids: BTreeSet<(String, String)> = BTreeSet::new();
+        for (key, src) in style["sources"].as_object().unwrap() {
+            let url = src["url"].as_str().unwrap();
+            let (s, tj) = server.get(url.strip_prefix(&base).unwrap());
+            assert_eq!(s, 200, "{name} {key}");
+            for l in tj["vector_layers"].as_array().unwrap() {
+                ids.insert((key.clone(), l["id"].as_str().unwrap().to_string()));
+            }
+        }
         for l in style["layers"].as_array().unwrap() {
             if let Some(sl) = l["source-layer"].as_str() {
+                let src = l["source"].as_str().unwrap().to_string();
                 assert!(
-                    ids.contains(sl),
+                    ids.contains(&(src, sl.to_string())),
                     "{name}: layer {} draws unknown {sl}",
                     l["id"]
                 );
@@ -82,6 +105,51 @@ fn styles_pages_and_glyphs_are_served_by_citytwin_alone() {
     }
     let (s, e) = server.get("/styles/nope.json");
     assert_eq!((s, e["code"].as_str()), (404, Some("not_found")));
+
+    // The sprites: each index names every icon the styles use, inside an image of its size.
+    for (stem, ratio) in [("citytwin", 1), ("citytwin@2x", 2)] {
+        let (s, _, json) = server.get_raw(&format!("/sprites/{stem}.json"), &[]);
+        assert_eq!(s, 200, "{stem}.json");
+        let index: Value = serde_json::from_slice(&json).unwrap();
+        let (s, h, png) = server.get_raw(&format!("/sprites/{stem}.png"), &[]);
+        assert_eq!(
+            (s, h["content-type"].as_str()),
+            (200, "image/png"),
+            "{stem}.png"
+        );
+        let img = image::load_from_memory(&png).unwrap();
+        let (mut w, mut hgt) = (0, 0);
+        for (icon, e) in index.as_object().unwrap() {
+            assert_eq!(e["pixelRatio"], ratio, "{icon}");
+            w = w.max(e["x"].as_u64().unwrap() + e["width"].as_u64().unwrap());
+            hgt = hgt.max(e["y"].as_u64().unwrap() + e["height"].as_u64().unwrap());
+        }
+        assert!(
+            w <= u64::from(img.width()) && hgt <= u64::from(img.height()),
+            "{stem}: index reaches {w}x{hgt}, image {}x{}",
+            img.width(),
+            img.height()
+        );
+        for (name, style) in &served {
+            assert_eq!(
+                style["sprite"],
+                format!("{base}/sprites/citytwin"),
+                "{name}"
+            );
+            for l in style["layers"].as_array().unwrap() {
+                let mut icons = Vec::new();
+                icon_outputs(&l["layout"]["icon-image"], &mut icons);
+                for icon in icons {
+                    assert!(
+                        index.get(&icon).is_some(),
+                        "{name} {}: no icon {icon}",
+                        l["id"]
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(server.get("/sprites/nope.json").0, 404);
 
     // Glyphs for the labels (Latin and Cyrillic), made from the embedded font.
     for range in ["0-255", "1024-1279"] {
@@ -710,6 +778,104 @@ fn the_shelter_page_finds_a_route_on_a_phone_and_works_offline() {
         }
     }
     eprintln!("screenshots: {}", img.display());
+}
+
+#[test]
+fn the_residents_basemap_draws_day_and_night_on_a_phone_and_a_desk() {
+    let Some(chromium) = browser_tools("the basemap browser test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("m.gpkg"), &helsinki_seed(), &[]);
+    // A view at z16 on the edge of a water body: water, buildings and named streets in it.
+    let (s, water) = server.get("/objects?layer=water&limit=1000");
+    assert_eq!(s, 200);
+    let edges: Vec<[f64; 2]> = water["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| {
+            let c = &f["geometry"]["coordinates"];
+            let first = if f["geometry"]["type"] == "Polygon" {
+                &c[0][0]
+            } else {
+                &c[0][0][0]
+            };
+            Some([first[0].as_f64()?, first[1].as_f64()?])
+        })
+        .collect();
+    let b = layer_bbox(&server, "buildings");
+    let middle = [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0];
+    let at = edges
+        .iter()
+        .min_by(|p, q| {
+            let d = |a: &[f64; 2]| (a[0] - middle[0]).powi(2) + (a[1] - middle[1]).powi(2);
+            d(p).total_cmp(&d(q))
+        })
+        .copied()
+        .expect("the extract has water");
+    let shots = dir.path().join("shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(repo("web/tests/basemap.mjs"))
+        .args([
+            server.base.as_str(),
+            shots.to_str().unwrap(),
+            &at[0].to_string(),
+            &at[1].to_string(),
+            "16",
+        ])
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "basemap script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).expect("browser JSON");
+    assert_eq!(r["errors"], Value::Array(vec![]), "console errors");
+    assert_eq!(
+        r["outside"],
+        Value::Array(vec![]),
+        "requests to outside URLs"
+    );
+    for style in ["residents", "residents-dark"] {
+        for size in ["phone", "desk"] {
+            let v = &r["styles"][format!("{style}-{size}")];
+            let by = &v["byLayer"];
+            let n = |layer: &str| by[layer]["features"].as_u64().unwrap_or(0);
+            assert!(
+                n("buildings") > 10,
+                "{style} {size}: buildings {}",
+                by["buildings"]
+            );
+            assert!(n("water") > 0, "{style} {size}: no water drawn");
+            let names = by["streets"]["labels"].as_array().map_or(0, |l| {
+                l.iter()
+                    .filter(|t| t.as_str().is_some_and(|t| !t.is_empty()))
+                    .count()
+            });
+            assert!(names > 0, "{style} {size}: no street name drawn");
+            assert!(v["sprite"].as_str().unwrap().starts_with(&server.base));
+        }
+    }
+    // Night is dark, day is light.
+    let light = |style: &str| {
+        let c = r["styles"][format!("{style}-desk")]["background"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        u32::from_str_radix(&c[1..3], 16).unwrap()
+    };
+    assert!(light("residents") > 0xc0 && light("residents-dark") < 0x40);
+    for (style, size) in [("residents", "phone"), ("residents-dark", "phone")] {
+        let name = format!("basemap-{style}-{size}.png");
+        let docs = repo("docs/img").join(&name);
+        if !docs.exists() || std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+            std::fs::copy(shots.join(&name), &docs).unwrap();
+        }
+    }
 }
 
 /// The number a caller misreads: one digit of the serial turned into the digit it sounds like

@@ -109,6 +109,11 @@ map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-ri
 
 map.on('load', async () => {
   map.addSource('city', await citySource());
+  // The basemap the city's archive carries (nothing is drawn where it has none).
+  map.addLayer({ id: 'green', type: 'fill', source: 'city', 'source-layer': 'green', paint: { 'fill-color': '#d4e8c4' } });
+  map.addLayer({ id: 'water', type: 'fill', source: 'city', 'source-layer': 'water', paint: { 'fill-color': '#aad3ee' } });
+  map.addLayer({ id: 'buildings', type: 'fill', source: 'city', 'source-layer': 'buildings', minzoom: 14,
+    paint: { 'fill-color': '#dcd4c9', 'fill-outline-color': '#c6bbae' } });
   map.addLayer({ id: 'streets', type: 'line', source: 'city', 'source-layer': 'streets',
     paint: { 'line-color': '#9e9e9e', 'line-width': ['interpolate', ['linear'], ['zoom'], 12, 0.5, 17, 3] } });
   map.addSource('shelters', { type: 'geojson', data: empty });

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use citytwin::import::{Format, ImportError, Options, Parsed};
-use citytwin::model::{Geometry, Layers};
+use citytwin::model::Layers;
 
 /// Errors about a CSV file as a whole, decided by its header line: they need no line number.
 const CSV_HEADER_ERRORS: &[&str] = &[
@@ -57,17 +57,13 @@ pub fn violation(
                 if d.geometry.validate().is_err() {
                     return fail(format!("invalid geometry: {d:?}"));
                 }
-                let pts: &[[f64; 2]] = match &d.geometry {
-                    Geometry::Point(p) => std::slice::from_ref(p),
-                    Geometry::Line(l) => l,
-                };
                 let wgs84 = |&[x, y]: &[f64; 2]| {
                     x.is_finite()
                         && y.is_finite()
                         && (-180.0..=180.0).contains(&x)
                         && (-90.0..=90.0).contains(&y)
                 };
-                if !pts.iter().all(wgs84) {
+                if !d.geometry.rings().flatten().all(wgs84) {
                     return fail(format!("coordinate outside WGS84: {d:?}"));
                 }
                 if &*d.source.file != label {

@@ -73,7 +73,8 @@ fn rule(read: &[Role], full: &[Role], public_attributes: &[&str], write: &[Role]
 }
 
 impl Default for AccessConfig {
-    /// The built-in city's rules: shelters, Wi-Fi, trees, addresses and streets are public;
+    /// The built-in city's rules: shelters, Wi-Fi, trees, addresses, streets and the basemap
+    /// are public;
     /// poles and manholes are public without their internal attributes; cameras, street
     /// cabinets and the fibre network are for dispatchers, engineers and admins only.
     fn default() -> Self {
@@ -85,7 +86,12 @@ impl Default for AccessConfig {
         for name in ["shelters", "wifi", "trees"] {
             layers.insert(name.to_string(), open.clone());
         }
-        for name in ["addresses", "streets", "barriers", "districts"] {
+        // The map everyone finds their way by, the basemap among it.
+        let basemap = crate::model::BASEMAP.iter().copied();
+        for name in ["addresses", "streets", "barriers", "districts"]
+            .into_iter()
+            .chain(basemap)
+        {
             layers.insert(name.to_string(), rule(&[Public], &[Public], &[], &[Admin]));
         }
         layers.insert(

@@ -4,6 +4,7 @@
 //! binary: no file is read at run time and no outside URL is needed.
 
 pub mod fonts;
+pub mod sprites;
 pub mod styles;
 
 /// One embedded file.

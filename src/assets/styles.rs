@@ -13,13 +13,17 @@ use crate::twin::Twin;
 pub const STYLES: &[(&str, &str)] = &[
     ("dispatcher", include_str!("../../styles/dispatcher.json")),
     ("residents", include_str!("../../styles/residents.json")),
+    (
+        "residents-dark",
+        include_str!("../../styles/residents-dark.json"),
+    ),
     ("engineers", include_str!("../../styles/engineers.json")),
 ];
 
 /// Why a style cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum StyleError {
-    #[error("no style {0:?}; styles: dispatcher, residents, engineers")]
+    #[error("no style {0:?}; styles: dispatcher, residents, residents-dark, engineers")]
     Unknown(String),
     #[error("style {name}: {reason}")]
     Broken { name: String, reason: String },
@@ -53,8 +57,10 @@ pub fn style(
             u.to_string()
         }
     };
-    if let Some(g) = s.get("glyphs").and_then(Value::as_str) {
-        s["glyphs"] = Value::String(absolute(g));
+    for key in ["glyphs", "sprite"] {
+        if let Some(u) = s.get(key).and_then(Value::as_str) {
+            s[key] = Value::String(absolute(u));
+        }
     }
     let mut shown = Vec::new();
     // Sources left without a readable layer go, and so does every style layer drawing a
@@ -71,8 +77,18 @@ pub fn style(
                 .strip_prefix("/tiles/")
                 .and_then(|r| r.strip_suffix(".json"))
             {
-                let mut layers =
-                    parse_layers(list, twin.layers()).map_err(|e| broken(e.to_string()))?;
+                // A city configured without some of the style's layers (no basemap, say) gets
+                // the style without them.
+                let known: Vec<&str> = list
+                    .split(',')
+                    .filter(|n| twin.layers().by_name(n.trim()).is_some())
+                    .collect();
+                let mut layers = if known.is_empty() {
+                    Vec::new()
+                } else {
+                    parse_layers(&known.join(","), twin.layers())
+                        .map_err(|e| broken(e.to_string()))?
+                };
                 layers.retain(|l| view.can_read(*l));
                 if layers.is_empty() {
                     gone.push(key.clone());
@@ -110,4 +126,74 @@ pub fn style(
         s["zoom"] = serde_json::json!(f.zoom);
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The icon names an `icon-image` value can give: a name, or the outputs of a `case` or
+    /// `match` expression (nested).
+    fn outputs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => {
+                let arms = match a.first().and_then(Value::as_str) {
+                    // ["case", cond, out, cond, out, …, fallback]
+                    Some("case") => 2,
+                    // ["match", input, label, out, label, out, …, fallback]
+                    Some("match") => 3,
+                    other => panic!("icon-image expression {other:?} not checked here"),
+                };
+                for x in a.iter().skip(arms).step_by(2) {
+                    outputs(x, out);
+                }
+                if let Some(last) = a.last() {
+                    outputs(last, out);
+                }
+            }
+            other => panic!("icon-image {other}"),
+        }
+    }
+
+    #[test]
+    fn no_style_names_a_missing_icon_font_or_layer() {
+        let layers = crate::model::Layers::default_city();
+        let icons: Vec<&str> = super::super::sprites::ICONS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        let mut used = 0;
+        for (name, text) in STYLES {
+            let s: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(s["sprite"], "/sprites/citytwin", "{name}");
+            for l in s["layers"].as_array().unwrap() {
+                let id = l["id"].as_str().unwrap();
+                if let Some(sl) = l["source-layer"].as_str() {
+                    assert!(layers.by_name(sl).is_some(), "{name} {id}: no layer {sl}");
+                }
+                let layout = &l["layout"];
+                if let Some(fonts) = layout["text-font"].as_array() {
+                    assert_eq!(
+                        fonts,
+                        &vec![Value::from(super::super::fonts::FONT)],
+                        "{name} {id}"
+                    );
+                }
+                if layout["icon-image"].is_null() {
+                    continue;
+                }
+                let mut named = Vec::new();
+                outputs(&layout["icon-image"], &mut named);
+                for icon in &named {
+                    assert!(
+                        icons.contains(&icon.as_str()),
+                        "{name} {id}: no icon {icon}"
+                    );
+                    used += 1;
+                }
+            }
+        }
+        assert!(used > 10, "the styles use icons");
+    }
 }

@@ -161,10 +161,15 @@ fn write_csv(
         let [lon, lat] = o.geometry.anchor();
         let wkt = match &o.geometry {
             Geometry::Point([x, y]) => format!("POINT({x} {y})"),
-            Geometry::Line(pts) => format!(
-                "LINESTRING({})",
-                pts.iter()
-                    .map(|[x, y]| format!("{x} {y}"))
+            Geometry::Line(pts) => format!("LINESTRING{}", wkt_ring(pts)),
+            Geometry::Polygon(polygons) => format!(
+                "MULTIPOLYGON({})",
+                polygons
+                    .iter()
+                    .map(|p| format!(
+                        "({})",
+                        p.iter().map(|r| wkt_ring(r)).collect::<Vec<_>>().join(", ")
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -198,6 +203,12 @@ fn write_csv(
         .map_err(werr)?;
     }
     w.flush().map_err(io_err(path))
+}
+
+/// `(x y, x y, …)`: a line's or a ring's positions in WKT.
+fn wkt_ring(points: &[[f64; 2]]) -> String {
+    let inner: Vec<String> = points.iter().map(|[x, y]| format!("{x} {y}")).collect();
+    format!("({})", inner.join(", "))
 }
 
 /// A GeoPackage holding the exported layers only (same ids, numbers and columns as the store).

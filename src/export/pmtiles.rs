@@ -16,6 +16,9 @@ use crate::twin::Twin;
 #[derive(Debug, Clone)]
 pub struct PmtilesPlan {
     pub layers: Vec<LayerId>,
+    /// Layers drawn under them in every tile of the area (the basemap), which do not widen
+    /// the area when it is taken from the data.
+    pub basemap: Vec<LayerId>,
     /// `[west, south, east, north]`; the extent of the layers' data when absent.
     pub bbox: Option<[f64; 4]>,
     pub min_zoom: u8,
@@ -56,7 +59,7 @@ pub fn write_pmtiles(
             plan.min_zoom, plan.max_zoom, settings.max_zoom
         )));
     }
-    for l in &plan.layers {
+    for l in plan.layers.iter().chain(&plan.basemap) {
         if !view.can_read(*l) {
             return Err(fail(format!(
                 "layer {} is not readable by role {}: it cannot be published",
@@ -93,13 +96,13 @@ pub fn write_pmtiles(
         }
     }
     tiles.sort_unstable_by_key(|t| t.0);
-    let names: Vec<&str> = plan
-        .layers
+    let mut all: Vec<LayerId> = plan.basemap.clone();
+    all.extend(plan.layers.iter().filter(|l| !plan.basemap.contains(l)));
+    let names: Vec<&str> = all
         .iter()
         .map(|l| twin.layers().def(*l).name.as_str())
         .collect();
-    let vector_layers: Vec<serde_json::Value> = plan
-        .layers
+    let vector_layers: Vec<serde_json::Value> = all
         .iter()
         .map(|l| {
             let d = twin.layers().def(*l);
@@ -133,7 +136,7 @@ pub fn write_pmtiles(
     let mut buf = Vec::new();
     let (mut stored, mut empty) = (0, 0);
     for (_, t) in &tiles {
-        let r = render(twin, &plan.layers, *t, settings, view);
+        let r = render(twin, &all, *t, settings, view);
         if r.bytes.is_empty() {
             empty += 1;
             continue;

@@ -1,4 +1,5 @@
-//! The map page, its files, the styles and the glyphs: thin handlers over [`crate::assets`].
+//! The map page, its files, the styles, the glyphs and the sprites: thin handlers over
+//! [`crate::assets`].
 
 use axum::Json;
 use axum::extract::State;
@@ -7,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, Path};
-use crate::assets::{self, fonts, styles};
+use crate::assets::{self, fonts, sprites, styles};
 
 /// Answers embedded bytes with their type, an ETag and `304` when the client has them.
 pub(super) fn embedded(
@@ -77,10 +78,10 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
     ))
 }
 
-/// A MapLibre style (`dispatcher`, `residents` or `engineers`) with this server's tile and
+/// A MapLibre style (`dispatcher`, `residents`, its night variant `residents-dark`, or `engineers`) with this server's tile and
 /// glyph URLs, opening where `[city]` says or else on the densest area of its layers' data.
 #[utoipa::path(get, path = "/styles/{name}.json", tag = "map",
-    params(("name" = String, Path, description = "dispatcher, residents or engineers")),
+    params(("name" = String, Path, description = "dispatcher, residents, residents-dark or engineers")),
     responses(
         (status = 200, description = "MapLibre style JSON (version 8)", body = Object),
         (status = 404, description = "No such style", body = ErrorBody),
@@ -136,4 +137,25 @@ pub async fn glyphs(
             other => ApiError::internal(other.to_string()),
         })?;
     Ok(embedded(&headers, "application/x-protobuf", pbf, 86_400))
+}
+
+/// The map icons as a MapLibre sprite: the index (`.json`) and the image (`.png`), at pixel
+/// ratio 1 (`citytwin`) or 2 (`citytwin@2x`).
+#[utoipa::path(get, path = "/sprites/{file}", tag = "map",
+    params(("file" = String, Path, description = "citytwin.json, citytwin.png, citytwin@2x.json or citytwin@2x.png")),
+    responses(
+        (status = 200, description = "Sprite index (JSON) or image (PNG)"),
+        (status = 404, description = "No such sprite file", body = ErrorBody),
+    ))]
+pub async fn sprite(Path(file): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (ratio, png) = sprites::parse(&file).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let sheet = tokio::task::spawn_blocking(move || sprites::sheet(ratio))
+        .await
+        .map_err(|e| ApiError::internal(format!("sprite task failed: {e}")))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(if png {
+        embedded(&headers, "image/png", sheet.png.clone(), 86_400)
+    } else {
+        embedded(&headers, "application/json", sheet.json.clone(), 86_400)
+    })
 }

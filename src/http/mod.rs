@@ -140,14 +140,15 @@ impl AppState {
     tiles::tilejson,
     assets::file,
     assets::style,
-    assets::glyphs
+    assets::glyphs,
+    assets::sprite
 ))]
 struct SuffixedRoutes;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "citytwin", description = "Digital twin of a city's numbered objects: registry, vector tiles, emergency resolver."),
-    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles and glyphs"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "shelters", description = "Nearest open shelters by walking route, and the shelter list's audit"), (name = "fibre", description = "Traces over the fibre network: paths, cuts, bridges"), (name = "reports", description = "Residents' reports by number, the incidents staff work on, and live events"), (name = "service", description = "Health, metrics and API description"))
+    tags((name = "registry", description = "Layers and numbered objects"), (name = "tiles", description = "Vector tiles and TileJSON"), (name = "map", description = "The map page, MapLibre styles, glyphs and sprites"), (name = "resolve", description = "Emergency location: numbers and positions"), (name = "shelters", description = "Nearest open shelters by walking route, and the shelter list's audit"), (name = "fibre", description = "Traces over the fibre network: paths, cuts, bridges"), (name = "reports", description = "Residents' reports by number, the incidents staff work on, and live events"), (name = "service", description = "Health, metrics and API description"))
 )]
 struct ApiDoc;
 
@@ -297,6 +298,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tiles/{name}", get(tiles::tilejson))
         .route("/styles/{name}", get(assets::style))
         .route("/fonts/{fontstack}/{range}", get(assets::glyphs))
+        .route("/sprites/{file}", get(assets::sprite))
         .route("/assets/{*path}", get(assets::file))
         .route(
             "/openapi.json",

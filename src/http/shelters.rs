@@ -252,8 +252,16 @@ pub async fn pmtiles(
                     .filter_map(|n| twin.layers().by_name(n))
                     .filter(|l| view.can_read(*l) && twin.count(*l) > 0)
                     .collect();
+                // The basemap of the same area: buildings, water and parks to find the way by.
+                let basemap = twin
+                    .layers()
+                    .basemap()
+                    .into_iter()
+                    .filter(|l| view.can_read(*l) && twin.count(*l) > 0)
+                    .collect();
                 let plan = crate::export::pmtiles::PmtilesPlan {
                     layers,
+                    basemap,
                     bbox: None,
                     min_zoom: 10,
                     max_zoom: 16.min(config.tiles.max_zoom),

@@ -415,11 +415,23 @@ pub(super) fn layer_named(
 pub(super) fn kind_mismatch(layers: &Layers, layer: LayerId, g: &Geometry) -> Option<String> {
     let def = layers.get(layer)?;
     let (want, got) = match (def.geometry, g) {
-        (GeometryKind::Point, Geometry::Point(_)) | (GeometryKind::Line, Geometry::Line(_)) => {
+        (GeometryKind::Point, Geometry::Point(_))
+        | (GeometryKind::Line, Geometry::Line(_))
+        | (GeometryKind::Polygon, Geometry::Polygon(_)) => {
             return None;
         }
-        (GeometryKind::Point, Geometry::Line(_)) => ("points", "a line"),
-        (GeometryKind::Line, Geometry::Point(_)) => ("lines", "a point"),
+        (want, got) => (
+            match want {
+                GeometryKind::Point => "points",
+                GeometryKind::Line => "lines",
+                GeometryKind::Polygon => "polygons",
+            },
+            match got {
+                Geometry::Point(_) => "a point",
+                Geometry::Line(_) => "a line",
+                Geometry::Polygon(_) => "polygons",
+            },
+        ),
     };
     Some(format!(
         "layer {} holds {want}, the record has {got}",

@@ -167,7 +167,22 @@ fn line(v: &Json, crs: Option<&Crs>) -> Result<Geometry, GeomError> {
     ))
 }
 
-/// Reads a GeoJSON geometry object as a point or a line in WGS84 and validates it.
+/// A polygon's rings (exterior, then holes) as positions in WGS84.
+fn polygon(v: &Json, crs: Option<&Crs>) -> Result<Vec<Vec<[f64; 2]>>, GeomError> {
+    v.as_array()
+        .ok_or_else(|| geom_err("Polygon coordinates must be an array of rings"))?
+        .iter()
+        .map(|ring| {
+            ring.as_array()
+                .ok_or_else(|| geom_err("a ring must be an array of positions"))?
+                .iter()
+                .map(|p| position(p, crs))
+                .collect()
+        })
+        .collect()
+}
+
+/// Reads a GeoJSON geometry object as a point, a line or polygons in WGS84 and validates it.
 pub(super) fn geometry(g: Option<&Json>, crs: Option<&Crs>) -> Result<Geometry, GeomError> {
     let g = match g {
         None | Some(Json::Null) => return Err(geom_err("the feature has no geometry (null)")),
@@ -176,9 +191,9 @@ pub(super) fn geometry(g: Option<&Json>, crs: Option<&Crs>) -> Result<Geometry, 
     let kind = g.get("type").and_then(Json::as_str).unwrap_or("");
     let coords = g.get("coordinates");
     let coords = match (kind, coords) {
-        ("GeometryCollection", _) | ("Polygon", _) | ("MultiPolygon", _) => {
+        ("GeometryCollection", _) => {
             return Err(geom_err(format!(
-                "geometry type {kind} cannot be imported (Point or LineString expected)"
+                "geometry type {kind} cannot be imported (Point, LineString, Polygon or MultiPolygon expected)"
             )));
         }
         (_, Some(c)) => c,
@@ -208,9 +223,18 @@ pub(super) fn geometry(g: Option<&Json>, crs: Option<&Crs>) -> Result<Geometry, 
                 line(&parts[0], crs)?
             }
         }
+        "Polygon" => Geometry::Polygon(vec![polygon(coords, crs)?]),
+        "MultiPolygon" => Geometry::Polygon(
+            coords
+                .as_array()
+                .ok_or_else(|| geom_err("MultiPolygon coordinates must be an array of polygons"))?
+                .iter()
+                .map(|p| polygon(p, crs))
+                .collect::<Result<_, _>>()?,
+        ),
         other => {
             return Err(geom_err(format!(
-                "geometry type {other:?} cannot be imported (Point or LineString expected)"
+                "geometry type {other:?} cannot be imported (Point, LineString, Polygon or MultiPolygon expected)"
             )));
         }
     };
@@ -559,7 +583,8 @@ skip = ["junk"]
         assert_eq!(got.len(), 7, "{got:#?}");
         assert_eq!((got[0].0, got[0].1), (2, "geometry"));
         assert!(got[0].2.contains("no geometry"));
-        assert!(got[1].0 == 3 && got[1].2.contains("Polygon"));
+        // A polygon imports where a layer holds polygons; poles hold points.
+        assert!(got[1].0 == 3 && got[1].2.contains("holds points, the record has polygons"));
         assert!(got[2].0 == 4 && got[2].2.contains("1e400") && got[2].2.contains("out of range"));
         assert!(got[3].0 == 5 && got[3].2.contains("outside WGS84 range"));
         assert!(got[4].0 == 6 && got[4].2.contains("layer poles holds points"));

@@ -130,7 +130,7 @@ fn geometry_name(g: &geo_types::Geometry<f64>) -> &'static str {
     }
 }
 
-/// Decodes a GeoPackage geometry blob into a WGS84 point or line.
+/// Decodes a GeoPackage geometry blob into a WGS84 point, line or polygons.
 fn decode(blob: &[u8], crs: Option<&Crs>) -> Result<Geometry, String> {
     use geo_types::Geometry as G;
     let g = GpkgWkb(blob)
@@ -145,6 +145,20 @@ fn decode(blob: &[u8], crs: Option<&Crs>) -> Result<Geometry, String> {
     let line = |l: &geo_types::LineString<f64>| -> Result<Geometry, String> {
         Ok(Geometry::Line(
             l.0.iter().map(|c| point(*c)).collect::<Result<_, _>>()?,
+        ))
+    };
+    let polygons = |ps: &[geo_types::Polygon<f64>]| -> Result<Geometry, String> {
+        let ring = |l: &geo_types::LineString<f64>| -> Result<Vec<[f64; 2]>, String> {
+            l.0.iter().map(|c| point(*c)).collect()
+        };
+        Ok(Geometry::Polygon(
+            ps.iter()
+                .map(|p| {
+                    std::iter::once(ring(p.exterior()))
+                        .chain(p.interiors().iter().map(ring))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<_, _>>()?,
         ))
     };
     let geom = match &g {
@@ -165,9 +179,12 @@ fn decode(blob: &[u8], crs: Option<&Crs>) -> Result<Geometry, String> {
                 ml.0.len()
             ));
         }
+        G::Polygon(p) => polygons(std::slice::from_ref(p))?,
+        G::MultiPolygon(mp) => polygons(&mp.0)?,
+        G::Rect(r) => polygons(&[r.to_polygon()])?,
         other => {
             return Err(format!(
-                "geometry type {} cannot be imported (Point or LineString expected)",
+                "geometry type {} cannot be imported (Point, LineString, Polygon or MultiPolygon expected)",
                 geometry_name(other)
             ));
         }
@@ -766,7 +783,8 @@ mod tests {
         assert!(
             got[0].0 == 2 && got[0].1 == "geom" && got[0].2.contains("layer poles holds points")
         );
-        assert!(got[1].0 == 3 && got[1].2.contains("Polygon"));
+        // A polygon imports where a layer holds polygons; poles hold points.
+        assert!(got[1].0 == 3 && got[1].2.contains("holds points, the record has polygons"));
         assert!(got[2].0 == 4 && got[2].2.contains("no geometry"));
         assert_eq!(p.rejects[0].raw, "fid=2; geom=<LineString>; name=x");
     }

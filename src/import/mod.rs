@@ -336,6 +336,17 @@ fn draft_key(d: &Draft) -> (u64, u64) {
                     (x.to_bits(), y.to_bits()).hash(&mut h);
                 }
             }
+            crate::model::Geometry::Polygon(polygons) => {
+                for p in polygons {
+                    p.len().hash(&mut h);
+                    for r in p {
+                        r.len().hash(&mut h);
+                        for [x, y] in r {
+                            (x.to_bits(), y.to_bits()).hash(&mut h);
+                        }
+                    }
+                }
+            }
         }
         d.status.hash(&mut h);
         for (name, v) in &d.attributes {

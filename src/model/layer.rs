@@ -2,6 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The basemap's layers in the built-in set: what maps draw under the city's objects.
+pub const BASEMAP: &[&str] = &[
+    "landuse",
+    "green",
+    "water",
+    "waterways",
+    "bridges",
+    "buildings",
+    "railways",
+];
+
 /// Index of a layer in [`Layers`]; small so that objects stay small in memory.
 pub type LayerId = u16;
 
@@ -11,6 +22,8 @@ pub type LayerId = u16;
 pub enum GeometryKind {
     Point,
     Line,
+    /// Areas: each object one or more polygons with holes (a building, a lake, a park).
+    Polygon,
 }
 
 impl GeometryKind {
@@ -19,6 +32,7 @@ impl GeometryKind {
         match self {
             GeometryKind::Point => "POINT",
             GeometryKind::Line => "LINESTRING",
+            GeometryKind::Polygon => "MULTIPOLYGON",
         }
     }
 }
@@ -136,7 +150,7 @@ impl Layers {
                 max_age_s: default_max_age(),
             }
         };
-        use GeometryKind::{Line, Point};
+        use GeometryKind::{Line, Point, Polygon};
         // Minimum zooms: at 14 a tile is about 1.6 km across here, so street furniture is
         // still countable; shelters and Wi-Fi matter from the district view.
         let defs = vec![
@@ -161,6 +175,16 @@ impl Layers {
             l("streets", "", "", Line, "Вулиця", "Street", 12),
             l("barriers", "", "", Point, "Перешкода", "Barrier", 16),
             l("districts", "", "", Point, "Район", "District", 10),
+            // The basemap: what a crew or a resident finds their way by. Areas and lines are
+            // left out of tiles below their minimum zoom; areas smaller than a pixel are left
+            // out at low zooms.
+            l("buildings", "", "", Polygon, "Будівля", "Building", 13),
+            l("water", "", "", Polygon, "Водойма", "Water", 0),
+            l("waterways", "", "", Line, "Водотік", "Waterway", 8),
+            l("green", "", "", Polygon, "Зелена зона", "Green area", 10),
+            l("landuse", "", "", Polygon, "Забудова", "Land use", 10),
+            l("railways", "", "", Line, "Залізниця", "Railway", 10),
+            l("bridges", "", "", Polygon, "Міст", "Bridge", 13),
         ];
         // The built-in set is valid by construction; a failure here is a programming error.
         Layers::new(defs).expect("built-in layers are valid")
@@ -205,6 +229,11 @@ impl Layers {
             .iter()
             .position(|d| d.numbered && (same(&d.code, code) || same(&d.latin, code)))
             .map(|i| i as LayerId)
+    }
+
+    /// The basemap layers this set has ([`BASEMAP`]), in drawing order.
+    pub fn basemap(&self) -> Vec<LayerId> {
+        BASEMAP.iter().filter_map(|n| self.by_name(n)).collect()
     }
 
     pub fn ids(&self) -> impl Iterator<Item = LayerId> + '_ {

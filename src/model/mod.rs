@@ -4,8 +4,8 @@
 mod layer;
 mod object;
 
-pub use layer::{GeometryKind, LayerDef, LayerId, Layers};
+pub use layer::{BASEMAP, GeometryKind, LayerDef, LayerId, Layers};
 pub use object::{
-    Attributes, Draft, Geometry, HIDDEN, Object, ObjectId, Source, Status, Value, hidden_flag,
-    now_ms,
+    Attributes, Draft, Geometry, HIDDEN, Object, ObjectId, Polygons, Ring, Source, Status, Value,
+    hidden_flag, now_ms,
 };

@@ -433,6 +433,28 @@ impl Serialize for Attributes {
 pub enum Geometry {
     Point([f64; 2]),
     Line(Vec<[f64; 2]>),
+    /// One or more polygons, each its exterior ring then its holes; rings closed (the first
+    /// position repeated at the end), as GeoJSON and WKB have them.
+    Polygon(Polygons),
+}
+
+/// A line's or a ring's positions, `[lon, lat]`.
+pub type Ring = Vec<[f64; 2]>;
+
+/// Polygons, each its exterior ring then its holes.
+pub type Polygons = Vec<Vec<Ring>>;
+
+/// `[min_lon, min_lat, max_lon, max_lat]` of positions (infinite when there are none).
+fn bounds<'a>(points: impl Iterator<Item = &'a [f64; 2]>) -> [f64; 4] {
+    points.fold(
+        [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ],
+        |b, [x, y]| [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)],
+    )
 }
 
 impl Geometry {
@@ -440,24 +462,78 @@ impl Geometry {
     pub fn bbox(&self) -> [f64; 4] {
         match self {
             Geometry::Point([x, y]) => [*x, *y, *x, *y],
-            Geometry::Line(pts) => pts.iter().fold(
-                [
-                    f64::INFINITY,
-                    f64::INFINITY,
-                    f64::NEG_INFINITY,
-                    f64::NEG_INFINITY,
-                ],
-                |b, [x, y]| [b[0].min(*x), b[1].min(*y), b[2].max(*x), b[3].max(*y)],
-            ),
+            Geometry::Line(pts) => bounds(pts.iter()),
+            // Holes lie inside their exterior: the exteriors bound the whole.
+            Geometry::Polygon(polygons) => {
+                bounds(polygons.iter().filter_map(|p| p.first()).flatten())
+            }
         }
     }
 
-    /// A representative point: the point itself, or the middle vertex of a line.
+    /// The positions of every line or ring, for what walks all of them.
+    pub fn rings(&self) -> impl Iterator<Item = &[[f64; 2]]> {
+        let (line, polygons): (Option<&[[f64; 2]]>, &[Vec<Ring>]) = match self {
+            Geometry::Point(p) => (Some(std::slice::from_ref(p)), &[]),
+            Geometry::Line(pts) => (Some(pts), &[]),
+            Geometry::Polygon(polygons) => (None, polygons),
+        };
+        line.into_iter()
+            .chain(polygons.iter().flatten().map(Vec::as_slice))
+    }
+
+    /// A representative point: the point itself, the middle vertex of a line, or a point
+    /// inside the largest polygon (not merely its centroid, which an L-shaped building or a
+    /// ring-shaped park can have outside).
     pub fn anchor(&self) -> [f64; 2] {
         match self {
             Geometry::Point(p) => *p,
             Geometry::Line(pts) => pts.get(pts.len() / 2).copied().unwrap_or([0.0, 0.0]),
+            Geometry::Polygon(_) => {
+                use geo::{Area, InteriorPoint};
+                let mp = self.to_geo_polygons();
+                mp.0.iter()
+                    .max_by(|a, b| a.unsigned_area().total_cmp(&b.unsigned_area()))
+                    .and_then(|p| p.interior_point())
+                    .map(|p| [p.x(), p.y()])
+                    .unwrap_or([0.0, 0.0])
+            }
         }
+    }
+
+    /// The polygons as geo's multipolygon (empty for points and lines).
+    pub fn to_geo_polygons(&self) -> geo::MultiPolygon<f64> {
+        let ring = |r: &Vec<[f64; 2]>| -> geo::LineString<f64> {
+            r.iter().map(|p| (p[0], p[1])).collect()
+        };
+        match self {
+            Geometry::Polygon(polygons) => geo::MultiPolygon(
+                polygons
+                    .iter()
+                    .filter_map(|p| {
+                        let (exterior, holes) = p.split_first()?;
+                        Some(geo::Polygon::new(
+                            ring(exterior),
+                            holes.iter().map(ring).collect(),
+                        ))
+                    })
+                    .collect(),
+            ),
+            _ => geo::MultiPolygon(Vec::new()),
+        }
+    }
+
+    /// Polygons from geo's (rings closed, as geo keeps them).
+    pub fn from_geo_polygons(mp: &geo::MultiPolygon<f64>) -> Geometry {
+        let ring = |l: &geo::LineString<f64>| l.coords().map(|c| [c.x, c.y]).collect();
+        Geometry::Polygon(
+            mp.0.iter()
+                .map(|p| {
+                    std::iter::once(ring(p.exterior()))
+                        .chain(p.interiors().iter().map(ring))
+                        .collect()
+                })
+                .collect(),
+        )
     }
 
     /// Whether this geometry is of the kind a layer holds.
@@ -466,6 +542,7 @@ impl Geometry {
             (self, kind),
             (Geometry::Point(_), super::GeometryKind::Point)
                 | (Geometry::Line(_), super::GeometryKind::Line)
+                | (Geometry::Polygon(_), super::GeometryKind::Polygon)
         )
     }
 
@@ -490,10 +567,37 @@ impl Geometry {
                 }
                 pts.iter().try_for_each(|p| check(*p))
             }
+            Geometry::Polygon(polygons) => {
+                if polygons.is_empty() {
+                    return Err("an area needs at least one polygon".into());
+                }
+                for (i, p) in polygons.iter().enumerate() {
+                    if p.is_empty() {
+                        return Err(format!("polygon {} has no rings", i + 1));
+                    }
+                    for (j, r) in p.iter().enumerate() {
+                        let which = if j == 0 {
+                            format!("polygon {}'s exterior ring", i + 1)
+                        } else {
+                            format!("polygon {}'s hole {}", i + 1, j)
+                        };
+                        if r.len() < 4 || r.first() != r.last() {
+                            return Err(format!(
+                                "{which} needs at least 4 positions, the last the same as the first (got {})",
+                                r.len()
+                            ));
+                        }
+                        r.iter()
+                            .try_for_each(|p| check(*p))
+                            .map_err(|e| format!("{which}: {e}"))?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Reads a GeoJSON Point or LineString and validates it.
+    /// Reads a GeoJSON Point, LineString, Polygon or MultiPolygon and validates it.
     pub fn from_geojson(v: &serde_json::Value) -> Result<Geometry, String> {
         let kind = v
             .get("type")
@@ -521,9 +625,33 @@ impl Geometry {
                     .map(pos)
                     .collect::<Result<_, _>>()?,
             ),
+            "Polygon" | "MultiPolygon" => {
+                let ring = |r: &serde_json::Value| -> Result<Vec<[f64; 2]>, String> {
+                    r.as_array()
+                        .ok_or("a ring is a list of positions")?
+                        .iter()
+                        .map(pos)
+                        .collect()
+                };
+                let polygon = |p: &serde_json::Value| -> Result<Vec<Vec<[f64; 2]>>, String> {
+                    p.as_array()
+                        .ok_or("a polygon is a list of rings")?
+                        .iter()
+                        .map(ring)
+                        .collect()
+                };
+                let list = coords
+                    .as_array()
+                    .ok_or(format!("{kind} coordinates are a list"))?;
+                Geometry::Polygon(if kind == "Polygon" {
+                    vec![polygon(coords)?]
+                } else {
+                    list.iter().map(polygon).collect::<Result<_, _>>()?
+                })
+            }
             other => {
                 return Err(format!(
-                    "geometry type {other:?} is not supported (Point or LineString)"
+                    "geometry type {other:?} is not supported (Point, LineString, Polygon or MultiPolygon)"
                 ));
             }
         };
@@ -536,6 +664,12 @@ impl Geometry {
             Geometry::Point([x, y]) => serde_json::json!({"type": "Point", "coordinates": [x, y]}),
             Geometry::Line(pts) => {
                 serde_json::json!({"type": "LineString", "coordinates": pts})
+            }
+            Geometry::Polygon(polygons) if polygons.len() == 1 => {
+                serde_json::json!({"type": "Polygon", "coordinates": polygons[0]})
+            }
+            Geometry::Polygon(polygons) => {
+                serde_json::json!({"type": "MultiPolygon", "coordinates": polygons})
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Vector tiles from the twin: tile arithmetic ([`coord`]), geometry in tile units
-//! ([`shape`]), one tile's MVT ([`render`]), the cache of encoded tiles and its invalidation
+//! ([`shape`], [`polygon`]), one tile's MVT ([`render`]), the cache of encoded tiles and its invalidation
 //! ([`cache`]), the TileJSON that describes a set of layers ([`tilejson`]) and where maps of
 //! them open ([`focus`]).
 
@@ -7,6 +7,7 @@ pub mod cache;
 pub mod conformance;
 pub mod coord;
 pub mod focus;
+pub mod polygon;
 pub mod render;
 pub mod service;
 pub mod shape;

@@ -5,7 +5,7 @@ use fast_mvt::{MvtCoord, MvtGeomType, MvtLayerBuilder, MvtResult, MvtValueRef};
 
 use super::TileSettings;
 use super::coord::{Frame, TileId};
-use super::shape;
+use super::{polygon, shape};
 use crate::access::{AttrView, View};
 use crate::model::{GeometryKind, LayerId, Object, Value};
 use crate::twin::Twin;
@@ -46,6 +46,7 @@ pub fn render(
         let (layer, n, clusters) = match def.geometry {
             GeometryKind::Point => points(twin, l, tile, &frame, s, layer, view.attrs(l), hide),
             GeometryKind::Line => lines(twin, l, tile, &frame, s, layer, view.attrs(l), hide),
+            GeometryKind::Polygon => polygons(twin, l, tile, &frame, s, layer, view.attrs(l), hide),
         };
         // An empty layer is left out: the spec asks encoders not to write one.
         if n > 0 {
@@ -291,6 +292,85 @@ fn lines(
     (layer, n, 0)
 }
 
+/// From this zoom on areas are drawn in full detail: every one, however small, and none
+/// simplified (a building's outline is its outline, and its area in the tiles is its area to
+/// the grid's rounding). Below it an area smaller than a pixel of a 512-pixel tile is left
+/// out — at a city's overview a house is less than a pixel, and a tile of every such house
+/// would be mostly invisible bytes — and rings are simplified like lines.
+const FULL_DETAIL_FROM: u8 = 16;
+
+#[allow(clippy::too_many_arguments)]
+fn polygons(
+    twin: &Twin,
+    l: LayerId,
+    tile: TileId,
+    frame: &Frame,
+    s: &TileSettings,
+    mut layer: MvtLayerBuilder,
+    attrs: AttrView<'_>,
+    hide: bool,
+) -> (MvtLayerBuilder, usize, usize) {
+    if tile.z < twin.layers().def(l).min_zoom {
+        return (layer, 0, 0);
+    }
+    let b = f64::from(s.buffer);
+    let pixel = f64::from(s.extent) / 512.0;
+    let cut = polygon::Cut {
+        lo: -b,
+        hi: f64::from(s.extent) + b,
+        tolerance: if tile.z < FULL_DETAIL_FROM {
+            s.simplify
+        } else {
+            0.0
+        },
+        min_area: if tile.z < FULL_DETAIL_FROM {
+            pixel * pixel
+        } else {
+            0.0
+        },
+    };
+    let mut ids = twin.query(l, tile.bounds(s.extent, b));
+    ids.sort_unstable();
+    let mut n = 0;
+    let mut number = String::new();
+    let mut projected: Vec<Vec<[f64; 2]>> = Vec::new();
+    for id in ids {
+        let Some(o) = twin.get(id) else { continue };
+        if hide && o.is_hidden() {
+            continue;
+        }
+        let crate::model::Geometry::Polygon(parts) = &o.geometry else {
+            continue;
+        };
+        let mut pieces = Vec::new();
+        for rings in parts {
+            projected.clear();
+            projected.extend(
+                rings
+                    .iter()
+                    .map(|r| r.iter().map(|p| frame.to_tile(*p)).collect()),
+            );
+            pieces.extend(polygon::polygon_pieces(&projected, &cut));
+        }
+        if pieces.is_empty() {
+            continue;
+        }
+        let mut f = layer.feature_of(MvtGeomType::Polygon);
+        f.id(Some(o.id));
+        let _ = properties(&mut f, twin, o, &mut number, attrs).and_then(|f| {
+            for p in &pieces {
+                for (i, ring) in p.iter().enumerate() {
+                    f.ring(ring.iter().map(|&(x, y)| MvtCoord { x, y }), i == 0)?;
+                }
+            }
+            Ok(f)
+        });
+        layer = f.end();
+        n += 1;
+    }
+    (layer, n, 0)
+}
+
 /// The painted number, status and attributes of an object.
 fn properties<'f>(
     f: &'f mut fast_mvt::MvtFeatureBuilder,
@@ -422,6 +502,69 @@ mod tests {
         // Spec example 4.3.5.3 (fixture 018): the line (2,2) (2,10) (10,10).
         assert_eq!(decoded[1].features[0].geometry, fixture_geometry("018"));
         assert_eq!(decoded[1].features[0].id, Some(7));
+    }
+
+    #[test]
+    fn polygons_encode_as_the_conformance_fixtures() {
+        let layers = Layers::default_city();
+        let buildings = layers.by_name("buildings").unwrap();
+        let tile = TileId {
+            z: 20,
+            x: 626_485,
+            y: 365_055,
+        };
+        let f = Frame::new(tile, 4096);
+        // A ring in tile units, closed, as stored.
+        let ring = |pts: &[(f64, f64)]| -> Vec<[f64; 2]> {
+            let mut r: Vec<[f64; 2]> = pts.iter().map(|&(x, y)| f.to_lonlat([x, y])).collect();
+            r.push(r[0]);
+            r
+        };
+        let square = |a: f64, b: f64| ring(&[(a, a), (b, a), (b, b), (a, b)]);
+        let cases: Vec<(&str, crate::model::Polygons)> = vec![
+            // Spec example 4.3.5.5: one triangle.
+            (
+                "019",
+                vec![vec![ring(&[(3.0, 6.0), (8.0, 12.0), (20.0, 34.0)])]],
+            ),
+            // Spec example 4.3.5.6: a square, and a square with a hole.
+            (
+                "022",
+                vec![
+                    vec![ring(&[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)])],
+                    vec![
+                        ring(&[(11.0, 11.0), (20.0, 11.0), (20.0, 20.0), (11.0, 20.0)]),
+                        ring(&[(13.0, 13.0), (13.0, 17.0), (17.0, 17.0), (17.0, 13.0)]),
+                    ],
+                ],
+            ),
+            // Squares over the whole tile: exactly, one unit beyond, one unit short, and 200
+            // units beyond (the tile is cut with a buffer that keeps it whole).
+            ("053", vec![vec![square(0.0, 4096.0)]]),
+            ("054", vec![vec![square(-1.0, 4097.0)]]),
+            ("055", vec![vec![square(1.0, 4095.0)]]),
+            ("056", vec![vec![square(-200.0, 4296.0)]]),
+        ];
+        let s = TileSettings {
+            buffer: 256,
+            simplify: 0.0,
+            ..settings()
+        };
+        for (fixture, polygons) in cases {
+            let mut o = obj(1, buildings, [0.0, 0.0], 0);
+            o.number = None;
+            o.geometry = Geometry::Polygon(polygons);
+            assert_eq!(o.geometry.validate(), Ok(()), "{fixture}");
+            let t = Twin::build(layers.clone(), 6, vec![o]);
+            let r = render(&t, &[buildings], tile, &s, &all());
+            let decoded = crate::tiles::conformance::check(&r.bytes).unwrap();
+            assert_eq!(decoded[0].features[0].geom_type, 3, "{fixture}");
+            assert_eq!(
+                decoded[0].features[0].geometry,
+                fixture_geometry(fixture),
+                "fixture {fixture}"
+            );
+        }
     }
 
     #[test]

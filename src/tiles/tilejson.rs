@@ -139,7 +139,7 @@ pub fn tilejson(
             let lowest = match d.geometry {
                 // Points are shown as clusters below their minimum zoom.
                 GeometryKind::Point => 0,
-                GeometryKind::Line => d.min_zoom,
+                GeometryKind::Line | GeometryKind::Polygon => d.min_zoom,
             };
             json!({
                 "id": d.name,

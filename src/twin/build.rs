@@ -66,7 +66,7 @@ pub(super) fn index_layer(
     let mut lines: Vec<LineEntry> = Vec::new();
     match kind {
         GeometryKind::Point => points.reserve_exact(count),
-        GeometryKind::Line => lines.reserve_exact(count),
+        GeometryKind::Line | GeometryKind::Polygon => lines.reserve_exact(count),
     }
     let mut source_numbers = Vec::new();
     let mut beyond_plan = Vec::new();
@@ -94,13 +94,17 @@ pub(super) fn index_layer(
             }
             match &o.geometry {
                 Geometry::Point(p) => points.push(PointEntry::new(*p, o.id)),
-                Geometry::Line(_) => lines.push(LineEntry::new(LayerTree::entry_rect(o), o.id)),
+                Geometry::Line(_) | Geometry::Polygon(_) => {
+                    lines.push(LineEntry::new(LayerTree::entry_rect(o), o.id))
+                }
             }
         }
     }
     let tree = match kind {
         GeometryKind::Point => LayerTree::Points(RTree::bulk_load_with_params(points)),
-        GeometryKind::Line => LayerTree::Lines(RTree::bulk_load_with_params(lines)),
+        GeometryKind::Line | GeometryKind::Polygon => {
+            LayerTree::Boxes(RTree::bulk_load_with_params(lines))
+        }
     };
     LayerPart {
         layer,

@@ -63,14 +63,17 @@ fn visit_node(
 /// The spatial index of one layer.
 enum LayerTree {
     Points(RTree<PointEntry, TreeParams>),
-    Lines(RTree<LineEntry, TreeParams>),
+    /// Lines and polygons, by their bounding boxes.
+    Boxes(RTree<LineEntry, TreeParams>),
 }
 
 impl LayerTree {
     fn empty(kind: crate::model::GeometryKind) -> LayerTree {
         match kind {
             crate::model::GeometryKind::Point => LayerTree::Points(RTree::new_with_params()),
-            crate::model::GeometryKind::Line => LayerTree::Lines(RTree::new_with_params()),
+            crate::model::GeometryKind::Line | crate::model::GeometryKind::Polygon => {
+                LayerTree::Boxes(RTree::new_with_params())
+            }
         }
     }
 
@@ -82,7 +85,7 @@ impl LayerTree {
     fn insert(&mut self, o: &Object) {
         match self {
             LayerTree::Points(t) => t.insert(PointEntry::new(o.geometry.anchor(), o.id)),
-            LayerTree::Lines(t) => t.insert(LineEntry::new(Self::entry_rect(o), o.id)),
+            LayerTree::Boxes(t) => t.insert(LineEntry::new(Self::entry_rect(o), o.id)),
         }
     }
 
@@ -91,7 +94,7 @@ impl LayerTree {
             LayerTree::Points(t) => {
                 t.remove(&PointEntry::new(o.geometry.anchor(), o.id));
             }
-            LayerTree::Lines(t) => {
+            LayerTree::Boxes(t) => {
                 t.remove(&LineEntry::new(Self::entry_rect(o), o.id));
             }
         }
@@ -101,7 +104,7 @@ impl LayerTree {
         let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
         match self {
             LayerTree::Points(t) => out.extend(t.locate_in_envelope(env).map(|e| e.data)),
-            LayerTree::Lines(t) => {
+            LayerTree::Boxes(t) => {
                 out.extend(t.locate_in_envelope_intersecting(env).map(|e| e.data))
             }
         }
@@ -110,7 +113,7 @@ impl LayerTree {
     fn bbox(&self) -> Option<[f64; 4]> {
         let env = match self {
             LayerTree::Points(t) if t.size() > 0 => t.root().envelope(),
-            LayerTree::Lines(t) if t.size() > 0 => t.root().envelope(),
+            LayerTree::Boxes(t) if t.size() > 0 => t.root().envelope(),
             _ => return None,
         };
         Some([

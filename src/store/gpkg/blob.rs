@@ -1,4 +1,4 @@
-//! The GeoPackage geometry blob: a point or a line, encoded and decoded.
+//! The GeoPackage geometry blob: a point, a line or polygons, encoded and decoded.
 
 use geozero::wkb::GpkgWkb;
 use geozero::{CoordDimensions, ToGeo, ToWkb};
@@ -30,10 +30,11 @@ pub(super) fn encode_geometry_into(g: &Geometry, out: &mut Vec<u8>) -> Result<()
         Geometry::Line(pts) => {
             geo_types::LineString::from(pts.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()).into()
         }
+        Geometry::Polygon(_) => g.to_geo_polygons().into(),
     };
     let envelope = match g {
         Geometry::Point(_) => Vec::new(),
-        Geometry::Line(_) => {
+        Geometry::Line(_) | Geometry::Polygon(_) => {
             let b = g.bbox();
             vec![b[0], b[2], b[1], b[3]]
         }
@@ -45,7 +46,7 @@ pub(super) fn encode_geometry_into(g: &Geometry, out: &mut Vec<u8>) -> Result<()
     Ok(())
 }
 
-/// Decodes a GeoPackage geometry blob into a point or line.
+/// Decodes a GeoPackage geometry blob into a point, a line or polygons.
 pub fn decode_geometry(blob: &[u8]) -> Result<Geometry, String> {
     // Hot path of loading: a little-endian point without envelope, as citytwin writes it.
     if blob.len() == 29
@@ -64,6 +65,12 @@ pub fn decode_geometry(blob: &[u8]) -> Result<Geometry, String> {
         geo_types::Geometry::LineString(l) => {
             Ok(Geometry::Line(l.coords().map(|c| [c.x, c.y]).collect()))
         }
+        geo_types::Geometry::Polygon(p) => {
+            Ok(Geometry::from_geo_polygons(&geo_types::MultiPolygon(vec![
+                p,
+            ])))
+        }
+        geo_types::Geometry::MultiPolygon(mp) => Ok(Geometry::from_geo_polygons(&mp)),
         other => Err(format!("unexpected geometry type {other:?}")),
     }
 }
@@ -148,6 +155,20 @@ mod tests {
         assert_eq!(
             decode_geometry(&encode_geometry(&line).unwrap()).unwrap(),
             line
+        );
+        // A building with a courtyard, and a second part: a multipolygon both ways, with the
+        // envelope of its exteriors.
+        let ring =
+            |x: f64, y: f64, d: f64| vec![[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]];
+        let area = Geometry::Polygon(vec![
+            vec![ring(30.0, 50.0, 0.01), ring(30.004, 50.004, 0.002)],
+            vec![ring(30.02, 50.0, 0.001)],
+        ]);
+        let blob = encode_geometry(&area).unwrap();
+        assert_eq!(decode_geometry(&blob).unwrap(), area);
+        assert_eq!(
+            envelope(&blob).unwrap(),
+            Some([30.0, 30.02 + 0.001, 50.0, 50.0 + 0.01])
         );
         assert!(decode_geometry(b"junk").is_err());
     }

@@ -14,9 +14,24 @@
 //! | `barrier=*` node (a gate, a bollard, a kerb on a way) | barriers |
 //! | `place=` suburb, quarter, neighbourhood, borough, city_district (named) | districts |
 //!
+//! The basemap — areas from closed ways and `type=multipolygon` relations, lines from ways:
+//!
+//! | tags | layer |
+//! |---|---|
+//! | `building=*` (not `no`) | buildings (area) |
+//! | `natural=water`, `waterway=riverbank`, `landuse=reservoir`/`basin` | water (area) |
+//! | `waterway=` river, stream, canal, drain, ditch (a way) | waterways (line) |
+//! | `leisure=` park, garden, playground, pitch, nature_reserve; `landuse=` grass, forest, meadow, recreation_ground, village_green, cemetery, allotments; `natural=` wood, scrub, grassland, heath | green (area) |
+//! | `landuse=` residential, industrial, commercial, retail, railway, construction, brownfield, garages, military | landuse (area) |
+//! | `railway=` rail, tram, light_rail, subway, narrow_gauge, monorail (a way) | railways (line) |
+//! | `man_made=bridge` | bridges (area) |
+//!
 //! Ways become points at the mean of their nodes for point layers. A layer missing from the
-//! configuration is skipped. Tags are kept as text attributes; `ref` on a numbered object is its
-//! painted number, kept verbatim.
+//! configuration is skipped. Tags are kept as text attributes (basemap layers keep the few a
+//! map labels and styles by: [`BASEMAP_KEYS`]); `ref` on a numbered object is its painted
+//! number, kept verbatim.
+
+mod areas;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,11 +58,138 @@ const NOT_PROTECTIVE: &[&str] = &[
     "pavilion",
 ];
 
+/// The tags a basemap feature keeps: names, house numbers and what styles tell kinds apart by.
+/// A building's full OSM record would make every tile several times larger for nothing a map
+/// draws.
+pub const BASEMAP_KEYS: &[&str] = &[
+    "name",
+    "name:uk",
+    "name:en",
+    "addr:housenumber",
+    "addr:street",
+    "building",
+    "building:levels",
+    "height",
+    "natural",
+    "water",
+    "waterway",
+    "landuse",
+    "leisure",
+    "railway",
+    "man_made",
+    "bridge",
+    "tunnel",
+    "layer",
+    "service",
+    "intermittent",
+];
+
+/// What an element is in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Node,
+    Way,
+    Relation,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Node => "node",
+            Kind::Way => "way",
+            Kind::Relation => "relation",
+        }
+    }
+}
+
+/// The basemap layers of an element's tags: areas for closed ways and multipolygons, lines
+/// for ways.
+fn classify_basemap<'t>(
+    get: &impl Fn(&str) -> Option<&'t str>,
+    kind: Kind,
+    out: &mut Vec<&'static str>,
+) {
+    if kind == Kind::Node {
+        return;
+    }
+    if get("building").is_some_and(|b| b != "no") {
+        out.push("buildings");
+    }
+    if get("natural") == Some("water")
+        || get("waterway") == Some("riverbank")
+        || matches!(get("landuse"), Some("reservoir" | "basin"))
+    {
+        out.push("water");
+    }
+    if matches!(
+        get("leisure"),
+        Some("park" | "garden" | "playground" | "pitch" | "nature_reserve")
+    ) || matches!(
+        get("landuse"),
+        Some(
+            "grass"
+                | "forest"
+                | "meadow"
+                | "recreation_ground"
+                | "village_green"
+                | "cemetery"
+                | "allotments"
+        )
+    ) || matches!(
+        get("natural"),
+        Some("wood" | "scrub" | "grassland" | "heath")
+    ) {
+        out.push("green");
+    }
+    if matches!(
+        get("landuse"),
+        Some(
+            "residential"
+                | "industrial"
+                | "commercial"
+                | "retail"
+                | "railway"
+                | "construction"
+                | "brownfield"
+                | "garages"
+                | "military"
+        )
+    ) {
+        out.push("landuse");
+    }
+    if get("man_made") == Some("bridge") {
+        out.push("bridges");
+    }
+    if kind == Kind::Way {
+        if matches!(
+            get("waterway"),
+            Some("river" | "stream" | "canal" | "drain" | "ditch")
+        ) {
+            out.push("waterways");
+        }
+        if matches!(
+            get("railway"),
+            Some("rail" | "tram" | "light_rail" | "subway" | "narrow_gauge" | "monorail")
+        ) {
+            out.push("railways");
+        }
+    }
+}
+
 /// Which layers the tags put an element in (by layer name). One element can be several
 /// objects: a camera mounted on a lamp post is both a pole and a camera.
-fn classify(tags: &[(&str, &str)], is_way: bool) -> Vec<&'static str> {
+fn classify(tags: &[(&str, &str)], kind: Kind) -> Vec<&'static str> {
     let get = |k: &str| tags.iter().find(|(a, _)| *a == k).map(|(_, v)| *v);
     let mut out = Vec::new();
+    if kind == Kind::Relation {
+        // Relations give areas only, and only as multipolygons.
+        if get("type") == Some("multipolygon") {
+            classify_basemap(&get, kind, &mut out);
+        }
+        return out;
+    }
+    let is_way = kind == Kind::Way;
+    classify_basemap(&get, kind, &mut out);
     if get("highway") == Some("street_lamp") {
         out.push("poles");
     }
@@ -107,11 +249,13 @@ fn classify(tags: &[(&str, &str)], is_way: bool) -> Vec<&'static str> {
 
 struct Pending {
     layer: LayerId,
-    kind: &'static str,
+    kind: Kind,
     id: i64,
     tags: Vec<(String, String)>,
     at: Option<[f64; 2]>,
     refs: Vec<i64>,
+    /// A relation's member ways, `true` for an outer one.
+    members: Vec<(i64, bool)>,
 }
 
 pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, ImportError> {
@@ -120,26 +264,38 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
     let reader =
         ElementReader::from_path(path).map_err(|e| ImportError::file(&shown, e.to_string()))?;
     let mut coords: HashMap<i64, [f64; 2]> = HashMap::new();
+    // Every way's nodes, for the multipolygons that come after the ways (only when a
+    // configured layer holds areas).
+    let areas = layers
+        .defs()
+        .iter()
+        .any(|d| d.geometry == crate::model::GeometryKind::Polygon);
+    let mut ways: HashMap<i64, Vec<i64>> = HashMap::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut visit = |id: i64,
-                     kind: &'static str,
+                     kind: Kind,
                      tags: Vec<(&str, &str)>,
                      at: Option<[f64; 2]>,
-                     refs: Vec<i64>| {
-        for name in classify(&tags, kind == "way") {
+                     refs: Vec<i64>,
+                     members: Vec<(i64, bool)>| {
+        for name in classify(&tags, kind) {
             let Some(layer) = layers.by_name(name) else {
                 continue;
             };
+            // Basemap layers keep only the tags maps draw by.
+            let basemap = crate::model::BASEMAP.contains(&name);
             pending.push(Pending {
                 layer,
                 kind,
                 id,
                 tags: tags
                     .iter()
+                    .filter(|(k, _)| !basemap || BASEMAP_KEYS.contains(k))
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 at,
                 refs: refs.clone(),
+                members: members.clone(),
             });
         }
     };
@@ -153,23 +309,41 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
                 coords.insert(n.id(), [n.lon(), n.lat()]);
                 let tags: Vec<_> = n.tags().collect();
                 if !tags.is_empty() {
-                    visit(n.id(), "node", tags, Some([n.lon(), n.lat()]), Vec::new());
+                    let at = Some([n.lon(), n.lat()]);
+                    visit(n.id(), Kind::Node, tags, at, Vec::new(), Vec::new());
                 }
             }
             Element::DenseNode(n) => {
                 coords.insert(n.id(), [n.lon(), n.lat()]);
                 let tags: Vec<_> = n.tags().collect();
                 if !tags.is_empty() {
-                    visit(n.id(), "node", tags, Some([n.lon(), n.lat()]), Vec::new());
+                    let at = Some([n.lon(), n.lat()]);
+                    visit(n.id(), Kind::Node, tags, at, Vec::new(), Vec::new());
                 }
             }
             Element::Way(w) => {
                 let tags: Vec<_> = w.tags().collect();
+                let refs: Vec<i64> = w.refs().collect();
+                if areas {
+                    ways.insert(w.id(), refs.clone());
+                }
                 if !tags.is_empty() {
-                    visit(w.id(), "way", tags, None, w.refs().collect());
+                    visit(w.id(), Kind::Way, tags, None, refs, Vec::new());
                 }
             }
-            Element::Relation(_) => {}
+            Element::Relation(r) => {
+                let tags: Vec<_> = r.tags().collect();
+                if !areas || !tags.contains(&("type", "multipolygon")) {
+                    return;
+                }
+                let members = r
+                    .members()
+                    .filter(|m| m.member_type == osmpbf::RelMemberType::Way)
+                    .map(|m| (m.member_id, m.role().unwrap_or("") != "inner"))
+                    .collect();
+                // `type` stays: classify reads it (and basemap layers do not keep it).
+                visit(r.id(), Kind::Relation, tags, None, Vec::new(), members);
+            }
         })
     }));
     let unreadable =
@@ -190,7 +364,7 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
     let mut out = Parsed::default();
     for p in pending {
         let def = layers.def(p.layer);
-        let source_id = format!("{}/{}", p.kind, p.id);
+        let source_id = format!("{}/{}", p.kind.name(), p.id);
         let reject = |field: &str, reason: String| Reject {
             file: file.to_string(),
             line: p.id as u64,
@@ -198,6 +372,43 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
             reason,
             raw: source_id.clone(),
         };
+        if def.geometry == crate::model::GeometryKind::Polygon {
+            let built = match p.kind {
+                Kind::Relation => areas::relation_area(&p.members, &ways, &coords),
+                _ => areas::way_area(&p.refs, &coords),
+            };
+            let geometry = match built {
+                Ok(polygons) => Geometry::Polygon(polygons),
+                // A way tagged for an area but not closed is a line of the same tags (a
+                // fence-like `landuse` edge): not an area, and not an error of the file.
+                Err(areas::AreaError::NotClosed) if p.kind == Kind::Way => continue,
+                Err(e) => {
+                    out.rejects.push(reject(
+                        if p.kind == Kind::Relation {
+                            "members"
+                        } else {
+                            "refs"
+                        },
+                        e.to_string(),
+                    ));
+                    continue;
+                }
+            };
+            if let Err(reason) = geometry.validate() {
+                out.rejects.push(reject("geometry", reason));
+                continue;
+            }
+            push_draft(
+                &mut out,
+                p.layer,
+                def.numbered,
+                p.tags,
+                geometry,
+                &file,
+                source_id,
+            );
+            continue;
+        }
         let pts: Vec<[f64; 2]> = match p.at {
             Some(at) => vec![at],
             None => {
@@ -238,33 +449,57 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
                 Geometry::Point([sx / n, sy / n])
             }
             crate::model::GeometryKind::Line => Geometry::Line(pts),
+            // Areas were built above.
+            crate::model::GeometryKind::Polygon => continue,
         };
         if let Err(reason) = geometry.validate() {
             out.rejects.push(reject("geometry", reason));
             continue;
         }
-        let mut attributes = Attributes::new();
-        let mut source_number = None;
-        for (k, v) in p.tags {
-            if k == "ref" && def.numbered {
-                source_number = Some(v.trim().to_string());
-            } else {
-                attributes.insert(k, Value::text(v));
-            }
-        }
-        out.drafts.push(Draft {
-            layer: p.layer,
+        push_draft(
+            &mut out,
+            p.layer,
+            def.numbered,
+            p.tags,
             geometry,
-            status: Status::Unknown,
-            attributes,
-            source: Source {
-                file: file.clone(),
-                id: source_id.into(),
-            },
-            source_number,
-        });
+            &file,
+            source_id,
+        );
     }
     Ok(out)
+}
+
+/// An element's object: its tags as attributes, `ref` as the painted number of a numbered
+/// layer.
+fn push_draft(
+    out: &mut Parsed,
+    layer: LayerId,
+    numbered: bool,
+    tags: Vec<(String, String)>,
+    geometry: Geometry,
+    file: &Arc<str>,
+    source_id: String,
+) {
+    let mut attributes = Attributes::new();
+    let mut source_number = None;
+    for (k, v) in tags {
+        if k == "ref" && numbered {
+            source_number = Some(v.trim().to_string());
+        } else {
+            attributes.insert(k, Value::text(v));
+        }
+    }
+    out.drafts.push(Draft {
+        layer,
+        geometry,
+        status: Status::Unknown,
+        attributes,
+        source: Source {
+            file: file.clone(),
+            id: source_id.into(),
+        },
+        source_number,
+    });
 }
 
 #[cfg(test)]
@@ -297,12 +532,43 @@ mod tests {
         // 2,650 highway ways; 73 keep fewer than two nodes inside the extract and are rejected
         // with that reason (a line needs two points).
         assert_eq!(count(&p, &layers, "streets"), 2577);
-        assert_eq!(p.rejects.len(), 73);
+        // The basemap: areas from closed ways and multipolygon relations (63 of them, each
+        // with its inner rings), lines from ways.
+        let basemap = [
+            ("landuse", 61),
+            ("green", 176),
+            ("water", 13),
+            ("waterways", 6),
+            ("bridges", 1),
+            ("buildings", 446),
+            ("railways", 318),
+        ];
+        for (layer, n) in basemap {
+            assert_eq!(count(&p, &layers, layer), n, "{layer}");
+        }
+        let from_relations: Vec<&Draft> = p
+            .drafts
+            .iter()
+            .filter(|d| d.source.id.starts_with("relation/"))
+            .collect();
+        assert_eq!(from_relations.len(), 63);
+        assert!(from_relations.iter().all(|d| matches!(
+            &d.geometry,
+            Geometry::Polygon(ps) if ps.iter().any(|rings| rings.len() > 1)
+        )));
+        // Basemap features keep only the tags maps draw by.
+        let buildings = layers.by_name("buildings").unwrap();
         assert!(
-            p.rejects
+            p.drafts
                 .iter()
-                .all(|r| r.field == "refs" && r.reason.contains("cut it off"))
+                .filter(|d| d.layer == buildings)
+                .all(|d| d.attributes.iter().all(|(k, _)| BASEMAP_KEYS.contains(&k)))
         );
+        // So do 109 more ways of the basemap (areas and railways) and 6 multipolygons with a
+        // member way or node outside it.
+        assert_eq!(p.rejects.len(), 73 + 109 + 6);
+        assert!(p.rejects.iter().all(|r| r.reason.contains("cut it off")));
+        assert_eq!(p.rejects.iter().filter(|r| r.field == "members").count(), 6);
         let streets = layers.by_name("streets").unwrap();
         let names: std::collections::BTreeSet<String> = p
             .drafts
