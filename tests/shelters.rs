@@ -774,7 +774,7 @@ fn the_pmtiles_archive_holds_exactly_the_public_tiles() {
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
-    let mut compared = 0;
+    let (mut compared, mut with_buildings) = (0, 0);
     for z in 13u8..=15 {
         let n = f64::from(1u32 << z);
         let col = |lon: f64| ((lon + 180.0) / 360.0 * n).floor() as u32;
@@ -784,8 +784,11 @@ fn the_pmtiles_archive_holds_exactly_the_public_tiles() {
         };
         for x in col(bbox[0])..=col(bbox[2]) {
             for y in row(bbox[3])..=row(bbox[1]) {
-                let (status, _, body) =
-                    server.get_raw(&format!("/tiles/shelters,streets/{z}/{x}/{y}.mvt"), &[]);
+                // The archive carries the basemap of its area under the layers asked for.
+                let (status, _, body) = server.get_raw(
+                    &format!("/tiles/shelters,streets,{BASEMAP}/{z}/{x}/{y}.mvt"),
+                    &[],
+                );
                 let key = format!("{z}/{x}/{y}");
                 match status {
                     200 => {
@@ -798,6 +801,7 @@ fn the_pmtiles_archive_holds_exactly_the_public_tiles() {
                         compared += 1;
                         let r = mvt_reader::Reader::new(body).unwrap();
                         for (i, name) in r.get_layer_names().unwrap().iter().enumerate() {
+                            with_buildings += usize::from(name == "buildings");
                             if name == "shelters" {
                                 for f in r.get_features(i).unwrap() {
                                     assert_ne!(
@@ -823,4 +827,8 @@ fn the_pmtiles_archive_holds_exactly_the_public_tiles() {
         tiles.len(),
         "the archive holds tiles outside the area"
     );
+    assert!(with_buildings > 0, "no tile of the archive has buildings");
 }
+
+/// The basemap layers, as a `/tiles/` list.
+const BASEMAP: &str = "landuse,green,water,waterways,bridges,buildings,railways";

@@ -121,7 +121,14 @@ pub fn style(
             source_ok && layer_ok
         });
     }
-    if let Some(f) = focus(&shown) {
+    // The map opens where the city's objects are: the basemap is their setting (and opens the
+    // map only in a style that draws nothing else).
+    let objects: Vec<LayerId> = shown
+        .iter()
+        .copied()
+        .filter(|l| !crate::model::BASEMAP.contains(&twin.layers().def(*l).name.as_str()))
+        .collect();
+    if let Some(f) = focus(if objects.is_empty() { &shown } else { &objects }) {
         s["center"] = serde_json::json!(f.center);
         s["zoom"] = serde_json::json!(f.zoom);
     }

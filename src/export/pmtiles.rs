@@ -96,8 +96,11 @@ pub fn write_pmtiles(
         }
     }
     tiles.sort_unstable_by_key(|t| t.0);
-    let mut all: Vec<LayerId> = plan.basemap.clone();
-    all.extend(plan.layers.iter().filter(|l| !plan.basemap.contains(l)));
+    // In layer order, as `/tiles/{layers}` has them: the archive's tile is the server's tile
+    // of the same list, byte for byte.
+    let mut all: Vec<LayerId> = plan.layers.iter().chain(&plan.basemap).copied().collect();
+    all.sort_unstable();
+    all.dedup();
     let names: Vec<&str> = all
         .iter()
         .map(|l| twin.layers().def(*l).name.as_str())
