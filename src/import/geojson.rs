@@ -689,6 +689,62 @@ skip = ["junk"]
         );
     }
 
+    /// A city's own plans: buildings as Polygon (with a courtyard) and MultiPolygon, in a
+    /// projected CRS; an unclosed ring is refused with where and why.
+    #[test]
+    fn polygons_with_holes_import_from_a_projected_crs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.geojson");
+        // UTM 36N metres (about 30.5° E, 47.8° N).
+        let sq = |x: f64, y: f64, d: f64| {
+            serde_json::json!([[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]])
+        };
+        let doc = serde_json::json!({
+            "type": "FeatureCollection",
+            "crs": {"type": "name", "properties": {"name": "EPSG:32636"}},
+            "features": [
+                {"type": "Feature", "properties": {"addr:housenumber": "12"},
+                 "geometry": {"type": "Polygon", "coordinates": [sq(310000.0, 5300000.0, 40.0), sq(310010.0, 5300010.0, 10.0)]}},
+                {"type": "Feature", "properties": {},
+                 "geometry": {"type": "MultiPolygon", "coordinates": [[sq(310100.0, 5300000.0, 20.0)], [sq(310200.0, 5300000.0, 20.0)]]}},
+                {"type": "Feature", "properties": {},
+                 "geometry": {"type": "Polygon", "coordinates": [[[310300.0, 5300000.0], [310320.0, 5300000.0], [310320.0, 5300020.0]]]}}
+            ]
+        });
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let layers = Layers::default_city();
+        let p = parse(
+            &path,
+            &layers,
+            &opts(&layers, Some("buildings"), Mapping::default()),
+        )
+        .unwrap();
+        assert_eq!(p.drafts.len(), 2, "{:?}", p.rejects);
+        let Geometry::Polygon(first) = &p.drafts[0].geometry else {
+            panic!("{:?}", p.drafts[0].geometry)
+        };
+        assert_eq!(
+            (first.len(), first[0].len()),
+            (1, 2),
+            "one polygon with its hole"
+        );
+        let [lon, lat] = first[0][0][0];
+        assert!(
+            (30.4..30.5).contains(&lon) && (47.8..47.9).contains(&lat),
+            "{lon} {lat}"
+        );
+        assert!(matches!(&p.drafts[1].geometry, Geometry::Polygon(ps) if ps.len() == 2));
+        assert_eq!(p.rejects.len(), 1);
+        assert_eq!(p.rejects[0].line, 3);
+        assert!(
+            p.rejects[0]
+                .reason
+                .contains("exterior ring needs at least 4 positions"),
+            "{}",
+            p.rejects[0].reason
+        );
+    }
+
     /// Found by fuzzing: an unknown CRS declared by the file was reported without the file.
     #[test]
     fn an_unknown_declared_crs_names_the_file() {
