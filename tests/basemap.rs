@@ -33,27 +33,18 @@ fn world(lon: f64, lat: f64, z: u8) -> (f64, f64) {
 
 /// Every polygon of a layer as the objects API gives it, by id, in GeoJSON coordinates.
 fn areas(server: &Server, layer: &str) -> BTreeMap<u64, Vec<Vec<Vec<[f64; 2]>>>> {
-    let mut out = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let (s, page) = server.get(&format!("/objects?layer={layer}&limit=1000&after={after}"));
-        assert_eq!(s, 200, "{page}");
-        let fs = page["features"].as_array().unwrap();
-        for f in fs {
+    all_features(server, layer)
+        .iter()
+        .map(|f| {
             let g = &f["geometry"];
             let polygons: Vec<Vec<Vec<[f64; 2]>>> = match g["type"].as_str() {
                 Some("Polygon") => vec![serde_json::from_value(g["coordinates"].clone()).unwrap()],
                 Some("MultiPolygon") => serde_json::from_value(g["coordinates"].clone()).unwrap(),
                 other => panic!("{layer} {}: geometry {other:?}", f["id"]),
             };
-            out.insert(f["id"].as_u64().unwrap(), polygons);
-        }
-        match page["next_after"].as_u64() {
-            Some(n) if !fs.is_empty() => after = n,
-            _ => break,
-        }
-    }
-    out
+            (f["id"].as_u64().unwrap(), polygons)
+        })
+        .collect()
 }
 
 /// The polygons of a decoded feature: a ring of positive area (clockwise, y down) opens a

@@ -40,29 +40,20 @@ struct Obj {
 }
 
 fn objects(server: &Server, layer: &str) -> BTreeMap<u64, Obj> {
-    let mut out = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let (s, page) = server.get(&format!("/objects?layer={layer}&limit=1000&after={after}"));
-        assert_eq!(s, 200, "{page}");
-        let fs = page["features"].as_array().unwrap();
-        for f in fs {
+    all_features(server, layer)
+        .iter()
+        .map(|f| {
             let c = f["geometry"]["coordinates"].as_array().unwrap();
-            out.insert(
+            (
                 f["id"].as_u64().unwrap(),
                 Obj {
                     number: f["properties"]["number"].as_str().unwrap_or("").to_string(),
                     lon: c[0].as_f64().unwrap_or(0.0),
                     lat: c[1].as_f64().unwrap_or(0.0),
                 },
-            );
-        }
-        match page["next_after"].as_u64() {
-            Some(n) if !fs.is_empty() => after = n,
-            _ => break,
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
 
 fn prop<'a>(

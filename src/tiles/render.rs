@@ -244,6 +244,44 @@ pub fn abbreviate(n: u64) -> String {
     }
 }
 
+/// The lines or the polygons of a layer in a tile, in id order (the same objects give the same
+/// bytes): `cut` gives the part of an object's geometry the tile holds, if any, and `write`
+/// writes it into the object's feature. Left out below the layer's minimum zoom.
+#[allow(clippy::too_many_arguments)]
+fn shapes<P>(
+    twin: &Twin,
+    l: LayerId,
+    tile: TileId,
+    s: &TileSettings,
+    mut layer: MvtLayerBuilder,
+    attrs: AttrView<'_>,
+    hide: bool,
+    kind: MvtGeomType,
+    mut cut: impl FnMut(&Object) -> Option<P>,
+    write: impl Fn(&mut fast_mvt::MvtFeatureBuilder, &P) -> MvtResult<()>,
+) -> (MvtLayerBuilder, usize, usize) {
+    if tile.z < twin.layers().def(l).min_zoom {
+        return (layer, 0, 0);
+    }
+    let mut ids = twin.query(l, tile.bounds(s.extent, f64::from(s.buffer)));
+    ids.sort_unstable();
+    let mut n = 0;
+    let mut number = String::new();
+    for id in ids {
+        let Some(o) = twin.get(id) else { continue };
+        if hide && o.is_hidden() {
+            continue;
+        }
+        let Some(part) = cut(o) else { continue };
+        let mut f = layer.feature_of(kind);
+        f.id(Some(o.id));
+        let _ = properties(&mut f, twin, o, &mut number, attrs).and_then(|f| write(f, &part));
+        layer = f.end();
+        n += 1;
+    }
+    (layer, n, 0)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn lines(
     twin: &Twin,
@@ -251,45 +289,29 @@ fn lines(
     tile: TileId,
     frame: &Frame,
     s: &TileSettings,
-    mut layer: MvtLayerBuilder,
+    layer: MvtLayerBuilder,
     attrs: AttrView<'_>,
     hide: bool,
 ) -> (MvtLayerBuilder, usize, usize) {
-    if tile.z < twin.layers().def(l).min_zoom {
-        return (layer, 0, 0);
-    }
-    let b = f64::from(s.buffer);
-    let mut ids = twin.query(l, tile.bounds(s.extent, b));
-    ids.sort_unstable();
-    let mut n = 0;
-    let mut number = String::new();
+    let (lo, hi) = (-f64::from(s.buffer), f64::from(s.extent + s.buffer));
     let mut projected = Vec::new();
-    for id in ids {
-        let Some(o) = twin.get(id) else { continue };
-        if hide && o.is_hidden() {
-            continue;
-        }
+    let cut = |o: &Object| {
         let crate::model::Geometry::Line(pts) = &o.geometry else {
-            continue;
+            return None;
         };
         projected.clear();
         projected.extend(pts.iter().map(|p| frame.to_tile(*p)));
-        let pieces = shape::line_pieces(&projected, s.simplify, -b, f64::from(s.extent) + b);
-        if pieces.is_empty() {
-            continue;
+        let pieces = shape::line_pieces(&projected, s.simplify, lo, hi);
+        (!pieces.is_empty()).then_some(pieces)
+    };
+    let write = |f: &mut fast_mvt::MvtFeatureBuilder, pieces: &Vec<shape::GridLine>| {
+        for p in pieces {
+            f.line(p.iter().map(|&(x, y)| MvtCoord { x, y }))?;
         }
-        let mut f = layer.feature_of(MvtGeomType::LineString);
-        f.id(Some(o.id));
-        let _ = properties(&mut f, twin, o, &mut number, attrs).and_then(|f| {
-            for p in &pieces {
-                f.line(p.iter().map(|&(x, y)| MvtCoord { x, y }))?;
-            }
-            Ok(f)
-        });
-        layer = f.end();
-        n += 1;
-    }
-    (layer, n, 0)
+        Ok(())
+    };
+    let kind = MvtGeomType::LineString;
+    shapes(twin, l, tile, s, layer, attrs, hide, kind, cut, write)
 }
 
 /// From this zoom on areas are drawn in full detail: every one, however small, and none
@@ -306,41 +328,22 @@ fn polygons(
     tile: TileId,
     frame: &Frame,
     s: &TileSettings,
-    mut layer: MvtLayerBuilder,
+    layer: MvtLayerBuilder,
     attrs: AttrView<'_>,
     hide: bool,
 ) -> (MvtLayerBuilder, usize, usize) {
-    if tile.z < twin.layers().def(l).min_zoom {
-        return (layer, 0, 0);
-    }
-    let b = f64::from(s.buffer);
     let pixel = f64::from(s.extent) / 512.0;
+    let detail = tile.z >= FULL_DETAIL_FROM;
     let cut = polygon::Cut {
-        lo: -b,
-        hi: f64::from(s.extent) + b,
-        tolerance: if tile.z < FULL_DETAIL_FROM {
-            s.simplify
-        } else {
-            0.0
-        },
-        min_area: if tile.z < FULL_DETAIL_FROM {
-            pixel * pixel
-        } else {
-            0.0
-        },
+        lo: -f64::from(s.buffer),
+        hi: f64::from(s.extent + s.buffer),
+        tolerance: if detail { 0.0 } else { s.simplify },
+        min_area: if detail { 0.0 } else { pixel * pixel },
     };
-    let mut ids = twin.query(l, tile.bounds(s.extent, b));
-    ids.sort_unstable();
-    let mut n = 0;
-    let mut number = String::new();
     let mut projected: Vec<Vec<[f64; 2]>> = Vec::new();
-    for id in ids {
-        let Some(o) = twin.get(id) else { continue };
-        if hide && o.is_hidden() {
-            continue;
-        }
+    let pieces = |o: &Object| {
         let crate::model::Geometry::Polygon(parts) = &o.geometry else {
-            continue;
+            return None;
         };
         let mut pieces = Vec::new();
         for rings in parts {
@@ -352,23 +355,18 @@ fn polygons(
             );
             pieces.extend(polygon::polygon_pieces(&projected, &cut));
         }
-        if pieces.is_empty() {
-            continue;
-        }
-        let mut f = layer.feature_of(MvtGeomType::Polygon);
-        f.id(Some(o.id));
-        let _ = properties(&mut f, twin, o, &mut number, attrs).and_then(|f| {
-            for p in &pieces {
-                for (i, ring) in p.iter().enumerate() {
-                    f.ring(ring.iter().map(|&(x, y)| MvtCoord { x, y }), i == 0)?;
-                }
+        (!pieces.is_empty()).then_some(pieces)
+    };
+    let write = |f: &mut fast_mvt::MvtFeatureBuilder, pieces: &Vec<polygon::GridPolygon>| {
+        for p in pieces {
+            for (i, ring) in p.iter().enumerate() {
+                f.ring(ring.iter().map(|&(x, y)| MvtCoord { x, y }), i == 0)?;
             }
-            Ok(f)
-        });
-        layer = f.end();
-        n += 1;
-    }
-    (layer, n, 0)
+        }
+        Ok(())
+    };
+    let kind = MvtGeomType::Polygon;
+    shapes(twin, l, tile, s, layer, attrs, hide, kind, pieces, write)
 }
 
 /// The painted number, status and attributes of an object.

@@ -492,3 +492,21 @@ pub fn answer_text(json: &Value, raw: &str) -> String {
         _ => raw.to_string(),
     }
 }
+
+/// Every feature of a layer from `/objects`, page by page.
+pub fn all_features(server: &Server, layer: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let (s, page) = server.get(&format!("/objects?layer={layer}&limit=1000&after={after}"));
+        assert_eq!(s, 200, "{page}");
+        let fs = page["features"].as_array().unwrap().clone();
+        let empty = fs.is_empty();
+        out.extend(fs);
+        match page["next_after"].as_u64() {
+            Some(n) if !empty => after = n,
+            _ => break,
+        }
+    }
+    out
+}

@@ -372,73 +372,57 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
             reason,
             raw: source_id.clone(),
         };
-        if def.geometry == crate::model::GeometryKind::Polygon {
+        let geometry = if def.geometry == crate::model::GeometryKind::Polygon {
             let built = match p.kind {
                 Kind::Relation => areas::relation_area(&p.members, &ways, &coords),
                 _ => areas::way_area(&p.refs, &coords),
             };
-            let geometry = match built {
+            match built {
                 Ok(polygons) => Geometry::Polygon(polygons),
                 // A way tagged for an area but not closed is a line of the same tags (a
                 // fence-like `landuse` edge): not an area, and not an error of the file.
                 Err(areas::AreaError::NotClosed) if p.kind == Kind::Way => continue,
                 Err(e) => {
-                    out.rejects.push(reject(
-                        if p.kind == Kind::Relation {
-                            "members"
-                        } else {
-                            "refs"
-                        },
-                        e.to_string(),
-                    ));
+                    let field = match p.kind {
+                        Kind::Relation => "members",
+                        _ => "refs",
+                    };
+                    out.rejects.push(reject(field, e.to_string()));
                     continue;
+                }
+            }
+        } else {
+            let pts: Vec<[f64; 2]> = match p.at {
+                Some(at) => vec![at],
+                None => {
+                    let found: Vec<[f64; 2]> = p
+                        .refs
+                        .iter()
+                        .filter_map(|r| coords.get(r).copied())
+                        .collect();
+                    // Extracts clip ways at their edge: keep the nodes that are in the file.
+                    let needed = if def.geometry == crate::model::GeometryKind::Line {
+                        2
+                    } else {
+                        1
+                    };
+                    if found.len() < needed {
+                        out.rejects.push(reject(
+                            "refs",
+                            format!(
+                                "only {} of {} nodes of {source_id} are in the file (the extract cut it off)",
+                                found.len(),
+                                p.refs.len()
+                            ),
+                        ));
+                        continue;
+                    }
+                    found
                 }
             };
-            if let Err(reason) = geometry.validate() {
-                out.rejects.push(reject("geometry", reason));
-                continue;
-            }
-            push_draft(
-                &mut out,
-                p.layer,
-                def.numbered,
-                p.tags,
-                geometry,
-                &file,
-                source_id,
-            );
-            continue;
-        }
-        let pts: Vec<[f64; 2]> = match p.at {
-            Some(at) => vec![at],
-            None => {
-                let found: Vec<[f64; 2]> = p
-                    .refs
-                    .iter()
-                    .filter_map(|r| coords.get(r).copied())
-                    .collect();
-                // Extracts clip ways at their edge: keep the nodes that are in the file.
-                let needed = if def.geometry == crate::model::GeometryKind::Line {
-                    2
-                } else {
-                    1
-                };
-                if found.len() < needed {
-                    out.rejects.push(reject(
-                        "refs",
-                        format!(
-                            "only {} of {} nodes of {source_id} are in the file (the extract cut it off)",
-                            found.len(),
-                            p.refs.len()
-                        ),
-                    ));
-                    continue;
-                }
-                found
-            }
-        };
-        let geometry = match def.geometry {
-            crate::model::GeometryKind::Point => {
+            if def.geometry == crate::model::GeometryKind::Line {
+                Geometry::Line(pts)
+            } else {
                 // A closed way counts its first node once.
                 let ring = pts.len() > 1 && pts.first() == pts.last();
                 let used = if ring { &pts[1..] } else { &pts[..] };
@@ -448,9 +432,6 @@ pub fn parse(path: &Path, layers: &Layers, _opts: &Options) -> Result<Parsed, Im
                     .fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
                 Geometry::Point([sx / n, sy / n])
             }
-            crate::model::GeometryKind::Line => Geometry::Line(pts),
-            // Areas were built above.
-            crate::model::GeometryKind::Polygon => continue,
         };
         if let Err(reason) = geometry.validate() {
             out.rejects.push(reject("geometry", reason));
