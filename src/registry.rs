@@ -1071,6 +1071,9 @@ impl Written {
         }
         for c in &part {
             let o = c.object();
+            if o.number.is_none() {
+                continue;
+            }
             let [lon, lat] = o.geometry.anchor();
             // The assigner keeps places as f32: nothing is lost here.
             let at = [lon as f32, lat as f32];

@@ -210,13 +210,43 @@ fn basemap_tiles_are_valid_keep_their_areas_and_join_across_edges() {
     let (mut source_total, mut tiles_total) = (0.0, 0.0);
     let mut beyond_one_percent = 0;
     for (id, polygons) in &buildings {
-        let (mut source, mut perimeter) = (0.0, 0.0);
+        // The area the building covers: its exteriors together less its holes together (OSM
+        // has buildings whose parts overlap; they cover the overlap once).
+        let ring = |r: &Vec<[f64; 2]>| -> geo::Polygon<f64> {
+            geo::Polygon::new(r.iter().map(|p| world(p[0], p[1], z)).collect(), Vec::new())
+        };
+        let union = |rs: Vec<geo::Polygon<f64>>| {
+            rs.into_iter()
+                .fold(geo::MultiPolygon(Vec::new()), |u, r| u.union(&r))
+        };
+        let exteriors = union(polygons.iter().map(|p| ring(&p[0])).collect());
+        let holes = union(
+            polygons
+                .iter()
+                .flat_map(|p| p[1..].iter().map(ring))
+                .collect(),
+        );
+        let source = exteriors.difference(&holes).unsigned_area();
+        if polygons.len() > 1
+            && (exteriors.unsigned_area()
+                - polygons
+                    .iter()
+                    .map(|p| ring(&p[0]).unsigned_area())
+                    .sum::<f64>())
+            .abs()
+                > 1.0
+        {
+            eprintln!("building {id}: its {} parts overlap", polygons.len());
+        }
+        let mut perimeter = 0.0;
         for rings in polygons {
-            let ring = |r: &Vec<[f64; 2]>| -> geo::LineString<f64> {
-                r.iter().map(|p| world(p[0], p[1], z)).collect()
-            };
-            let p = geo::Polygon::new(ring(&rings[0]), rings[1..].iter().map(ring).collect());
-            source += p.unsigned_area();
+            let p = geo::Polygon::new(
+                ring(&rings[0]).exterior().clone(),
+                rings[1..]
+                    .iter()
+                    .map(|r| ring(r).exterior().clone())
+                    .collect(),
+            );
             use geo::{Euclidean, line_measures::LengthMeasurable};
             perimeter += p.exterior().length(&Euclidean)
                 + p.interiors()

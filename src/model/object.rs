@@ -591,6 +591,27 @@ impl Geometry {
                             .try_for_each(|p| check(*p))
                             .map_err(|e| format!("{which}: {e}"))?;
                     }
+                    // The exterior comes first and has an area; each hole lies inside it (a
+                    // point inside the hole is inside the exterior: a hole may touch it).
+                    use geo::{Area, Contains, InteriorPoint};
+                    let ring = |r: &Ring| -> geo::LineString<f64> {
+                        r.iter().map(|q| (q[0], q[1])).collect()
+                    };
+                    let exterior = geo::Polygon::new(ring(&p[0]), Vec::new());
+                    if exterior.unsigned_area() == 0.0 {
+                        return Err(format!("polygon {}'s exterior ring has no area", i + 1));
+                    }
+                    for (j, h) in p.iter().enumerate().skip(1) {
+                        let inside = geo::Polygon::new(ring(h), Vec::new())
+                            .interior_point()
+                            .is_some_and(|at| exterior.contains(&at));
+                        if !inside {
+                            return Err(format!(
+                                "polygon {}'s hole {j} is not inside its exterior ring (the exterior ring comes first)",
+                                i + 1
+                            ));
+                        }
+                    }
                 }
                 Ok(())
             }

@@ -7,13 +7,15 @@
 //! The clip is Sutherland–Hodgman against the buffered square, one ring at a time: exact for a
 //! convex window, linear in the ring's length, and a polygon that covers the whole tile comes
 //! out as the window itself. Where a concave ring leaves and re-enters the window along the
-//! same edge the clip leaves a zero-width bridge on that edge; the repair (i_overlay's
-//! integer simplify, even-odd rule, OGC-valid output) removes it with everything else the grid
-//! broke. A ring the repair finds already valid is kept exactly as it came, in its own order.
+//! same edge the clip leaves a zero-width bridge on that edge; the repair (i_overlay's integer
+//! overlay: the exteriors less the holes, OGC-valid output) removes it with everything else the
+//! grid broke. Polygons the repair finds valid already are kept exactly as they came, in their
+//! own order.
 
 use geo::Simplify;
 use i_overlay::core::fill_rule::FillRule;
-use i_overlay::core::overlay::{ContourDirection, IntOverlayOptions};
+use i_overlay::core::overlay::{ContourDirection, IntOverlayOptions, Overlay};
+use i_overlay::core::overlay_rule::OverlayRule;
 use i_overlay::core::simplify::Simplify as _;
 use i_overlay::i_float::int::point::IntPoint;
 
@@ -35,42 +37,53 @@ pub struct Cut {
     pub min_area: f64,
 }
 
-/// Cuts one polygon (tile units; its exterior ring first, then holes; rings open or closed, in
-/// any winding) for a tile. Returns the valid polygons left: none when it falls outside the
-/// window or shrinks below `min_area`, several when the grid splits it.
-pub fn polygon_pieces(rings: &[Vec<[f64; 2]>], cut: &Cut) -> Vec<GridPolygon> {
-    let Some(exterior) = rings.first() else {
-        return Vec::new();
-    };
-    let b = bounds(exterior);
-    if b[2] < cut.lo || b[0] > cut.hi || b[3] < cut.lo || b[1] > cut.hi {
-        return Vec::new();
-    }
-    let inside = b[0] >= cut.lo && b[2] <= cut.hi && b[1] >= cut.lo && b[3] <= cut.hi;
-    let mut grid: Vec<Vec<IntPoint>> = Vec::with_capacity(rings.len());
-    for (i, ring) in rings.iter().enumerate() {
-        let clipped;
-        let ring: &[[f64; 2]] = if inside {
-            ring
-        } else {
-            clipped = clip_ring(ring, cut.lo, cut.hi);
-            &clipped
+/// Cuts an object's polygons (tile units; each its exterior ring first, then its holes; rings
+/// open or closed, in any winding) for a tile. Returns the valid polygons left: none when they
+/// fall outside the window or shrink below `min_area`, fewer when the grid joins them, more
+/// when it splits one.
+pub fn polygon_pieces(polygons: &[Vec<Vec<[f64; 2]>>], cut: &Cut) -> Vec<GridPolygon> {
+    let mut snapped: Vec<Vec<Vec<IntPoint>>> = Vec::with_capacity(polygons.len());
+    'polygons: for rings in polygons {
+        let Some(exterior) = rings.first() else {
+            continue;
         };
-        let snapped = snap_ring(&simplify_ring(ring, cut.tolerance));
-        if snapped.len() < 3 {
-            if i == 0 {
-                return Vec::new();
-            }
+        let b = bounds(exterior);
+        if b[2] < cut.lo || b[0] > cut.hi || b[3] < cut.lo || b[1] > cut.hi {
             continue;
         }
-        grid.push(snapped);
+        let inside = b[0] >= cut.lo && b[2] <= cut.hi && b[1] >= cut.lo && b[3] <= cut.hi;
+        let mut grid: Vec<Vec<IntPoint>> = Vec::with_capacity(rings.len());
+        for (i, ring) in rings.iter().enumerate() {
+            let clipped;
+            let ring: &[[f64; 2]] = if inside {
+                ring
+            } else {
+                clipped = clip_ring(ring, cut.lo, cut.hi);
+                &clipped
+            };
+            let ring = snap_ring(&simplify_ring(ring, cut.tolerance));
+            if ring.len() < 3 {
+                if i == 0 {
+                    continue 'polygons;
+                }
+                continue;
+            }
+            grid.push(ring);
+        }
+        snapped.push(grid);
     }
-    repair(grid, cut.min_area)
+    if snapped.is_empty() {
+        return Vec::new();
+    }
+    repair(snapped, cut.min_area)
 }
 
-/// The valid polygons of snapped rings (exterior first): the rings themselves when they are
-/// valid already, else what the even-odd rule makes of them.
-fn repair(rings: Vec<Vec<IntPoint>>, min_area: f64) -> Vec<GridPolygon> {
+/// The valid polygons of snapped ones: the polygons themselves when they are valid already,
+/// else the union of their exteriors less the union of their holes (every ring taken
+/// counter-clockwise, non-zero rule). So overlapping holes stay holes, a hole pushed across its
+/// exterior cuts away only what is inside it, parts that the grid made touch along an edge
+/// become one polygon, and a ring that crosses itself is split where it crosses.
+fn repair(polygons: Vec<Vec<Vec<IntPoint>>>, min_area: f64) -> Vec<GridPolygon> {
     let options = IntOverlayOptions {
         preserve_input_collinear: false,
         output_direction: ContourDirection::CounterClockwise,
@@ -78,40 +91,68 @@ fn repair(rings: Vec<Vec<IntPoint>>, min_area: f64) -> Vec<GridPolygon> {
         min_output_area: 0,
         ogc: true,
     };
-    let shapes = rings.simplify(FillRule::EvenOdd, options);
-    let unchanged = shapes.len() == 1
-        && shapes[0].len() == rings.len()
-        && shapes[0].iter().all(|c| {
-            let mut c = c.clone();
-            c.sort_unstable_by_key(|p| (p.x, p.y));
-            rings.iter().any(|r| {
-                let mut r = r.clone();
-                r.sort_unstable_by_key(|p| (p.x, p.y));
-                r == c
-            })
-        });
-    let shapes = if unchanged { vec![rings] } else { shapes };
-    shapes
-        .into_iter()
+    let ccw = |r: &Vec<IntPoint>| {
+        let mut r = r.clone();
+        if signed_area(r.iter().map(|p| (p.x, p.y))) < 0.0 {
+            r.reverse();
+        }
+        r
+    };
+    let exteriors: Vec<Vec<IntPoint>> = polygons.iter().map(|p| ccw(&p[0])).collect();
+    let holes: Vec<Vec<IntPoint>> = polygons
+        .iter()
+        .flat_map(|p| p[1..].iter().map(ccw))
+        .collect();
+    let shapes = if holes.is_empty() {
+        exteriors.simplify(FillRule::NonZero, options)
+    } else {
+        Overlay::with_contours_custom(&exteriors, &holes, options, Default::default())
+            .overlay(OverlayRule::Difference, FillRule::NonZero)
+    };
+    let kept = if unchanged(&polygons, &shapes) {
+        polygons
+    } else {
+        shapes
+    };
+    kept.into_iter()
         .filter_map(|shape| {
-            let mut kept = shape
-                .into_iter()
-                .enumerate()
-                .filter(|(_, c)| {
-                    let a = area(c);
-                    c.len() >= 3 && a > 0.0 && a >= min_area
-                })
-                .map(|(i, c)| (i, c.into_iter().map(|p| (p.x, p.y)).collect::<GridRing>()));
-            match kept.next() {
-                Some((0, exterior)) => {
-                    let mut polygon = vec![exterior];
-                    polygon.extend(kept.map(|(_, hole)| hole));
-                    Some(polygon)
-                }
-                _ => None,
-            }
+            let mut rings = shape.into_iter().enumerate().filter(|(_, c)| {
+                let a = area(c);
+                c.len() >= 3 && a > 0.0 && a >= min_area
+            });
+            // A polygon whose exterior is too small goes with its holes.
+            let (0, exterior) = rings.next()? else {
+                return None;
+            };
+            let grid = |c: Vec<IntPoint>| c.into_iter().map(|p| (p.x, p.y)).collect::<GridRing>();
+            let mut polygon = vec![grid(exterior)];
+            polygon.extend(rings.map(|(_, hole)| grid(hole)));
+            Some(polygon)
         })
         .collect()
+}
+
+/// Whether the repair gave back the same polygons (the same rings, each as the same set of
+/// points, in any order or winding): then they are kept as they came, in their own order.
+fn unchanged(input: &[Vec<Vec<IntPoint>>], output: &[Vec<Vec<IntPoint>>]) -> bool {
+    if input.len() != output.len() {
+        return false;
+    }
+    let key = |r: &Vec<IntPoint>| {
+        let mut k: Vec<(i32, i32)> = r.iter().map(|p| (p.x, p.y)).collect();
+        k.sort_unstable();
+        k
+    };
+    let keys = |p: &Vec<Vec<IntPoint>>| {
+        let mut holes: Vec<Vec<(i32, i32)>> = p[1..].iter().map(key).collect();
+        holes.sort_unstable();
+        (key(&p[0]), holes)
+    };
+    let mut a: Vec<_> = input.iter().map(keys).collect();
+    let mut b: Vec<_> = output.iter().filter(|p| !p.is_empty()).map(keys).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
 }
 
 /// The unsigned area of a ring of grid points (square tile units).
@@ -243,6 +284,11 @@ mod tests {
         }
     }
 
+    /// One polygon's pieces.
+    fn one(rings: &[Vec<[f64; 2]>], cut: &Cut) -> Vec<GridPolygon> {
+        polygon_pieces(&[rings.to_vec()], cut)
+    }
+
     fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<[f64; 2]> {
         vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
     }
@@ -250,12 +296,12 @@ mod tests {
     #[test]
     fn a_valid_polygon_inside_the_tile_is_kept_as_it_came() {
         // The spec's example polygon (3,6) (8,12) (20,34), in its own order.
-        let p = polygon_pieces(&[vec![[3.0, 6.0], [8.0, 12.0], [20.0, 34.0]]], &cut());
+        let p = one(&[vec![[3.0, 6.0], [8.0, 12.0], [20.0, 34.0]]], &cut());
         assert_eq!(p, vec![vec![vec![(3, 6), (8, 12), (20, 34)]]]);
         // With a hole, both rings as given.
         let shell = square(0.0, 0.0, 10.0, 10.0);
         let hole = square(2.0, 2.0, 4.0, 4.0);
-        let p = polygon_pieces(&[shell, hole], &cut());
+        let p = one(&[shell, hole], &cut());
         assert_eq!(p.len(), 1);
         assert_eq!(p[0][0], vec![(0, 0), (10, 0), (10, 10), (0, 10)]);
         assert_eq!(p[0][1], vec![(2, 2), (4, 2), (4, 4), (2, 4)]);
@@ -263,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_polygon_over_the_whole_tile_is_the_window() {
-        let p = polygon_pieces(&[square(-1e6, -1e6, 1e6, 1e6)], &cut());
+        let p = one(&[square(-1e6, -1e6, 1e6, 1e6)], &cut());
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].len(), 1);
         assert_eq!(area_of(&p[0][0]), 4224.0 * 4224.0);
@@ -283,7 +329,7 @@ mod tests {
             [400.0, 400.0],
             [100.0, 400.0],
         ];
-        let p = polygon_pieces(&[u], &cut());
+        let p = one(&[u], &cut());
         let total: f64 = p.iter().map(|q| area_of(&q[0])).sum();
         // The U inside y ≥ -64: two arms of 100 × 364 and the base 300 × 100.
         assert_eq!(total, 2.0 * 100.0 * 364.0 + 300.0 * 100.0);
@@ -296,20 +342,71 @@ mod tests {
     fn rounding_that_breaks_a_ring_is_repaired() {
         // A bow tie after rounding: (0,0) (10,10) (10,0) (0,10) crosses itself at (5,5).
         let bow = vec![[0.2, 0.1], [9.8, 10.2], [10.1, -0.2], [-0.1, 9.9]];
-        let p = polygon_pieces(&[bow], &cut());
+        let p = one(&[bow], &cut());
         assert_eq!(p.len(), 2, "{p:?}");
         for q in &p {
             assert_valid(q);
         }
         // A sliver that rounds to a line collapses to nothing.
         let sliver = vec![[0.0, 0.0], [100.0, 0.2], [200.0, 0.1]];
-        assert!(polygon_pieces(&[sliver], &cut()).is_empty());
+        assert!(one(&[sliver], &cut()).is_empty());
         // A hole that rounding pushes across its shell: the result is still valid.
         let shell = square(0.0, 0.0, 10.0, 10.0);
         let hole = vec![[2.0, 2.0], [10.4, 2.0], [10.4, 4.0], [2.0, 4.0]];
-        for q in polygon_pieces(&[shell, hole], &cut()) {
+        for q in one(&[shell, hole], &cut()) {
             assert_valid(&q);
         }
+    }
+
+    #[test]
+    fn holes_cut_only_inside_and_parts_that_meet_become_one() {
+        // A hole crossing its exterior: only the part inside is cut away, nothing is added.
+        let p = one(
+            &[square(0.0, 0.0, 10.0, 10.0), square(5.0, 2.0, 15.0, 4.0)],
+            &cut(),
+        );
+        let total: f64 = p
+            .iter()
+            .map(|q| area_of(&q[0]) - q[1..].iter().map(|h| area_of(h)).sum::<f64>())
+            .sum();
+        assert_eq!(total, 100.0 - 10.0, "{p:?}");
+        // Two holes that overlap: both stay holes (the overlap too).
+        let p = one(
+            &[
+                square(0.0, 0.0, 20.0, 20.0),
+                square(2.0, 2.0, 10.0, 10.0),
+                square(6.0, 6.0, 14.0, 14.0),
+            ],
+            &cut(),
+        );
+        let total: f64 = p
+            .iter()
+            .map(|q| area_of(&q[0]) - q[1..].iter().map(|h| area_of(h)).sum::<f64>())
+            .sum();
+        assert_eq!(total, 400.0 - (64.0 + 64.0 - 16.0), "{p:?}");
+        for q in &p {
+            assert_valid(q);
+        }
+        // Two parts of one object sharing an edge: one polygon, not two that touch.
+        let p = polygon_pieces(
+            &[
+                vec![square(0.0, 0.0, 10.0, 10.0)],
+                vec![square(10.0, 0.0, 20.0, 10.0)],
+            ],
+            &cut(),
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(area_of(&p[0][0]), 200.0);
+        // Parts apart stay apart, in their own order and rings.
+        let p = polygon_pieces(
+            &[
+                vec![square(20.0, 0.0, 30.0, 10.0)],
+                vec![square(0.0, 0.0, 10.0, 10.0)],
+            ],
+            &cut(),
+        );
+        assert_eq!(p[0][0], vec![(20, 0), (30, 0), (30, 10), (20, 10)]);
+        assert_eq!(p[1][0], vec![(0, 0), (10, 0), (10, 10), (0, 10)]);
     }
 
     #[test]
@@ -318,13 +415,10 @@ mod tests {
             min_area: 64.0,
             ..cut()
         };
-        assert!(polygon_pieces(&[square(0.0, 0.0, 7.0, 7.0)], &small).is_empty());
-        assert_eq!(
-            polygon_pieces(&[square(0.0, 0.0, 8.0, 8.0)], &small).len(),
-            1
-        );
+        assert!(one(&[square(0.0, 0.0, 7.0, 7.0)], &small).is_empty());
+        assert_eq!(one(&[square(0.0, 0.0, 8.0, 8.0)], &small).len(), 1);
         // A tiny hole in a big shell goes, the shell stays.
-        let p = polygon_pieces(
+        let p = one(
             &[
                 square(0.0, 0.0, 100.0, 100.0),
                 square(10.0, 10.0, 12.0, 12.0),
@@ -334,7 +428,7 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].len(), 1);
         // Outside the window: nothing.
-        assert!(polygon_pieces(&[square(5000.0, 0.0, 5100.0, 10.0)], &cut()).is_empty());
+        assert!(one(&[square(5000.0, 0.0, 5100.0, 10.0)], &cut()).is_empty());
     }
 
     /// Valid as MVT wants it: rings of ≥ 3 points, the exterior with area, holes inside it,

@@ -340,21 +340,21 @@ fn polygons(
         tolerance: if detail { 0.0 } else { s.simplify },
         min_area: if detail { 0.0 } else { pixel * pixel },
     };
-    let mut projected: Vec<Vec<[f64; 2]>> = Vec::new();
+    // All parts of an object are cut together: the grid may make two of them meet.
     let pieces = |o: &Object| {
         let crate::model::Geometry::Polygon(parts) = &o.geometry else {
             return None;
         };
-        let mut pieces = Vec::new();
-        for rings in parts {
-            projected.clear();
-            projected.extend(
+        let projected: Vec<Vec<Vec<[f64; 2]>>> = parts
+            .iter()
+            .map(|rings| {
                 rings
                     .iter()
-                    .map(|r| r.iter().map(|p| frame.to_tile(*p)).collect()),
-            );
-            pieces.extend(polygon::polygon_pieces(&projected, &cut));
-        }
+                    .map(|r| r.iter().map(|p| frame.to_tile(*p)).collect())
+                    .collect()
+            })
+            .collect();
+        let pieces = polygon::polygon_pieces(&projected, &cut);
         (!pieces.is_empty()).then_some(pieces)
     };
     let write = |f: &mut fast_mvt::MvtFeatureBuilder, pieces: &Vec<polygon::GridPolygon>| {

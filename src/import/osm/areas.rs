@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use geo::{Area, Contains};
+use geo::{Area, Contains, InteriorPoint};
 
 /// Why an area could not be built.
 #[derive(Debug, PartialEq)]
@@ -77,12 +77,13 @@ pub fn relation_area(
         .collect();
     let mut polygons: Vec<Vec<Ring>> = outers.into_iter().map(|r| vec![r]).collect();
     for inner in inners {
-        let Some(&[x, y]) = inner.first() else {
+        // A point inside the hole (its nodes may lie on the shell: a hole may touch it).
+        let hole = geo::Polygon::new(inner.iter().map(|p| (p[0], p[1])).collect(), Vec::new());
+        let Some(at) = hole.interior_point() else {
             continue;
         };
-        let at = geo::Point::new(x, y);
-        // The smallest shell holding the hole's first node: a lake's island's own pond goes to
-        // the island, not to the lake.
+        // The smallest shell holding the hole: a lake's island's own pond goes to the island,
+        // not to the lake.
         let holder = shells
             .iter()
             .enumerate()
@@ -184,6 +185,16 @@ mod tests {
         assert_eq!(far.len(), 1);
         let g = crate::model::Geometry::Polygon(polygons.clone());
         assert_eq!(g.validate(), Ok(()));
+        // A hole whose first node is on its shell still finds it.
+        let mut c = coords();
+        c.insert(20, [0.0, 5.0]);
+        c.insert(21, [3.0, 4.0]);
+        c.insert(22, [3.0, 6.0]);
+        let mut ways = HashMap::new();
+        ways.insert(100, vec![1, 2, 3, 4, 1]);
+        ways.insert(104, vec![20, 21, 22, 20]);
+        let touching = relation_area(&[(100, true), (104, false)], &ways, &c).unwrap();
+        assert_eq!(touching[0].len(), 2, "{touching:?}");
     }
 
     #[test]
