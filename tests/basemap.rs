@@ -227,17 +227,6 @@ fn basemap_tiles_are_valid_keep_their_areas_and_join_across_edges() {
                 .collect(),
         );
         let source = exteriors.difference(&holes).unsigned_area();
-        if polygons.len() > 1
-            && (exteriors.unsigned_area()
-                - polygons
-                    .iter()
-                    .map(|p| ring(&p[0]).unsigned_area())
-                    .sum::<f64>())
-            .abs()
-                > 1.0
-        {
-            eprintln!("building {id}: its {} parts overlap", polygons.len());
-        }
         let mut perimeter = 0.0;
         for rings in polygons {
             let p = geo::Polygon::new(
