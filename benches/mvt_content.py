@@ -11,8 +11,14 @@ may differ by a point at its edge (BUFFER_TOLERANCE). It prints per zoom and ser
 answers, features and average sizes, where the servers differ, and which of the candidate
 zooms are equal content; those zooms go to --equal-out, one a line.
 
+With --by id (areas and lines: a feature's first point depends on how each server clips it)
+features are compared by their feature id instead, all of them, buffers included: a zoom is
+equal content when the ids that are in one server's tile and not in the other's, summed over
+the zoom's tiles, are at most BUFFER_TOLERANCE of the reference's features (an area near a
+pixel's size or a tile's edge may be kept by one server and dropped by the other).
+
 Usage: mvt_content.py --dir DIR --list tiles.txt --servers a,b,c --candidates 14,15,16
-                      --equal-out FILE --markdown FILE
+                      --equal-out FILE --markdown FILE [--by number|id]
 """
 
 import argparse
@@ -66,8 +72,8 @@ def zigzag(n):
 
 def layer_content(b, start, end):
     """(name, features, features inside the tile, digest of the sorted object numbers of the
-    features inside the tile) of one layer. Inside: the first point of the geometry in
-    [0, extent) both ways; the rest lie in the tile's buffer."""
+    features inside the tile, the features' ids) of one layer. Inside: the first point of the
+    geometry in [0, extent) both ways; the rest lie in the tile's buffer."""
     name, keys, values, feats, extent = "", [], [], [], 4096
     for f, wt, a, z in fields(b, start, end):
         if f == 1 and wt == 2:
@@ -86,11 +92,14 @@ def layer_content(b, start, end):
             extent = a
     key = keys.index("number") if "number" in keys else -1
     numbers = []
+    ids = []
     inside = 0
     for a, z in feats:
         number, x, y = None, -1, -1
         for f, wt, ta, tz in fields(b, a, z):
-            if f == 2 and wt == 2 and key >= 0:
+            if f == 1 and wt == 0:
+                ids.append(ta)
+            elif f == 2 and wt == 2 and key >= 0:
                 i = ta
                 while i < tz:
                     k, i = varint(b, i)
@@ -108,12 +117,12 @@ def layer_content(b, start, end):
             if number is not None:
                 numbers.append(number)
     digest = hashlib.md5("\n".join(sorted(numbers)).encode()).hexdigest()
-    return name, len(feats), inside, digest
+    return name, len(feats), inside, digest, frozenset(ids)
 
 
 def tile_content(path):
-    """{layer: (features inside the tile, their digest, all features)} of the tile at path;
-    {} when there is no file."""
+    """{layer: (features inside the tile, their digest, all features, their ids)} of the tile
+    at path; {} when there is no file."""
     try:
         with open(path, "rb") as fh:
             b = fh.read()
@@ -124,9 +133,9 @@ def tile_content(path):
     out = {}
     for f, wt, a, z in fields(b, 0, len(b)):
         if f == 3 and wt == 2:
-            name, n, inside, digest = layer_content(b, a, z)
+            name, n, inside, digest, ids = layer_content(b, a, z)
             if n:
-                out[name] = (inside, digest, n)
+                out[name] = (inside, digest, n, ids)
     return out
 
 
@@ -153,7 +162,9 @@ def main():
     ap.add_argument("--candidates", required=True)
     ap.add_argument("--equal-out", required=True)
     ap.add_argument("--markdown", required=True)
+    ap.add_argument("--by", choices=["number", "id"], default="number")
     a = ap.parse_args()
+    by_id = a.by == "id"
     servers = a.servers.split(",")
     candidates = [int(z) for z in a.candidates.split(",") if z]
     tiles = [t.strip() for t in open(a.list) if t.strip()]
@@ -168,12 +179,14 @@ def main():
         }
 
     ref = servers[0]
-    none = (0, hashlib.md5(b"").hexdigest(), 0)
+    none = (0, hashlib.md5(b"").hexdigest(), 0, frozenset())
     # per (zoom, server): answers, features, sizes
     stat = defaultdict(lambda: defaultdict(int))
     # per (zoom, server): tiles whose features inside the tile differ from the reference's,
     # and by layer: [tiles, reference's features inside, this server's]
     differ = defaultdict(int)
+    # per (zoom, server), --by id: features in one tile and not in the other, summed
+    apart = defaultdict(int)
     differ_layers = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
     bad_status = 0
     for t in tiles:
@@ -196,19 +209,27 @@ def main():
                 st["other"] += 1
                 bad_status += 1
             st["features"] += sum(v[2] for v in content[s][t].values())
-            st["inside"] += sum(v[0] for v in content[s][t].values())
+            st["inside"] += sum(v[2 if by_id else 0] for v in content[s][t].values())
             if s == ref:
                 continue
             mine, theirs = content[s][t], content[ref][t]
             tile_differs = False
             for layer in sorted(set(mine) | set(theirs)):
                 m, r = mine.get(layer, none), theirs.get(layer, none)
-                if m[:2] != r[:2]:
+                if by_id:
+                    gap = len(m[3] ^ r[3])
+                    apart[(z, s)] += gap
+                    same_layer = gap == 0
+                    counts = (r[2], m[2])
+                else:
+                    same_layer = m[:2] == r[:2]
+                    counts = (r[0], m[0])
+                if not same_layer:
                     tile_differs = True
                     d = differ_layers[(z, s)][layer]
                     d[0] += 1
-                    d[1] += r[0]
-                    d[2] += m[0]
+                    d[1] += counts[0]
+                    d[2] += counts[1]
             differ[(z, s)] += tile_differs
 
     def buffer_ok(z, s):
@@ -216,6 +237,13 @@ def main():
         features: inside are the same when this is asked)."""
         f, rf = stat[(z, s)]["features"], stat[(z, ref)]["features"]
         return abs(f - rf) <= BUFFER_TOLERANCE * max(rf, 1)
+
+    def same_objects(z, s):
+        """The same objects in the tiles: inside every tile (by number), or by id within
+        BUFFER_TOLERANCE of the reference's features."""
+        if by_id:
+            return apart[(z, s)] <= BUFFER_TOLERANCE * max(stat[(z, ref)]["features"], 1)
+        return differ[(z, s)] == 0
 
     w = max(len(s) for s in servers)
     print(f"content of the {len(tiles)} tiles (200 answers: average raw and gzip bytes; features summed over the zoom's tiles,")
@@ -227,7 +255,7 @@ def main():
     md.append("|---" * (len(servers) + 4) + "|")
     equal = []
     for z in zooms:
-        same = all(differ[(z, s)] == 0 and buffer_ok(z, s) for s in servers[1:])
+        same = all(same_objects(z, s) and buffer_ok(z, s) for s in servers[1:])
         if z in candidates and same:
             equal.append(z)
         cells = []
@@ -240,7 +268,8 @@ def main():
                 rel = f"{(st['raw'] / n) / (rs['raw'] / (rs['ok200'] or 1)) * 100 - 100:+.1f}%"
             print(f"z{z:<4} {s:<{w}} {st['tiles']:>6} {st['ok200']:>6} {st['ok204']:>6} {st['other']:>6} {st['features']:>10} {st['inside']:>10} {st['raw'] / n:>10.0f} {st['gz'] / n:>10.0f} {rel:>14} {differ[(z, s)] if s != ref else '':>23}")
             cells.append(f"{st['features']:,} ({st['inside']:,}), {st['raw'] / n:,.0f} / {st['gz'] / n:,.0f}" + (f" ({rel})" if rel else ""))
-        diffs = "; ".join(f"{s} {differ[(z, s)]}" for s in servers[1:])
+        diffs = "; ".join(f"{s} {differ[(z, s)]}" + (f" ({apart[(z, s)]:,} features apart)" if by_id else "")
+                          for s in servers[1:])
         md.append(f"| z{z} | {stat[(z, ref)]['tiles']} | " + " | ".join(cells) + f" | {diffs} | {'yes' if same else 'no'} |")
     print()
     for (z, s), layers in sorted(differ_layers.items()):
@@ -251,10 +280,15 @@ def main():
         print("differs: nowhere inside the tiles: every tile has the same objects on every server")
     for z in zooms:
         for s in servers[1:]:
+            if by_id:
+                rf = max(stat[(z, ref)]["features"], 1)
+                print(f"by id: z{z} {s}: {apart[(z, s)]:,} features in one server's tile and not in the other's,"
+                      f" {apart[(z, s)] / rf:.2%} of {ref}'s {stat[(z, ref)]['features']:,}")
             if differ[(z, s)] == 0 and not buffer_ok(z, s):
                 print(f"differs: z{z} {s}: the same objects inside every tile, but {stat[(z, s)]['features']:,} features in all against {ref}'s {stat[(z, ref)]['features']:,} (more than {BUFFER_TOLERANCE:.0%} apart in the buffers)")
     print(f"equal-content zooms among the candidates {candidates}: {equal or 'none'}"
-          f" (equal: the same objects inside every tile, and all features, buffers included, within {BUFFER_TOLERANCE:.0%})")
+          + (f" (equal: the features apart by id, and all features, buffers included, within {BUFFER_TOLERANCE:.0%})" if by_id else
+             f" (equal: the same objects inside every tile, and all features, buffers included, within {BUFFER_TOLERANCE:.0%})"))
     left = [z for z in candidates if z not in equal]
     if left:
         print(f"*** not equal content, moved to the unequal list: {['z%d' % z for z in left]}")

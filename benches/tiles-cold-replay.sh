@@ -36,7 +36,7 @@ trap 'kill $PID 2>/dev/null || true' EXIT
 wait_healthy "$PID" "http://127.0.0.1:$PORT" "$W/cold-replay.log" 6000
 PP=""
 if [ -n "${PERF:-}" ]; then
-  perf record -F 1999 -g -p "$PID" -o "$W/perf-tiles.data" 2>/dev/null &
+  perf record -F 1999 ${PERF_CALLGRAPH:--g} -p "$PID" -o "$W/perf-tiles.data" 2>/dev/null &
   PP=$!
   sleep 0.5
 fi

@@ -36,9 +36,22 @@
 # either side of it) form the EQUAL list, the headline; every other zoom goes to the UNEQUAL
 # list, reported apart (z14 is expected there: citytwin clusters trees below z15).
 #
-# Tile list: every z10..z16 tile that covers a BOX_KM x BOX_KM box around the city's centre (the
-# centre of the layers' bbox from citytwin's /layers); layers: the synthetic city's seven point
-# layers. Every server gets `Accept-Encoding: gzip`. Load tool: wrk (Debian) with a Lua script in
+# Tile list: every tile of ZOOMS (z10..z16) that covers a BOX_KM x BOX_KM box around the city's
+# centre (the centre of the layers' bbox from citytwin's /layers); layers: the synthetic city's
+# seven point layers.
+#
+# DATA=basemap: the basemap instead (areas and lines: landuse, green, water, waterways,
+# railways, bridges, buildings, streets), at z12 and z14. Its data: the basemap citytwin imports
+# from Helsinki's OSM extract (data/osm), exported as GeoJSON and laid GRID x GRID times side by
+# side (benches/basemap_grid.py: every shape real, the extent synthetic), imported into citytwin
+# and, from citytwin's CSV export of that store (same ids, WKT, attributes as jsonb), into
+# PostGIS. martin's function source makes the work citytwin does: each layer from its minimum
+# zoom; below z16 rings and lines simplified by the same 2 tile units before clipping, and areas
+# smaller than a pixel of a 512-px tile dropped (before clipping by a precomputed area, after
+# it by the clipped area); lines simplified by 2 units at every zoom. Table sources cannot drop
+# or simplify, so they would send other content: they are not run. Content is compared by
+# feature id (benches/mvt_content.py --by id): a zoom is equal content when the features in one
+# server's tile and not in the other's are within 2% of citytwin's. Every server gets `Accept-Encoding: gzip`. Load tool: wrk (Debian) with a Lua script in
 # which each of CONNS threads has one connection and walks its own share of the list, so in the
 # cold run every tile is asked exactly once; the run ends when every share is done.
 #
@@ -47,8 +60,10 @@
 # different number of tiles than in its content pass, or than citytwin.
 #
 # Usage: benches/tiles-vs-martin.sh WORKDIR
-#   env: N (objects, 1000000), CONNS (8), ROUNDS (2: every phase is run this many times),
-#        WARM_LOOPS (20), BOX_KM (16), EQUAL_ZOOMS ("14 15 16"), LAYERS (the seven point layers),
+#   env: DATA (city | basemap), N (objects, 1000000), GRID (basemap copies a side, 8),
+#        CONNS (8), ROUNDS (2: every phase is run this many times), WARM_LOOPS (20), BOX_KM (16),
+#        ZOOMS ("10 11 12 13 14 15 16"; basemap "12 14"), EQUAL_ZOOMS ("14 15 16"; basemap
+#        "12 14"), LAYERS (the seven point layers; basemap its eight layers),
 #        CT_PORT/MARTIN_PORT/NGINX_PORT (18081/18082/18083),
 #        PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), PGDB (citytwin_bench),
 #        PG_RESTART (1), PG_SHARED_BUFFERS_MB (1/4 of RAM), PG_WORK_MEM (64MB),
@@ -70,12 +85,26 @@ if [ $# -lt 1 ]; then
 fi
 mkdir -p "$1"
 W="$(cd "$1" && pwd)"
+DATA="${DATA:-city}"
+case "$DATA" in
+  city)
+    LAYERS="${LAYERS:-poles,manholes,trees,cameras,cabinets,wifi,shelters}"
+    ZOOMS="${ZOOMS:-10 11 12 13 14 15 16}"
+    EQUAL_ZOOMS="${EQUAL_ZOOMS:-14 15 16}"
+    ;;
+  basemap)
+    LAYERS="${LAYERS:-landuse,green,water,waterways,railways,bridges,buildings,streets}"
+    ZOOMS="${ZOOMS:-12 14}"
+    EQUAL_ZOOMS="${EQUAL_ZOOMS:-12 14}"
+    ;;
+  *) echo "DATA=$DATA: city or basemap" >&2; exit 2 ;;
+esac
 N="${N:-1000000}"
+GRID="${GRID:-8}"
 CONNS="${CONNS:-8}"
 ROUNDS="${ROUNDS:-2}"
 WARM_LOOPS="${WARM_LOOPS:-20}"
 BOX_KM="${BOX_KM:-16}"
-EQUAL_ZOOMS="${EQUAL_ZOOMS:-14 15 16}"
 CT_PORT="${CT_PORT:-18081}"
 MARTIN_PORT="${MARTIN_PORT:-18082}"
 NGINX_PORT="${NGINX_PORT:-18083}"
@@ -89,17 +118,24 @@ PG_SHARED_BUFFERS_MB="${PG_SHARED_BUFFERS_MB:-$((MEM_MB / 4))}"
 PG_WORK_MEM="${PG_WORK_MEM:-64MB}"
 WITH_MARTIN="${WITH_MARTIN:-1}"
 export PGHOST PGPORT PGUSER PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}"
-LAYERS="${LAYERS:-poles,manholes,trees,cameras,cabinets,wifi,shelters}"
 MARTIN_VERSION=1.14.0
 
 cd "$(dirname "$0")/.."
 # shellcheck source=benches/lib.sh
 . benches/lib.sh
-CMD="N=$N ROUNDS=$ROUNDS WARM_LOOPS=$WARM_LOOPS CONNS=$CONNS BOX_KM=$BOX_KM"
-[ "$EQUAL_ZOOMS" = "14 15 16" ] || CMD="$CMD EQUAL_ZOOMS=\"$EQUAL_ZOOMS\""
+if [ "$DATA" = basemap ]; then
+  CMD="DATA=basemap GRID=$GRID ROUNDS=$ROUNDS WARM_LOOPS=$WARM_LOOPS CONNS=$CONNS BOX_KM=$BOX_KM"
+  [ "$ZOOMS" = "12 14" ] || CMD="$CMD ZOOMS=\"$ZOOMS\""
+  [ "$EQUAL_ZOOMS" = "12 14" ] || CMD="$CMD EQUAL_ZOOMS=\"$EQUAL_ZOOMS\""
+  [ "$LAYERS" = landuse,green,water,waterways,railways,bridges,buildings,streets ] || CMD="$CMD LAYERS=$LAYERS"
+else
+  CMD="N=$N ROUNDS=$ROUNDS WARM_LOOPS=$WARM_LOOPS CONNS=$CONNS BOX_KM=$BOX_KM"
+  [ "$ZOOMS" = "10 11 12 13 14 15 16" ] || CMD="$CMD ZOOMS=\"$ZOOMS\""
+  [ "$EQUAL_ZOOMS" = "14 15 16" ] || CMD="$CMD EQUAL_ZOOMS=\"$EQUAL_ZOOMS\""
+  [ "$LAYERS" = poles,manholes,trees,cameras,cabinets,wifi,shelters ] || CMD="$CMD LAYERS=$LAYERS"
+fi
 [ "$WITH_MARTIN" = 1 ] || CMD="$CMD WITH_MARTIN=0"
 [ "$PG_RESTART" = 1 ] || CMD="$CMD PG_RESTART=0"
-[ "$LAYERS" = poles,manholes,trees,cameras,cabinets,wifi,shelters ] || CMD="$CMD LAYERS=$LAYERS"
 CMD="$CMD benches/tiles-vs-martin.sh $W"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/citytwin-target}"
 log() { echo "== $*"; }
@@ -175,13 +211,31 @@ CSV="$W/city-$N.csv"
 STORE="$W/store-$N.gpkg"
 WIDTH=6
 if [ "$N" -gt 800000 ]; then WIDTH=7; fi
+if [ "$DATA" = basemap ]; then
+  STORE="$W/basemap-$GRID.gpkg"
+  WIDTH=6
+fi
 export CITYTWIN_SERIAL_WIDTH=$WIDTH
-if [ ! -f "$CSV" ]; then
+if [ "$DATA" = basemap ]; then
+  if [ ! -f "$STORE" ]; then
+    log "basemap: Helsinki's OSM extract, its basemap layers $GRID x $GRID times side by side"
+    rm -rf "$W/basemap-src" "$W/basemap-grid" "$STORE.tmp"*
+    mkdir -p "$W/basemap-src"
+    "$BIN" --store "$W/basemap-src/helsinki.gpkg" import data/osm/helsinki.osm.pbf > "$W/basemap-src/import.json"
+    for l in ${LAYERS//,/ }; do
+      "$BIN" --store "$W/basemap-src/helsinki.gpkg" export --layer "$l" --format geojson --out "$W/basemap-src/$l.geojson"
+    done
+    python3 benches/basemap_grid.py --grid "$GRID" --out "$W/basemap-grid" "$W"/basemap-src/*.geojson > "$W/basemap-grid/bbox.txt"
+    "$BIN" --store "$STORE.tmp" import "$W"/basemap-grid/*.geojson --format geojson --mapping citytwin \
+      --rejects "$W/rejects.csv" --strict > "$W/import.json"
+    mv "$STORE.tmp" "$STORE"
+  fi
+elif [ ! -f "$CSV" ]; then
   log "generating $N objects"
   "$BIN" generate --objects "$N" --width "$WIDTH" --out "$CSV.tmp"
   mv "$CSV.tmp" "$CSV"
 fi
-if [ ! -f "$STORE" ]; then
+if [ "$DATA" = city ] && [ ! -f "$STORE" ]; then
   log "importing into $STORE"
   rm -f "$STORE.tmp"*
   "$BIN" --store "$STORE.tmp" import "$CSV" --mapping seeds/synthetic-city.toml \
@@ -217,16 +271,24 @@ start_citytwin
 curl -sf -H "$CT_AUTH" "$CT_URL/layers" > "$W/layers.json"
 jq -r --arg l "$LAYERS" '($l | split(",")) as $want | .[] | select(.name as $n | $want | index($n))
   | "\(.name) \(.count)"' "$W/layers.json" > "$W/layer-counts.txt"
+# Each layer's geometry and the lowest zoom citytwin draws it at (what martin's function copies).
+curl -sf -H "$CT_AUTH" "$CT_URL/tiles/$LAYERS.json" > "$W/tilejson.json"
+jq -r --slurpfile tj "$W/tilejson.json" --arg l "$LAYERS" '($l | split(",")) as $want
+  | ($tj[0].vector_layers | map({(.id): .minzoom}) | add) as $min
+  | .[] | select(.name as $n | $want | index($n)) | "\(.name) \(.geometry) \($min[.name])"' \
+  "$W/layers.json" > "$W/layer-kinds.txt"
 read -r CLON CLAT < <(jq -r --arg l "$LAYERS" '[.[] | select(.name as $n | ($l | split(",")) | index($n))
   | .bbox] | [(map(.[0]) | min), (map(.[1]) | min), (map(.[2]) | max), (map(.[3]) | max)]
   | "\((.[0] + .[2]) / 2) \((.[1] + .[3]) / 2)"' "$W/layers.json")
 stop_pid "$CT_PID"
 echo "city centre: $CLON $CLAT; box ${BOX_KM} km x ${BOX_KM} km; layers: $LAYERS"
 LIST="$W/tiles.txt" # z/x/y, one a line
-awk -v lon="$CLON" -v lat="$CLAT" -v km="$BOX_KM" 'BEGIN {
+awk -v lon="$CLON" -v lat="$CLAT" -v km="$BOX_KM" -v zooms="$ZOOMS" 'BEGIN {
   pi = atan2(0, -1)
   dlat = km / 2 / 111.32; dlon = dlat / cos(lat * pi / 180)
-  for (z = 10; z <= 16; z++) {
+  nz = split(zooms, zs, " ")
+  for (k = 1; k <= nz; k++) {
+    z = zs[k]
     n = 2 ^ z
     x0 = tx(lon - dlon, n); x1 = tx(lon + dlon, n)
     y0 = ty(lat + dlat, n); y1 = ty(lat - dlat, n)
@@ -266,7 +328,31 @@ if [ "$WITH_MARTIN" = 1 ]; then
     have=$(psql -d "$PGDB" -tAc "select count(*) from public.$name" 2>/dev/null || echo -1)
     [ "$have" = "$count" ] || pg_ok=0
   done < "$W/layer-counts.txt"
-  if [ "$pg_ok" = 0 ]; then
+  if [ "$pg_ok" = 0 ] && [ "$DATA" = basemap ]; then
+    log "loading citytwin's CSV export of $STORE into PostGIS (EPSG:3857, GiST index), one table per layer"
+    {
+      echo "set client_min_messages = warning;"
+      for l in ${LAYERS//,/ }; do
+        "$BIN" --store "$STORE" export --layer "$l" --format csv --out "$W/pg-$l.csv"
+        echo "drop table if exists pg_csv;"
+        echo "create unlogged table pg_csv (id bigint, layer text, number text, number_latin text, check_digit text,"
+        echo "  status text, lon float8, lat float8, wkt text, status_changed text, created text, updated text,"
+        echo "  source_file text, source_id text, attributes jsonb);"
+        echo "\\copy pg_csv from '$W/pg-$l.csv' with (format csv, header true)"
+        echo "drop table if exists public.$l;"
+        echo "create table public.$l as select id, status, attributes,"
+        echo "  ST_Transform(ST_GeomFromText(wkt, 4326), 3857) as geom from pg_csv;"
+        # The area (EPSG:3857 m²) the sub-pixel filter reads without computing it per tile.
+        echo "alter table public.$l add column area float8;"
+        echo "update public.$l set area = ST_Area(geom);"
+        echo "alter table public.$l add primary key (id);"
+        echo "create index on public.$l using gist (geom);"
+        echo "vacuum analyze public.$l;"
+      done
+      echo "drop table pg_csv;"
+    } > "$W/load.sql"
+    psql -q -v ON_ERROR_STOP=1 -d "$PGDB" -f "$W/load.sql"
+  elif [ "$pg_ok" = 0 ]; then
     log "loading $CSV into PostGIS (EPSG:3857 points, GiST index), one table per layer"
     {
       echo "set client_min_messages = warning;"
@@ -302,14 +388,33 @@ if [ "$WITH_MARTIN" = 1 ]; then
     echo "declare"
     echo "  env geometry := ST_TileEnvelope(z, x, y);"
     echo "  fat geometry := ST_TileEnvelope(z, x, y, margin => 64.0 / 4096);"
+    echo "  unit float8 := 40075016.685578488 / (4096 * 2 ^ z); -- a tile unit in EPSG:3857 metres"
     echo "  mvt bytea;"
     echo "begin"
     echo "  select"
     sep=""
     for l in ${LAYERS//,/ }; do
+      read -r _ kind minz < <(awk -v l="$l" '$1 == l' "$W/layer-kinds.txt")
       echo "    $sep coalesce((select ST_AsMVT(t, '$l', 4096, 'geom', 'id') from ("
-      echo "      select ST_AsMVTGeom(geom, env, 4096, 64, true) as geom, id, number, name, status, district"
-      echo "      from public.$l where geom && fat) t), '')"
+      case "$DATA/$kind" in
+        city/*)
+          echo "      select ST_AsMVTGeom(geom, env, 4096, 64, true) as geom, id, number, name, status, district"
+          echo "      from public.$l where geom && fat) t), '')"
+          ;;
+        basemap/line)
+          echo "      select g as geom, id, status, attributes from ("
+          echo "        select ST_AsMVTGeom(ST_Simplify(geom, 2 * unit), env, 4096, 64, true) as g, id, status, attributes"
+          echo "        from public.$l where z >= $minz and geom && fat) s where g is not null) t), '')"
+          ;;
+        basemap/polygon)
+          echo "      select g as geom, id, status, attributes from ("
+          echo "        select ST_AsMVTGeom(case when z < 16 then ST_Simplify(geom, 2 * unit) else geom end, env, 4096, 64, true) as g,"
+          echo "          id, status, attributes"
+          echo "        from public.$l where z >= $minz and geom && fat and (z >= 16 or area >= 64 * unit * unit)) s"
+          echo "      where g is not null and (z >= 16 or ST_Area(g) >= 64)) t), '')"
+          ;;
+        *) echo "*** layer $l: geometry '$kind' (DATA=$DATA)" >&2; exit 1 ;;
+      esac
       sep="||"
     done
     echo "  into mvt;"
@@ -600,7 +705,12 @@ run_load() { # server run list round base-url paths-file loops expected-200s-per
 
 # ---------------------------------------------------------------- content: what each server sends
 SERVERS=(citytwin)
-if [ "$WITH_MARTIN" = 1 ]; then SERVERS+=(martin-tables martin-function); fi
+MARTIN_KINDS=()
+if [ "$WITH_MARTIN" = 1 ]; then
+  # The basemap's work (simplify, drop sub-pixel areas) is a function's: table sources skipped.
+  if [ "$DATA" = basemap ]; then MARTIN_KINDS=(function); else MARTIN_KINDS=(tables function); fi
+fi
+for kind in "${MARTIN_KINDS[@]}"; do SERVERS+=("martin-$kind"); done
 C="$W/content"
 rm -rf "$C" "$W/static"
 mkdir -p "$C" "$W/static"
@@ -622,7 +732,7 @@ start_citytwin
 fetch_content citytwin "$CT_URL" "$CT_AUTH"
 stop_pid "$CT_PID"
 if [ "$WITH_MARTIN" = 1 ]; then
-  for kind in tables function; do
+  for kind in "${MARTIN_KINDS[@]}"; do
     start_martin "$kind" 4096
     fetch_content "martin-$kind" "$MARTIN_URL"
     stop_pid "$MARTIN_PID"
@@ -641,6 +751,7 @@ echo "   nginx's static files: $(find "$W/static" -name '*.mvt' | wc -l) tiles, 
 IFS=, ; servers_csv="${SERVERS[*]}"; unset IFS
 python3 benches/mvt_content.py --dir "$C" --list "$LIST" --servers "$servers_csv" \
   --candidates "${EQUAL_ZOOMS// /,}" --equal-out "$W/equal-zooms.txt" --markdown "$W/content.md" \
+  --by "$([ "$DATA" = basemap ] && echo id || echo number)" \
   || fail "content pass: answers other than 200/204 (see $C/*.txt)"
 if [ "$WITH_MARTIN" = 0 ]; then tr ' ' '\n' <<< "$EQUAL_ZOOMS" > "$W/equal-zooms.txt"; fi
 # The two lists: equal content (the headline) and the rest.
@@ -697,7 +808,7 @@ for round in $(seq 1 "$ROUNDS"); do
   stop_pid "$CT_PID"
 
   if [ "$WITH_MARTIN" = 1 ]; then
-    for kind in tables function; do
+    for kind in "${MARTIN_KINDS[@]}"; do
       s="martin-$kind"
       log "round $round: $s (cache off; $(pg_prewarm_all) MB prewarmed)"
       start_martin "$kind" 0
@@ -762,19 +873,35 @@ log "ratios (same round)"
 results_table 1
 
 summary_head tiles-vs-martin "$CMD"
-echo "Synthetic city of $N objects; $NT tiles (z10–z16 over a ${BOX_KM} km box at the centre), the seven point layers as one composite tile; wrk with $CONNS connections, \`Accept-Encoding: gzip\`; cold = each tile once (citytwin fresh, martin's cache off, PostgreSQL prewarmed), warm = the list × $WARM_LOOPS after a filling pass."
+ZR="z${ZOOMS%% *}–z${ZOOMS##* }"
+[ "$ZOOMS" = "12 14" ] && ZR="z12 and z14"
+if [ "$DATA" = basemap ]; then
+  echo "Basemap: Helsinki's OSM extract (data/osm) laid ${GRID} × ${GRID} times side by side, $(awk '{s += $2} END {print s}' "$W/layer-counts.txt") areas and lines ($(awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}' "$W/layer-counts.txt")); $NT tiles ($ZR over a ${BOX_KM} km box at the centre), the eight layers as one composite tile; wrk with $CONNS connections, \`Accept-Encoding: gzip\`; cold = each tile once (citytwin fresh, martin's cache off, PostgreSQL prewarmed), warm = the list × $WARM_LOOPS after a filling pass. martin: its function source only (the same simplification and sub-pixel filter as citytwin; table sources cannot do them)."
+else
+  echo "Synthetic city of $N objects; $NT tiles ($ZR over a ${BOX_KM} km box at the centre), the seven point layers as one composite tile; wrk with $CONNS connections, \`Accept-Encoding: gzip\`; cold = each tile once (citytwin fresh, martin's cache off, PostgreSQL prewarmed), warm = the list × $WARM_LOOPS after a filling pass."
+fi
 if [ "$WITH_MARTIN" = 1 ]; then
   echo "PostgreSQL: $PG_SETTINGS; martin $MARTIN_VERSION."
 fi
 echo
-echo "**Equal content** ($EQ_DESC; in every tile the same objects on every server, checked by their numbers, and the features in the tiles' buffers within 2%):"
+if [ "$DATA" = basemap ]; then
+  echo "**Equal content** ($EQ_DESC; the same features on every server, checked by their ids: those in one server's tile and not in the other's within 2% of the features):"
+else
+  echo "**Equal content** ($EQ_DESC; in every tile the same objects on every server, checked by their numbers, and the features in the tiles' buffers within 2%):"
+fi
 echo
 results_table 1 | awk -F'|' 'NR <= 2 || $2 ~ /equal/ && $2 !~ /unequal/'
 echo
-echo "**Unequal content** ($UNEQ_DESC; citytwin clusters points below a layer's minimum zoom and above 4,000 points a tile, martin sends every point — not the same work):"
-echo
-results_table 0 | awk -F'|' 'NR <= 2 || $2 ~ /unequal/'
-echo
+if [ -s "$W/tiles-unequal.txt" ]; then
+  if [ "$DATA" = basemap ]; then
+    echo "**Unequal content** ($UNEQ_DESC; the features differ by more than 2% — not the same work):"
+  else
+    echo "**Unequal content** ($UNEQ_DESC; citytwin clusters points below a layer's minimum zoom and above 4,000 points a tile, martin sends every point — not the same work):"
+  fi
+  echo
+  results_table 0 | awk -F'|' 'NR <= 2 || $2 ~ /unequal/'
+  echo
+fi
 echo "Content per zoom (features summed over the zoom's tiles; average sizes of the 200 answers, raw / gzip, and raw against citytwin):"
 echo
 cat "$W/content.md"
