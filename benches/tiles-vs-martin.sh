@@ -60,12 +60,13 @@
 # different number of tiles than in its content pass, or than citytwin.
 #
 # Usage: benches/tiles-vs-martin.sh WORKDIR
-#   env: DATA (city | basemap), N (objects, 1000000), GRID (basemap copies a side, 8),
+#   env: DATA (city | basemap), N (objects, 1000000), GRID (basemap copies a side, 16),
 #        CONNS (8), ROUNDS (2: every phase is run this many times), WARM_LOOPS (20), BOX_KM (16),
 #        ZOOMS ("10 11 12 13 14 15 16"; basemap "12 14"), EQUAL_ZOOMS ("14 15 16"; basemap
 #        "12 14"), LAYERS (the seven point layers; basemap its eight layers),
 #        CT_PORT/MARTIN_PORT/NGINX_PORT (18081/18082/18083),
-#        PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), PGDB (citytwin_bench),
+#        PGHOST/PGPORT/PGUSER (127.0.0.1/5432/postgres), PGDB (citytwin_bench; basemap:
+#        PGDB_BASEMAP, citytwin_basemap),
 #        PG_RESTART (1), PG_SHARED_BUFFERS_MB (1/4 of RAM), PG_WORK_MEM (64MB),
 #        WITH_MARTIN (1; 0 skips PostGIS and martin: citytwin vs nginx only),
 #        MARTIN (a martin 1.14.0 binary; else ~/.cache/martin/bin/martin or WORKDIR/martin/bin/martin
@@ -100,7 +101,7 @@ case "$DATA" in
   *) echo "DATA=$DATA: city or basemap" >&2; exit 2 ;;
 esac
 N="${N:-1000000}"
-GRID="${GRID:-8}"
+GRID="${GRID:-16}"
 CONNS="${CONNS:-8}"
 ROUNDS="${ROUNDS:-2}"
 WARM_LOOPS="${WARM_LOOPS:-20}"
@@ -112,6 +113,7 @@ PGHOST="${PGHOST:-127.0.0.1}"
 PGPORT="${PGPORT:-5432}"
 PGUSER="${PGUSER:-postgres}"
 PGDB="${PGDB:-citytwin_bench}"
+[ "$DATA" = basemap ] && PGDB="${PGDB_BASEMAP:-citytwin_basemap}"
 PG_RESTART="${PG_RESTART:-1}"
 MEM_MB=$(free -m | awk '/Mem:/{print $2}')
 PG_SHARED_BUFFERS_MB="${PG_SHARED_BUFFERS_MB:-$((MEM_MB / 4))}"
