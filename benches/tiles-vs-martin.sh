@@ -227,7 +227,7 @@ if [ "$DATA" = basemap ]; then
     for l in ${LAYERS//,/ }; do
       "$BIN" --store "$W/basemap-src/helsinki.gpkg" export --layer "$l" --format geojson --out "$W/basemap-src/$l.geojson"
     done
-    python3 benches/basemap_grid.py --grid "$GRID" --out "$W/basemap-grid" "$W"/basemap-src/*.geojson > "$W/basemap-grid/bbox.txt"
+    python3 benches/basemap_grid.py --grid "$GRID" --out "$W/basemap-grid" "$W"/basemap-src/*.geojson > "$W/basemap-bbox.txt"
     "$BIN" --store "$STORE.tmp" import "$W"/basemap-grid/*.geojson --format geojson --mapping citytwin \
       --rejects "$W/rejects.csv" --strict > "$W/import.json"
     mv "$STORE.tmp" "$STORE"
