@@ -6,7 +6,9 @@
 # PERF=1 records a perf profile of the server during the pass into WORKDIR/perf-tiles.data.
 #
 # Usage: benches/tiles-cold-replay.sh WORKDIR [PORT]
-#   env: LIST (all | equal | unequal: which of that run's tile lists, all), CONNS (that run's)
+#   env: LIST (all | equal | unequal: which of that run's tile lists, all), CONNS (that run's),
+#        BIN (a citytwin binary to measure, e.g. a copy of the one before a change; default:
+#        this checkout, built), PERF_CALLGRAPH (perf's call-graph option, -g)
 # The run FAILS (exit 1) on any answer other than 200/204, any socket error, a response missing,
 # or a number of 200 answers other than citytwin gave for the list in the tiles-vs-martin run.
 set -euo pipefail
@@ -24,9 +26,13 @@ CONNS="${ASKED_CONNS:-$CONNS}"
 PATHS="$W/paths-citytwin-$LIST.txt"
 [ -f "$PATHS" ] || { echo "*** no list $PATHS (LIST=all, equal or unequal)" >&2; exit 2; }
 CMD="LIST=$LIST CONNS=$CONNS benches/tiles-cold-replay.sh $W"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/citytwin-target}"
-cargo build --release --quiet --bin citytwin
-BIN="$CARGO_TARGET_DIR/release/citytwin"
+if [ -n "${BIN:-}" ]; then
+  CMD="BIN=$BIN $CMD"
+else
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/citytwin-target}"
+  cargo build --release --quiet --bin citytwin
+  BIN="$CARGO_TARGET_DIR/release/citytwin"
+fi
 export CITYTWIN_SERIAL_WIDTH="$WIDTH" CITYTWIN_LOG=warn
 TOKEN=$("$BIN" --store "$STORE" token create --role engineer --name cold-replay --expires-in 1d 2>/dev/null)
 "$BIN" --store "$STORE" --config "$W/citytwin.toml" serve --bind "127.0.0.1:$PORT" --seed none \

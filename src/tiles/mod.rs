@@ -7,6 +7,7 @@ pub mod cache;
 pub mod conformance;
 pub mod coord;
 pub mod focus;
+pub mod mvt;
 pub mod polygon;
 pub mod render;
 pub mod service;
@@ -106,10 +107,6 @@ impl TileSettings {
             gzip: self.gzip_level,
             brotli: self.brotli_quality,
         }
-    }
-
-    fn mvt_extent(&self) -> fast_mvt::MvtExtent {
-        fast_mvt::MvtExtent::new(self.extent).unwrap_or(fast_mvt::DEFAULT_EXTENT)
     }
 }
 

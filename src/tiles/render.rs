@@ -1,10 +1,9 @@
 //! One tile from the twin: every requested layer's objects in the tile (plus its buffer),
 //! clustered where the layer is below its minimum zoom or too dense, encoded as MVT 2.1.
 
-use fast_mvt::{MvtCoord, MvtGeomType, MvtLayerBuilder, MvtResult, MvtValueRef};
-
 use super::TileSettings;
 use super::coord::{Frame, TileId};
+use super::mvt::{GeomType, LayerWriter, Value as MvtValue};
 use super::{polygon, shape};
 use crate::access::{AttrView, View};
 use crate::model::{GeometryKind, LayerId, Object, Value};
@@ -35,35 +34,27 @@ pub fn render(
     let frame = Frame::new(tile, s.extent);
     for &l in layers {
         let def = twin.layers().def(l);
-        // Only an empty name fails, and layer names are validated non-empty.
-        let Ok(mut layer) = MvtLayerBuilder::new(def.name.clone()) else {
-            continue;
-        };
-        layer.extent(s.mvt_extent());
+        let mut layer = LayerWriter::new(&def.name, s.extent);
         // Hidden objects are left out for viewers who may not see them; a layer without any
         // is drawn without looking at a flag.
         let hide = !view.sees_hidden() && twin.hidden_count(l) > 0;
-        let (layer, n, clusters) = match def.geometry {
-            GeometryKind::Point => points(twin, l, tile, &frame, s, layer, view.attrs(l), hide),
-            GeometryKind::Line => lines(twin, l, tile, &frame, s, layer, view.attrs(l), hide),
-            GeometryKind::Polygon => polygons(twin, l, tile, &frame, s, layer, view.attrs(l), hide),
+        let attrs = view.attrs(l);
+        let clusters = match def.geometry {
+            GeometryKind::Point => points(twin, l, tile, &frame, s, &mut layer, attrs, hide),
+            GeometryKind::Line => lines(twin, l, tile, &frame, s, &mut layer, attrs, hide),
+            GeometryKind::Polygon => polygons(twin, l, tile, &frame, s, &mut layer, attrs, hide),
         };
         // An empty layer is left out: the spec asks encoders not to write one.
-        if n > 0 {
-            let encoded = layer.encode();
-            if out.bytes.is_empty() {
-                out.bytes = encoded;
-            } else {
-                out.bytes.extend_from_slice(&encoded);
-            }
-            out.features += n;
+        if !layer.is_empty() {
+            layer.write_to(&mut out.bytes);
+            out.features += layer.len();
             out.clusters += clusters;
         }
     }
     out
 }
 
-/// One point of a point layer, as found in the R-tree.
+/// The point standing for a cluster cell that holds only it.
 #[derive(Clone)]
 struct Found {
     id: u64,
@@ -112,6 +103,16 @@ impl Cell {
     }
 }
 
+/// A point found in a tile and kept as itself: its id above its grid position, so that sorting
+/// these sorts by id.
+fn pack(id: u64, (x, y): (i32, i32)) -> u128 {
+    (u128::from(id) << 64) | (u128::from(x as u32) << 32) | u128::from(y as u32)
+}
+
+fn unpack(p: u128) -> (u64, (i32, i32)) {
+    ((p >> 64) as u64, ((p >> 32) as u32 as i32, p as u32 as i32))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn points(
     twin: &Twin,
@@ -119,10 +120,10 @@ fn points(
     tile: TileId,
     frame: &Frame,
     s: &TileSettings,
-    mut layer: MvtLayerBuilder,
+    layer: &mut LayerWriter,
     attrs: AttrView<'_>,
     hide: bool,
-) -> (MvtLayerBuilder, usize, usize) {
+) -> usize {
     let e = f64::from(s.extent);
     let b = f64::from(s.buffer);
     let def = twin.layers().def(l);
@@ -131,8 +132,23 @@ fn points(
     let mut clustered = tile.z < def.min_zoom;
     let cell = f64::from(s.cluster_cell.max(1));
     let side = (e / cell).ceil().max(1.0) as usize;
-    let mut cells = vec![Cell::default(); side * side];
-    let mut found = Vec::new();
+    let mut cells: Vec<Cell> = Vec::new();
+    if clustered {
+        cells = vec![Cell::default(); side * side];
+    }
+    // Clusters count the points inside the tile only (not its buffer), so every point is
+    // counted by exactly one tile.
+    let add = |cells: &mut Vec<Cell>, id: u64, lonlat: [f64; 2], at: [f64; 2]| {
+        if in_tile(at, e) {
+            let cx = ((at[0] / cell) as usize).min(side - 1);
+            let cy = ((at[1] / cell) as usize).min(side - 1);
+            cells[cy * side + cx].add(id, lonlat, at);
+        }
+    };
+    // The points kept as themselves, and where each is (read again only if the tile turns out
+    // too dense and its points become clusters after all).
+    let mut found: Vec<u128> = Vec::new();
+    let mut lonlats: Vec<[f64; 2]> = Vec::new();
     let mut inside = 0usize;
     twin.visit_points(l, tile.bounds(s.extent, b), |id, lonlat| {
         let at = frame.to_tile(lonlat);
@@ -142,19 +158,22 @@ fn points(
         if hide && twin.get(id).is_none_or(|o| o.is_hidden()) {
             return;
         }
-        if !clustered {
-            found.push(Found { id, at });
+        if clustered {
+            add(&mut cells, id, lonlat, at);
+            return;
         }
-        // Clusters count the points inside the tile only (not its buffer), so every point is
-        // counted by exactly one tile.
+        found.push(pack(id, shape::snap(at)));
+        lonlats.push(lonlat);
         if in_tile(at, e) {
             inside += 1;
-            let cx = ((at[0] / cell) as usize).min(side - 1);
-            let cy = ((at[1] / cell) as usize).min(side - 1);
-            cells[cy * side + cx].add(id, lonlat, at);
-            if !clustered && inside > s.point_cap {
+            if inside > s.point_cap {
                 clustered = true;
+                cells = vec![Cell::default(); side * side];
+                for (&p, &lonlat) in found.iter().zip(&lonlats) {
+                    add(&mut cells, unpack(p).0, lonlat, frame.to_tile(lonlat));
+                }
                 found = Vec::new();
+                lonlats = Vec::new();
             }
         }
     });
@@ -162,76 +181,65 @@ fn points(
     if !clustered {
         // In id order: the same objects give the same bytes whatever shape the R-tree has
         // after edits, so a tile's ETag is the same after a restart and on every replica.
-        found.sort_unstable_by_key(|f| f.id);
-        let mut n = 0;
-        for f in &found {
-            if let Some(o) = twin.get(f.id) {
-                layer = object_point(layer, twin, o, f.at, &mut number, attrs);
-                n += 1;
+        found.sort_unstable();
+        for &p in &found {
+            let (id, at) = unpack(p);
+            if let Some(o) = twin.get(id) {
+                object_point(layer, twin, o, at, &mut number, attrs);
             }
         }
-        return (layer, n, 0);
+        return 0;
     }
-    let (mut n, mut clusters) = (0, 0);
+    let mut clusters = 0;
     for c in &cells {
         match (&c.first, c.count) {
             (_, 0) | (None, _) => {}
             (Some(one), 1) => {
                 if let Some(o) = twin.get(one.id) {
-                    layer = object_point(layer, twin, o, one.at, &mut number, attrs);
-                    n += 1;
+                    object_point(layer, twin, o, shape::snap(one.at), &mut number, attrs);
                 }
             }
             _ => {
-                layer = cluster_point(layer, c);
-                n += 1;
+                cluster_point(layer, c);
                 clusters += 1;
             }
         }
     }
-    (layer, n, clusters)
+    clusters
 }
 
 fn in_tile(at: [f64; 2], e: f64) -> bool {
     at[0] >= 0.0 && at[0] < e && at[1] >= 0.0 && at[1] < e
 }
 
-// Inlined: the layer builder is moved in and out for every feature, and a call that is not
-// inlined copies it twice more.
-#[inline(always)]
 fn object_point(
-    layer: MvtLayerBuilder,
+    layer: &mut LayerWriter,
     twin: &Twin,
     o: &Object,
-    at: [f64; 2],
+    at: (i32, i32),
     number: &mut String,
     attrs: AttrView<'_>,
-) -> MvtLayerBuilder {
-    let (x, y) = shape::snap(at);
-    let mut f = layer.feature_of(MvtGeomType::Point);
-    f.id(Some(o.id));
-    let _ = properties(&mut f, twin, o, number, attrs).and_then(|f| f.points([MvtCoord { x, y }]));
-    f.end()
+) {
+    layer.begin(Some(o.id), GeomType::Point);
+    properties(layer, twin, o, number, attrs);
+    layer.point(at);
+    layer.end();
 }
 
-fn cluster_point(layer: MvtLayerBuilder, c: &Cell) -> MvtLayerBuilder {
+fn cluster_point(layer: &mut LayerWriter, c: &Cell) {
     let n = c.count as f64;
-    let (x, y) = shape::snap([c.sum[0] as f64 / n, c.sum[1] as f64 / n]);
-    let mut f = layer.feature_of(MvtGeomType::Point);
+    let at = shape::snap([c.sum[0] as f64 / n, c.sum[1] as f64 / n]);
     let abbreviated = abbreviate(c.count);
-    // Tagging fails only on an index overflow, which a few keys cannot reach.
-    let _ = (|| -> MvtResult<()> {
-        f.tag_ref("cluster", MvtValueRef::Bool(true))?
-            .tag_ref("point_count", MvtValueRef::UInt(c.count))?
-            .tag_ref("point_count_abbreviated", MvtValueRef::String(&abbreviated))?
-            .tag_ref("min_lon", MvtValueRef::Double(c.bbox[0]))?
-            .tag_ref("min_lat", MvtValueRef::Double(c.bbox[1]))?
-            .tag_ref("max_lon", MvtValueRef::Double(c.bbox[2]))?
-            .tag_ref("max_lat", MvtValueRef::Double(c.bbox[3]))?
-            .points([MvtCoord { x, y }])?;
-        Ok(())
-    })();
-    f.end()
+    layer.begin(None, GeomType::Point);
+    layer.tag("cluster", MvtValue::Bool(true));
+    layer.tag("point_count", MvtValue::UInt(c.count));
+    layer.tag("point_count_abbreviated", MvtValue::Str(&abbreviated));
+    layer.tag("min_lon", MvtValue::Double(c.bbox[0]));
+    layer.tag("min_lat", MvtValue::Double(c.bbox[1]));
+    layer.tag("max_lon", MvtValue::Double(c.bbox[2]));
+    layer.tag("max_lat", MvtValue::Double(c.bbox[3]));
+    layer.point(at);
+    layer.end();
 }
 
 /// `1234` → `1.2k`, as map labels show counts.
@@ -253,19 +261,18 @@ fn shapes<P>(
     l: LayerId,
     tile: TileId,
     s: &TileSettings,
-    mut layer: MvtLayerBuilder,
+    layer: &mut LayerWriter,
     attrs: AttrView<'_>,
     hide: bool,
-    kind: MvtGeomType,
+    kind: GeomType,
     mut cut: impl FnMut(&Object) -> Option<P>,
-    write: impl Fn(&mut fast_mvt::MvtFeatureBuilder, &P) -> MvtResult<()>,
-) -> (MvtLayerBuilder, usize, usize) {
+    write: impl Fn(&mut LayerWriter, &P),
+) -> usize {
     if tile.z < twin.layers().def(l).min_zoom {
-        return (layer, 0, 0);
+        return 0;
     }
     let mut ids = twin.query(l, tile.bounds(s.extent, f64::from(s.buffer)));
     ids.sort_unstable();
-    let mut n = 0;
     let mut number = String::new();
     for id in ids {
         let Some(o) = twin.get(id) else { continue };
@@ -273,13 +280,12 @@ fn shapes<P>(
             continue;
         }
         let Some(part) = cut(o) else { continue };
-        let mut f = layer.feature_of(kind);
-        f.id(Some(o.id));
-        let _ = properties(&mut f, twin, o, &mut number, attrs).and_then(|f| write(f, &part));
-        layer = f.end();
-        n += 1;
+        layer.begin(Some(o.id), kind);
+        properties(layer, twin, o, &mut number, attrs);
+        write(layer, &part);
+        layer.end();
     }
-    (layer, n, 0)
+    0
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -289,10 +295,10 @@ fn lines(
     tile: TileId,
     frame: &Frame,
     s: &TileSettings,
-    layer: MvtLayerBuilder,
+    layer: &mut LayerWriter,
     attrs: AttrView<'_>,
     hide: bool,
-) -> (MvtLayerBuilder, usize, usize) {
+) -> usize {
     let (lo, hi) = (-f64::from(s.buffer), f64::from(s.extent + s.buffer));
     let mut projected = Vec::new();
     let cut = |o: &Object| {
@@ -304,13 +310,12 @@ fn lines(
         let pieces = shape::line_pieces(&projected, s.simplify, lo, hi);
         (!pieces.is_empty()).then_some(pieces)
     };
-    let write = |f: &mut fast_mvt::MvtFeatureBuilder, pieces: &Vec<shape::GridLine>| {
+    let write = |layer: &mut LayerWriter, pieces: &Vec<shape::GridLine>| {
         for p in pieces {
-            f.line(p.iter().map(|&(x, y)| MvtCoord { x, y }))?;
+            layer.line(p);
         }
-        Ok(())
     };
-    let kind = MvtGeomType::LineString;
+    let kind = GeomType::LineString;
     shapes(twin, l, tile, s, layer, attrs, hide, kind, cut, write)
 }
 
@@ -328,10 +333,10 @@ fn polygons(
     tile: TileId,
     frame: &Frame,
     s: &TileSettings,
-    layer: MvtLayerBuilder,
+    layer: &mut LayerWriter,
     attrs: AttrView<'_>,
     hide: bool,
-) -> (MvtLayerBuilder, usize, usize) {
+) -> usize {
     let pixel = f64::from(s.extent) / 512.0;
     let detail = tile.z >= FULL_DETAIL_FROM;
     let cut = polygon::Cut {
@@ -357,46 +362,45 @@ fn polygons(
         let pieces = polygon::polygon_pieces(&projected, &cut);
         (!pieces.is_empty()).then_some(pieces)
     };
-    let write = |f: &mut fast_mvt::MvtFeatureBuilder, pieces: &Vec<polygon::GridPolygon>| {
+    let write = |layer: &mut LayerWriter, pieces: &Vec<polygon::GridPolygon>| {
         for p in pieces {
             for (i, ring) in p.iter().enumerate() {
-                f.ring(ring.iter().map(|&(x, y)| MvtCoord { x, y }), i == 0)?;
+                layer.ring(ring, i == 0);
             }
         }
-        Ok(())
     };
-    let kind = MvtGeomType::Polygon;
+    let kind = GeomType::Polygon;
     shapes(twin, l, tile, s, layer, attrs, hide, kind, pieces, write)
 }
 
-/// The painted number, status and attributes of an object.
-fn properties<'f>(
-    f: &'f mut fast_mvt::MvtFeatureBuilder,
+/// The painted number, status and attributes of an object. The number is unique to the object:
+/// it goes into the layer's value table without a lookup.
+fn properties(
+    layer: &mut LayerWriter,
     twin: &Twin,
     o: &Object,
     number: &mut String,
     attrs: AttrView<'_>,
-) -> MvtResult<&'f mut fast_mvt::MvtFeatureBuilder> {
+) {
     let def = twin.layers().def(o.layer);
     if let Some(num) = &o.number {
         num.write_with_code(&def.code, twin.serial_width(), number);
-        f.tag_ref("number", MvtValueRef::String(number))?;
+        layer.tag_unique("number", number);
     }
-    f.tag_ref("status", MvtValueRef::String(o.status.as_str()))?;
+    layer.tag("status", MvtValue::Str(o.status.as_str()));
     for (k, v) in o.attributes.iter() {
         if matches!(k, "number" | "status" | "cluster" | "point_count") || !attrs.shows(k) {
             continue;
         }
         let v = match v {
-            Value::Bool(b) => MvtValueRef::Bool(*b),
-            Value::Int(i) if *i < 0 => MvtValueRef::SInt(*i),
-            Value::Int(i) => MvtValueRef::UInt(*i as u64),
-            Value::Float(x) => MvtValueRef::Double(*x),
-            Value::Text(t) => MvtValueRef::String(t.as_str()),
+            Value::Bool(b) => MvtValue::Bool(*b),
+            Value::Int(i) if *i < 0 => MvtValue::SInt(*i),
+            Value::Int(i) => MvtValue::UInt(*i as u64),
+            Value::Float(x) => MvtValue::Double(*x),
+            Value::Text(t) => MvtValue::Str(t.as_str()),
         };
-        f.tag_ref(k, v)?;
+        layer.tag(k, v);
     }
-    Ok(f)
 }
 
 #[cfg(test)]
