@@ -18,8 +18,9 @@ use crate::model::{LayerDef, Layers};
 pub struct Config {
     /// Address the server listens on.
     pub bind: SocketAddr,
-    /// The GeoPackage store file.
-    pub store: PathBuf,
+    /// Where objects are kept (`store`): a GeoPackage file (`store = "city.gpkg"`), or a
+    /// PostGIS database (`[store] postgres = "postgresql://…"`).
+    pub store: StoreConfig,
     /// SQLite's page cache during a bulk write (an import), in MiB: an upper bound on an
     /// import's cache memory; beyond it pages go to the file before the commit.
     pub bulk_cache_mib: u32,
@@ -68,7 +69,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            store: PathBuf::from("data/citytwin.gpkg"),
+            store: StoreConfig::default(),
             bulk_cache_mib: crate::store::gpkg::DEFAULT_BULK_CACHE_MIB,
             serial_width: 6,
             confusable_radius_m: 1000.0,
@@ -87,6 +88,61 @@ impl Default for Config {
             public_url: None,
             attribution: "© OpenStreetMap contributors (ODbL); Kyiv shelter lists as republished in kulishA/shelters-map".into(),
         }
+    }
+}
+
+/// Where objects are kept. Written as a file name (`store = "city.gpkg"`, or
+/// `CITYTWIN_STORE=…`), or as a table (`[store]`: `file`, `postgres`, `postgres_pool`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoreConfig {
+    /// The GeoPackage file, when no `postgres` is given.
+    pub file: PathBuf,
+    /// A PostgreSQL database with PostGIS (`postgresql://user@host:5432/city`): several
+    /// citytwin instances may share it.
+    pub postgres: Option<String>,
+    /// Connections to PostgreSQL each instance keeps at most: keep instances × this below the
+    /// server's `max_connections`.
+    pub postgres_pool: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            file: PathBuf::from("data/citytwin.gpkg"),
+            postgres: None,
+            postgres_pool: crate::store::pg::DEFAULT_POOL,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StoreConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            file: Option<PathBuf>,
+            postgres: Option<String>,
+            postgres_pool: Option<usize>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            File(PathBuf),
+            Table(Table),
+        }
+        let none = StoreConfig::default();
+        Ok(match Either::deserialize(d).map_err(|_| {
+            serde::de::Error::custom(
+                "store: a GeoPackage file name, or a table with file, postgres and postgres_pool",
+            )
+        })? {
+            Either::File(file) => StoreConfig { file, ..none },
+            Either::Table(t) => StoreConfig {
+                file: t.file.unwrap_or(none.file),
+                postgres: t.postgres.filter(|u| !u.is_empty()),
+                postgres_pool: t.postgres_pool.unwrap_or(none.postgres_pool),
+            },
+        })
     }
 }
 
@@ -274,6 +330,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=256).contains(&self.store.postgres_pool) {
+            return Err(ConfigError::Invalid(format!(
+                "store.postgres_pool {} is outside 1..=256",
+                self.store.postgres_pool
+            )));
+        }
         if !(1..=65_536).contains(&self.bulk_cache_mib) {
             return Err(ConfigError::Invalid(format!(
                 "bulk_cache_mib {} is outside 1..=65536",
@@ -371,6 +433,34 @@ mod tests {
             Config::load(Some(&dir.path().join("no.toml"))),
             Err(ConfigError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn the_store_is_a_file_name_or_a_table_naming_a_postgis_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "store = \"/var/lib/city.gpkg\"\n").unwrap();
+        let s = Config::load(Some(&f)).unwrap().store;
+        assert_eq!(s.file, PathBuf::from("/var/lib/city.gpkg"));
+        assert_eq!(s.postgres, None);
+        std::fs::write(
+            &f,
+            "[store]\npostgres = \"postgresql://ct@db:5432/city\"\npostgres_pool = 8\n",
+        )
+        .unwrap();
+        let s = Config::load(Some(&f)).unwrap().store;
+        assert_eq!(s.postgres.as_deref(), Some("postgresql://ct@db:5432/city"));
+        assert_eq!(s.postgres_pool, 8);
+        assert_eq!(s.file, StoreConfig::default().file);
+        std::fs::write(&f, "[store]\npostgres_pool = 0\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("postgres_pool 0"), "{e}");
+        std::fs::write(&f, "[store]\npostgress = \"x\"\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err().to_string();
+        assert!(
+            e.contains("store.postgres"),
+            "names the nearest setting: {e}"
+        );
     }
 
     #[test]

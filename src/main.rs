@@ -9,6 +9,7 @@ use citytwin::import::{self, Mapping};
 use citytwin::registry::Registry;
 use citytwin::store::Store;
 use citytwin::store::gpkg::GpkgStore;
+use citytwin::store::pg::PgStore;
 use clap::{Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: the twin holds tens of millions of small
@@ -32,6 +33,9 @@ struct Cli {
     /// The GeoPackage store (default data/citytwin.gpkg).
     #[arg(long, global = true)]
     store: Option<PathBuf>,
+    /// A PostGIS store instead of the file: a PostgreSQL URL (`postgresql://user@host:5432/city`).
+    #[arg(long, global = true, value_name = "URL")]
+    postgres: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +50,17 @@ enum Command {
         /// Seed file for an empty store; `none` to start empty.
         #[arg(long)]
         seed: Option<PathBuf>,
+    },
+    /// Move a whole store between a GeoPackage file and a PostGIS database, either way: every
+    /// object, number given and retired, the history chain, tokens, photos and settings, as
+    /// stored; the target must be empty (a new file, or a database without citytwin's data).
+    Migrate {
+        /// The store to read: a GeoPackage file or a `postgresql://` URL.
+        #[arg(long)]
+        from: String,
+        /// The store to fill: a GeoPackage file or a `postgresql://` URL.
+        #[arg(long)]
+        to: String,
     },
     /// Import objects from files (all or nothing).
     Import {
@@ -303,7 +318,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(s) = cli.store {
-        config.store = s;
+        config.store.file = s;
+    }
+    if let Some(url) = cli.postgres {
+        config.store.postgres = Some(url);
     }
     match cli.command {
         Command::Serve { bind, seed } => {
@@ -361,6 +379,7 @@ fn main() -> Result<()> {
             let rejects_path = rejects.unwrap_or_else(|| {
                 let dir = config
                     .store
+                    .file
                     .parent()
                     .unwrap_or(Path::new("."))
                     .join("rejects");
@@ -550,6 +569,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Token { command } => token(&config, command),
+        Command::Migrate { from, to } => migrate(&config, &from, &to),
         Command::Audit {
             command: AuditCommand::Verify { format },
         } => {
@@ -935,11 +955,151 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
 }
 
 /// The store alone, without loading the twin (for commands that do not need it).
-fn open_store(config: &Config) -> Result<GpkgStore> {
+/// The configured store: PostGIS when `postgres` is given, else the GeoPackage file.
+fn open_store(config: &Config) -> Result<Box<dyn Store>> {
     let layers = config.layers()?;
-    let mut store = GpkgStore::open(&config.store, &layers, config.serial_width)?;
+    if let Some(url) = &config.store.postgres {
+        let store = PgStore::open(
+            url,
+            &layers,
+            config.serial_width,
+            config.store.postgres_pool,
+        )?;
+        tracing::info!(store = store.shown(), "PostGIS store");
+        return Ok(Box::new(store));
+    }
+    let mut store = GpkgStore::open(&config.store.file, &layers, config.serial_width)?;
     store.set_bulk_cache_mib(config.bulk_cache_mib);
-    Ok(store)
+    Ok(Box::new(store))
+}
+
+/// Whether a store's name is a PostgreSQL URL rather than a file.
+fn is_postgres(store: &str) -> bool {
+    store.starts_with("postgresql://") || store.starts_with("postgres://")
+}
+
+/// Opens a store named on the command line; a file that should exist is not created.
+fn open_named(config: &Config, store: &str, width: u8, exists: bool) -> Result<Box<dyn Store>> {
+    let layers = config.layers()?;
+    if is_postgres(store) {
+        return Ok(Box::new(PgStore::open(
+            store,
+            &layers,
+            width,
+            config.store.postgres_pool,
+        )?));
+    }
+    let path = Path::new(store);
+    if exists && !path.exists() {
+        bail!("{store}: no such GeoPackage file");
+    }
+    if !exists && path.exists() {
+        bail!("{store} exists already: migrate fills a new file, so that nothing is overwritten");
+    }
+    Ok(Box::new(GpkgStore::open(path, &layers, width)?))
+}
+
+/// `citytwin migrate`: reads every table of one store and fills an empty one with them, then
+/// reads the new store back and compares checksums of every table's content.
+fn migrate(config: &Config, from: &str, to: &str) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let mut source = open_named(config, from, config.serial_width, true)?;
+    let width = source.serial_width();
+    let read =
+        |store: &mut dyn Store| -> Result<(citytwin::store::Kept, Vec<citytwin::model::Object>)> {
+            let mut objects = Vec::new();
+            for plan in store.plan()? {
+                objects.extend(store.load_layer(&plan)?.into_iter().flatten());
+            }
+            objects.sort_by_key(|o| o.id);
+            Ok((store.kept()?, objects))
+        };
+    let (kept, objects) = read(&mut *source)?;
+    drop(source);
+    let mut target = open_named(config, to, width, false)?;
+    if target.serial_width() != width {
+        bail!(
+            "{to} has {}-digit serials, {from} {width}-digit ones: numbers cannot move between them",
+            target.serial_width()
+        );
+    }
+    target.fill(&kept, &objects)?;
+    let (kept_there, objects_there) = read(&mut *target)?;
+    // One checksum per table, over its content as read back from each store.
+    // The text is hashed as it is written, never held whole (10M objects would be gigabytes).
+    struct Hashing(Sha256);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let sum = |v: &dyn std::fmt::Debug| {
+        let mut h = Hashing(Sha256::new());
+        let _ = std::fmt::Write::write_fmt(&mut h, format_args!("{v:?}"));
+        hex::encode(h.0.finalize())
+    };
+    let tables: [(&str, String, String); 8] = [
+        ("objects", sum(&objects), sum(&objects_there)),
+        (
+            "numbers given",
+            sum(&kept.serials),
+            sum(&kept_there.serials),
+        ),
+        (
+            "numbers retired",
+            sum(&kept.retired),
+            sum(&kept_there.retired),
+        ),
+        (
+            "numbers' dates",
+            sum(&kept.assigned),
+            sum(&kept_there.assigned),
+        ),
+        ("history", sum(&kept.history), sum(&kept_there.history)),
+        ("tokens", sum(&kept.tokens), sum(&kept_there.tokens)),
+        ("photos", sum(&kept.photos), sum(&kept_there.photos)),
+        ("settings", sum(&kept.settings), sum(&kept_there.settings)),
+    ];
+    let counts = [
+        objects.len(),
+        kept.serials
+            .iter()
+            .map(|(_, b)| b.iter().map(|x| x.count_ones() as usize).sum::<usize>())
+            .sum(),
+        kept.retired.len(),
+        kept.assigned.len(),
+        kept.history.len(),
+        kept.tokens.len(),
+        kept.photos.len(),
+        kept.settings.len(),
+    ];
+    let mut differ = Vec::new();
+    for ((name, a, b), n) in tables.iter().zip(counts) {
+        println!(
+            "{name:<16} {n:>10}  sha256 {}  {}",
+            &a[..16],
+            if a == b { "equal" } else { "DIFFERENT" }
+        );
+        if a != b {
+            differ.push(*name);
+        }
+    }
+    if !differ.is_empty() {
+        bail!(
+            "the new store differs from {from} in: {}",
+            differ.join(", ")
+        );
+    }
+    let verdict = target.verify_history()?;
+    if !verdict.ok() {
+        bail!(
+            "the history chain in {to} is broken: {:?}",
+            verdict.problems
+        );
+    }
+    eprintln!("moved {from} to {to}: every table equal, the history chain intact");
+    Ok(())
 }
 
 /// Who runs a command, as the history records it.
@@ -1042,7 +1202,7 @@ fn token(config: &Config, command: TokenCommand) -> Result<()> {
 
 fn open(config: &Config) -> Result<Registry> {
     let store = open_store(config)?;
-    Ok(Registry::open(Box::new(store), config.confusable_radius_m)?)
+    Ok(Registry::open(store, config.confusable_radius_m)?)
 }
 
 fn serve(config: Config) -> Result<()> {

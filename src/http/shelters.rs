@@ -217,7 +217,7 @@ pub fn pmtiles_path(config: &crate::config::Config) -> std::path::PathBuf {
         .shelters
         .pmtiles
         .clone()
-        .unwrap_or_else(|| config.store.with_extension("pmtiles"))
+        .unwrap_or_else(|| config.store.file.with_extension("pmtiles"))
 }
 
 /// The city's PMTiles archive (shelters and streets as the public sees them), with HTTP range

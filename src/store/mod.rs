@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod gpkg;
 mod inplace;
+pub mod pg;
 mod serials;
 mod time;
 
@@ -36,6 +37,17 @@ pub enum StoreError {
     },
     #[error("store {path}: {reason}")]
     Invalid { path: String, reason: String },
+    /// A statement the PostgreSQL server refused or could not run.
+    #[error("store {path}: {source}")]
+    Postgres {
+        path: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The database cannot be reached (down, restarting, or the connection was lost): nothing
+    /// of the call was written; it may be tried again.
+    #[error("store {path}: the database is unavailable: {reason}")]
+    Unavailable { path: String, reason: String },
     /// A batch written in parts ended without its last part: nothing of it was written.
     #[error("store {path}: the batch was abandoned before its end; nothing of it was written")]
     Abandoned { path: String },
@@ -140,6 +152,50 @@ pub struct Photo {
     pub bytes: Vec<u8>,
 }
 
+/// Everything a store keeps besides its objects' rows, as stored (times as the texts written),
+/// for moving a store from one kind to the other (`citytwin migrate`): nothing is recomputed,
+/// so the history's hashes, the tokens' ids and the numbers' dates come across unchanged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Kept {
+    /// `citytwin_settings` (the serial width, the next free id, the history's head…), by key;
+    /// without the GeoPackage's own `schema_version`.
+    pub settings: Vec<(String, String)>,
+    /// `citytwin_serials`: (block, bits), by block.
+    pub serials: Vec<(i64, Vec<u8>)>,
+    /// `citytwin_retired_numbers`, by serial.
+    pub retired: Vec<Retired>,
+    /// The hash-chained history, by sequence number.
+    pub history: Vec<chain::Entry>,
+    /// `citytwin_tokens`, by id (hashes only).
+    pub tokens: Vec<TokenRow>,
+    /// `citytwin_photos`, by key.
+    pub photos: Vec<Photo>,
+    /// Objects whose number was given after they were created: (id, when), by id.
+    pub assigned: Vec<(ObjectId, String)>,
+}
+
+/// A retired number as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retired {
+    pub serial: i64,
+    pub layer: String,
+    pub object_id: i64,
+    pub assigned: String,
+    pub retired: String,
+}
+
+/// A token as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub hash: String,
+    pub created: String,
+    pub expires: Option<String>,
+    pub revoked: Option<String>,
+}
+
 /// What every store can do. The twin loads from it at start and writes through it.
 pub trait Store: Send {
     fn layers(&self) -> &Layers;
@@ -231,4 +287,10 @@ pub trait Store: Send {
     fn photo(&mut self, key: &str) -> Result<Option<Photo>, StoreError>;
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Everything the store keeps besides the objects' rows, as stored (see [`Kept`]).
+    fn kept(&mut self) -> Result<Kept, StoreError>;
+    /// Fills an empty store (no object, no history, no token) with `kept` and `objects` as
+    /// they were stored elsewhere, in one transaction: all of it or nothing. A store holding
+    /// anything is refused.
+    fn fill(&mut self, kept: &Kept, objects: &[Object]) -> Result<(), StoreError>;
 }

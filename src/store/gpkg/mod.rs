@@ -30,6 +30,7 @@ mod functions;
 mod history;
 mod load;
 mod migrate;
+mod moves;
 mod rows;
 mod rtree;
 mod rtree_pack;
@@ -343,6 +344,14 @@ impl Store for GpkgStore {
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
         let p = self.shown();
         write_setting(&self.conn, key, value).map_err(|e| sql(&p, e))
+    }
+
+    fn kept(&mut self) -> Result<crate::store::Kept, StoreError> {
+        self.read_kept()
+    }
+
+    fn fill(&mut self, kept: &crate::store::Kept, objects: &[Object]) -> Result<(), StoreError> {
+        self.fill_from(kept, objects)
     }
 }
 
