@@ -1236,7 +1236,21 @@ fn serve(config: Config) -> Result<()> {
         tracing::info!(%addr, objects, ready_in_ms = started.elapsed().as_millis() as u64, "citytwin listening");
         // Tests and scripts read this line to learn the port when binding to :0.
         println!("listening on http://{addr}");
-        let state = citytwin::http::AppState::new(Arc::new(registry), Arc::new(config))
+        let registry = Arc::new(registry);
+        if let Some(url) = &config.store.postgres {
+            // Other instances share the store: follow their writes.
+            let r = registry.clone();
+            let feed = citytwin::store::pg::listen::follow(
+                url,
+                Arc::new(move || {
+                    if let Err(err) = r.catch_up() {
+                        tracing::warn!(%err, "could not follow other instances' writes");
+                    }
+                }),
+            )?;
+            let _ = registry.feed.set(feed);
+        }
+        let state = citytwin::http::AppState::new(registry, Arc::new(config))
             .context("reading the incidents from the store's history")?;
         citytwin::http::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");

@@ -74,6 +74,13 @@ pub struct Registry {
     followers: RwLock<Vec<std::sync::Arc<dyn Follower>>>,
     /// Called after every commit that added to the history (the live events).
     on_commit: RwLock<Vec<std::sync::Arc<dyn Fn() + Send + Sync>>>,
+    /// The newest history entry the twin follows: this instance's own writes and, through
+    /// [`Registry::catch_up`], those of every other instance sharing the store.
+    applied: std::sync::atomic::AtomicU64,
+    /// The store's kind (`geopackage`, `postgis`).
+    kind: &'static str,
+    /// Whether the feed of other instances' writes is connected (a shared store only).
+    pub feed: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// A change to one object's status and attributes (`PATCH /objects/{number}`).
@@ -98,12 +105,14 @@ impl Registry {
         tracing::debug!(ms = started.elapsed().as_millis() as u64, "store planned");
         let (layers, width) = (store.layers().clone(), store.serial_width());
         let mut twin = Twin::load(layers, width, &plan, |p| store.load_layer(p))?;
-        twin.set_versions(store.last_seq()?);
+        let applied = store.last_seq()?;
+        twin.set_versions(applied);
         tracing::info!(
             objects = twin.len(),
             ms = started.elapsed().as_millis() as u64,
             "twin loaded and indexed"
         );
+        let kind = store.kind();
         Ok(Registry {
             store: Mutex::new(store),
             twin: RwLock::new(twin),
@@ -112,6 +121,9 @@ impl Registry {
             twin_follows: std::sync::atomic::AtomicBool::new(true),
             followers: RwLock::new(Vec::new()),
             on_commit: RwLock::new(Vec::new()),
+            applied: std::sync::atomic::AtomicU64::new(applied),
+            kind,
+            feed: std::sync::OnceLock::new(),
         })
     }
 
@@ -167,8 +179,123 @@ impl Registry {
         let seq = store
             .commit(&batch)
             .inspect_err(|_| self.forget_assigner())?;
-        self.follow_commit(vec![batch.changes], seq);
+        self.follow_own(store, vec![batch.changes], seq);
         Ok(())
+    }
+
+    /// After a commit of this instance: the writes of other instances that came before it in
+    /// the history (a shared store) are followed first, then its own, in history order.
+    fn follow_own(&self, store: &mut dyn Store, parts: Vec<Vec<Change>>, seq: u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut caught_up = true;
+        if let Some((before, own_last)) = store.last_written()
+            && own_last == seq
+        {
+            let applied = self.applied.load(SeqCst);
+            if before > applied
+                && let Err(err) = self.follow_others(store, applied, before)
+            {
+                tracing::warn!(%err, "could not read the writes of other instances; the next catch-up reads them");
+                caught_up = false;
+            }
+        }
+        self.follow_commit(parts, seq);
+        if caught_up {
+            self.applied.fetch_max(seq, SeqCst);
+        }
+    }
+
+    /// The store's kind (`geopackage`, `postgis`).
+    pub fn store_kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Follows the writes other instances made to a shared store since the twin last
+    /// followed it: every object they created, changed or deleted is read from the store and
+    /// put into the twin (tiles, resolver and nearest follow it), and listeners of the live
+    /// events are told. Answers how many objects changed.
+    pub fn catch_up(&self) -> Result<usize, RegistryError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut store = self.lock_store();
+        let from = self.applied.load(SeqCst);
+        let to = store.last_seq()?;
+        if to <= from {
+            return Ok(0);
+        }
+        let n = self.follow_others(&mut **store, from, to)?;
+        self.applied.fetch_max(to, SeqCst);
+        Ok(n)
+    }
+
+    /// Follows the history entries after `after` up to `upto`, written by others (call with
+    /// the store lock held): the objects they name (an edit's object, an import's id range)
+    /// are read as stored now and compared with the twin's.
+    fn follow_others(
+        &self,
+        store: &mut dyn Store,
+        after: u64,
+        upto: u64,
+    ) -> Result<usize, RegistryError> {
+        let mut ranges: Vec<(ObjectId, ObjectId)> = Vec::new();
+        let mut at = after;
+        'read: while at < upto {
+            let entries = store.history_after(at, &[], 10_000)?;
+            let Some(last) = entries.last() else { break };
+            at = last.seq.max(0) as u64;
+            for e in &entries {
+                if e.seq.max(0) as u64 > upto {
+                    break 'read;
+                }
+                if let Some(id) = e.object_id {
+                    ranges.push((id, id));
+                } else if let Some([lo, hi]) = e
+                    .new
+                    .as_ref()
+                    .and_then(|n| n.get("ids"))
+                    .and_then(|v| serde_json::from_value::<[ObjectId; 2]>(v.clone()).ok())
+                {
+                    ranges.push((lo.min(hi), hi.max(lo)));
+                }
+            }
+        }
+        ranges.sort_unstable();
+        let mut merged: Vec<(ObjectId, ObjectId)> = Vec::new();
+        for (lo, hi) in ranges {
+            match merged.last_mut() {
+                Some(m) if lo <= m.1.saturating_add(1) => m.1 = m.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        let mut changes = Vec::new();
+        for (lo, hi) in merged {
+            let mut now: HashMap<ObjectId, Object> = store
+                .objects_between(lo, hi)?
+                .into_iter()
+                .map(|o| (o.id, o))
+                .collect();
+            let twin = self.twin();
+            for id in lo..=hi {
+                match (twin.get(id), now.remove(&id)) {
+                    (None, Some(new)) => changes.push(Change::Create(new)),
+                    (Some(old), Some(new)) if *old != new => changes.push(Change::Update {
+                        old: Box::new(old.clone()),
+                        new,
+                    }),
+                    (Some(old), None) => changes.push(Change::Delete(old.clone())),
+                    _ => {}
+                }
+            }
+        }
+        let n = changes.len();
+        if n > 0 {
+            // Serials were given elsewhere: the cached assigner no longer knows them all.
+            self.forget_assigner();
+            self.follow_commit(vec![changes], upto);
+        } else {
+            self.committed();
+        }
+        tracing::debug!(after, upto, changed = n, "followed other instances' writes");
+        Ok(n)
     }
 
     /// After a failed write: the cached assigner may already have noted serials the store
@@ -432,7 +559,7 @@ impl Registry {
         let (report, rejects) = match (produced, committed) {
             (Ok(done), Ok(seq)) => {
                 let kept = written.into_inner().unwrap_or_else(|p| p.into_inner());
-                self.follow_commit(kept.parts, seq);
+                self.follow_own(&mut **store, kept.parts, seq);
                 done
             }
             (produced, committed) => {

@@ -162,6 +162,18 @@ pub struct Health {
     /// Layers the caller may see.
     pub layers: usize,
     pub version: String,
+    pub store: StoreHealth,
+}
+
+/// The store behind the service.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StoreHealth {
+    /// `geopackage` or `postgis`.
+    pub kind: String,
+    /// PostGIS: whether this instance is connected to the database and follows the other
+    /// instances' writes. While it is not, reads answer from memory and writes get 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected: Option<bool>,
 }
 
 /// Liveness and size of the twin (the objects and layers the caller may see).
@@ -180,6 +192,14 @@ async fn health(State(app): State<AppState>, access: access::Access) -> Json<Hea
             .sum(),
         layers: readable.len(),
         version: env!("CARGO_PKG_VERSION").into(),
+        store: StoreHealth {
+            kind: app.registry.store_kind().into(),
+            connected: app
+                .registry
+                .feed
+                .get()
+                .map(|f| f.load(std::sync::atomic::Ordering::SeqCst)),
+        },
     })
 }
 

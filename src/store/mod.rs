@@ -199,6 +199,8 @@ pub struct TokenRow {
 /// What every store can do. The twin loads from it at start and writes through it.
 pub trait Store: Send {
     fn layers(&self) -> &Layers;
+    /// What kind of store: `geopackage` or `postgis`.
+    fn kind(&self) -> &'static str;
     /// Digits in a serial, fixed when the store was created.
     fn serial_width(&self) -> u8;
     /// What each layer holds, before it is read.
@@ -287,6 +289,14 @@ pub trait Store: Send {
     fn photo(&mut self, key: &str) -> Result<Option<Photo>, StoreError>;
     fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Every object whose id is in `lo..=hi`, of any layer, as stored now.
+    fn objects_between(&mut self, lo: ObjectId, hi: ObjectId) -> Result<Vec<Object>, StoreError>;
+    /// Where this handle's last object write ([`Store::commit`], [`Store::commit_parts`]) went
+    /// in the history: the newest entry before it and its own last entry. `None` when the store
+    /// does not say; then only [`Store::history_after`] tells others' writes from one's own.
+    fn last_written(&self) -> Option<(u64, u64)> {
+        None
+    }
     /// Everything the store keeps besides the objects' rows, as stored (see [`Kept`]).
     fn kept(&mut self) -> Result<Kept, StoreError>;
     /// Fills an empty store (no object, no history, no token) with `kept` and `objects` as

@@ -161,6 +161,32 @@ impl GpkgStore {
     }
 }
 
+impl GpkgStore {
+    /// Every object whose id is in `lo..=hi`, of any layer.
+    pub(super) fn read_between(
+        &mut self,
+        lo: ObjectId,
+        hi: ObjectId,
+    ) -> Result<Vec<Object>, StoreError> {
+        let p = self.shown();
+        let ctx = RowContext {
+            layers: &self.layers,
+            width: self.width,
+            path: &p,
+        };
+        let (lo, hi) = (
+            lo.min(i64::MAX as u64) as i64,
+            hi.min(i64::MAX as u64 - 1) as i64,
+        );
+        let mut out = Vec::new();
+        for layer in self.layers.ids() {
+            out.extend(load_range(&ctx, &self.conn, (layer, lo, hi + 1), 16)?);
+        }
+        out.sort_by_key(|o| o.id);
+        Ok(out)
+    }
+}
+
 /// What reading a row needs; shared by the loader threads.
 struct RowContext<'a> {
     layers: &'a Layers,

@@ -205,6 +205,10 @@ impl Store for GpkgStore {
         &self.layers
     }
 
+    fn kind(&self) -> &'static str {
+        "geopackage"
+    }
+
     fn serial_width(&self) -> u8 {
         self.width
     }
@@ -344,6 +348,10 @@ impl Store for GpkgStore {
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
         let p = self.shown();
         write_setting(&self.conn, key, value).map_err(|e| sql(&p, e))
+    }
+
+    fn objects_between(&mut self, lo: ObjectId, hi: ObjectId) -> Result<Vec<Object>, StoreError> {
+        self.read_between(lo, hi)
     }
 
     fn kept(&mut self) -> Result<crate::store::Kept, StoreError> {

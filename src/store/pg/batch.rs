@@ -255,6 +255,8 @@ pub(super) struct Writer<'a, 'c> {
     renumbered: Vec<(u32, u16, u64)>,
     /// Created objects of the part being written not written yet: their places in it.
     pending: Vec<usize>,
+    /// The history's newest entry before this batch.
+    before: u64,
     first_id: u64,
     last_id: u64,
     created: (u64, u64),
@@ -279,7 +281,9 @@ impl<'a, 'c> Writer<'a, 'c> {
                 .map_err(e)?;
             geometry_types.push(st.columns()[0].type_().clone());
         }
+        let history = Appender::open(tx).await.map_err(e)?;
         Ok(Writer {
+            before: history.seq.max(0) as u64,
             tx,
             layers,
             width,
@@ -287,7 +291,7 @@ impl<'a, 'c> Writer<'a, 'c> {
             path,
             now: format_ms(crate::model::now_ms()),
             geometry_types,
-            history: Appender::open(tx).await.map_err(e)?,
+            history,
             new_serials: fixedbitset::FixedBitSet::new(),
             taken_back: Vec::new(),
             renumbered: Vec::new(),
@@ -649,6 +653,14 @@ impl<'a, 'c> Writer<'a, 'c> {
     }
 }
 
+/// A committed batch: the history's newest entry before it, its own last entry, and the next
+/// free object id.
+pub(super) struct Written {
+    pub(super) before: u64,
+    pub(super) seq: u64,
+    pub(super) next_id: ObjectId,
+}
+
 /// Where `COPY` writes a layer's rows.
 pub(super) struct CopyTarget<'a, 'c> {
     pub(super) tx: &'a Tx<'c>,
@@ -809,14 +821,15 @@ impl PgStore {
         head: &BatchHead,
         changes: &[Change],
         summary: serde_json::Value,
-    ) -> Result<(u64, ObjectId), StoreError> {
+    ) -> Result<Written, StoreError> {
         let mut client = self.client().await?;
         let tx = self.write_tx(&mut client).await?;
         let free = self.next_free(&tx).await?;
         let mut w = Writer::open(&tx, &self.layers, self.width, head, &self.shown).await?;
         w.write(changes).await?;
+        let before = w.before;
         let seq = w.finish(summary).await?;
-        self.end(tx, free, seq, free).await
+        self.end(tx, free, (before, seq), free).await
     }
 
     /// As [`crate::store::Store::commit_parts`].
@@ -826,7 +839,7 @@ impl PgStore {
         parts: std::sync::mpsc::Receiver<Part>,
         first_id: &mut dyn FnMut(ObjectId),
         written: &mut dyn FnMut(Vec<Change>),
-    ) -> Result<(u64, ObjectId), StoreError> {
+    ) -> Result<Written, StoreError> {
         let mut client = self.client().await?;
         let tx = self.write_tx(&mut client).await?;
         let free = self.next_free(&tx).await?;
@@ -848,8 +861,9 @@ impl PgStore {
                     let _ = reply.send(set);
                 }
                 Ok(Part::Finish { summary, next_id }) => {
+                    let before = w.before;
                     let seq = w.finish(summary).await?;
-                    return self.end(tx, free, seq, next_id).await;
+                    return self.end(tx, free, (before, seq), next_id).await;
                 }
                 Err(_) => {
                     return Err(StoreError::Abandoned {
@@ -875,9 +889,9 @@ impl PgStore {
         &self,
         tx: Tx<'_>,
         free: ObjectId,
-        seq: u64,
+        (before, seq): (u64, u64),
         used_to: ObjectId,
-    ) -> Result<(u64, ObjectId), StoreError> {
+    ) -> Result<Written, StoreError> {
         let next_id = used_to.max(free).max(self.next_id);
         tx.execute(
             "UPDATE citytwin_settings SET value = $1::text WHERE key = 'next_id' AND value::bigint < $2",
@@ -886,6 +900,10 @@ impl PgStore {
         .await
         .map_err(self.pg())?;
         tx.commit().await.map_err(self.pg())?;
-        Ok((seq, next_id))
+        Ok(Written {
+            before,
+            seq,
+            next_id,
+        })
     }
 }

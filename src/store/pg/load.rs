@@ -115,6 +115,47 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Every object whose id is in `lo..=hi`, of any layer.
+    pub(super) async fn read_between(
+        &self,
+        lo: ObjectId,
+        hi: ObjectId,
+    ) -> Result<Vec<Object>, StoreError> {
+        let c = self.client().await?;
+        let (lo, hi) = (
+            lo.min(i64::MAX as u64) as i64,
+            hi.min(i64::MAX as u64) as i64,
+        );
+        let mut out = Vec::new();
+        for layer in self.layers.ids() {
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT fid, geom, serial, number, status, status_changed, attributes::text, \
+                         source_file, source_id, created, updated FROM \"{}\" \
+                         WHERE fid BETWEEN $1 AND $2",
+                        self.layers.def(layer).name
+                    ),
+                    &[&lo, &hi],
+                )
+                .await
+                .map_err(self.pg())?;
+            let ctx = RowContext {
+                layers: &self.layers,
+                width: self.width,
+                path: &self.shown,
+                layer,
+            };
+            for r in &rows {
+                out.push(ctx.object(r)?);
+            }
+        }
+        out.sort_by_key(|o| o.id);
+        Ok(out)
+    }
+}
+
 /// What reading a row needs.
 struct RowContext<'a> {
     layers: &'a Layers,

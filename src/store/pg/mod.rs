@@ -24,6 +24,7 @@
 
 mod batch;
 mod geom;
+pub mod listen;
 mod load;
 mod moves;
 mod reads;
@@ -64,6 +65,8 @@ pub struct PgStore {
     layers: Layers,
     width: u8,
     next_id: ObjectId,
+    /// See [`Store::last_written`].
+    written: Option<(u64, u64)>,
 }
 
 impl PgStore {
@@ -111,11 +114,19 @@ impl PgStore {
             layers: layers.clone(),
             width,
             next_id: 1,
+            written: None,
         };
         let (width, next_id) = store.run(schema::migrate(&store, layers, width))?;
         store.width = width;
         store.next_id = next_id;
         Ok(store)
+    }
+
+    /// Notes a committed batch; its last history entry's sequence number.
+    fn written(&mut self, w: batch::Written) -> u64 {
+        self.next_id = w.next_id;
+        self.written = Some((w.before, w.seq));
+        w.seq
     }
 
     /// The database as shown in messages (no user or password).
@@ -212,6 +223,10 @@ impl Store for PgStore {
         &self.layers
     }
 
+    fn kind(&self) -> &'static str {
+        "postgis"
+    }
+
     fn serial_width(&self) -> u8 {
         self.width
     }
@@ -260,10 +275,8 @@ impl Store for PgStore {
             history_per_create: batch.history_per_create,
             bulk: batch.changes.len() > 10_000,
         };
-        let (seq, next_id) =
-            self.run(self.write_batch(&head, &batch.changes, batch.summary.clone()))?;
-        self.next_id = next_id;
-        Ok(seq)
+        let w = self.run(self.write_batch(&head, &batch.changes, batch.summary.clone()))?;
+        Ok(self.written(w))
     }
 
     fn commit_parts(
@@ -273,9 +286,8 @@ impl Store for PgStore {
         first_id: &mut dyn FnMut(ObjectId),
         written: &mut dyn FnMut(Vec<Change>),
     ) -> Result<u64, StoreError> {
-        let (seq, next_id) = self.run(self.write_parts(head, parts, first_id, written))?;
-        self.next_id = next_id;
-        Ok(seq)
+        let w = self.run(self.write_parts(head, parts, first_id, written))?;
+        Ok(self.written(w))
     }
 
     fn last_seq(&mut self) -> Result<u64, StoreError> {
@@ -367,6 +379,14 @@ impl Store for PgStore {
                 .await
                 .map_err(self.pg())
         })
+    }
+
+    fn objects_between(&mut self, lo: ObjectId, hi: ObjectId) -> Result<Vec<Object>, StoreError> {
+        self.run(self.read_between(lo, hi))
+    }
+
+    fn last_written(&self) -> Option<(u64, u64)> {
+        self.written
     }
 
     fn kept(&mut self) -> Result<Kept, StoreError> {

@@ -1,0 +1,311 @@
+//! Several citytwin instances over one PostGIS store: an edit through one shows through the
+//! other within a second; an instance whose feed of changes is cut catches up from the
+//! history; with the database away, reads go on from memory and writes get 503, and all comes
+//! back when it returns. The database is a PostgreSQL cluster of the test's own (initdb on a
+//! free port), so stopping it touches nothing else.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Server, enc};
+use serde_json::{Value, json};
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A PostgreSQL cluster of one test, run by the `postgres` user in a folder of its own.
+struct Cluster {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Cluster {
+    /// A new cluster with a database `city` holding PostGIS; `None` (and a visible skip, or a
+    /// failure under CI) when PostgreSQL's server programs or PostGIS are missing.
+    fn start() -> Option<Cluster> {
+        let found = Path::new(PG_BIN).join("initdb").is_file()
+            && Path::new("/usr/share/postgresql/15/extension/postgis.control").is_file()
+            && common::on_path("runuser");
+        if !common::tool_or_skip(
+            found,
+            "the shared-store tests",
+            "PostgreSQL 15's server programs with PostGIS",
+            "apt-get install postgresql-15 postgresql-15-postgis-3",
+        ) {
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "citytwin-pg-{}-{}",
+            std::process::id(),
+            port_free()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        as_postgres(&["chown", "postgres", dir.to_str().unwrap()], true);
+        let data = dir.join("data");
+        as_postgres(
+            &[
+                &format!("{PG_BIN}/initdb"),
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            false,
+        );
+        let cluster = Cluster {
+            dir,
+            port: port_free(),
+        };
+        cluster.up();
+        let psql = |db: &str, sql: &str| {
+            let out = Command::new("psql")
+                .arg(cluster.url(db))
+                .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        psql("postgres", "CREATE DATABASE city");
+        psql("city", "CREATE EXTENSION postgis");
+        Some(cluster)
+    }
+
+    fn url(&self, db: &str) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        let mut all = vec![
+            format!("{PG_BIN}/pg_ctl"),
+            "-D".into(),
+            data.to_string_lossy().into(),
+            "-l".into(),
+            log.to_string_lossy().into(),
+            "-w".into(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        as_postgres(&refs, false);
+    }
+
+    fn up(&self) {
+        self.ctl(&[
+            "-o",
+            &format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1",
+                self.port,
+                self.dir.display()
+            ),
+            "start",
+        ]);
+    }
+
+    fn down(&self) {
+        self.ctl(&["-m", "fast", "stop"]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.ctl(&["-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs a command as the `postgres` user (PostgreSQL refuses to run as root); `plain` runs it
+/// as is.
+fn as_postgres(args: &[&str], plain: bool) {
+    let out = if plain {
+        Command::new(args[0]).args(&args[1..]).output()
+    } else {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .args(args)
+            .current_dir("/")
+            .output()
+    }
+    .unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+}
+
+fn port_free() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An instance over the cluster's store (its GeoPackage setting points at nothing used).
+fn instance(dir: &Path, url: &str, seed: &str) -> Server {
+    Server::start(
+        &dir.join("unused.gpkg"),
+        seed,
+        &[
+            ("CITYTWIN_STORE__POSTGRES", url),
+            ("CITYTWIN_LIMITS__ADMIN__WRITES_PER_MINUTE", "100000"),
+        ],
+    )
+}
+
+fn admin_token(dir: &Path, url: &str) -> String {
+    let out = common::cli_cmd(
+        &dir.join("unused.gpkg"),
+        &["token", "create", "--role", "admin", "--name", "t"],
+    )
+    .env("CITYTWIN_STORE__POSTGRES", url)
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Creates a camera at `at` through `server`; its number.
+fn create(server: &Server, at: [f64; 2]) -> String {
+    let (s, f) = server.post(
+        "/objects",
+        &json!({"layer": "cameras", "geometry": {"type": "Point", "coordinates": at}}),
+    );
+    assert_eq!(s, 201, "{f}");
+    f["properties"]["number"].as_str().unwrap().to_string()
+}
+
+/// Waits until `server` knows `number`, at most `within`; how long it took.
+fn seen(server: &Server, number: &str, within: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() <= within {
+        if server.get(&format!("/objects/{}", enc(number))).0 == 200 {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn health(server: &Server) -> Value {
+    server.get("/health").1
+}
+
+#[test]
+fn instances_over_one_store_see_each_others_edits_and_survive_the_database_going_away() {
+    let Some(pg) = Cluster::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url("city");
+    let seed = common::repo("seeds/demo.toml");
+    // A seeds the demo city; B starts on the seeded store.
+    let mut a = instance(dir.path(), &url, seed.to_str().unwrap());
+    let mut b = instance(dir.path(), &url, "none");
+    let token = admin_token(dir.path(), &url);
+    a.as_token(Some(&token));
+    b.as_token(Some(&token));
+    assert_eq!(
+        health(&b)["store"],
+        json!({"kind": "postgis", "connected": true})
+    );
+    assert_eq!(health(&a)["objects"], health(&b)["objects"]);
+
+    // An edit through A is read through B within a second: the object, the resolver, the
+    // changed status.
+    let number = create(&a, [35.1401, 47.8402]);
+    assert!(
+        seen(&b, &number, Duration::from_secs(1)).is_some(),
+        "not on B within 1 s"
+    );
+    let (s, r) = b.get(&format!("/resolve?q={}", enc(&number)));
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["candidates"][0]["number"], json!(number), "{r}");
+    let (s, e) = a.patch(
+        &format!("/objects/{}", enc(&number)),
+        &json!({"status": "broken"}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let started = Instant::now();
+    while b.get(&format!("/objects/{}", enc(&number))).1["properties"]["status"] != "broken" {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the status is not on B within 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Both ways, and a number is never given twice by the two.
+    let from_b = create(&b, [35.1402, 47.8403]);
+    assert!(seen(&a, &from_b, Duration::from_secs(1)).is_some());
+    assert_ne!(from_b, number);
+
+    // B's feed is cut mid-stream of A's writes: B catches up from the history.
+    let mut made = Vec::new();
+    for i in 0..30 {
+        if i == 10 {
+            let out = Command::new("psql")
+                .arg(pg.url("city"))
+                .args([
+                    "-tAc",
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                     WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+                ])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "2",
+                "both instances' feeds cut: {out:?}"
+            );
+        }
+        made.push(create(&a, [35.15 + i as f64 * 1e-4, 47.85]));
+    }
+    for n in &made {
+        assert!(
+            seen(&b, n, Duration::from_secs(15)).is_some(),
+            "{n} never reached B"
+        );
+    }
+    assert_eq!(health(&a)["objects"], health(&b)["objects"]);
+
+    // The database goes away: reads answer from memory, writes get 503, /health says so.
+    let before = health(&b)["objects"].clone();
+    pg.down();
+    let started = Instant::now();
+    while health(&b)["store"]["connected"] != json!(false) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            health(&b)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(health(&b)["objects"], before);
+    assert_eq!(b.get(&format!("/objects/{}", enc(&number))).0, 200);
+    assert_eq!(b.get(&format!("/resolve?q={}", enc(&made[3]))).0, 200);
+    let (s, e) = a.post(
+        "/objects",
+        &json!({"layer": "cameras", "geometry": {"type": "Point", "coordinates": [35.2, 47.9]}}),
+    );
+    assert_eq!(s, 503, "{e}");
+    assert_eq!(e["code"], "store_unavailable", "{e}");
+    // It returns: both reconnect, a write goes through and reaches the other.
+    pg.up();
+    let started = Instant::now();
+    while health(&a)["store"]["connected"] != json!(true)
+        || health(&b)["store"]["connected"] != json!(true)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} {}",
+            health(&a),
+            health(&b)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = create(&a, [35.2, 47.9]);
+    assert!(seen(&b, &after, Duration::from_secs(1)).is_some());
+    a.stop();
+    b.stop();
+}
