@@ -178,6 +178,12 @@ pub struct Limits {
     pub engineer: RoleLimits,
     /// Callers with an admin's token, counted per token.
     pub admin: RoleLimits,
+    /// Addresses of the proxies in front of citytwin (a load balancer, a tile cache): from
+    /// them the caller's address is read from `X-Forwarded-For` (the last address there that
+    /// is not one of these), so that the public's limits count each caller, not the proxy.
+    /// Empty: the connection's address, and `X-Forwarded-For` is ignored (anyone can send it).
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn default_event_listeners() -> usize {
@@ -220,6 +226,7 @@ impl Default for Limits {
             dispatcher: role(6000, 600),
             engineer: role(6000, 6000),
             admin: role(6000, 6000),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -4,13 +4,13 @@
 //! (the public counted per address, a token's holder per token). Each refusal is a JSON error
 //! with its own status: 414, 503 or 429.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -191,7 +191,11 @@ fn refuse(status: StatusCode, code: &'static str, msg: String, retry_s: Option<u
 /// token's id once its secret has been proven, else the public by address. A token not yet
 /// proven (or made up) counts against the address, so inventing tokens gives no fresh
 /// allowance and no higher one; so does a token of role `public`.
-fn client(req: &Request, auth: &crate::access::Authenticator) -> (Role, String) {
+fn client(
+    req: &Request,
+    auth: &crate::access::Authenticator,
+    trusted: &[IpAddr],
+) -> (Role, String) {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -200,11 +204,42 @@ fn client(req: &Request, auth: &crate::access::Authenticator) -> (Role, String) 
         Some((id, role)) if role != Role::Public => (role, format!("token:{id}")),
         _ => (
             Role::Public,
-            req.extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "local".to_string(), |c| c.0.ip().to_string()),
+            caller(
+                req.headers(),
+                req.extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0),
+                trusted,
+            ),
         ),
     }
+}
+
+/// The caller's address: the connection's, or, when it comes from a trusted proxy, the last
+/// address of `X-Forwarded-For` that is not a trusted proxy (each proxy appends the address
+/// it was reached from; what comes before an untrusted one may be made up). `local` when
+/// there is no connection (tests calling the router directly).
+pub fn caller(headers: &HeaderMap, peer: Option<SocketAddr>, trusted: &[IpAddr]) -> String {
+    let Some(peer) = peer.map(|p| p.ip()) else {
+        return "local".to_string();
+    };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .or(forwarded.first())
+        .unwrap_or(&peer)
+        .to_string()
 }
 
 /// The middleware.
@@ -224,7 +259,7 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
     }
     let feature = Feature::of(req.uri().path());
     if let Some(rate) = Rate::of(feature, req.method()) {
-        let (role, key) = client(&req, &app.auth);
+        let (role, key) = client(&req, &app.auth, &g.limits.trusted_proxies);
         let (limiter, per_minute) = match rate {
             Rate::Resolve => (&g.resolve, g.limits.of(role).resolve_per_minute),
             Rate::Write => (&g.writes, g.limits.of(role).writes_per_minute),
@@ -298,6 +333,29 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_caller_is_read_from_x_forwarded_for_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let at = |ip: &str| Some(SocketAddr::new(ip.parse().unwrap(), 40000));
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        // Not trusted: the connection's address; the header may be made up.
+        assert_eq!(caller(&h, at("198.51.100.1"), &[proxy]), "198.51.100.1");
+        assert_eq!(caller(&h, at("127.0.0.1"), &[]), "127.0.0.1");
+        // Trusted: the last address the proxy appended.
+        assert_eq!(caller(&h, at("127.0.0.1"), &[proxy]), "203.0.113.7");
+        // Two proxies, both trusted: the one before them.
+        let lb: IpAddr = "10.0.0.2".parse().unwrap();
+        h.append("x-forwarded-for", "10.0.0.2".parse().unwrap());
+        assert_eq!(caller(&h, at("127.0.0.1"), &[proxy, lb]), "203.0.113.7");
+        // No header from a trusted proxy: the proxy itself.
+        assert_eq!(
+            caller(&HeaderMap::new(), at("127.0.0.1"), &[proxy]),
+            "127.0.0.1"
+        );
+        assert_eq!(caller(&h, None, &[proxy]), "local");
+    }
+
     use super::*;
 
     #[test]

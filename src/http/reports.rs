@@ -134,6 +134,7 @@ pub async fn file(
     State(app): State<AppState>,
     access: Access,
     connected: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     Body(r): Body<NewReport>,
 ) -> Response {
     let photo = match r.photo.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
@@ -159,7 +160,11 @@ pub async fn file(
     };
     let who = match access.caller.token {
         Some((id, _)) => format!("token:{id}"),
-        None => connected.map_or_else(|| "local".to_string(), |c| c.0.0.ip().to_string()),
+        None => super::limits::caller(
+            &headers,
+            connected.map(|c| c.0.0),
+            &app.config.limits.trusted_proxies,
+        ),
     };
     let actor = access.caller.actor();
     let visible = access.view.visible();
