@@ -7,12 +7,13 @@
 # Two lists, each asked in turn from random starting points:
 #   alert    what phones ask: 10 shelter-layer tiles (z13–z16 over the city's shelters, the
 #            versioned URLs the map uses, so nginx caches them) for every `/shelters/nearest`
-#            (k=3, from 2,000 random positions among the shelters);
+#            (k=3, from 2,000 positions near shelters that have streets around them);
 #   nearest  `/shelters/nearest` alone: the instances' own work, which the cache cannot take.
 #
 # Usage: benches/alert-spike.sh [WORKDIR]   env: STEPS (connections, "16 64 256"),
-#        DURATION (s per step, 10), PGURL and DB (as deploy/loopback.sh; DB default
-#        citytwin_spike, seeded with the demo city on first use)
+#        DURATION (s per step, 10), EDGES and SHELTERS (the generated city of
+#        benches/shelters-load.sh: 100,000 street pieces, 3,000 shelters), PGURL and DB (as
+#        deploy/loopback.sh; DB default citytwin_spike, made anew and imported into)
 # The run FAILS (exit 1) on any answer that is not 2xx, any socket error, or an empty run.
 set -euo pipefail
 W="${1:-/tmp/citytwin-spike}"
@@ -20,6 +21,8 @@ STEPS="${STEPS:-16 64 256}"
 DURATION="${DURATION:-10}"
 export DB="${DB:-citytwin_spike}"
 export PGURL="${PGURL:-postgresql://postgres@127.0.0.1:5432}"
+EDGES="${EDGES:-100000}"
+SHELTERS="${SHELTERS:-3000}"
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk; }
 [ -x /usr/sbin/nginx ] || { echo "installing nginx"; apt-get install -y -qq nginx; }
 cd "$(dirname "$0")/.."
@@ -41,8 +44,21 @@ cleanup() {
 trap cleanup EXIT
 cleanup
 
+# The city: the generated street grid and shelters of benches/shelters-load.sh, imported
+# into a new PostGIS database.
+CITY="$W/walk-$EDGES-$SHELTERS"
+[ -f "$CITY/shelters.geojson" ] || "$BIN" generate-walk --edges "$EDGES" --shelters "$SHELTERS" --out "$CITY"
+psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+psql "$PGURL/postgres" -qc "CREATE DATABASE $DB"
+psql "$PGURL/$DB" -qc "CREATE EXTENSION postgis"
+t0=$(now)
+CITYTWIN_LOG=warn "$BIN" --postgres "$PGURL/$DB" import --layer streets "$CITY/streets.geojson" >/dev/null
+CITYTWIN_LOG=warn "$BIN" --postgres "$PGURL/$DB" import --layer shelters "$CITY/shelters.geojson" >/dev/null
+IMPORT_S=$(echo "$(now) - $t0" | bc)
+echo "imported $EDGES street pieces and $SHELTERS shelters into PostGIS in ${IMPORT_S} s"
+
 # The lists, from the first deployment's answers.
-CITYTWIN_LOG=warn INSTANCES=1 PORT=$PORT1 deploy/loopback.sh up "$W/one"
+CITYTWIN_LOG=warn SEED=none INSTANCES=1 PORT=$PORT1 deploy/loopback.sh up "$W/one"
 URL="http://127.0.0.1:$PORT1"
 python3 - "$URL" "$W" <<'PY'
 import json, math, random, sys, urllib.parse, urllib.request
@@ -52,6 +68,17 @@ shelters = [s for s in get("/shelters/list")["features"]]
 pts = [s["geometry"]["coordinates"] for s in shelters]
 if len(pts) < 10:
     sys.exit(f"only {len(pts)} shelters in the store")
+# Residents where the city has its streets: shelters from whose own position a walking route
+# is found (the demo city's street extract covers part of its shelter list).
+random.seed(11)
+walkable = []
+for lon, lat in random.sample(pts, min(len(pts), 300)):
+    a = get(f"/shelters/nearest?lat={lat:.6f}&lon={lon:.6f}&k=1")
+    if a["routing"] == "walking":
+        walkable.append((lon, lat))
+if len(walkable) < 20:
+    sys.exit(f"only {len(walkable)} shelters with streets around them")
+pts = walkable
 tj = get("/tiles/shelters.json")
 parts = urllib.parse.urlsplit(tj["tiles"][0])
 template = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -69,13 +96,12 @@ for z in range(13, 17):
     x1, y0 = tile(hi[0], hi[1], z)
     tiles += [template.replace("{z}", str(z)).replace("{x}", str(x)).replace("{y}", str(y))
               for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
-random.seed(11)
 random.shuffle(tiles)
 tiles = tiles[:4000]
 near = []
 for _ in range(2000):
     lon, lat = random.choice(pts)
-    lon += random.uniform(-0.004, 0.004); lat += random.uniform(-0.003, 0.003)
+    lon += random.uniform(-0.001, 0.001); lat += random.uniform(-0.0007, 0.0007)
     near.append(f"/shelters/nearest?lat={lat:.6f}&lon={lon:.6f}&k=3")
 with open(f"{w}/nearest.paths", "w") as f:
     f.write("\n".join(near) + "\n")
@@ -84,7 +110,7 @@ with open(f"{w}/alert.paths", "w") as f:
         for k in range(10):
             f.write(tiles[(i * 10 + k) % len(tiles)] + "\n")
         f.write(n + "\n")
-print(f"{len(pts)} shelters; {len(tiles)} tiles (z13–z16, {version or 'unversioned'}); 2000 positions")
+print(f"{len(walkable)} shelters with streets around them (of 300 tried); {len(tiles)} tiles (z13–z16, {version or 'unversioned'}); 2000 positions")
 PY
 # Every question answers before any load: nearest with a walked route, tiles 200 or 204.
 checked=0
@@ -124,12 +150,12 @@ echo "== 1 instance behind nginx"
 run_steps 1 "$URL"
 PORT=$PORT1 deploy/loopback.sh down "$W/one" >/dev/null
 echo "== 2 instances behind nginx"
-CITYTWIN_LOG=warn INSTANCES=2 PORT=$PORT2 deploy/loopback.sh up "$W/two"
+CITYTWIN_LOG=warn SEED=none INSTANCES=2 PORT=$PORT2 deploy/loopback.sh up "$W/two"
 run_steps 2 "http://127.0.0.1:$PORT2"
 PORT=$PORT2 deploy/loopback.sh down "$W/two" >/dev/null
 
 summary_head alert-spike "$CMD"
-echo "The demo city on PostGIS ($PGURL/$DB) behind nginx 1.22 (least_conn, keep-alive, tile cache) as deploy/loopback.sh sets it up; wrk with 2 threads on the same machine, $DURATION s per step after 2 s unmeasured; \`alert\`: 10 shelter-layer tiles (versioned URLs, cached by nginx) per \`/shelters/nearest\` (k=3); \`nearest\`: \`/shelters/nearest\` alone."
+echo "A generated city of $EDGES street pieces and $SHELTERS shelters on PostGIS ($PGURL/$DB) behind nginx 1.22 (least_conn, keep-alive, tile cache) as deploy/loopback.sh sets it up; wrk with 2 threads on the same machine, $DURATION s per step after 2 s unmeasured; \`alert\`: 10 shelter-layer tiles (versioned URLs, cached by nginx) per \`/shelters/nearest\` (k=3); \`nearest\`: \`/shelters/nearest\` alone."
 echo
 echo "| list | connections | 1 instance | 2 instances | 2 ÷ 1 | errors |"
 echo "|---|---|---|---|---|---|"
