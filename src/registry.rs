@@ -59,6 +59,9 @@ pub struct ImportReport {
     pub per_layer: Vec<(String, usize)>,
 }
 
+/// What runs after a catch-up with other instances' writes.
+pub type CatchUpHook = std::sync::Arc<dyn Fn(&Registry) + Send + Sync>;
+
 /// The store and the twin.
 pub struct Registry {
     store: Mutex<Box<dyn Store>>,
@@ -79,6 +82,9 @@ pub struct Registry {
     applied: std::sync::atomic::AtomicU64,
     /// The store's kind (`geopackage`, `postgis`).
     kind: &'static str,
+    /// Called after every catch-up with other instances' writes, without the store's lock
+    /// (the residents' incidents read the history themselves).
+    after_catch_up: RwLock<Vec<CatchUpHook>>,
     /// Whether the feed of other instances' writes is connected (a shared store only).
     pub feed: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -122,6 +128,7 @@ impl Registry {
             followers: RwLock::new(Vec::new()),
             on_commit: RwLock::new(Vec::new()),
             applied: std::sync::atomic::AtomicU64::new(applied),
+            after_catch_up: RwLock::new(Vec::new()),
             kind,
             feed: std::sync::OnceLock::new(),
         })
@@ -216,15 +223,37 @@ impl Registry {
     /// events are told. Answers how many objects changed.
     pub fn catch_up(&self) -> Result<usize, RegistryError> {
         use std::sync::atomic::Ordering::SeqCst;
-        let mut store = self.lock_store();
-        let from = self.applied.load(SeqCst);
-        let to = store.last_seq()?;
-        if to <= from {
-            return Ok(0);
+        let n = {
+            let mut store = self.lock_store();
+            let from = self.applied.load(SeqCst);
+            let to = store.last_seq()?;
+            if to > from {
+                let n = self.follow_others(&mut **store, from, to)?;
+                self.applied.fetch_max(to, SeqCst);
+                n
+            } else {
+                0
+            }
+        };
+        // Also when no object changed: the entries that followed may have been read by a
+        // write of this instance (see `follow_own`), and the hooks keep their own place.
+        for f in self
+            .after_catch_up
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            f(self);
         }
-        let n = self.follow_others(&mut **store, from, to)?;
-        self.applied.fetch_max(to, SeqCst);
         Ok(n)
+    }
+
+    /// Calls `f` after every [`Registry::catch_up`], without the store's lock held.
+    pub fn on_catch_up(&self, f: CatchUpHook) {
+        self.after_catch_up
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(f);
     }
 
     /// Follows the history entries after `after` up to `upto`, written by others (call with

@@ -269,6 +269,53 @@ fn instances_over_one_store_see_each_others_edits_and_survive_the_database_going
     }
     assert_eq!(health(&a)["objects"], health(&b)["objects"]);
 
+    // Residents' reports filed through one instance are the other's incidents, and the
+    // incidents' numbers go on across both.
+    let list = b.get("/shelters/list").1;
+    let shelter = |i: usize| {
+        list["features"][i]["properties"]["number"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let incident_on = |server: &Server, id: u64| {
+        let started = Instant::now();
+        while server.get(&format!("/incidents/{id}")).0 != 200 {
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "incident {id} not there within 1 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (s, r1) = b.post("/reports", &json!({"number": shelter(0), "kind": "locked"}));
+    assert_eq!(s, 201, "{r1}");
+    let first = r1["incident"].as_u64().unwrap();
+    incident_on(&a, first);
+    let (s, r2) = a.post("/reports", &json!({"number": shelter(1), "kind": "locked"}));
+    assert_eq!(s, 201, "{r2}");
+    let second = r2["incident"].as_u64().unwrap();
+    assert_ne!(second, first, "two incidents, two numbers");
+    incident_on(&b, second);
+    let summary = |server: &Server| -> Vec<(u64, String, u64)> {
+        let list = server.get("/incidents").1;
+        list["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let n = i["number"].as_str().unwrap().to_string();
+                (
+                    i["incident"].as_u64().unwrap(),
+                    n,
+                    i["count"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(summary(&a), summary(&b));
+    assert_eq!(summary(&a).len(), 2);
+
     // The database goes away: reads answer from memory, writes get 503, /health says so.
     let before = health(&b)["objects"].clone();
     pg.down();

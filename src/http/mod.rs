@@ -99,6 +99,12 @@ impl AppState {
             Default::default()
         });
         let reports = crate::reports::ReportService::load(config.reports.clone(), &registry)?;
+        let followed = reports.clone();
+        registry.on_catch_up(Arc::new(move |r| {
+            if let Err(err) = followed.follow(r) {
+                tracing::warn!(%err, "could not read other instances' reports");
+            }
+        }));
         let events = crate::events::EventHub::new(&registry, 4096);
         let hub = events.clone();
         registry.on_commit(Arc::new(move || hub.poke()));

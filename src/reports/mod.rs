@@ -11,7 +11,7 @@
 pub mod incident;
 pub mod photo;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
@@ -247,6 +247,11 @@ struct Book {
     next_incident: u64,
     /// The key of reporters' hashes, kept in the store.
     key: String,
+    /// The newest history entry of [`ACTIONS`] this book has read back (see
+    /// [`ReportService::follow`]).
+    seq: u64,
+    /// Entries this instance wrote itself after `seq`: already in the book.
+    own: HashSet<u64>,
 }
 
 /// The reports and incidents of one server.
@@ -280,16 +285,10 @@ impl ReportService {
             next_report: 1,
             next_incident: 1,
             key,
+            seq: 0,
+            own: HashSet::new(),
         };
-        let mut after = 0;
-        loop {
-            let rows = registry.history_after(after, &ACTIONS, 10_000)?;
-            let Some(last) = rows.last() else { break };
-            after = last.seq.max(0) as u64;
-            for e in &rows {
-                book.replay(e, registry);
-            }
-        }
+        book.follow(registry)?;
         let per_hour = |n: u32| Quota::per_hour(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         let s = Arc::new(ReportService {
             per_reporter: DefaultKeyedRateLimiter::keyed(per_hour(settings.per_address_per_hour)),
@@ -303,6 +302,12 @@ impl ReportService {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads back the reports and incident moves other instances sharing the store wrote
+    /// since the book last looked (their ids then continue past theirs).
+    pub fn follow(&self, registry: &Registry) -> Result<(), RegistryError> {
+        self.lock().follow(registry)
     }
 
     /// After a crash between a report and its rule's edit (or a close and its undo): sets
@@ -416,6 +421,7 @@ impl ReportService {
             ));
         }
         let mut book = self.lock();
+        book.follow(registry)?;
         let reporter = Self::reporter_of(&book.key, who);
         let open = book.open.get(&object_id).copied();
         if let Some(i) = open.and_then(|id| book.incidents.get(&id))
@@ -501,7 +507,8 @@ impl ReportService {
             "main_kind": inc.main_kind(),
             "applied": inc.applied,
         });
-        registry.record_all(actor, &[("report", row)], photo.as_ref())?;
+        let seqs = registry.record_all(actor, &[("report", row)], photo.as_ref())?;
+        book.own.extend(seqs);
         let applied_now = inc.applied.filter(|_| {
             book.incidents
                 .get(&inc.id)
@@ -549,6 +556,7 @@ impl ReportService {
             ));
         }
         let mut book = self.lock();
+        book.follow(registry)?;
         let mut inc = book
             .incidents
             .get(&id)
@@ -591,7 +599,8 @@ impl ReportService {
             "count": inc.reports.len(),
             "main_kind": inc.main_kind(),
         });
-        registry.record_all(actor, &[("incident", row)], None)?;
+        let seqs = registry.record_all(actor, &[("incident", row)], None)?;
+        book.own.extend(seqs);
         if to.is_closed() {
             book.open.remove(&inc.object_id);
             if let Some(a) = inc.applied {
@@ -647,6 +656,23 @@ impl ReportService {
 }
 
 impl Book {
+    /// Replays the entries of [`ACTIONS`] after the newest one read, except this instance's
+    /// own (already in the book).
+    fn follow(&mut self, registry: &Registry) -> Result<(), RegistryError> {
+        loop {
+            let rows = registry.history_after(self.seq, &ACTIONS, 10_000)?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            self.seq = last.seq.max(0) as u64;
+            for e in &rows {
+                if !self.own.remove(&(e.seq.max(0) as u64)) {
+                    self.replay(e, registry);
+                }
+            }
+        }
+    }
+
     /// Applies one history entry of [`ACTIONS`].
     fn replay(&mut self, e: &HistoryEntry, registry: &Registry) {
         let Some(v) = &e.new else { return };
