@@ -135,7 +135,7 @@ for name in geopackage postgis; do
 done
 
 # martin over citytwin's own tables (EPSG:4326, transformed per tile), table sources.
-LAYERS=$(sed -n 's|^/tiles/\([^/]*\)/.*|\1|p' "$PATHS" | head -1)
+LAYERS=$(awk -F/ 'NR == 1 {print $3}' "$PATHS")
 {
   echo "listen_addresses: '127.0.0.1:18752'"
   echo "cache: disable"
