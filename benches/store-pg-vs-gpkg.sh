@@ -162,7 +162,7 @@ LAYERS=$(awk -F/ 'NR == 1 {print $3}' "$PATHS")
 EOF
   done
 } > "$P/martin.yaml"
-psql -q "$PGSTORE" -c "select count(pg_prewarm(c)) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r', 'i')" > /dev/null
+psql -q "$PGSTORE" -c "select count(pg_prewarm(c.oid)) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r', 'i')" > /dev/null
 "$MARTIN" --config "$P/martin.yaml" > "$P/martin.log" 2>&1 &
 mpid=$!
 PIDS+=("$mpid")
