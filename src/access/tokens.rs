@@ -53,6 +53,19 @@ pub struct NewToken {
     pub expires: Option<i64>,
 }
 
+/// The role a stored token names; a role this version does not know is the public's (least
+/// privilege), with a warning.
+pub fn stored_role(id: i64, role: &str) -> Role {
+    Role::parse(role).unwrap_or_else(|| {
+        tracing::warn!(
+            token = id,
+            role,
+            "token has an unknown role; treated as public"
+        );
+        Role::Public
+    })
+}
+
 /// A token could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {

@@ -123,6 +123,47 @@ pub enum Part {
     },
 }
 
+/// The summary row of a batch, when it gets one: the batch's `summary` with what it did (created,
+/// updated, deleted, and the ids it touched, lowest and highest) — one row for the batch,
+/// unless it was a single object with a row of its own. Shared by the stores' writers.
+pub(crate) fn summary_entry(
+    head: &BatchHead,
+    at: &str,
+    mut summary: serde_json::Value,
+    counts: [u64; 3],
+    (first_id, last_id): (ObjectId, ObjectId),
+) -> Option<chain::Entry> {
+    if let Some(m) = summary.as_object_mut() {
+        m.insert("created".into(), counts[0].into());
+        m.insert("updated".into(), counts[1].into());
+        m.insert("deleted".into(), counts[2].into());
+        if first_id <= last_id {
+            m.insert("ids".into(), serde_json::json!([first_id, last_id]));
+        }
+    }
+    let changed: u64 = counts.iter().sum();
+    (changed > 0 && (!head.history_per_create || changed > 1)).then(|| chain::Entry {
+        at: at.to_string(),
+        actor: head.actor.clone(),
+        action: head.action.clone(),
+        new: Some(summary.to_string()),
+        ..Default::default()
+    })
+}
+
+/// Why a serial is refused: it was given before.
+pub(crate) fn given_before(s: u32) -> String {
+    format!("serial {s} was already given to another object; numbers are never reused")
+}
+
+/// The serial of an object's number of citytwin's scheme.
+pub(crate) fn scheme_serial(o: &Object) -> Option<u32> {
+    match &o.number {
+        Some(crate::numbering::Number::Scheme { serial, .. }) => Some(*serial),
+        _ => None,
+    }
+}
+
 /// A row of the change history.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {

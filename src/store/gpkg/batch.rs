@@ -7,8 +7,9 @@ use super::history::Appender;
 use super::rows::{ROWS_PER_INSERT, RowInsert, TimeTexts};
 use super::{rtree, sql};
 use crate::model::{Layers, Object};
-use crate::numbering::Number;
-use crate::store::{BatchHead, Change, StoreError, chain, format_ms, serials};
+use crate::store::{
+    BatchHead, Change, StoreError, chain, format_ms, given_before, scheme_serial, serials,
+};
 
 /// The error for an object's row that the store refuses.
 fn refused<'a>(
@@ -370,7 +371,7 @@ impl<'t> BatchWriter<'t> {
 
     /// Records the batch's serials, its summary row (unless it was one created object with a
     /// row of its own) and the new history head; returns the newest history sequence number.
-    pub(super) fn finish(mut self, mut summary: serde_json::Value) -> Result<u64, StoreError> {
+    pub(super) fn finish(mut self, summary: serde_json::Value) -> Result<u64, StoreError> {
         let p = self.path.clone();
         let e = |err| sql(&p, err);
         // Every serial new to its object is recorded as given; one given before is refused,
@@ -399,28 +400,15 @@ impl<'t> BatchWriter<'t> {
             ));
         }
         // One summary row per batch: what, how many, which ids.
-        if let Some(m) = summary.as_object_mut() {
-            m.insert("created".into(), self.counts[0].into());
-            m.insert("updated".into(), self.counts[1].into());
-            m.insert("deleted".into(), self.counts[2].into());
-            if self.first_id <= self.last_id {
-                m.insert(
-                    "ids".into(),
-                    serde_json::json!([self.first_id, self.last_id]),
-                );
-            }
-        }
-        let changed: u64 = self.counts.iter().sum();
-        if changed > 0 && (!self.head.history_per_create || changed > 1) {
-            self.history
-                .push(chain::Entry {
-                    at: self.now.clone(),
-                    actor: self.head.actor.clone(),
-                    action: self.head.action.clone(),
-                    new: Some(summary.to_string()),
-                    ..Default::default()
-                })
-                .map_err(e)?;
+        let entry = crate::store::summary_entry(
+            self.head,
+            &self.now,
+            summary,
+            self.counts,
+            (self.first_id, self.last_id),
+        );
+        if let Some(entry) = entry {
+            self.history.push(entry).map_err(e)?;
         }
         let seq = self.history.finish().map_err(e)?;
         // Keep gpkg_contents' extent and last_change current for GIS tools.
@@ -455,22 +443,11 @@ fn given_twice(path: &str, layer: &str, id: u64, s: u32) -> StoreError {
     }
 }
 
-fn given_before(s: u32) -> String {
-    format!("serial {s} was already given to another object; numbers are never reused")
-}
-
-/// The serial of a number of citytwin's scheme.
-fn scheme_serial(o: &Object) -> Option<u32> {
-    match &o.number {
-        Some(Number::Scheme { serial, .. }) => Some(*serial),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Layers, Status};
+    use crate::numbering::Number;
     use crate::store::Store;
     use crate::store::gpkg::GpkgStore;
     use crate::store::gpkg::tests::{batch, given, numbers_view};

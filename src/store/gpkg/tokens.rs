@@ -4,7 +4,6 @@ use rusqlite::{OptionalExtension, params};
 
 use super::history::Appender;
 use super::{GpkgStore, sql};
-use crate::access::Role;
 use crate::access::tokens::{NewToken, TokenRecord};
 use crate::store::{StoreError, chain, format_ms};
 
@@ -103,15 +102,7 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     Ok(TokenRecord {
         id,
         name: r.get(1)?,
-        role: Role::parse(&role).unwrap_or_else(|| {
-            // Least privilege for a role this version does not know.
-            tracing::warn!(
-                token = id,
-                role,
-                "token has an unknown role; treated as public"
-            );
-            Role::Public
-        }),
+        role: crate::access::tokens::stored_role(id, &role),
         hash: r.get(3)?,
         created: time(4)?.unwrap_or(0),
         expires: time(5)?,

@@ -13,7 +13,9 @@ use super::{CHANNEL, PgStore, pg_error};
 use crate::model::{Layers, Object, ObjectId};
 use crate::numbering::Number;
 use crate::store::gpkg::{attributes_json, object_json};
-use crate::store::{BatchHead, Change, Part, StoreError, chain, format_ms};
+use crate::store::{
+    BatchHead, Change, Part, StoreError, chain, format_ms, given_before, scheme_serial,
+};
 
 /// Serials per row of `citytwin_serials` (as in the GeoPackage store, so that rows move
 /// between the stores unchanged).
@@ -216,23 +218,11 @@ impl Appender {
     }
 }
 
-/// The serial of a number of citytwin's scheme.
-fn scheme_serial(o: &Object) -> Option<u32> {
-    match &o.number {
-        Some(Number::Scheme { serial, .. }) => Some(*serial),
-        _ => None,
-    }
-}
-
 /// A number as painted (and as the history and the `number` column keep it).
 fn painted(n: &Number, code: &str, width: u8) -> String {
     let mut t = String::new();
     n.write_with_code(code, width, &mut t);
     t
-}
-
-fn given_before(s: u32) -> String {
-    format!("serial {s} was already given to another object; numbers are never reused")
 }
 
 /// Writes the changes of one batch inside its transaction; [`Writer::finish`] adds what
@@ -570,7 +560,7 @@ impl<'a, 'c> Writer<'a, 'c> {
 
     /// Records the batch's serials, its summary row (unless it was one created object with a
     /// row of its own) and the new history head; returns the newest history sequence number.
-    async fn finish(mut self, mut summary: serde_json::Value) -> Result<u64, StoreError> {
+    async fn finish(mut self, summary: serde_json::Value) -> Result<u64, StoreError> {
         let p = self.path;
         let e = |err| pg_error(p, err);
         let serials: Vec<u32> = self.new_serials.ones().map(|s| s as u32).collect();
@@ -600,26 +590,14 @@ impl<'a, 'c> Writer<'a, 'c> {
                 |(name, id)| self.given_twice(&name, id, s),
             ));
         }
-        if let Some(m) = summary.as_object_mut() {
-            m.insert("created".into(), self.counts[0].into());
-            m.insert("updated".into(), self.counts[1].into());
-            m.insert("deleted".into(), self.counts[2].into());
-            if self.first_id <= self.last_id {
-                m.insert(
-                    "ids".into(),
-                    serde_json::json!([self.first_id, self.last_id]),
-                );
-            }
-        }
-        let changed: u64 = self.counts.iter().sum();
-        if changed > 0 && (!self.head.history_per_create || changed > 1) {
-            let entry = chain::Entry {
-                at: self.now.clone(),
-                actor: self.head.actor.clone(),
-                action: self.head.action.clone(),
-                new: Some(summary.to_string()),
-                ..Default::default()
-            };
+        let entry = crate::store::summary_entry(
+            self.head,
+            &self.now,
+            summary,
+            self.counts,
+            (self.first_id, self.last_id),
+        );
+        if let Some(entry) = entry {
             self.history.push(self.tx, entry).await.map_err(e)?;
         }
         self.history.finish(self.tx).await.map_err(e)

@@ -8,6 +8,10 @@ use crate::model::{Attributes, Layers, Object, ObjectId, Source, Status};
 use crate::numbering::Number;
 use crate::store::{LayerPlan, StoreError, parse_ms};
 
+/// The columns [`RowContext::object`] reads, in its order.
+const OBJECT: &str = "fid, geom, serial, number, status, status_changed, attributes::text, \
+     source_file, source_id, created, updated";
+
 /// Rows per range read by one query: small enough that every connection has work.
 const RANGE_ROWS: i64 = 100_000;
 
@@ -80,9 +84,7 @@ impl PgStore {
             .filter(|(lo, hi)| lo < hi)
             .collect();
         let sql = format!(
-            "SELECT fid, geom, serial, number, status, status_changed, attributes::text, \
-             source_file, source_id, created, updated FROM \"{}\" \
-             WHERE fid >= $1 AND fid < $2 ORDER BY fid",
+            "SELECT {OBJECT} FROM \"{}\" WHERE fid >= $1 AND fid < $2 ORDER BY fid",
             self.layers.def(plan.layer).name
         );
         let width = self.pool.status().max_size.max(1);
@@ -132,9 +134,7 @@ impl PgStore {
             let rows = c
                 .query(
                     &format!(
-                        "SELECT fid, geom, serial, number, status, status_changed, attributes::text, \
-                         source_file, source_id, created, updated FROM \"{}\" \
-                         WHERE fid BETWEEN $1 AND $2",
+                        "SELECT {OBJECT} FROM \"{}\" WHERE fid BETWEEN $1 AND $2",
                         self.layers.def(layer).name
                     ),
                     &[&lo, &hi],

@@ -4,19 +4,12 @@
 use super::batch::{CopyTarget, Row};
 use super::{PgStore, reads};
 use crate::model::Object;
-use crate::store::{Kept, Photo, Retired, StoreError, TokenRow, chain};
+use crate::store::{Kept, Photo, Retired, StoreError, TokenRow};
 
 impl PgStore {
     pub(super) async fn read_kept(&self) -> Result<Kept, StoreError> {
         let mut client = self.client().await?;
-        // One snapshot of every table.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(self.pg())?;
+        let tx = self.snapshot(&mut client).await?;
         let q = |sql: &'static str| {
             let tx = &tx;
             async move { tx.query(sql, &[]).await.map_err(self.pg()) }
@@ -47,26 +40,11 @@ impl PgStore {
             retired: r.get(4),
         })
         .collect();
-        kept.history = q(
-            "SELECT seq, at, actor, action, layer, object_id, number, old, new, prev_hash, hash \
-             FROM citytwin_history ORDER BY seq",
-        )
-        .await?
-        .iter()
-        .map(|r| chain::Entry {
-            seq: r.get(0),
-            at: r.get(1),
-            actor: r.get(2),
-            action: r.get(3),
-            layer: r.get(4),
-            object_id: r.get(5),
-            number: r.get(6),
-            old: r.get(7),
-            new: r.get(8),
-            prev_hash: r.get::<_, Option<String>>(9).unwrap_or_default(),
-            hash: r.get::<_, Option<String>>(10).unwrap_or_default(),
-        })
-        .collect();
+        kept.history = q(reads::CHAIN_SELECT)
+            .await?
+            .iter()
+            .map(reads::chain_row)
+            .collect();
         kept.tokens = q(
             "SELECT id, name, role, hash, created, expires, revoked FROM citytwin_tokens ORDER BY id",
         )

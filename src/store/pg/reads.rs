@@ -4,7 +4,6 @@ use deadpool_postgres::GenericClient;
 
 use super::PgStore;
 use super::batch::Appender;
-use crate::access::Role;
 use crate::access::tokens::{NewToken, TokenRecord};
 use crate::model::ObjectId;
 use crate::store::{HistoryEntry, Photo, StoreError, chain, format_ms};
@@ -12,6 +11,27 @@ use crate::store::{HistoryEntry, Photo, StoreError, chain, format_ms};
 /// The history's columns as [`history_row`] reads them.
 const HISTORY_SELECT: &str =
     "SELECT seq, at, actor, action, layer, object_id, number, old, new, hash FROM citytwin_history";
+
+/// The whole history chain as stored, as [`chain_row`] reads it.
+pub(super) const CHAIN_SELECT: &str = "SELECT seq, at, actor, action, layer, object_id, number, old, new, \
+     prev_hash, hash FROM citytwin_history ORDER BY seq";
+
+/// One row of [`CHAIN_SELECT`].
+pub(super) fn chain_row(r: &tokio_postgres::Row) -> chain::Entry {
+    chain::Entry {
+        seq: r.get(0),
+        at: r.get(1),
+        actor: r.get(2),
+        action: r.get(3),
+        layer: r.get(4),
+        object_id: r.get(5),
+        number: r.get(6),
+        old: r.get(7),
+        new: r.get(8),
+        prev_hash: r.get::<_, Option<String>>(9).unwrap_or_default(),
+        hash: r.get::<_, Option<String>>(10).unwrap_or_default(),
+    }
+}
 
 /// The tokens table's columns as [`token_row`] reads them.
 const TOKEN_SELECT: &str =
@@ -71,15 +91,7 @@ fn token_row(r: &tokio_postgres::Row) -> TokenRecord {
     TokenRecord {
         id,
         name: r.get(1),
-        role: Role::parse(&role).unwrap_or_else(|| {
-            // Least privilege for a role this version does not know.
-            tracing::warn!(
-                token = id,
-                role,
-                "token has an unknown role; treated as public"
-            );
-            Role::Public
-        }),
+        role: crate::access::tokens::stored_role(id, &role),
         hash: r.get(3),
         created: time(4).unwrap_or(0),
         expires: time(5),
@@ -93,6 +105,19 @@ fn limit(n: usize) -> i64 {
 }
 
 impl PgStore {
+    /// A read-only transaction that sees one snapshot of every table.
+    pub(super) async fn snapshot<'c>(
+        &self,
+        c: &'c mut deadpool_postgres::Object,
+    ) -> Result<deadpool_postgres::Transaction<'c>, StoreError> {
+        c.build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(self.pg())
+    }
+
     pub(super) async fn newest_seq(&self) -> Result<u64, StoreError> {
         let c = self.client().await?;
         let row = c
@@ -163,21 +188,8 @@ impl PgStore {
     /// Walks the whole chain, read in one snapshot with the recorded head.
     pub(super) async fn verify_chain(&self) -> Result<chain::Verdict, StoreError> {
         let mut c = self.client().await?;
-        let tx = c
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(self.pg())?;
-        let rows = tx
-            .query(
-                "SELECT seq, at, actor, action, layer, object_id, number, old, new, prev_hash, hash \
-                 FROM citytwin_history ORDER BY seq",
-                &[],
-            )
-            .await
-            .map_err(self.pg())?;
+        let tx = self.snapshot(&mut c).await?;
+        let rows = tx.query(CHAIN_SELECT, &[]).await.map_err(self.pg())?;
         let head = read_setting(&tx, "audit_head")
             .await
             .map_err(self.pg())?
@@ -186,19 +198,7 @@ impl PgStore {
                 Some((s.parse().ok()?, h.to_string()))
             });
         tx.commit().await.map_err(self.pg())?;
-        let entries = rows.iter().map(|r| chain::Entry {
-            seq: r.get(0),
-            at: r.get(1),
-            actor: r.get(2),
-            action: r.get(3),
-            layer: r.get(4),
-            object_id: r.get(5),
-            number: r.get(6),
-            old: r.get(7),
-            new: r.get(8),
-            prev_hash: r.get::<_, Option<String>>(9).unwrap_or_default(),
-            hash: r.get::<_, Option<String>>(10).unwrap_or_default(),
-        });
+        let entries = rows.iter().map(chain_row);
         Ok(chain::verify(entries, head))
     }
 
