@@ -17,7 +17,26 @@ use super::tokens::{TokenRecord, parse_token, verify_secret};
 use super::{AccessError, Caller, Role};
 
 /// Reads every token from where they are kept.
-pub type TokenLoader = dyn Fn() -> Result<Vec<TokenRecord>, String> + Send + Sync;
+pub type TokenLoader = dyn Fn() -> Result<Vec<TokenRecord>, LoadError> + Send + Sync;
+
+/// Why the tokens could not be read.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The store cannot be reached (its database is down). No token can be revoked
+    /// meanwhile — a revocation is a write to that store — so the list in hand stays in use,
+    /// and staff keep working from the instances' memory.
+    pub unavailable: bool,
+    pub message: String,
+}
+
+impl From<String> for LoadError {
+    fn from(message: String) -> Self {
+        LoadError {
+            unavailable: false,
+            message,
+        }
+    }
+}
 
 #[derive(Default)]
 struct Snapshot {
@@ -92,14 +111,26 @@ impl Authenticator {
             return Ok(());
         }
         let load = self.load.clone();
-        let tokens = tokio::task::spawn_blocking(move || load())
+        let loaded = tokio::task::spawn_blocking(move || load())
             .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
-            .map_err(|e| {
-                tracing::error!(error = %e, "tokens cannot be read");
-                unauthenticated(format!("tokens cannot be checked right now: {e}"))
-            })?;
+            .map_err(|e| LoadError::from(e.to_string()))
+            .and_then(|r| r);
+        let tokens = match loaded {
+            Ok(tokens) => tokens,
+            Err(e) if e.unavailable && self.lock().loaded.is_some() => {
+                tracing::warn!(error = %e.message, "tokens cannot be re-read while the store is unavailable; the list in hand stays in use");
+                // Tried again after REFRESH, by one request.
+                self.lock().loaded = Some(Instant::now());
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::error!(error = %e.message, "tokens cannot be read");
+                return Err(unauthenticated(format!(
+                    "tokens cannot be checked right now: {}",
+                    e.message
+                )));
+            }
+        };
         let mut s = self.lock();
         s.tokens = tokens.into_iter().map(|t| (t.id, t)).collect();
         // A proven secret stays proven only while its token still has the same hash.
@@ -295,6 +326,38 @@ mod tests {
         assert_eq!(auth.proven(Some(&made_up)), None);
         assert_eq!(auth.proven(None), None);
         assert_eq!(auth.proven(Some(b"Basic abc")), None);
+    }
+
+    #[tokio::test]
+    async fn while_the_store_is_unavailable_the_tokens_in_hand_stay_in_use() {
+        let s1 = new_secret().unwrap();
+        let list = vec![record(1, Role::Dispatcher, &s1)];
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = calls.clone();
+        // The first read succeeds; then the store is down (unavailable), then broken.
+        let auth = Authenticator::new(Arc::new(move || {
+            match c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Ok(list.clone()),
+                1 => Err(LoadError {
+                    unavailable: true,
+                    message: "database down".into(),
+                }),
+                _ => Err(LoadError::from("a bad row".to_string())),
+            }
+        }));
+        let h = format!("Bearer {}", format_token(1, &s1)).into_bytes();
+        auth.authenticate(Some(&h)).await.unwrap();
+        let long_ago = Instant::now()
+            .checked_sub(Authenticator::STALE_MAX + Duration::from_secs(60))
+            .unwrap();
+        auth.lock().loaded = Some(long_ago);
+        let caller = auth.authenticate(Some(&h)).await.unwrap();
+        assert_eq!(caller.role, Role::Dispatcher, "kept while unavailable");
+        auth.lock().loaded = Some(long_ago);
+        assert!(
+            auth.authenticate(Some(&h)).await.is_err(),
+            "any other failure to read refuses"
+        );
     }
 
     #[tokio::test]

@@ -88,7 +88,15 @@ impl AppState {
         let tiles = crate::tiles::TileService::new(config.tiles.clone(), &registry, policy.clone());
         let r = registry.clone();
         let auth = Arc::new(crate::access::Authenticator::new(Arc::new(move || {
-            r.tokens().map_err(|e| e.to_string())
+            r.tokens().map_err(|e| crate::access::auth::LoadError {
+                unavailable: matches!(
+                    e,
+                    crate::registry::RegistryError::Store(
+                        crate::store::StoreError::Unavailable { .. }
+                    )
+                ),
+                message: e.to_string(),
+            })
         })));
         let shelters =
             crate::shelters::ShelterService::new(config.shelters.clone(), config.city.tz());
