@@ -615,6 +615,11 @@ fn the_postgis_schema_is_versioned_and_kept() {
     let db = TestDb::new("schema");
     let layers = Layers::default_city();
     drop(PgStore::open(&db.url, &layers, 7, 2).unwrap());
+    let e = PgStore::open(&db.url, &layers, 6, 100_000)
+        .err()
+        .expect("a pool above max_connections is refused")
+        .to_string();
+    assert!(e.contains("max_connections"), "{e}");
     let again = PgStore::open(&db.url, &layers, 6, 2).unwrap();
     assert_eq!(again.serial_width(), 7, "an existing store keeps its width");
     drop(again);

@@ -116,7 +116,12 @@ impl PgStore {
             next_id: 1,
             written: None,
         };
-        let (width, next_id) = store.run(schema::migrate(&store, layers, width))?;
+        let (width, next_id) = store.run(schema::migrate(
+            &store,
+            layers,
+            width,
+            store.pool.status().max_size,
+        ))?;
         store.width = width;
         store.next_id = next_id;
         Ok(store)

@@ -125,10 +125,33 @@ pub(super) async fn migrate(
     store: &PgStore,
     layers: &Layers,
     width: u8,
+    pool: usize,
 ) -> Result<(u8, ObjectId), StoreError> {
     let p = store.shown.as_str();
     let e = |err| pg_error(p, err);
     let mut client = store.client().await?;
+    // The pool and the feed's connection must fit below the server's limit, with room for
+    // other instances and tools.
+    let limits = client
+        .query_one(
+            "SELECT current_setting('max_connections')::int, \
+             current_setting('superuser_reserved_connections')::int",
+            &[],
+        )
+        .await
+        .map_err(e)?;
+    let (max, reserved): (i32, i32) = (limits.get(0), limits.get(1));
+    let usable = usize::try_from(max - reserved).unwrap_or(0);
+    if pool + 1 >= usable {
+        return Err(StoreError::Invalid {
+            path: p.to_string(),
+            reason: format!(
+                "postgres_pool {pool} and the connection that follows other instances' writes \
+                 do not fit below the server's max_connections ({max}, {reserved} of them \
+                 reserved): lower postgres_pool or raise max_connections"
+            ),
+        });
+    }
     let tx = client.transaction().await.map_err(e)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
         .await
