@@ -106,6 +106,16 @@ for name in geopackage postgis; do
   printf '%-10s start (warm, median of %s): %.2f s (%s)\n' "$name" "$STARTS" "${START[$name]}" "${times[*]}"
 done
 
+# A cold start: the OS page cache dropped, and PostgreSQL restarted (its shared buffers empty).
+declare -A COLD
+for name in geopackage postgis; do
+  args=(--store "$P/store.gpkg"); [ "$name" = postgis ] && args=(--postgres "$PGSTORE")
+  if [ "$name" = postgis ]; then pg_ctlcluster 15 main restart; fi
+  drop_caches || fail "the page cache cannot be dropped (not root): no cold start measured"
+  COLD[$name]=$(started_in "${args[@]}")
+  printf '%-10s start from a dropped page cache: %.2f s\n' "$name" "${COLD[$name]}"
+done
+
 # ---------------------------------------------------------------- tiles: one cold pass each
 declare -A TILES
 want=$(wc -l < "$PATHS")
@@ -178,17 +188,17 @@ for name in postgis martin; do
 done
 
 summary_head store-pg-vs-gpkg "$CMD"
-echo "Synthetic city of $N objects ($CSV); the equal-content list of the tile run ($want tiles, z15–z16, the seven point layers as one tile), one cold pass each with $CONNS connections and \`Accept-Encoding: gzip\`; PostgreSQL with shared_buffers ${PG_SHARED_BUFFERS_MB} MB, work_mem 64MB, jit off, tables and indexes prewarmed for martin. Start: until \`/health\` answers, warm (the data in the OS page cache and shared buffers), median of $STARTS."
+echo "Synthetic city of $N objects ($CSV); the equal-content list of the tile run ($want tiles, z15–z16, the seven point layers as one tile), one cold pass each with $CONNS connections and \`Accept-Encoding: gzip\`; PostgreSQL with shared_buffers ${PG_SHARED_BUFFERS_MB} MB, work_mem 64MB, jit off, tables and indexes prewarmed for martin. Start: until \`/health\` answers, warm (the data in the OS page cache and shared buffers, median of $STARTS), and once from a dropped page cache (PostgreSQL restarted before, so its shared buffers are empty too)."
 echo
-echo "| | import | start | tiles, cold pass |"
-echo "|---|---|---|---|"
+echo "| | import | start, warm | start, page cache dropped | tiles, cold pass |"
+echo "|---|---|---|---|---|"
 for name in geopackage postgis; do
   read -r rps p50 p99 _ _ <<< "${TILES[$name]}"
-  printf '| citytwin on %s | %.1f s (%.0f objects/s) | %.2f s | %.0f req/s, p50 %.2f ms, p99 %.2f ms |\n' \
-    "$name" "${IMPORT[$name]}" "$(echo "$N / ${IMPORT[$name]}" | bc -l)" "${START[$name]}" "$rps" "$p50" "$p99"
+  printf '| citytwin on %s | %.1f s (%.0f objects/s) | %.2f s | %.2f s | %.0f req/s, p50 %.2f ms, p99 %.2f ms |\n' \
+    "$name" "${IMPORT[$name]}" "$(echo "$N / ${IMPORT[$name]}" | bc -l)" "${START[$name]}" "${COLD[$name]}" "$rps" "$p50" "$p99"
 done
 read -r rps p50 p99 _ _ <<< "${TILES[martin]}"
-printf '| martin 1.14.0 on citytwin'"'"'s PostGIS tables (table sources) | — | — | %.0f req/s, p50 %.2f ms, p99 %.2f ms |\n' "$rps" "$p50" "$p99"
+printf '| martin 1.14.0 on citytwin'"'"'s PostGIS tables (table sources) | — | — | — | %.0f req/s, p50 %.2f ms, p99 %.2f ms |\n' "$rps" "$p50" "$p99"
 echo
 echo "citytwin serves tiles from memory on either store: the store changes the import and the start, not the tiles. martin reads the same tables per tile and transforms them from EPSG:4326 per query (citytwin's tables keep WGS 84); its tiles carry the number and status of each point, citytwin's its own properties — the same points, not the same bytes."
 finish
