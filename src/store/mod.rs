@@ -151,6 +151,38 @@ pub(crate) fn summary_entry(
     })
 }
 
+/// The history row of one change: the object's state before and after (a creation gets one
+/// only when the batch keeps a row per created object). `number` is the object's number as
+/// painted. Shared by the stores' writers.
+pub(crate) fn change_entry(
+    head: &BatchHead,
+    at: &str,
+    change: &Change,
+    layers: &Layers,
+    width: u8,
+    number: Option<String>,
+) -> Option<chain::Entry> {
+    let json = |o: &Object| Some(gpkg::object_json(o, layers, width).to_string());
+    let (old, new) = match change {
+        Change::Create(o) if head.history_per_create => (None, json(o)),
+        Change::Create(_) => return None,
+        Change::Update { old, new } => (json(old), json(new)),
+        Change::Delete(o) => (json(o), None),
+    };
+    let o = change.object();
+    Some(chain::Entry {
+        at: at.to_string(),
+        actor: head.actor.clone(),
+        action: head.action.clone(),
+        layer: Some(layers.def(o.layer).name.clone()),
+        object_id: Some(o.id as i64),
+        number,
+        old,
+        new,
+        ..Default::default()
+    })
+}
+
 /// Why a serial is refused: it was given before.
 pub(crate) fn given_before(s: u32) -> String {
     format!("serial {s} was already given to another object; numbers are never reused")

@@ -2,13 +2,13 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::encode::{Encoded, object_json};
+use super::encode::Encoded;
 use super::history::Appender;
 use super::rows::{ROWS_PER_INSERT, RowInsert, TimeTexts};
 use super::{rtree, sql};
 use crate::model::{Layers, Object};
 use crate::store::{
-    BatchHead, Change, StoreError, chain, format_ms, given_before, scheme_serial, serials,
+    BatchHead, Change, StoreError, format_ms, given_before, scheme_serial, serials,
 };
 
 /// The error for an object's row that the store refuses.
@@ -295,30 +295,12 @@ impl<'t> BatchWriter<'t> {
             if self.head.bulk {
                 self.index_now(change).map_err(row_err)?;
             }
-            let (old, new) = match change {
-                Change::Create(o) if self.head.history_per_create => {
-                    (None, Some(object_json(o, layers, width)))
-                }
-                Change::Create(_) => continue,
-                Change::Update { old, new } => (
-                    Some(object_json(old, layers, width)),
-                    Some(object_json(new, layers, width)),
-                ),
-                Change::Delete(o) => (Some(object_json(o, layers, width)), None),
-            };
-            self.history
-                .push(chain::Entry {
-                    at: self.now.clone(),
-                    actor: self.head.actor.clone(),
-                    action: self.head.action.clone(),
-                    layer: Some(def.name.clone()),
-                    object_id: Some(o.id as i64),
-                    number: shown_number.map(str::to_string),
-                    old: old.map(|v| v.to_string()),
-                    new: new.map(|v| v.to_string()),
-                    ..Default::default()
-                })
-                .map_err(row_err)?;
+            let number = shown_number.map(str::to_string);
+            if let Some(entry) =
+                crate::store::change_entry(self.head, &self.now, change, layers, width, number)
+            {
+                self.history.push(entry).map_err(row_err)?;
+            }
         }
         Ok(())
     }

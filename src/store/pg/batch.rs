@@ -12,7 +12,7 @@ use super::schema::COLUMNS;
 use super::{CHANNEL, PgStore, pg_error};
 use crate::model::{Layers, Object, ObjectId};
 use crate::numbering::Number;
-use crate::store::gpkg::{attributes_json, object_json};
+use crate::store::gpkg::attributes_json;
 use crate::store::{
     BatchHead, Change, Part, StoreError, chain, format_ms, given_before, scheme_serial,
 };
@@ -391,28 +391,11 @@ impl<'a, 'c> Writer<'a, 'c> {
                         .map_err(|e| self.refused(o, e))?;
                 }
             }
-            let (old, new) = match change {
-                Change::Create(o) if self.head.history_per_create => {
-                    (None, Some(object_json(o, layers, width)))
-                }
-                Change::Create(_) => continue,
-                Change::Update { old, new } => (
-                    Some(object_json(old, layers, width)),
-                    Some(object_json(new, layers, width)),
-                ),
-                Change::Delete(o) => (Some(object_json(o, layers, width)), None),
-            };
             let number = o.number.as_ref().map(|n| painted(n, &def.code, width));
-            let entry = chain::Entry {
-                at: self.now.clone(),
-                actor: self.head.actor.clone(),
-                action: self.head.action.clone(),
-                layer: Some(def.name.clone()),
-                object_id: Some(o.id as i64),
-                number,
-                old: old.map(|v| v.to_string()),
-                new: new.map(|v| v.to_string()),
-                ..Default::default()
+            let Some(entry) =
+                crate::store::change_entry(self.head, &self.now, change, layers, width, number)
+            else {
+                continue;
             };
             let tx = self.tx;
             self.history

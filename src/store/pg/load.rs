@@ -96,12 +96,7 @@ impl PgStore {
                     .query(sql.as_str(), &[&lo, &hi])
                     .await
                     .map_err(self.pg())?;
-                let ctx = RowContext {
-                    layers: &self.layers,
-                    width: self.width,
-                    path: &self.shown,
-                    layer: plan.layer,
-                };
+                let ctx = self.row_context(plan.layer);
                 rows.iter()
                     .map(|r| ctx.object(r))
                     .collect::<Result<Vec<_>, _>>()
@@ -115,9 +110,7 @@ impl PgStore {
             .into_iter()
             .collect()
     }
-}
 
-impl PgStore {
     /// Every object whose id is in `lo..=hi`, of any layer.
     pub(super) async fn read_between(
         &self,
@@ -141,18 +134,23 @@ impl PgStore {
                 )
                 .await
                 .map_err(self.pg())?;
-            let ctx = RowContext {
-                layers: &self.layers,
-                width: self.width,
-                path: &self.shown,
-                layer,
-            };
+            let ctx = self.row_context(layer);
             for r in &rows {
                 out.push(ctx.object(r)?);
             }
         }
         out.sort_by_key(|o| o.id);
         Ok(out)
+    }
+
+    /// What reading a row of `layer` needs.
+    fn row_context(&self, layer: u16) -> RowContext<'_> {
+        RowContext {
+            layers: &self.layers,
+            width: self.width,
+            path: &self.shown,
+            layer,
+        }
     }
 }
 
