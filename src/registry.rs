@@ -790,14 +790,17 @@ impl Registry {
     }
 
     /// Appends several entries that change no object, and a photo, in one transaction (see
-    /// [`Store::record_all`]); each entry's sequence number.
+    /// [`Store::record_all`], refused as stale under `unless`); each entry's sequence number.
     pub fn record_all(
         &self,
         actor: &str,
         entries: &[(&str, serde_json::Value)],
         photo: Option<&crate::store::Photo>,
+        unless: Option<crate::store::Unless<'_>>,
     ) -> Result<Vec<u64>, RegistryError> {
-        let r = self.lock_store().record_all(actor, entries, photo)?;
+        let r = self
+            .lock_store()
+            .record_all(actor, entries, photo, unless)?;
         self.committed();
         Ok(r)
     }

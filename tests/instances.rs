@@ -157,6 +157,8 @@ fn instance(dir: &Path, url: &str, seed: &str) -> Server {
         &[
             ("CITYTWIN_STORE__POSTGRES", url),
             ("CITYTWIN_LIMITS__ADMIN__WRITES_PER_MINUTE", "100000"),
+            // Every report of the test comes from one address.
+            ("CITYTWIN_REPORTS__PER_ADDRESS_PER_HOUR", "1000"),
         ],
     )
 }
@@ -322,6 +324,56 @@ fn instances_over_one_store_see_each_others_edits_and_survive_the_database_going
     };
     assert_eq!(summary(&a), summary(&b));
     assert_eq!(summary(&a).len(), 2);
+
+    // Both instances take reports at once, each opening incidents for other cameras: no
+    // report id and no incident id is given twice, and both end with the same book.
+    let filed: Vec<Vec<(u64, u64)>> = std::thread::scope(|s| {
+        [&a, &b]
+            .into_iter()
+            .enumerate()
+            .map(|(w, server)| {
+                let made = &made;
+                s.spawn(move || {
+                    (0..12)
+                        .map(|i| {
+                            let number = &made[w * 12 + i];
+                            let (s, r) = server.post(
+                                "/reports",
+                                &json!({"number": number, "kind": "not_working"}),
+                            );
+                            assert_eq!(s, 201, "{r}");
+                            (
+                                r["report"].as_u64().unwrap(),
+                                r["incident"].as_u64().unwrap(),
+                            )
+                        })
+                        .collect()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect()
+    });
+    let filed = filed.concat();
+    let mut reports: Vec<u64> = filed.iter().map(|f| f.0).collect();
+    let mut incidents: Vec<u64> = filed.iter().map(|f| f.1).collect();
+    reports.sort_unstable();
+    reports.dedup();
+    incidents.sort_unstable();
+    incidents.dedup();
+    assert_eq!(reports.len(), 24, "a report id given twice: {filed:?}");
+    assert_eq!(incidents.len(), 24, "an incident id given twice: {filed:?}");
+    let started = Instant::now();
+    while summary(&a) != summary(&b) || summary(&a).len() < 26 {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the instances' incidents differ: {:?} {:?}",
+            summary(&a),
+            summary(&b)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // The database goes away: reads answer from memory, writes get 503, /health says so.
     let before = health(&b)["objects"].clone();

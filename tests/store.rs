@@ -13,7 +13,8 @@ use citytwin::model::{Attributes, Geometry, Layers, Object, Source, Status, Valu
 use citytwin::numbering::Number;
 use citytwin::store::gpkg::GpkgStore;
 use citytwin::store::pg::PgStore;
-use citytwin::store::{Batch, BatchHead, Change, Part, Photo, Store, StoreError};
+use citytwin::store::{Batch, BatchHead, Change, Part, Photo, Store, StoreError, Unless};
+use serde_json::json;
 
 const WIDTH: u8 = 6;
 
@@ -407,6 +408,98 @@ fn two_writers_at_once_never_give_one_number_twice() {
 }
 
 #[test]
+fn a_guarded_append_is_refused_whole_when_another_writer_was_first() {
+    on_both("guard", |place| {
+        let layers = Layers::default_city();
+        let mut store = place.open(&layers);
+        let actions = ["report", "incident"];
+        let guard = |after| Unless {
+            after,
+            actions: &actions,
+        };
+        let photo = Photo {
+            key: "ef".repeat(32),
+            mime: "image/jpeg".into(),
+            bytes: vec![0xff, 0xd8, 9],
+        };
+        let first = store
+            .record_all(
+                "a",
+                &[("report", json!({"report": 1}))],
+                None,
+                Some(guard(0)),
+            )
+            .unwrap();
+        assert_eq!(first, vec![1]);
+        // An entry of another action does not count; one of the guarded actions does.
+        store.record("dispatcher:1", "call", &json!({})).unwrap();
+        assert_eq!(
+            store
+                .record_all(
+                    "b",
+                    &[("report", json!({"report": 2}))],
+                    None,
+                    Some(guard(1))
+                )
+                .unwrap(),
+            vec![3]
+        );
+        let err = store
+            .record_all(
+                "c",
+                &[("report", json!({"report": 3})), ("incident", json!({}))],
+                Some(&photo),
+                Some(guard(1)),
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Stale { after: 1, .. }), "{err}");
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(store.last_seq().unwrap(), 3, "nothing of it appended");
+        assert_eq!(store.photo(&photo.key).unwrap(), None, "nor its photo");
+
+        // Two writers numbering reports from what they read, each retrying when refused:
+        // every number is given once.
+        let given: Vec<Vec<u64>> = std::thread::scope(|s| {
+            let writers: Vec<_> = (0..2)
+                .map(|w| {
+                    let mut store = place.open(&layers);
+                    s.spawn(move || {
+                        let mut mine = Vec::new();
+                        while mine.len() < 15 {
+                            let seen = store.history_after(0, &actions, 10_000).unwrap();
+                            let last = seen.last().map_or(0, |e| e.seq as u64);
+                            let next = seen
+                                .iter()
+                                .filter_map(|e| e.new.as_ref()?["report"].as_u64())
+                                .max()
+                                .unwrap_or(0)
+                                + 1;
+                            let row = json!({"report": next, "writer": w});
+                            match store.record_all("w", &[("report", row)], None, Some(guard(last)))
+                            {
+                                Ok(_) => mine.push(next),
+                                Err(StoreError::Stale { .. }) => {}
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            writers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let mut all = given.concat();
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            (3..=32).collect::<Vec<u64>>(),
+            "each report number once"
+        );
+        assert!(store.verify_history().unwrap().ok());
+    });
+}
+
+#[test]
 fn the_history_is_one_hash_chain_read_every_way() {
     on_both("history", |place| {
         let layers = Layers::default_city();
@@ -440,6 +533,7 @@ fn the_history_is_one_hash_chain_read_every_way() {
                     ("incident", serde_json::json!({"state": "open"})),
                 ],
                 Some(&photo),
+                None,
             )
             .unwrap();
         assert_eq!(seqs, vec![4, 5]);
@@ -620,8 +714,24 @@ fn the_postgis_schema_is_versioned_and_kept() {
         .expect("a pool above max_connections is refused")
         .to_string();
     assert!(e.contains("max_connections"), "{e}");
-    let again = PgStore::open(&db.url, &layers, 6, 2).unwrap();
+    let mut again = PgStore::open(&db.url, &layers, 6, 2).unwrap();
     assert_eq!(again.serial_width(), 7, "an existing store keeps its width");
+    // A bulk write is followed by ANALYZE of its layer: the planner knows its size at once.
+    let analyzed = || {
+        let out = psql(
+            &db.name,
+            "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'poles' AND last_analyze IS NOT NULL",
+        )
+        .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    };
+    assert!(!analyzed());
+    let first = again.reserve_ids(12_000).unwrap();
+    let poles = (0..12_000u64)
+        .map(|i| Change::Create(pole(first + i, 100_000 + i as u32)))
+        .collect();
+    again.commit(&batch(poles)).unwrap();
+    assert!(analyzed(), "the poles' table analyzed after 12,000 rows");
     drop(again);
     let out = psql(
         &db.name,
@@ -759,6 +869,7 @@ fn a_store_moves_to_postgis_and_back_with_nothing_lost() {
             "resident",
             &[("report", serde_json::json!({"number": "x"}))],
             Some(&photo),
+            None,
         )
         .unwrap();
     }

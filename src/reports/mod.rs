@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::access::Visible;
 use crate::model::{ObjectId, Status, now_ms};
 use crate::registry::{Patch, Registry, RegistryError};
-use crate::store::{HistoryEntry, Photo, format_ms};
+use crate::store::{HistoryEntry, Photo, StoreError, Unless, format_ms};
 use crate::twin::Twin;
 pub use incident::{Applied, Incident, Kept, Move, PublicIncident, State};
 
@@ -262,6 +262,9 @@ pub struct ReportService {
     per_object: DefaultKeyedRateLimiter<ObjectId>,
 }
 
+/// How often a report or a move is tried again after another instance wrote first.
+const STALE_TRIES: u32 = 20;
+
 /// An entry of the history this service reads back.
 pub const ACTIONS: [&str; 2] = ["report", "incident"];
 
@@ -421,99 +424,120 @@ impl ReportService {
             ));
         }
         let mut book = self.lock();
-        book.follow(registry)?;
         let reporter = Self::reporter_of(&book.key, who);
-        let open = book.open.get(&object_id).copied();
-        if let Some(i) = open.and_then(|id| book.incidents.get(&id))
-            && i.reported_by(&reporter)
-        {
-            return Ok(Receipt {
-                report: 0,
-                duplicate: true,
-                incident: i.public(&layer_name, status),
-            });
-        }
-        if self.per_reporter.check_key(&reporter).is_err() {
-            return Err(ReportError::RateLimited(
-                format!(
-                    "more than {} reports an hour from this address (reports.per_address_per_hour)",
-                    self.settings.per_address_per_hour
-                ),
-                60,
-            ));
-        }
-        if self.per_object.check_key(&object_id).is_err() {
-            return Err(ReportError::RateLimited(
-                format!(
-                    "this object has had more than {} reports in the last hour \
+        let mut limited = false;
+        let mut tries = 0;
+        // The report's and the incident's ids are the next after those read; another
+        // instance may give the same ones meanwhile, so the append is refused when the
+        // history moved on (Unless), and this reads it again and tries again.
+        let (report_id, inc, applied_now) = loop {
+            book.follow(registry)?;
+            let open = book.open.get(&object_id).copied();
+            if let Some(i) = open.and_then(|id| book.incidents.get(&id))
+                && i.reported_by(&reporter)
+            {
+                return Ok(Receipt {
+                    report: 0,
+                    duplicate: true,
+                    incident: i.public(&layer_name, status),
+                });
+            }
+            if !limited {
+                limited = true;
+                if self.per_reporter.check_key(&reporter).is_err() {
+                    return Err(ReportError::RateLimited(
+                        format!(
+                            "more than {} reports an hour from this address (reports.per_address_per_hour)",
+                            self.settings.per_address_per_hour
+                        ),
+                        60,
+                    ));
+                }
+                if self.per_object.check_key(&object_id).is_err() {
+                    return Err(ReportError::RateLimited(
+                        format!(
+                            "this object has had more than {} reports in the last hour \
                      (reports.per_object_per_hour); it is known",
-                    self.settings.per_object_per_hour
+                            self.settings.per_object_per_hour
+                        ),
+                        60,
+                    ));
+                }
+            }
+            let now = now_ms();
+            let report_id = book.next_report;
+            let mut inc = match open.and_then(|id| book.incidents.get(&id)) {
+                Some(i) => i.clone(),
+                None => Incident::open(
+                    book.next_incident,
+                    object_id,
+                    layer,
+                    painted.clone(),
+                    at,
+                    now,
                 ),
-                60,
-            ));
-        }
-        let now = now_ms();
-        let report_id = book.next_report;
-        let mut inc = match open.and_then(|id| book.incidents.get(&id)) {
-            Some(i) => i.clone(),
-            None => Incident::open(
-                book.next_incident,
-                object_id,
-                layer,
-                painted.clone(),
-                at,
-                now,
-            ),
-        };
-        inc.updated_ms = now;
-        inc.reports.push(Kept {
-            id: report_id,
-            at_ms: now,
-            kind: r.kind.clone(),
-            text: text.map(str::to_string),
-            position,
-            photo: photo.as_ref().map(|p| p.key.clone()),
-            reporter: reporter.clone(),
-        });
-        if inc.applied.is_none() {
-            inc.applied = self.settings.rules.iter().find_map(|rule| {
-                let since = now - (rule.within_h * 3_600_000.0) as i64;
-                (rule.layer == layer_name
-                    && rule.kind == r.kind
-                    && rule.status != status
-                    && inc.reporters_of(&rule.kind, since) >= rule.reports as usize)
-                    .then_some(Applied {
-                        status: rule.status,
-                        prior: status,
-                    })
+            };
+            inc.updated_ms = now;
+            inc.reports.push(Kept {
+                id: report_id,
+                at_ms: now,
+                kind: r.kind.clone(),
+                text: text.map(str::to_string),
+                position,
+                photo: photo.as_ref().map(|p| p.key.clone()),
+                reporter: reporter.clone(),
             });
-        }
-        let row = serde_json::json!({
-            "report": report_id,
-            "incident": inc.id,
-            "object_id": object_id,
-            "layer": layer_name,
-            "number": painted,
-            "kind": r.kind,
-            "text": text,
-            "position": position,
-            "photo": photo.as_ref().map(|p| &p.key),
-            "reporter": reporter,
-            "at_ms": now,
-            "object_at": at,
-            "opened_ms": inc.opened_ms,
-            "state": inc.state,
-            "count": inc.reports.len(),
-            "main_kind": inc.main_kind(),
-            "applied": inc.applied,
-        });
-        let seqs = registry.record_all(actor, &[("report", row)], photo.as_ref())?;
-        book.own.extend(seqs);
-        let applied_now = inc.applied.filter(|_| {
-            book.incidents
-                .get(&inc.id)
-                .is_none_or(|old| old.applied.is_none())
-        });
+            if inc.applied.is_none() {
+                inc.applied = self.settings.rules.iter().find_map(|rule| {
+                    let since = now - (rule.within_h * 3_600_000.0) as i64;
+                    (rule.layer == layer_name
+                        && rule.kind == r.kind
+                        && rule.status != status
+                        && inc.reporters_of(&rule.kind, since) >= rule.reports as usize)
+                        .then_some(Applied {
+                            status: rule.status,
+                            prior: status,
+                        })
+                });
+            }
+            let row = serde_json::json!({
+                "report": report_id,
+                "incident": inc.id,
+                "object_id": object_id,
+                "layer": layer_name,
+                "number": painted,
+                "kind": r.kind,
+                "text": text,
+                "position": position,
+                "photo": photo.as_ref().map(|p| &p.key),
+                "reporter": reporter,
+                "at_ms": now,
+                "object_at": at,
+                "opened_ms": inc.opened_ms,
+                "state": inc.state,
+                "count": inc.reports.len(),
+                "main_kind": inc.main_kind(),
+                "applied": inc.applied,
+            });
+            let unless = Unless {
+                after: book.seq,
+                actions: &ACTIONS,
+            };
+            match registry.record_all(actor, &[("report", row)], photo.as_ref(), Some(unless)) {
+                Ok(seqs) => book.own.extend(seqs),
+                Err(RegistryError::Store(StoreError::Stale { .. })) if tries < STALE_TRIES => {
+                    tries += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let applied_now = inc.applied.filter(|_| {
+                book.incidents
+                    .get(&inc.id)
+                    .is_none_or(|old| old.applied.is_none())
+            });
+            break (report_id, inc, applied_now);
+        };
         book.next_report = report_id + 1;
         book.next_incident = book.next_incident.max(inc.id + 1);
         book.open.insert(object_id, inc.id);
@@ -556,51 +580,66 @@ impl ReportService {
             ));
         }
         let mut book = self.lock();
-        book.follow(registry)?;
-        let mut inc = book
-            .incidents
-            .get(&id)
-            .cloned()
-            .ok_or(ReportError::NoIncident(id))?;
-        if !inc.state.can_move_to(to) {
-            return Err(ReportError::Move {
-                id,
-                from: inc.state,
+        let mut tries = 0;
+        // As in `file`: refused when another instance moved an incident meanwhile.
+        let inc = loop {
+            book.follow(registry)?;
+            let mut inc = book
+                .incidents
+                .get(&id)
+                .cloned()
+                .ok_or(ReportError::NoIncident(id))?;
+            if !inc.state.can_move_to(to) {
+                return Err(ReportError::Move {
+                    id,
+                    from: inc.state,
+                    to,
+                });
+            }
+            let now = now_ms();
+            let from = inc.state;
+            inc.state = to;
+            inc.updated_ms = now;
+            if to.is_closed() {
+                inc.closed_ms = Some(now);
+            }
+            inc.moves.push(Move {
+                at: format_ms(now),
+                actor: actor.to_string(),
+                from,
                 to,
+                note: note.to_string(),
             });
-        }
-        let now = now_ms();
-        let from = inc.state;
-        inc.state = to;
-        inc.updated_ms = now;
-        if to.is_closed() {
-            inc.closed_ms = Some(now);
-        }
-        inc.moves.push(Move {
-            at: format_ms(now),
-            actor: actor.to_string(),
-            from,
-            to,
-            note: note.to_string(),
-        });
-        let layer_name = registry.twin().layers().def(inc.layer).name.clone();
-        let row = serde_json::json!({
-            "incident": id,
-            "object_id": inc.object_id,
-            "layer": layer_name,
-            "number": inc.number,
-            "from": from,
-            "to": to,
-            "note": note,
-            "at_ms": now,
-            "object_at": inc.at,
-            "opened_ms": inc.opened_ms,
-            "state": to,
-            "count": inc.reports.len(),
-            "main_kind": inc.main_kind(),
-        });
-        let seqs = registry.record_all(actor, &[("incident", row)], None)?;
-        book.own.extend(seqs);
+            let layer_name = registry.twin().layers().def(inc.layer).name.clone();
+            let row = serde_json::json!({
+                "incident": id,
+                "object_id": inc.object_id,
+                "layer": layer_name,
+                "number": inc.number,
+                "from": from,
+                "to": to,
+                "note": note,
+                "at_ms": now,
+                "object_at": inc.at,
+                "opened_ms": inc.opened_ms,
+                "state": to,
+                "count": inc.reports.len(),
+                "main_kind": inc.main_kind(),
+            });
+            let unless = Unless {
+                after: book.seq,
+                actions: &ACTIONS,
+            };
+            match registry.record_all(actor, &[("incident", row)], None, Some(unless)) {
+                Ok(seqs) => book.own.extend(seqs),
+                Err(RegistryError::Store(StoreError::Stale { .. })) if tries < STALE_TRIES => {
+                    tries += 1;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            break inc;
+        };
         if to.is_closed() {
             book.open.remove(&inc.object_id);
             if let Some(a) = inc.applied {

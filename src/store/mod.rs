@@ -26,6 +26,25 @@ pub struct LayerPlan {
     pub max_id: ObjectId,
 }
 
+/// A guard on an append ([`Store::record_all`]): refuse it when the history holds an entry of
+/// one of `actions` after sequence number `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct Unless<'a> {
+    pub after: u64,
+    pub actions: &'a [&'a str],
+}
+
+impl Unless<'_> {
+    /// The refusal, for the store at `path`.
+    pub fn stale(&self, path: &str) -> StoreError {
+        StoreError::Stale {
+            path: path.to_string(),
+            after: self.after,
+            actions: self.actions.join(", "),
+        }
+    }
+}
+
 /// A store error, with what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,6 +67,16 @@ pub enum StoreError {
     /// of the call was written; it may be tried again.
     #[error("store {path}: the database is unavailable: {reason}")]
     Unavailable { path: String, reason: String },
+    /// An append guarded by [`Unless`] found a newer entry of its actions (another instance
+    /// wrote one meanwhile): nothing was written; read the history again and retry.
+    #[error(
+        "store {path}: the history has an entry of {actions:?} after {after}; nothing was written"
+    )]
+    Stale {
+        path: String,
+        after: u64,
+        actions: String,
+    },
     /// A batch written in parts ended without its last part: nothing of it was written.
     #[error("store {path}: the batch was abandoned before its end; nothing of it was written")]
     Abandoned { path: String },
@@ -343,12 +372,17 @@ pub trait Store: Send {
     ) -> Result<(u64, String), StoreError>;
     /// Appends several entries that change no object (a report and the change of its
     /// incident, say) and, with them, a photo, in one transaction: all of it or nothing,
-    /// durable when this returns. Returns each entry's sequence number.
+    /// durable when this returns. Returns each entry's sequence number. With `unless`, the
+    /// append is refused ([`StoreError::Stale`]) when the history already holds a newer entry
+    /// of the given actions: the check and the append are one transaction, under the lock
+    /// every writer of this store takes, so a writer that numbers entries from what it read
+    /// (a report's and an incident's ids) never gives a number another instance gave.
     fn record_all(
         &mut self,
         actor: &str,
         entries: &[(&str, serde_json::Value)],
         photo: Option<&Photo>,
+        unless: Option<Unless<'_>>,
     ) -> Result<Vec<u64>, StoreError>;
     /// History entries after sequence number `after`, oldest first, of the given actions (of
     /// every action when `actions` is empty), at most `limit`.

@@ -15,7 +15,7 @@ impl GpkgStore {
         action: &str,
         new: &serde_json::Value,
     ) -> Result<(u64, String), StoreError> {
-        let mut kept = self.record_entries(actor, &[(action, new.clone())], None)?;
+        let mut kept = self.record_entries(actor, &[(action, new.clone())], None, None)?;
         kept.pop().ok_or_else(|| StoreError::Invalid {
             path: self.shown(),
             reason: "an entry was not appended".into(),
@@ -29,13 +29,29 @@ impl GpkgStore {
         actor: &str,
         entries: &[(&str, serde_json::Value)],
         photo: Option<&crate::store::Photo>,
+        unless: Option<crate::store::Unless<'_>>,
     ) -> Result<Vec<(u64, String)>, StoreError> {
         let p = self.shown();
         let e = |err| sql(&p, err);
+        // Immediate: the check below and the append hold the file's write lock together.
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(e)?;
+        if let Some(u) = unless {
+            let wanted = serde_json::to_string(u.actions).unwrap_or_else(|_| "[]".into());
+            let newer: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM citytwin_history WHERE seq > ?1 \
+                     AND action IN (SELECT value FROM json_each(?2)))",
+                    params![u.after.min(i64::MAX as u64) as i64, wanted],
+                    |r| r.get(0),
+                )
+                .map_err(e)?;
+            if newer {
+                return Err(u.stale(&p));
+            }
+        }
         if let Some(ph) = photo {
             tx.execute(
                 "INSERT OR IGNORE INTO citytwin_photos(key, mime, bytes) VALUES (?1, ?2, ?3)",

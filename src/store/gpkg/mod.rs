@@ -319,9 +319,10 @@ impl Store for GpkgStore {
         actor: &str,
         entries: &[(&str, serde_json::Value)],
         photo: Option<&crate::store::Photo>,
+        unless: Option<crate::store::Unless<'_>>,
     ) -> Result<Vec<u64>, StoreError> {
         Ok(self
-            .record_entries(actor, entries, photo)?
+            .record_entries(actor, entries, photo, unless)?
             .into_iter()
             .map(|(seq, _)| seq)
             .collect())

@@ -252,7 +252,13 @@ pub(super) struct Writer<'a, 'c> {
     created: (u64, u64),
     counts: [u64; 3],
     touched: std::collections::BTreeSet<u16>,
+    /// Per layer: rows written by `COPY`.
+    copied: Vec<u64>,
 }
+
+/// From this many rows `COPY`d into a layer, the batch's commit is followed by `ANALYZE` of
+/// it: the planner then knows the layer's new size at once, not after autovacuum's next round.
+const ANALYZE_FROM: u64 = 10_000;
 
 impl<'a, 'c> Writer<'a, 'c> {
     async fn open(
@@ -291,6 +297,7 @@ impl<'a, 'c> Writer<'a, 'c> {
             created: (u64::MAX, 0),
             counts: [0; 3],
             touched: Default::default(),
+            copied: vec![0; layers.defs().len()],
         })
     }
 
@@ -520,6 +527,9 @@ impl<'a, 'c> Writer<'a, 'c> {
             let layer = changes[run[0]].object().layer;
             self.copy_rows(layer, run.iter().map(|&k| changes[k].object()))
                 .await?;
+            if let Some(n) = self.copied.get_mut(layer as usize) {
+                *n += run.len() as u64;
+            }
         }
         Ok(())
     }
@@ -539,6 +549,16 @@ impl<'a, 'c> Writer<'a, 'c> {
             geometry: &self.geometry_types[layer as usize],
         };
         target.copy(layer, rows).await
+    }
+
+    /// The layers this batch `COPY`d many rows into (see [`ANALYZE_FROM`]).
+    fn bulk_layers(&self) -> Vec<String> {
+        self.copied
+            .iter()
+            .zip(self.layers.defs())
+            .filter(|(n, _)| **n >= ANALYZE_FROM)
+            .map(|(_, d)| d.name.clone())
+            .collect()
     }
 
     /// Records the batch's serials, its summary row (unless it was one created object with a
@@ -789,8 +809,11 @@ impl PgStore {
         let mut w = Writer::open(&tx, &self.layers, self.width, head, &self.shown).await?;
         w.write(changes).await?;
         let before = w.before;
+        let bulk = w.bulk_layers();
         let seq = w.finish(summary).await?;
-        self.end(tx, free, (before, seq), free).await
+        let written = self.end(tx, free, (before, seq), free).await?;
+        self.analyze(&client, &bulk).await;
+        Ok(written)
     }
 
     /// As [`crate::store::Store::commit_parts`].
@@ -823,14 +846,27 @@ impl PgStore {
                 }
                 Ok(Part::Finish { summary, next_id }) => {
                     let before = w.before;
+                    let bulk = w.bulk_layers();
                     let seq = w.finish(summary).await?;
-                    return self.end(tx, free, (before, seq), next_id).await;
+                    let written = self.end(tx, free, (before, seq), next_id).await?;
+                    self.analyze(&client, &bulk).await;
+                    return Ok(written);
                 }
                 Err(_) => {
                     return Err(StoreError::Abandoned {
                         path: self.shown.clone(),
                     });
                 }
+            }
+        }
+    }
+
+    /// `ANALYZE`s `layers` after a bulk write committed; a failure only delays the planner's
+    /// statistics to autovacuum's next round, so it is logged, not returned.
+    async fn analyze(&self, client: &deadpool_postgres::Object, layers: &[String]) {
+        for name in layers {
+            if let Err(err) = client.batch_execute(&format!("ANALYZE \"{name}\"")).await {
+                tracing::warn!(layer = %name, %err, "ANALYZE after a bulk write failed");
             }
         }
     }

@@ -36,7 +36,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::{
-    Batch, BatchHead, Change, HistoryEntry, Kept, LayerPlan, Part, Photo, Store, StoreError, chain,
+    Batch, BatchHead, Change, HistoryEntry, Kept, LayerPlan, Part, Photo, Store, StoreError,
+    Unless, chain,
 };
 use crate::access::tokens::{NewToken, TokenRecord};
 use crate::model::{Layers, Object, ObjectId};
@@ -337,7 +338,8 @@ impl Store for PgStore {
         action: &str,
         new: &serde_json::Value,
     ) -> Result<(u64, String), StoreError> {
-        let mut kept = self.run(self.record_entries(actor, &[(action, new.clone())], None))?;
+        let mut kept =
+            self.run(self.record_entries(actor, &[(action, new.clone())], None, None))?;
         kept.pop().ok_or_else(|| StoreError::Invalid {
             path: self.shown.clone(),
             reason: "an entry was not appended".into(),
@@ -349,9 +351,10 @@ impl Store for PgStore {
         actor: &str,
         entries: &[(&str, serde_json::Value)],
         photo: Option<&Photo>,
+        unless: Option<Unless<'_>>,
     ) -> Result<Vec<u64>, StoreError> {
         Ok(self
-            .run(self.record_entries(actor, entries, photo))?
+            .run(self.record_entries(actor, entries, photo, unless))?
             .into_iter()
             .map(|(seq, _)| seq)
             .collect())

@@ -6,7 +6,7 @@ use super::PgStore;
 use super::batch::Appender;
 use crate::access::tokens::{NewToken, TokenRecord};
 use crate::model::ObjectId;
-use crate::store::{HistoryEntry, Photo, StoreError, chain, format_ms};
+use crate::store::{HistoryEntry, Photo, StoreError, Unless, chain, format_ms};
 
 /// The history's columns as [`history_row`] reads them.
 const HISTORY_SELECT: &str =
@@ -209,9 +209,24 @@ impl PgStore {
         actor: &str,
         entries: &[(&str, serde_json::Value)],
         photo: Option<&Photo>,
+        unless: Option<Unless<'_>>,
     ) -> Result<Vec<(u64, String)>, StoreError> {
         let mut client = self.client().await?;
         let tx = self.write_tx(&mut client).await?;
+        if let Some(u) = unless {
+            let actions: Vec<&str> = u.actions.to_vec();
+            let newer: bool = tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM citytwin_history WHERE seq > $1 AND action = ANY($2))",
+                    &[&(u.after.min(i64::MAX as u64) as i64), &actions],
+                )
+                .await
+                .map_err(self.pg())?
+                .get(0);
+            if newer {
+                return Err(u.stale(&self.shown));
+            }
+        }
         if let Some(ph) = photo {
             tx.execute(
                 "INSERT INTO citytwin_photos(key, mime, bytes) VALUES ($1, $2, $3) \
