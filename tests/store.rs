@@ -726,12 +726,36 @@ fn the_postgis_schema_is_versioned_and_kept() {
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     };
     assert!(!analyzed());
+    let index_def = || {
+        let out = psql(
+            &db.name,
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'poles' AND indexname = 'poles_geom'",
+        )
+        .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // A bulk batch refused at its end (its last pole repeats a serial) leaves the layer as it
+    // was, its index too.
+    let first = again.reserve_ids(12_000).unwrap();
+    let refused = (0..12_000u64)
+        .map(|i| Change::Create(pole(first + i, 200_000 + (i as u32).min(11_998))))
+        .collect();
+    assert!(again.commit(&batch(refused)).is_err());
+    assert!(index_def().contains("USING gist (geom)"), "{}", index_def());
+    assert!(everything(&mut again).is_empty());
     let first = again.reserve_ids(12_000).unwrap();
     let poles = (0..12_000u64)
         .map(|i| Change::Create(pole(first + i, 100_000 + i as u32)))
         .collect();
     again.commit(&batch(poles)).unwrap();
     assert!(analyzed(), "the poles' table analyzed after 12,000 rows");
+    // Its GiST index, dropped for the bulk COPY into the empty layer, is there again.
+    assert!(index_def().contains("USING gist (geom)"), "{}", index_def());
+    let first = again.reserve_ids(1).unwrap();
+    again
+        .commit(&batch(vec![Change::Create(pole(first, 99_999))]))
+        .unwrap();
+    assert_eq!(everything(&mut again).len(), 12_001);
     drop(again);
     let out = psql(
         &db.name,

@@ -254,11 +254,45 @@ pub(super) struct Writer<'a, 'c> {
     touched: std::collections::BTreeSet<u16>,
     /// Per layer: rows written by `COPY`.
     copied: Vec<u64>,
+    /// Per layer: its GiST index dropped for this batch's bulk `COPY`, built again at the end.
+    unindexed: Vec<bool>,
 }
 
 /// From this many rows `COPY`d into a layer, the batch's commit is followed by `ANALYZE` of
 /// it: the planner then knows the layer's new size at once, not after autovacuum's next round.
-const ANALYZE_FROM: u64 = 10_000;
+/// From as many into an empty layer, its GiST index is dropped before the `COPY` and built
+/// after it, in the same transaction: one sorted build instead of an insertion per row (half
+/// the time of a 1M-point import here).
+pub(super) const ANALYZE_FROM: u64 = 10_000;
+
+/// Drops the GiST index of layer table `name` inside `tx` if the table is empty; whether it
+/// did. The drop holds the table's lock to the end of the transaction, so no one reads the
+/// layer unindexed; [`index`] builds it again before the commit (a rollback keeps the old one).
+pub(super) async fn unindex_if_empty(
+    tx: &Tx<'_>,
+    name: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    let empty: bool = tx
+        .query_one(
+            &format!("SELECT NOT EXISTS (SELECT 1 FROM \"{name}\")"),
+            &[],
+        )
+        .await?
+        .get(0);
+    if empty {
+        tx.batch_execute(&format!("DROP INDEX IF EXISTS \"{name}_geom\""))
+            .await?;
+    }
+    Ok(empty)
+}
+
+/// Builds the GiST index of layer table `name` (as the schema makes it).
+pub(super) async fn index(tx: &Tx<'_>, name: &str) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute(&format!(
+        "CREATE INDEX IF NOT EXISTS \"{name}_geom\" ON \"{name}\" USING gist (geom)"
+    ))
+    .await
+}
 
 impl<'a, 'c> Writer<'a, 'c> {
     async fn open(
@@ -298,6 +332,7 @@ impl<'a, 'c> Writer<'a, 'c> {
             counts: [0; 3],
             touched: Default::default(),
             copied: vec![0; layers.defs().len()],
+            unindexed: vec![false; layers.defs().len()],
         })
     }
 
@@ -525,6 +560,15 @@ impl<'a, 'c> Writer<'a, 'c> {
         for run in pending.chunk_by(|&a, &b| changes[a].object().layer == changes[b].object().layer)
         {
             let layer = changes[run[0]].object().layer;
+            if run.len() as u64 >= ANALYZE_FROM && !self.unindexed[layer as usize] {
+                let name = &self.layers.def(layer).name;
+                if unindex_if_empty(self.tx, name)
+                    .await
+                    .map_err(|err| pg_error(self.path, err))?
+                {
+                    self.unindexed[layer as usize] = true;
+                }
+            }
             self.copy_rows(layer, run.iter().map(|&k| changes[k].object()))
                 .await?;
             if let Some(n) = self.copied.get_mut(layer as usize) {
@@ -602,6 +646,11 @@ impl<'a, 'c> Writer<'a, 'c> {
         );
         if let Some(entry) = entry {
             self.history.push(self.tx, entry).await.map_err(e)?;
+        }
+        for (layer, def) in self.layers.defs().iter().enumerate() {
+            if self.unindexed[layer] {
+                index(self.tx, &def.name).await.map_err(e)?;
+            }
         }
         self.history.finish(self.tx).await.map_err(e)
     }
@@ -863,7 +912,7 @@ impl PgStore {
 
     /// `ANALYZE`s `layers` after a bulk write committed; a failure only delays the planner's
     /// statistics to autovacuum's next round, so it is logged, not returned.
-    async fn analyze(&self, client: &deadpool_postgres::Object, layers: &[String]) {
+    pub(super) async fn analyze(&self, client: &deadpool_postgres::Object, layers: &[String]) {
         for name in layers {
             if let Err(err) = client.batch_execute(&format!("ANALYZE \"{name}\"")).await {
                 tracing::warn!(layer = %name, %err, "ANALYZE after a bulk write failed");

@@ -1,7 +1,7 @@
 //! Moving a store: everything the PostGIS store keeps, read as stored, and an empty one filled
 //! with what another store kept (`citytwin migrate`).
 
-use super::batch::{CopyTarget, Row};
+use super::batch::{ANALYZE_FROM, CopyTarget, Row, index, unindex_if_empty};
 use super::{PgStore, reads};
 use crate::model::Object;
 use crate::store::{Kept, Photo, Retired, StoreError, TokenRow};
@@ -209,6 +209,7 @@ impl PgStore {
             .iter()
             .map(|(id, at)| (*id, at.as_str()))
             .collect();
+        let mut analyzed = Vec::new();
         for layer in self.layers.ids() {
             let st = tx
                 .prepare(&format!(
@@ -223,13 +224,21 @@ impl PgStore {
                 layers: &self.layers,
                 geometry: st.columns()[0].type_(),
             };
+            let name = &self.layers.def(layer).name;
+            let n = objects.iter().filter(|o| o.layer == layer).count() as u64;
+            let bulk = n >= ANALYZE_FROM && unindex_if_empty(&tx, name).await.map_err(&e)?;
             let rows = objects.iter().filter(|o| o.layer == layer).map(|o| {
                 let at = assigned.get(&o.id).map(|a| a.to_string());
                 (o, Row::of(o, &self.layers, self.width, at))
             });
             target.copy(layer, rows).await?;
+            if bulk {
+                index(&tx, name).await.map_err(&e)?;
+                analyzed.push(name.clone());
+            }
         }
         tx.commit().await.map_err(&e)?;
+        self.analyze(&client, &analyzed).await;
         Ok(())
     }
 }
