@@ -44,6 +44,24 @@ serve_once() {
   echo "$(echo "$t1 - $t0" | bc) $rss"
 }
 
+# basemap_store BIN W GRID LAYERS STORE: the basemap citytwin imports from Helsinki's OSM
+# extract (data/osm), its LAYERS (comma-separated) exported as GeoJSON, laid GRID x GRID times
+# side by side (benches/basemap_grid.py) and imported into STORE (a GeoPackage) whole or not at
+# all. Leaves W/basemap-bbox.txt (the grid's west,south,east,north) and W/import.json.
+basemap_store() {
+  local bin="$1" w="$2" grid="$3" layers="$4" store="$5" l
+  rm -rf "$w/basemap-src" "$w/basemap-grid" "$store.tmp"*
+  mkdir -p "$w/basemap-src"
+  "$bin" --store "$w/basemap-src/helsinki.gpkg" import data/osm/helsinki.osm.pbf > "$w/basemap-src/import.json"
+  for l in ${layers//,/ }; do
+    "$bin" --store "$w/basemap-src/helsinki.gpkg" export --layer "$l" --format geojson --out "$w/basemap-src/$l.geojson"
+  done
+  python3 benches/basemap_grid.py --grid "$grid" --out "$w/basemap-grid" "$w"/basemap-src/*.geojson > "$w/basemap-bbox.txt"
+  "$bin" --store "$store.tmp" import "$w"/basemap-grid/*.geojson --format geojson --mapping citytwin \
+    --rejects "$w/rejects.csv" --strict > "$w/import.json"
+  mv "$store.tmp" "$store"
+}
+
 # Waits until the server PID answers URL/health (up to TRIES tenths of a second); exits the
 # script with the server's log when the server stops or never answers.
 wait_healthy() { # PID URL LOG [TRIES]

@@ -221,16 +221,7 @@ export CITYTWIN_SERIAL_WIDTH=$WIDTH
 if [ "$DATA" = basemap ]; then
   if [ ! -f "$STORE" ]; then
     log "basemap: Helsinki's OSM extract, its basemap layers $GRID x $GRID times side by side"
-    rm -rf "$W/basemap-src" "$W/basemap-grid" "$STORE.tmp"*
-    mkdir -p "$W/basemap-src"
-    "$BIN" --store "$W/basemap-src/helsinki.gpkg" import data/osm/helsinki.osm.pbf > "$W/basemap-src/import.json"
-    for l in ${LAYERS//,/ }; do
-      "$BIN" --store "$W/basemap-src/helsinki.gpkg" export --layer "$l" --format geojson --out "$W/basemap-src/$l.geojson"
-    done
-    python3 benches/basemap_grid.py --grid "$GRID" --out "$W/basemap-grid" "$W"/basemap-src/*.geojson > "$W/basemap-bbox.txt"
-    "$BIN" --store "$STORE.tmp" import "$W"/basemap-grid/*.geojson --format geojson --mapping citytwin \
-      --rejects "$W/rejects.csv" --strict > "$W/import.json"
-    mv "$STORE.tmp" "$STORE"
+    basemap_store "$BIN" "$W" "$GRID" "$LAYERS" "$STORE"
   fi
 elif [ ! -f "$CSV" ]; then
   log "generating $N objects"
