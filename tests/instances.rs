@@ -197,6 +197,15 @@ fn seen(server: &Server, number: &str, within: Duration) -> Option<Duration> {
     None
 }
 
+/// Waits until `done`, at most `limit`; fails with `what` past it.
+fn within(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn health(server: &Server) -> Value {
     server.get("/health").1
 }
@@ -236,14 +245,11 @@ fn instances_over_one_store_see_each_others_edits_and_survive_the_database_going
         &json!({"status": "broken"}),
     );
     assert_eq!(s, 200, "{e}");
-    let started = Instant::now();
-    while b.get(&format!("/objects/{}", enc(&number))).1["properties"]["status"] != "broken" {
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "the status is not on B within 1 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    within(
+        Duration::from_secs(1),
+        || b.get(&format!("/objects/{}", enc(&number))).1["properties"]["status"] == "broken",
+        || "the status is not on B within 1 s".into(),
+    );
     // Both ways, and a number is never given twice by the two.
     let from_b = create(&b, [35.1402, 47.8403]);
     assert!(seen(&a, &from_b, Duration::from_secs(1)).is_some());
@@ -288,14 +294,11 @@ fn instances_over_one_store_see_each_others_edits_and_survive_the_database_going
             .to_string()
     };
     let incident_on = |server: &Server, id: u64| {
-        let started = Instant::now();
-        while server.get(&format!("/incidents/{id}")).0 != 200 {
-            assert!(
-                started.elapsed() < Duration::from_secs(1),
-                "incident {id} not there within 1 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        within(
+            Duration::from_secs(1),
+            || server.get(&format!("/incidents/{id}")).0 == 200,
+            || format!("incident {id} not there within 1 s"),
+        );
     };
     let (s, r1) = b.post("/reports", &json!({"number": shelter(0), "kind": "locked"}));
     assert_eq!(s, 201, "{r1}");
@@ -364,29 +367,26 @@ fn instances_over_one_store_see_each_others_edits_and_survive_the_database_going
     incidents.dedup();
     assert_eq!(reports.len(), 24, "a report id given twice: {filed:?}");
     assert_eq!(incidents.len(), 24, "an incident id given twice: {filed:?}");
-    let started = Instant::now();
-    while summary(&a) != summary(&b) || summary(&a).len() < 26 {
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "the instances' incidents differ: {:?} {:?}",
-            summary(&a),
-            summary(&b)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    within(
+        Duration::from_secs(2),
+        || summary(&a) == summary(&b) && summary(&a).len() == 26,
+        || {
+            format!(
+                "the instances' incidents differ: {:?} {:?}",
+                summary(&a),
+                summary(&b)
+            )
+        },
+    );
 
     // The database goes away: reads answer from memory, writes get 503, /health says so.
     let before = health(&b)["objects"].clone();
     pg.down();
-    let started = Instant::now();
-    while health(&b)["store"]["connected"] != json!(false) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{}",
-            health(&b)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    within(
+        Duration::from_secs(10),
+        || health(&b)["store"]["connected"] == json!(false),
+        || health(&b).to_string(),
+    );
     // Past the age at which a token list is re-read: staff keep working from memory.
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(health(&b)["objects"], before);
@@ -400,18 +400,14 @@ fn instances_over_one_store_see_each_others_edits_and_survive_the_database_going
     assert_eq!(e["code"], "store_unavailable", "{e}");
     // It returns: both reconnect, a write goes through and reaches the other.
     pg.up();
-    let started = Instant::now();
-    while health(&a)["store"]["connected"] != json!(true)
-        || health(&b)["store"]["connected"] != json!(true)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{} {}",
-            health(&a),
-            health(&b)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    within(
+        Duration::from_secs(20),
+        || {
+            health(&a)["store"]["connected"] == json!(true)
+                && health(&b)["store"]["connected"] == json!(true)
+        },
+        || format!("{} {}", health(&a), health(&b)),
+    );
     let after = create(&a, [35.2, 47.9]);
     assert!(seen(&b, &after, Duration::from_secs(1)).is_some());
     a.stop();
