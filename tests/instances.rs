@@ -206,6 +206,27 @@ fn within(limit: Duration, mut done: impl FnMut() -> bool, what: impl Fn() -> St
     }
 }
 
+/// The string values of the tile at `path` on `server` (none for an empty tile).
+fn tile_strings(server: &Server, path: &str) -> Vec<String> {
+    let (s, _, body) = server.get_raw(path, &[]);
+    assert!(s == 200 || s == 204, "{path}: {s}");
+    if body.is_empty() {
+        return Vec::new();
+    }
+    let reader = mvt_reader::Reader::new(body).expect("tile decodes");
+    let mut out = Vec::new();
+    for i in 0..reader.get_layer_names().unwrap().len() {
+        for f in reader.get_features(i).unwrap() {
+            for (_, v) in f.properties.iter().flatten() {
+                if let mvt_reader::feature::Value::String(t) = v {
+                    out.push(t.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 fn health(server: &Server) -> Value {
     server.get("/health").1
 }
@@ -230,12 +251,29 @@ fn instances_over_one_store_see_each_others_edits_and_survive_the_database_going
     );
     assert_eq!(health(&a)["objects"], health(&b)["objects"]);
 
-    // An edit through A is read through B within a second: the object, the resolver, the
-    // changed status.
-    let number = create(&a, [35.1401, 47.8402]);
-    assert!(
-        seen(&b, &number, Duration::from_secs(1)).is_some(),
-        "not on B within 1 s"
+    // An edit through A is read through B within a second: the object, its tile (B had it
+    // cached before), the nearest landmarks, the resolver, the changed status.
+    let at = [35.1401, 47.8402];
+    let (tx, ty) = common::tile_of(at[0], at[1], 16);
+    let tile = format!("/tiles/cameras/16/{tx}/{ty}.mvt");
+    let (s, _, _) = b.get_raw(&tile, &[]);
+    assert!(s == 200 || s == 204, "{s}");
+    let number = create(&a, at);
+    let nearest = format!("/nearest?lat={}&lon={}&k=1&layers=cameras", at[1], at[0]);
+    within(
+        Duration::from_secs(1),
+        || {
+            b.get(&format!("/objects/{}", enc(&number))).0 == 200
+                && tile_strings(&b, &tile).contains(&number)
+                && b.get(&nearest).1["landmarks"][0]["number"] == json!(number)
+        },
+        || {
+            format!(
+                "not on B within 1 s: tile {:?}, nearest {}",
+                tile_strings(&b, &tile),
+                b.get(&nearest).1
+            )
+        },
     );
     let (s, r) = b.get(&format!("/resolve?q={}", enc(&number)));
     assert_eq!(s, 200, "{r}");
