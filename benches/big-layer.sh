@@ -55,9 +55,7 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 
 echo "== a server on an empty store"
 rm -f "$W/empty.gpkg"*
-serve "$W/empty.gpkg"
-RSS0=$(rss_kb "$PID")
-kill "$PID"; wait "$PID" 2>/dev/null || true
+read -r _ RSS0 < <(serve_once "$BIN" "$W/empty.gpkg" "$W/serve-empty.log")
 
 echo "== a server on the buildings"
 serve "$STORE"

@@ -427,9 +427,7 @@ impl ReportService {
         let reporter = Self::reporter_of(&book.key, who);
         let mut limited = false;
         let mut tries = 0;
-        // The report's and the incident's ids are the next after those read; another
-        // instance may give the same ones meanwhile, so the append is refused when the
-        // history moved on (Unless), and this reads it again and tries again.
+        // Read, number, append; again when another instance appended first (Book::append).
         let (report_id, inc, applied_now) = loop {
             book.follow(registry)?;
             let open = book.open.get(&object_id).copied();
@@ -519,17 +517,8 @@ impl ReportService {
                 "main_kind": inc.main_kind(),
                 "applied": inc.applied,
             });
-            let unless = Unless {
-                after: book.seq,
-                actions: &ACTIONS,
-            };
-            match registry.record_all(actor, &[("report", row)], photo.as_ref(), Some(unless)) {
-                Ok(seqs) => book.own.extend(seqs),
-                Err(RegistryError::Store(StoreError::Stale { .. })) if tries < STALE_TRIES => {
-                    tries += 1;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+            if !book.append(registry, actor, ("report", row), photo.as_ref(), &mut tries)? {
+                continue;
             }
             let applied_now = inc.applied.filter(|_| {
                 book.incidents
@@ -581,7 +570,7 @@ impl ReportService {
         }
         let mut book = self.lock();
         let mut tries = 0;
-        // As in `file`: refused when another instance moved an incident meanwhile.
+        // As in `file`: again when another instance appended first.
         let inc = loop {
             book.follow(registry)?;
             let mut inc = book
@@ -626,17 +615,8 @@ impl ReportService {
                 "count": inc.reports.len(),
                 "main_kind": inc.main_kind(),
             });
-            let unless = Unless {
-                after: book.seq,
-                actions: &ACTIONS,
-            };
-            match registry.record_all(actor, &[("incident", row)], None, Some(unless)) {
-                Ok(seqs) => book.own.extend(seqs),
-                Err(RegistryError::Store(StoreError::Stale { .. })) if tries < STALE_TRIES => {
-                    tries += 1;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+            if !book.append(registry, actor, ("incident", row), None, &mut tries)? {
+                continue;
             }
             break inc;
         };
@@ -695,6 +675,35 @@ impl ReportService {
 }
 
 impl Book {
+    /// Appends `entry` unless the history holds a report or move newer than the book's
+    /// ([`Unless`]): the ids in it were numbered from what the book read, and another
+    /// instance may have given them meanwhile. False when refused so (read the history again
+    /// and retry), counted in `tries`; past [`STALE_TRIES`] the refusal is the error.
+    fn append(
+        &mut self,
+        registry: &Registry,
+        actor: &str,
+        entry: (&str, serde_json::Value),
+        photo: Option<&Photo>,
+        tries: &mut u32,
+    ) -> Result<bool, RegistryError> {
+        let unless = Unless {
+            after: self.seq,
+            actions: &ACTIONS,
+        };
+        match registry.record_all(actor, &[entry], photo, Some(unless)) {
+            Ok(seqs) => {
+                self.own.extend(seqs);
+                Ok(true)
+            }
+            Err(RegistryError::Store(StoreError::Stale { .. })) if *tries < STALE_TRIES => {
+                *tries += 1;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Replays the entries of [`ACTIONS`] after the newest one read, except this instance's
     /// own (already in the book).
     fn follow(&mut self, registry: &Registry) -> Result<(), RegistryError> {

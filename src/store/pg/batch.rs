@@ -263,7 +263,7 @@ pub(super) struct Writer<'a, 'c> {
 /// From as many into an empty layer, its GiST index is dropped before the `COPY` and built
 /// after it, in the same transaction: one sorted build instead of an insertion per row (half
 /// the time of a 1M-point import here).
-pub(super) const ANALYZE_FROM: u64 = 10_000;
+pub(super) const BULK_ROWS: u64 = 10_000;
 
 /// Drops the GiST index of layer table `name` inside `tx` if the table is empty; whether it
 /// did. The drop holds the table's lock to the end of the transaction, so no one reads the
@@ -288,10 +288,7 @@ pub(super) async fn unindex_if_empty(
 
 /// Builds the GiST index of layer table `name` (as the schema makes it).
 pub(super) async fn index(tx: &Tx<'_>, name: &str) -> Result<(), tokio_postgres::Error> {
-    tx.batch_execute(&format!(
-        "CREATE INDEX IF NOT EXISTS \"{name}_geom\" ON \"{name}\" USING gist (geom)"
-    ))
-    .await
+    tx.batch_execute(&super::schema::geom_index(name)).await
 }
 
 impl<'a, 'c> Writer<'a, 'c> {
@@ -560,7 +557,7 @@ impl<'a, 'c> Writer<'a, 'c> {
         for run in pending.chunk_by(|&a, &b| changes[a].object().layer == changes[b].object().layer)
         {
             let layer = changes[run[0]].object().layer;
-            if run.len() as u64 >= ANALYZE_FROM && !self.unindexed[layer as usize] {
+            if run.len() as u64 >= BULK_ROWS && !self.unindexed[layer as usize] {
                 let name = &self.layers.def(layer).name;
                 if unindex_if_empty(self.tx, name)
                     .await
@@ -595,12 +592,12 @@ impl<'a, 'c> Writer<'a, 'c> {
         target.copy(layer, rows).await
     }
 
-    /// The layers this batch `COPY`d many rows into (see [`ANALYZE_FROM`]).
+    /// The layers this batch `COPY`d many rows into (see [`BULK_ROWS`]).
     fn bulk_layers(&self) -> Vec<String> {
         self.copied
             .iter()
             .zip(self.layers.defs())
-            .filter(|(n, _)| **n >= ANALYZE_FROM)
+            .filter(|(n, _)| **n >= BULK_ROWS)
             .map(|(_, d)| d.name.clone())
             .collect()
     }

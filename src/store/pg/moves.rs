@@ -1,7 +1,7 @@
 //! Moving a store: everything the PostGIS store keeps, read as stored, and an empty one filled
 //! with what another store kept (`citytwin migrate`).
 
-use super::batch::{ANALYZE_FROM, CopyTarget, Row, index, unindex_if_empty};
+use super::batch::{BULK_ROWS, CopyTarget, Row, index, unindex_if_empty};
 use super::{PgStore, reads};
 use crate::model::Object;
 use crate::store::{Kept, Photo, Retired, StoreError, TokenRow};
@@ -226,7 +226,7 @@ impl PgStore {
             };
             let name = &self.layers.def(layer).name;
             let n = objects.iter().filter(|o| o.layer == layer).count() as u64;
-            let bulk = n >= ANALYZE_FROM && unindex_if_empty(&tx, name).await.map_err(&e)?;
+            let bulk = n >= BULK_ROWS && unindex_if_empty(&tx, name).await.map_err(&e)?;
             let rows = objects.iter().filter(|o| o.layer == layer).map(|o| {
                 let at = assigned.get(&o.id).map(|a| a.to_string());
                 (o, Row::of(o, &self.layers, self.width, at))

@@ -93,12 +93,18 @@ fn layer_table(def: &LayerDef) -> String {
            updated text NOT NULL,
            number_assigned text -- NULL: the number was given when the object was created
          );
-         CREATE INDEX IF NOT EXISTS \"{n}_geom\" ON \"{n}\" USING gist (geom);
+         {index};
          COMMENT ON TABLE \"{n}\" IS '{title}';",
         n = def.name,
+        index = geom_index(&def.name),
         g = geometry_type(def.geometry),
         title = format!("{} / {}", def.title_en, def.title_uk).replace('\'', "''"),
     )
+}
+
+/// The statement that makes the GiST index of layer table `name` (its name: `{name}_geom`).
+pub(super) fn geom_index(name: &str) -> String {
+    format!("CREATE INDEX IF NOT EXISTS \"{name}_geom\" ON \"{name}\" USING gist (geom)")
 }
 
 /// The `citytwin_numbers` view: every number given, active ones from the layer tables and
